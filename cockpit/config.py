@@ -1,0 +1,142 @@
+"""cockpit.toml: every key has a default, so the file is optional.
+
+A bad file, key or value raises ConfigError with one line naming the file, the key
+and what is allowed; the CLI prints that line and exits.
+"""
+from __future__ import annotations
+
+import dataclasses
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+CONFIG_NAME = "cockpit.toml"
+STARTUP_ALLOWANCE = 120  # seconds a run may spend on imports, data loading and eval
+
+
+class ConfigError(Exception):
+    """A user mistake in cockpit.toml or on the command line (one line, no traceback)."""
+
+
+@dataclass
+class ExperimentConfig:
+    train_command: str = "python train.py"
+    time_budget: int = 300  # seconds of training, passed to train.py as COCKPIT_TIME_BUDGET
+    timeout: int = 0  # hard kill after this many seconds; 0 = 2 x time_budget + allowance
+    editable: str = "train.py"
+    prepare_command: str = "auto"  # "auto": run prepare.py like train.py, if it exists; "" = never
+
+    @property
+    def hard_timeout(self) -> int:
+        return self.timeout or 2 * self.time_budget + STARTUP_ALLOWANCE
+
+
+@dataclass
+class MetricConfig:
+    name: str = "val_bpb"
+    direction: str = "lower"
+
+    def better(self, a: float, b: float) -> bool:
+        """True when metric value a beats b."""
+        return a < b if self.direction == "lower" else a > b
+
+
+@dataclass
+class AgentConfig:
+    kind: str = "tune"
+
+
+@dataclass
+class Config:
+    experiment: ExperimentConfig = field(default_factory=ExperimentConfig)
+    metric: MetricConfig = field(default_factory=MetricConfig)
+    agent: AgentConfig = field(default_factory=AgentConfig)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+# Values outside the type that are still refused, with what is allowed.
+CHOICES = {
+    ("metric", "direction"): ("lower", "higher"),
+    ("agent", "kind"): ("tune",),
+}
+POSITIVE = {("experiment", "time_budget")}
+NON_NEGATIVE = {("experiment", "timeout")}
+NON_EMPTY = {("experiment", "train_command"), ("experiment", "editable"), ("metric", "name")}
+
+
+def load_config(workspace: Path) -> Config:
+    """Read workspace/cockpit.toml if it exists; defaults otherwise."""
+    path = workspace / CONFIG_NAME
+    config = Config()
+    if not path.exists():
+        return config
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    sections = {f.name for f in dataclasses.fields(config)}
+    for section, values in data.items():
+        if section not in sections:
+            raise ConfigError(
+                f"{path}: unknown section [{section}]; allowed: "
+                + ", ".join(f"[{s}]" for s in sorted(sections))
+            )
+        if not isinstance(values, dict):
+            raise ConfigError(f"{path}: {section} must be a table [{section}]")
+        for key, value in values.items():
+            set_value(config, section, key, value, source=str(path))
+    return config
+
+
+def set_value(config: Config, section: str, key: str, value, source: str = "command line") -> None:
+    """Set config.section.key after checking its type and allowed values."""
+    target = getattr(config, section)
+    fields = {f.name: f for f in dataclasses.fields(target)}
+    if key not in fields:
+        raise ConfigError(
+            f"{source}: unknown key [{section}] {key}; allowed: " + ", ".join(sorted(fields))
+        )
+    expected = type(getattr(type(target)(), key))
+    name = f"[{section}] {key}"
+    if expected is int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ConfigError(f"{source}: {name} must be an integer, got {value!r}")
+    if expected is str and not isinstance(value, str):
+        raise ConfigError(f"{source}: {name} must be a string, got {value!r}")
+    allowed = CHOICES.get((section, key))
+    if allowed and value not in allowed:
+        raise ConfigError(
+            f"{source}: {name} = {value!r} is not allowed; use one of: " + ", ".join(allowed)
+        )
+    if (section, key) in POSITIVE and value <= 0:
+        raise ConfigError(f"{source}: {name} must be a positive number of seconds, got {value}")
+    if (section, key) in NON_NEGATIVE and value < 0:
+        raise ConfigError(f"{source}: {name} must be 0 (automatic) or a number of seconds, got {value}")
+    if (section, key) in NON_EMPTY and not value.strip():
+        raise ConfigError(f"{source}: {name} must not be empty")
+    setattr(target, key, value)
+
+
+DEFAULT_TOML = """\
+# cockpit.toml: every key is optional; these are the defaults.
+
+[experiment]
+train_command = "python train.py"   # e.g. "uv run train.py" in an autoresearch checkout
+time_budget = 300                   # seconds of training per experiment
+timeout = 0                         # hard kill (seconds); 0 = 2 x time_budget + 120
+editable = "train.py"               # the one file the agent may change
+prepare_command = "auto"            # "auto" runs prepare.py before the first run; "" never
+
+[metric]
+name = "val_bpb"                    # read from the summary block train.py prints
+direction = "lower"                 # or "higher" (e.g. test_acc)
+
+[agent]
+kind = "tune"                       # the offline agent: perturbs train.py's constants
+"""

@@ -1,0 +1,77 @@
+"""The loop without a screen: one line per state change on stdout.
+
+On a terminal the training's own `\\r` progress line updates in place; in a file (nohup,
+CI) the training output stays in each run.log and only the state lines are printed.
+"""
+from __future__ import annotations
+
+import sys
+
+from cockpit.history import short
+from cockpit.journal import Experiment
+
+
+class HeadlessPrinter:
+    def __init__(self, stream=None, metric: str = "val_bpb"):
+        self.stream = stream or sys.stdout
+        self.metric = metric
+        self.live = self.stream.isatty()
+        self._mid_line = False  # the last thing written was a \r progress line
+
+    def say(self, text: str) -> None:
+        if self._mid_line:
+            self.stream.write("\n")
+            self._mid_line = False
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def on_output(self, text: str) -> None:
+        if not self.live:
+            return
+        self.stream.write(text)
+        self.stream.flush()
+        self._mid_line = not text.endswith("\n")
+
+    def on_event(self, kind: str, data: dict) -> None:
+        handler = getattr(self, f"_on_{kind}", None)
+        if handler is not None:
+            handler(**data)
+
+    def _on_session(self, tag, branch, resumed, experiments):
+        if resumed:
+            self.say(f"resuming session {tag} on {branch} ({experiments} experiments so far)")
+        else:
+            self.say(f"session {tag} on {branch}")
+
+    def _on_recovered(self, n):
+        self.say(f"#{n} was interrupted by a stop of cockpit: recorded as crash, branch reset to best")
+
+    def _on_orphan_killed(self, n, pid):
+        self.say(f"#{n}: its training process (pid {pid}) was still running; killed it")
+
+    def _on_preparing(self, command):
+        self.say(f"preparing data: {command}")
+
+    def _on_proposing(self, n):
+        pass  # the proposal line follows at once for the offline agent
+
+    def _on_run_start(self, n, commit, description, hypothesis, log):
+        self.say(f"#{n} {description}  [{short(commit)}]")
+        if hypothesis and description != "baseline":
+            self.say(f"   why: {hypothesis}")
+        if not self.live:
+            self.say(f"   log: {log}")
+
+    def _on_result(self, experiment: Experiment):
+        e = experiment
+        if e.status == "crash":
+            self.say(f"#{e.n} crash  {e.reason}")
+            return
+        delta = "" if e.delta_best is None else f"  {e.delta_best:+.6f} vs best"
+        self.say(f"#{e.n} {self.metric} {e.metric:.6f}{delta}  {e.status}  ({e.seconds:.0f} s)")
+
+    def _on_paused(self):
+        self.say("paused: the loop waits before the next experiment")
+
+    def _on_resumed(self):
+        self.say("resumed")

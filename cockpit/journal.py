@@ -1,0 +1,138 @@
+"""The session journal: an append-only JSONL event log, the single source of truth.
+
+Every view (headless output, the TUI, replay, experiments.md, results.tsv recovery)
+is rebuilt from it by SessionState.from_events. Each append is flushed and fsynced, so a
+cockpit killed at any moment loses at most the event it was writing; a torn last line
+is skipped on read.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+STATE_DIR = ".cockpit"
+
+
+def session_dir(workspace: Path, tag: str) -> Path:
+    return workspace / STATE_DIR / tag
+
+
+class Journal:
+    def __init__(self, path: Path):
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+    def append(self, event: str, **fields) -> dict:
+        record = {"event": event, "time": round(time.time(), 3), **fields}
+        line = json.dumps(record, separators=(",", ":")) + "\n"
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(line)
+            f.flush()
+            os.fsync(f.fileno())
+        return record
+
+    def read(self) -> list[dict]:
+        if not self.path.exists():
+            return []
+        events = []
+        with open(self.path, encoding="utf-8") as f:
+            for line in f:
+                try:
+                    events.append(json.loads(line))
+                except json.JSONDecodeError:
+                    continue  # a line torn by a kill mid-write
+        return events
+
+
+@dataclass
+class Experiment:
+    n: int
+    description: str = ""
+    hypothesis: str = ""
+    diff: str = ""
+    params: dict = field(default_factory=dict)
+    move: dict | None = None
+    source_sha: str = ""
+    commit: str | None = None
+    log: str | None = None
+    pid: int | None = None  # the training process while it runs
+    status: str | None = None  # keep | discard | crash; None while in flight
+    metric: float | None = None
+    memory_gb: float = 0.0
+    reason: str = ""
+    summary: dict = field(default_factory=dict)
+    seconds: float = 0.0
+    delta_best: float | None = None
+    delta_baseline: float | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.status is not None
+
+
+@dataclass
+class SessionState:
+    tag: str = ""
+    branch: str = ""
+    base: str = ""  # the commit the session started from
+    metric: str = "val_bpb"
+    direction: str = "lower"
+    experiments: list[Experiment] = field(default_factory=list)
+
+    @classmethod
+    def from_events(cls, events: list[dict]) -> "SessionState":
+        state = cls()
+        by_n: dict[int, Experiment] = {}
+        for e in events:
+            kind = e.get("event")
+            if kind == "session":
+                state.tag, state.branch = e["tag"], e["branch"]
+                state.base = state.base or e["base"]
+                state.metric = e.get("metric", state.metric)
+                state.direction = e.get("direction", state.direction)
+            elif kind == "proposal":
+                exp = Experiment(
+                    n=e["n"],
+                    description=e.get("description", ""),
+                    hypothesis=e.get("hypothesis", ""),
+                    diff=e.get("diff", ""),
+                    params=e.get("params", {}),
+                    move=e.get("move"),
+                    source_sha=e.get("source_sha", ""),
+                )
+                by_n[exp.n] = exp
+                state.experiments.append(exp)
+            elif kind in ("commit", "run_start", "run_pid", "result") and e.get("n") in by_n:
+                exp = by_n[e["n"]]
+                for key in ("commit", "log", "pid", "status", "metric", "memory_gb", "reason",
+                            "summary", "seconds", "delta_best", "delta_baseline"):
+                    if key in e:
+                        setattr(exp, key, e[key])
+        return state
+
+    @property
+    def finished(self) -> list[Experiment]:
+        return [e for e in self.experiments if e.finished]
+
+    @property
+    def in_flight(self) -> Experiment | None:
+        last = self.experiments[-1] if self.experiments else None
+        return last if last is not None and not last.finished else None
+
+    @property
+    def baseline(self) -> Experiment | None:
+        """The first experiment that produced a metric (normally experiment 1)."""
+        return next((e for e in self.experiments if e.metric is not None), None)
+
+    @property
+    def best(self) -> Experiment | None:
+        """The last kept experiment: the commit the branch stands on."""
+        kept = [e for e in self.experiments if e.status == "keep"]
+        return kept[-1] if kept else None
+
+    @property
+    def next_n(self) -> int:
+        return self.experiments[-1].n + 1 if self.experiments else 1

@@ -1,0 +1,356 @@
+"""The research loop: propose -> (approve) -> commit -> run -> judge -> keep/discard -> record.
+
+It runs in whatever thread calls run() (the headless CLI's main thread, or a worker
+thread of the TUI) and reports through two callbacks: on_event(kind, data) for state
+changes and on_output(text) for the training output as it streams. Controls (pause,
+resume, stop, stop now, steer) are thread-safe and take effect between steps.
+"""
+from __future__ import annotations
+
+import difflib
+import fcntl
+import hashlib
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Callable
+
+from cockpit.agents import AgentContext, AgentExhausted, Proposal, make_agent
+from cockpit.config import Config
+from cockpit.history import History, HistoryError, short
+from cockpit.journal import STATE_DIR, Experiment, Journal, SessionState, session_dir
+from cockpit.records import (REPORT_NAME, RESULTS_NAME, append_result, reconcile_results,
+                             write_experiments_md)
+from cockpit.summary import failure_reason, find_value, metric_value, parse_summary
+from runners.local import LocalRunner, RunResult, kill_orphan, training_env
+
+MAX_CRASH_STREAK = 10  # stop instead of burning a night on a broken setup
+PREPARE_TIMEOUT = 3600
+
+
+class LoopError(Exception):
+    """The loop cannot start or go on (one line for the user)."""
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha1(text.encode()).hexdigest()
+
+
+class ResearchLoop:
+    def __init__(
+        self,
+        workspace: Path,
+        config: Config,
+        tag: str,
+        agent=None,
+        runner: LocalRunner | None = None,
+        on_event: Callable[[str, dict], None] | None = None,
+        on_output: Callable[[str], None] | None = None,
+    ):
+        self.workspace = workspace
+        self.config = config
+        self.tag = tag
+        self.agent = agent or make_agent(config)
+        self.runner = runner or LocalRunner()
+        self.on_event = on_event or (lambda kind, data: None)
+        self.on_output = on_output
+        self.dir = session_dir(workspace, tag)
+        self.journal = Journal(self.dir / "journal.jsonl")
+        self.events: list[dict] = []
+        self.state = SessionState()
+        self.history: History | None = None
+        self._lock_file = None
+        self._stop = threading.Event()
+        self._resume = threading.Event()
+        self._resume.set()
+        self._notes: list[str] = []
+        self._prepared = False
+
+    # -- controls (any thread) -----------------------------------------------------
+    def request_stop(self, now: bool = False) -> None:
+        """Stop after the current experiment, or now (ending the run in flight)."""
+        self._stop.set()
+        self._resume.set()
+        if now:
+            self.runner.stop()
+
+    def pause(self) -> None:
+        """Pause before the next experiment starts."""
+        self._resume.clear()
+        self.on_event("paused", {})
+
+    def resume(self) -> None:
+        self._resume.set()
+        self.on_event("resumed", {})
+
+    def steer(self, note: str) -> None:
+        self._notes.append(note)
+        self._record("note", text=note)
+
+    # -- the loop ------------------------------------------------------------------
+    def run(self, max_experiments: int | None = None) -> str:
+        """Run experiments until stopped; returns why the loop ended (one line)."""
+        self.open_session()
+        try:
+            done = 0
+            crash_streak = 0
+            while not self._stop.is_set():
+                if max_experiments is not None and done >= max_experiments:
+                    return f"ran {done} experiment{'s' * (done != 1)} as asked"
+                self._resume.wait()
+                if self._stop.is_set():
+                    break
+                try:
+                    exp = self.run_experiment()
+                except AgentExhausted as exc:
+                    return str(exc)
+                done += 1
+                if self.state.best is None and exp.status == "crash":
+                    return (f"the baseline run crashed ({exp.reason}); fix the setup and run "
+                            f"again (log: {exp.log})")
+                crash_streak = crash_streak + 1 if exp.status == "crash" else 0
+                if crash_streak >= MAX_CRASH_STREAK:
+                    return f"{crash_streak} experiments in a row crashed; last: {exp.reason}"
+            return "stopped"
+        finally:
+            self.close_session()
+
+    def open_session(self) -> None:
+        """Lock the workspace, start or resume the session, recover from a crash."""
+        self.history = History(self.workspace)
+        if not self.history.has_commits():
+            raise LoopError(f"{self.workspace} has no commits yet: commit your files first")
+        self._take_lock()
+        self.history.ignore_locally([f"{STATE_DIR}/", RESULTS_NAME, REPORT_NAME, "run.log"])
+        self.events = self.journal.read()
+        self.state = SessionState.from_events(self.events)
+        branch = History.branch_for(self.tag)
+        if self.events:
+            self._resume_session(branch)
+        else:
+            dirty = self.history.dirty_files()
+            if dirty:
+                raise LoopError(
+                    "uncommitted changes to " + ", ".join(dirty)
+                    + ": commit or stash them first (cockpit never overwrites your work)"
+                )
+            if self.history.branch_exists(branch):
+                raise LoopError(
+                    f"branch {branch} already exists and has no cockpit journal: "
+                    "pick another --tag"
+                )
+            base = self.history.start_branch(branch)
+            self._record("session", tag=self.tag, branch=branch, base=base,
+                         metric=self.config.metric.name,
+                         direction=self.config.metric.direction,
+                         agent=self.agent.name, config=self.config.to_dict())
+        self._notes = [e["text"] for e in self.events if e["event"] == "note"]
+        self.on_event("session", {"tag": self.tag, "branch": branch,
+                                  "resumed": self.state.next_n > 1,
+                                  "experiments": len(self.state.finished)})
+
+    def _resume_session(self, branch: str) -> None:
+        state = self.state
+        in_flight = state.in_flight
+        dirty = self.history.dirty_files()
+        editable = self.config.experiment.editable
+        ours = (
+            in_flight is not None
+            and dirty == [editable]
+            and _sha(self._read_editable()) == in_flight.source_sha
+        )
+        if dirty and not ours:
+            raise LoopError(
+                "uncommitted changes to " + ", ".join(dirty)
+                + ": commit or stash them first (cockpit never overwrites your work)"
+            )
+        if not self.history.branch_exists(branch):
+            raise LoopError(f"session {self.tag}: its branch {branch} is gone; start a new --tag")
+        if ours:  # killed between writing the proposal and committing it
+            self.history.reset_to(self.history.head())
+        self.history.start_branch(branch)
+        if in_flight is not None:
+            if in_flight.pid and kill_orphan(in_flight.pid):
+                self.on_event("orphan_killed", {"n": in_flight.n, "pid": in_flight.pid})
+            self._record("result", n=in_flight.n, commit=in_flight.commit, status="crash",
+                         metric=None, memory_gb=0.0, summary={}, seconds=0.0,
+                         reason="interrupted: cockpit stopped during this experiment",
+                         delta_best=None, delta_baseline=None)
+            self.on_event("recovered", {"n": in_flight.n})
+        self.history.reset_to(self._best_commit())
+        reconcile_results(self.workspace / RESULTS_NAME, self.state)
+        write_experiments_md(self.workspace / REPORT_NAME, self.state)
+        self._record("session", tag=self.tag, branch=branch, base=self.state.base,
+                     resumed=True, agent=self.agent.name, config=self.config.to_dict())
+
+    def close_session(self) -> None:
+        if self._lock_file is not None:
+            self._lock_file.close()  # releases the flock
+            self._lock_file = None
+
+    def run_experiment(self) -> Experiment:
+        n = self.state.next_n
+        baseline = self.state.best is None  # nothing measured yet: run the starting point
+        proposal = self._baseline() if baseline else self._propose(n)
+        editable = self.config.experiment.editable
+        diff = "".join(difflib.unified_diff(
+            self._read_editable().splitlines(keepends=True), proposal.source.splitlines(keepends=True),
+            fromfile=f"a/{editable}", tofile=f"b/{editable}"))
+        self._record("proposal", n=n, description=proposal.description,
+                     hypothesis=proposal.hypothesis, diff=diff, params=proposal.params,
+                     move=proposal.move, source_sha=_sha(proposal.source))
+        if baseline:
+            commit = self.history.head()  # the baseline runs the session's starting commit
+        else:
+            (self.workspace / editable).write_text(proposal.source, encoding="utf-8")
+            commit = self.history.commit_file(editable, proposal.description)
+        self.history.keep_ref(self.tag, n, commit)
+        self._record("commit", n=n, commit=commit)
+        self._prepare_data()
+        log = self.dir / "runs" / f"{n:04d}" / "run.log"
+        self._record("run_start", n=n, commit=commit,
+                     log=str(log.relative_to(self.workspace)))
+        self.on_event("run_start", {"n": n, "commit": commit, "description": proposal.description,
+                                    "hypothesis": proposal.hypothesis,
+                                    "log": str(log.relative_to(self.workspace))})
+        result = self.runner.run(
+            self.config.experiment.train_command,
+            cwd=self.workspace,
+            log_path=log,
+            timeout=self.config.experiment.hard_timeout,
+            env=training_env({"COCKPIT_TIME_BUDGET": str(self.config.experiment.time_budget)}),
+            on_output=self.on_output,
+            on_start=lambda pid: self._record("run_pid", n=n, pid=pid),
+        )
+        self._judge(n, commit, result, log)
+        exp = self.state.experiments[-1]
+        if exp.status != "keep":
+            self.history.reset_to(self._best_commit())
+        append_result(self.workspace / RESULTS_NAME, self.state.metric, exp)
+        write_experiments_md(self.workspace / REPORT_NAME, self.state)
+        self.on_event("result", {"experiment": exp})
+        return exp
+
+    # -- steps ---------------------------------------------------------------------
+    def _baseline(self) -> Proposal:
+        return Proposal("baseline", "the unmodified starting point, to measure against",
+                        self._read_editable())
+
+    def _propose(self, n: int) -> Proposal:
+        source = self._read_editable()
+        self.on_event("proposing", {"n": n})
+        program = self.workspace / "program.md"
+        ctx = AgentContext(
+            program=program.read_text(encoding="utf-8") if program.exists() else "",
+            source=source,
+            history=list(self.state.experiments),
+            metric=self.state.metric,
+            direction=self.state.direction,
+            time_budget=self.config.experiment.time_budget,
+            notes=list(self._notes),
+        )
+        return self.agent.propose(ctx)
+
+    def _judge(self, n: int, commit: str, result: RunResult, log: Path) -> None:
+        text = log.read_text(encoding="utf-8", errors="replace") if log.exists() else ""
+        summary = parse_summary(text)
+        name = self.state.metric
+        value = metric_value(summary, name)
+        reason = ""
+        if result.error:
+            reason = result.error
+        elif result.stopped:
+            reason = "stopped by the human"
+        elif result.timed_out:
+            reason = f"timed out: killed after the {self.config.experiment.hard_timeout}s hard limit"
+        elif result.returncode != 0:
+            code = result.returncode
+            how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
+            reason = f"{how}: {failure_reason(text)}"
+        elif not summary:
+            reason = "finished without a summary block (no `---` followed by key: value lines)"
+        elif value is None:
+            reason = f"{name} is {summary.get(name, 'missing')!s} in the summary"
+        best, baseline = self.state.best, self.state.baseline
+        if reason:
+            status = "crash"
+        elif best is None or self.config.metric.better(value, best.metric):
+            status = "keep"
+        else:
+            status = "discard"
+        memory = summary.get("peak_vram_mb")
+        self._record(
+            "result", n=n, commit=commit, status=status, metric=value,
+            memory_gb=round(memory / 1024, 1) if isinstance(memory, float) else 0.0,
+            summary=summary, seconds=round(result.seconds, 1), reason=reason,
+            delta_best=None if value is None or best is None else value - best.metric,
+            delta_baseline=None if value is None or baseline is None else value - baseline.metric,
+            data_fingerprint=find_value(text, "data_fingerprint"),
+        )
+
+    def _prepare_data(self) -> None:
+        """Before the first run of this process: make sure the data exists (fast when it does)."""
+        if self._prepared:
+            return
+        self._prepared = True
+        command = self.prepare_command()
+        if not command:
+            return
+        self.on_event("preparing", {"command": command})
+        log = self.dir / "prepare.log"
+        result = self.runner.run(command, cwd=self.workspace, log_path=log,
+                                 timeout=PREPARE_TIMEOUT, env=training_env(),
+                                 on_output=self.on_output)
+        if result.stopped:
+            raise LoopError("stopped while preparing the data")
+        if result.returncode != 0:
+            text = log.read_text(errors="replace") if log.exists() else ""
+            raise LoopError(f"`{command}` failed ({result.error or failure_reason(text)}); "
+                            f"see {log}")
+
+    def prepare_command(self) -> str:
+        """The configured prepare command; "auto" runs prepare.py the way train runs, if present."""
+        command = self.config.experiment.prepare_command
+        if command != "auto":
+            return command
+        if not (self.workspace / "prepare.py").exists():
+            return ""
+        train = self.config.experiment.train_command
+        editable = self.config.experiment.editable
+        words = train.split()
+        if editable in words:
+            return " ".join("prepare.py" if w == editable else w for w in words)
+        return "python prepare.py"
+
+    # -- helpers -------------------------------------------------------------------
+    def _record(self, event: str, **fields) -> dict:
+        record = self.journal.append(event, **fields)
+        self.events.append(record)
+        self.state = SessionState.from_events(self.events)
+        return record
+
+    def _read_editable(self) -> str:
+        return (self.workspace / self.config.experiment.editable).read_text(encoding="utf-8")
+
+    def _best_commit(self) -> str:
+        best = self.state.best
+        return best.commit if best is not None else self.state.base
+
+    def _take_lock(self) -> None:
+        path = self.workspace / STATE_DIR / "lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(path, "a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            owner = handle.read().strip() or "another process"
+            handle.close()
+            raise LoopError(f"a cockpit session is already running in this workspace ({owner})")
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}, session {self.tag}, since {time.strftime('%H:%M')}\n")
+        handle.flush()
+        self._lock_file = handle
