@@ -52,7 +52,8 @@ class RunResult:
 class LocalRunner:
     """Runs one experiment at a time on this machine."""
 
-    def __init__(self) -> None:
+    def __init__(self, kill_grace: float = KILL_GRACE) -> None:
+        self.kill_grace = kill_grace
         self._proc: subprocess.Popen | None = None
         self._lock = threading.Lock()
         self._stop_requested = False
@@ -135,15 +136,14 @@ class LocalRunner:
                 on_output(chunk.decode("utf-8", errors="replace"))
         proc.stdout.close()
 
-    @staticmethod
-    def _terminate(proc: subprocess.Popen) -> None:
+    def _terminate(self, proc: subprocess.Popen) -> None:
         """SIGTERM the group, then SIGKILL whatever is left of it after the grace period.
 
         The group is signalled even when the leader has already exited: a child it left
         behind may still hold the output pipe open."""
         _signal_group(proc.pid, signal.SIGTERM)
         try:
-            proc.wait(KILL_GRACE)
+            proc.wait(self.kill_grace)
         except subprocess.TimeoutExpired:
             pass
         _signal_group(proc.pid, signal.SIGKILL)

@@ -1,0 +1,120 @@
+"""The command line as a user meets it: init, bad config, wrong directory."""
+from __future__ import annotations
+
+import os
+import stat
+
+import git
+import pytest
+
+from cockpit.config import ConfigError, load_config
+from support import FAKE_TRAIN, cockpit, make_workspace, results_rows
+
+
+def one_line_error(result) -> str:
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize("toml, expected", [
+    ("[experiment\n", "not valid TOML"),
+    ("[experiment]\nbudget = 60\n", "unknown key [experiment] budget; allowed: editable, "
+                                    "prepare_command, time_budget, timeout, train_command"),
+    ("[experiment]\ntime_budget = \"5m\"\n", "[experiment] time_budget must be an integer"),
+    ("[experiment]\ntime_budget = -1\n", "time_budget must be a positive number"),
+    ("[metric]\ndirection = \"down\"\n", "use one of: lower, higher"),
+    ("[agent]\nkind = \"gpt\"\n", "[agent] kind = 'gpt' is not allowed; use one of: tune"),
+    ("[loop]\nx = 1\n", "unknown section [loop]"),
+])
+def test_bad_config_is_one_line_naming_file_and_key(tmp_path, toml, expected):
+    ws = make_workspace(tmp_path / "ws", extra={"cockpit.toml": toml})
+    line = one_line_error(cockpit("run", "--headless", cwd=ws))
+    assert str(ws / "cockpit.toml") in line and expected in line
+
+
+def test_config_defaults_and_values(tmp_path):
+    config = load_config(tmp_path)
+    assert config.experiment.train_command == "python train.py"
+    assert config.experiment.time_budget == 300 and config.experiment.hard_timeout == 720
+    assert config.metric.name == "val_bpb" and config.metric.direction == "lower"
+    assert config.agent.kind == "tune" and config.experiment.editable == "train.py"
+    (tmp_path / "cockpit.toml").write_text('[experiment]\ntime_budget = 60\ntimeout = 100\n'
+                                           '[metric]\nname = "test_acc"\ndirection = "higher"\n')
+    config = load_config(tmp_path)
+    assert config.experiment.hard_timeout == 100 and config.metric.better(0.9, 0.8)
+
+
+def test_command_line_overrides_are_checked_too(tmp_path):
+    ws = make_workspace(tmp_path / "ws")
+    line = one_line_error(cockpit("run", "--headless", "--budget", "0", cwd=ws))
+    assert line == "cockpit: --budget: [experiment] time_budget must be a positive number of seconds, got 0"
+
+
+def test_not_a_workspace_says_how_to_make_one(tmp_path):
+    line = one_line_error(cockpit(cwd=tmp_path))
+    assert "is not a cockpit workspace" in line and "cockpit init" in line
+    line = one_line_error(cockpit("-C", str(tmp_path / "nope"), "run", cwd=tmp_path))
+    assert "does not exist" in line and "cockpit init" in line
+
+
+def test_not_a_git_repo(tmp_path):
+    (tmp_path / "train.py").write_text(FAKE_TRAIN)
+    line = one_line_error(cockpit("run", cwd=tmp_path))
+    assert "not a git repository" in line
+
+
+def test_bad_tag(tmp_path):
+    ws = make_workspace(tmp_path / "ws")
+    assert "not usable in a branch name" in one_line_error(cockpit("run", "--tag", "a b", cwd=ws))
+
+
+def test_init_scaffolds_a_workspace_and_is_idempotent(tmp_path):
+    target = tmp_path / "research"
+    result = cockpit("init", str(target), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    for name in ("program.md", "train.py", "prepare.py", "cockpit.toml", ".gitignore"):
+        assert (target / name).exists(), name
+    repo = git.Repo(target)
+    assert not repo.is_dirty(untracked_files=True)
+    assert {b.path for b in repo.head.commit.tree.blobs} >= {"train.py", "prepare.py", "program.md"}
+    load_config(target)  # the scaffolded cockpit.toml is valid
+    again = cockpit("init", str(target), cwd=tmp_path)
+    assert again.returncode == 0 and "already a workspace" in again.stdout
+    assert len(list(repo.iter_commits())) == 1
+
+
+def test_init_keeps_an_existing_checkout_files(tmp_path):
+    ws = make_workspace(tmp_path / "ws")
+    cockpit("init", str(ws), cwd=tmp_path)
+    assert (ws / "train.py").read_text() == FAKE_TRAIN  # never overwritten
+    assert (ws / "cockpit.toml").exists()
+
+
+def test_autoresearch_checkout_with_uv(tmp_path):
+    """An autoresearch-style checkout run with `uv run train.py`: prepare.py runs the same
+    way first, and the existing results.tsv gets rows in the exact reference format."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    uv = bin_dir / "uv"  # a stand-in for uv: `uv run X` runs X with this Python
+    uv.write_text(f"#!/bin/sh\n[ \"$1\" = run ] && shift\necho \"uv $@\" >> uv_calls.txt\n"
+                  f"exec {os.sys.executable} \"$@\"\n")
+    uv.chmod(uv.stat().st_mode | stat.S_IEXEC)
+    ws = make_workspace(tmp_path / "autoresearch", extra={
+        "prepare.py": "print('data ready')\n",
+        "pyproject.toml": "[project]\nname = 'autoresearch'\n",
+    })
+    (ws / "cockpit.toml").write_text('[experiment]\ntrain_command = "uv run train.py"\n')
+    (ws / "results.tsv").write_text("commit\tval_bpb\tmemory_gb\tstatus\tdescription\n"
+                                    "a1b2c3d\t0.997900\t44.0\tkeep\tbaseline\n")
+    env = {"PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    result = cockpit("run", "--headless", "--experiments", "2", cwd=ws, env=env)
+    assert result.returncode == 0, result.stderr
+    assert (ws / "uv_calls.txt").read_text().splitlines() == [
+        "uv prepare.py", "uv train.py", "uv train.py"]
+    rows = (ws / "results.tsv").read_text().splitlines()
+    assert rows[:2] == ["commit\tval_bpb\tmemory_gb\tstatus\tdescription",
+                        "a1b2c3d\t0.997900\t44.0\tkeep\tbaseline"]
+    assert len(rows) == 4 and rows[2].endswith("\t1.260000\t2.0\tkeep\tbaseline")
+    assert "results.tsv" not in git.Repo(ws).git.ls_files()
