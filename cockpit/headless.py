@@ -64,8 +64,8 @@ class HeadlessPrinter:
 
     def _on_result(self, experiment: Experiment):
         e = experiment
-        if e.status == "crash":
-            self.say(f"#{e.n} crash  {e.reason}")
+        if e.status in ("crash", "rejected"):
+            self.say(f"#{e.n} {e.status}  {e.reason}")
             return
         delta = "" if e.delta_best is None else f"  {e.delta_best:+.6f} vs best"
         self.say(f"#{e.n} {self.metric} {e.metric:.6f}{delta}  {e.status}  ({e.seconds:.0f} s)")

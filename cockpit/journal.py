@@ -59,7 +59,7 @@ class Experiment:
     commit: str | None = None
     log: str | None = None
     pid: int | None = None  # the training process while it runs
-    status: str | None = None  # keep | discard | crash; None while in flight
+    status: str | None = None  # keep | discard | crash | rejected; None while in flight
     metric: float | None = None
     memory_gb: float = 0.0
     reason: str = ""
@@ -116,6 +116,11 @@ class SessionState:
     @property
     def finished(self) -> list[Experiment]:
         return [e for e in self.experiments if e.finished]
+
+    @property
+    def ran(self) -> list[Experiment]:
+        """Finished experiments that trained (not proposals the human rejected)."""
+        return [e for e in self.experiments if e.status in ("keep", "discard", "crash")]
 
     @property
     def in_flight(self) -> Experiment | None:

@@ -48,8 +48,13 @@ class ResearchLoop:
         runner: LocalRunner | None = None,
         on_event: Callable[[str, dict], None] | None = None,
         on_output: Callable[[str], None] | None = None,
+        approver: Callable[[int, Proposal, str], tuple[bool, str]] | None = None,
     ):
         self.workspace = workspace
+        # approver(n, proposal, diff) blocks until the human decides: (approved, reason).
+        # It is consulted only while auto_approve is off; headless runs never ask.
+        self.approver = approver
+        self.auto_approve = approver is None
         self.config = config
         self.tag = tag
         self.agent = agent or make_agent(config)
@@ -201,6 +206,16 @@ class ResearchLoop:
         self._record("proposal", n=n, description=proposal.description,
                      hypothesis=proposal.hypothesis, diff=diff, params=proposal.params,
                      move=proposal.move, source_sha=_sha(proposal.source))
+        if not baseline and not self.auto_approve and self.approver is not None:
+            self.on_event("awaiting_approval", {"n": n, "proposal": proposal, "diff": diff})
+            approved, reason = self.approver(n, proposal, diff)
+            if not approved:
+                self._record("result", n=n, status="rejected", metric=None,
+                             reason=f"rejected by the human: {reason or 'no reason given'}")
+                exp = self.state.experiments[-1]
+                write_experiments_md(self.workspace / REPORT_NAME, self.state)
+                self.on_event("result", {"experiment": exp})
+                return exp
         if baseline:
             commit = self.history.head()  # the baseline runs the session's starting commit
         else:
@@ -224,6 +239,7 @@ class ResearchLoop:
             on_output=self.on_output,
             on_start=lambda pid: self._record("run_pid", n=n, pid=pid),
         )
+        self.on_event("judging", {"n": n})
         self._judge(n, commit, result, log)
         exp = self.state.experiments[-1]
         if exp.status != "keep":

@@ -18,6 +18,7 @@ def tsv_row(exp: Experiment) -> str:
     """One row in the reference's exact format (0.000000 / 0.0 for a crash)."""
     metric = exp.metric if exp.status != "crash" and exp.metric is not None else 0.0
     memory = exp.memory_gb if exp.status != "crash" else 0.0
+    assert exp.status in ("keep", "discard", "crash"), exp.status  # rejected ideas never ran
     description = " ".join(exp.description.split())  # no tabs or newlines inside a cell
     return f"{short(exp.commit or '0' * 7)}\t{metric:.6f}\t{memory:.1f}\t{exp.status}\t{description}\n"
 
@@ -37,7 +38,7 @@ def reconcile_results(path: Path, state: SessionState) -> int:
     for line in existing:
         counts[line] = counts.get(line, 0) + 1
     added = 0
-    for exp in state.finished:
+    for exp in state.ran:
         row = tsv_row(exp)
         if counts.get(row, 0) > 0:
             counts[row] -= 1
@@ -58,12 +59,15 @@ def render_experiments_md(state: SessionState) -> str:
     metric = state.metric
     base, best = state.baseline, state.best
     done = state.finished
+    rejected = sum(e.status == "rejected" for e in done)
     kept = sum(e.status == "keep" for e in done)
     crashed = sum(e.status == "crash" for e in done)
     out = [f"# Experiments: {state.branch}\n"]
     out.append(
-        f"{len(done)} experiments, {kept} kept, {len(done) - kept - crashed} discarded, "
-        f"{crashed} crashed ({state.direction} {metric} is better).\n"
+        f"{len(done) - rejected} experiments, {kept} kept, "
+        f"{len(done) - kept - crashed - rejected} discarded, {crashed} crashed"
+        + (f", {rejected} proposals rejected" if rejected else "")
+        + f" ({state.direction} {metric} is better).\n"
     )
     if base is not None and best is not None:
         gain = best.metric - base.metric

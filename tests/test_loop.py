@@ -208,3 +208,24 @@ def test_existing_foreign_branch_is_not_taken_over(tmp_path):
     git.Repo(ws).create_head("autoresearch/mine")
     with pytest.raises(LoopError, match="pick another --tag"):
         run_loop(ws, 1, tag="mine")
+
+
+def test_rejected_proposal_is_journaled_with_the_reason_and_never_runs(tmp_path):
+    ws = make_workspace(tmp_path / "ws")
+    first = FAKE_TRAIN.replace("LEARNING_RATE = 0.01", "LEARNING_RATE = 0.5")
+    second = FAKE_TRAIN.replace("LEARNING_RATE = 0.01", "LEARNING_RATE = 0.003")
+    asked = []
+
+    def approver(n, proposal, diff):
+        asked.append((n, diff))
+        return (False, "0.5 is absurd") if len(asked) == 1 else (True, "")
+
+    loop = ResearchLoop(ws, Config(), "ap", agent=ScriptedAgent(first, second), approver=approver)
+    loop.run(3)
+    assert [n for n, _ in asked] == [2, 3] and "+LEARNING_RATE = 0.5" in asked[0][1]
+    statuses = [e.status for e in loop.state.experiments]
+    assert statuses == ["keep", "rejected", "keep"]
+    assert "0.5 is absurd" in loop.state.experiments[1].reason
+    assert [r[3] for r in results_rows(ws)] == ["keep", "keep"]  # a rejected idea never ran
+    assert "1 proposals rejected" in (ws / "experiments.md").read_text()
+    assert git.Repo(ws).head.commit.parents[0].hexsha == loop.state.experiments[0].commit
