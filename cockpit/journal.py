@@ -81,37 +81,41 @@ class SessionState:
     metric: str = "val_bpb"
     direction: str = "lower"
     experiments: list[Experiment] = field(default_factory=list)
+    _by_n: dict[int, Experiment] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_events(cls, events: list[dict]) -> "SessionState":
         state = cls()
-        by_n: dict[int, Experiment] = {}
         for e in events:
-            kind = e.get("event")
-            if kind == "session":
-                state.tag, state.branch = e["tag"], e["branch"]
-                state.base = state.base or e["base"]
-                state.metric = e.get("metric", state.metric)
-                state.direction = e.get("direction", state.direction)
-            elif kind == "proposal":
-                exp = Experiment(
-                    n=e["n"],
-                    description=e.get("description", ""),
-                    hypothesis=e.get("hypothesis", ""),
-                    diff=e.get("diff", ""),
-                    params=e.get("params", {}),
-                    move=e.get("move"),
-                    source_sha=e.get("source_sha", ""),
-                )
-                by_n[exp.n] = exp
-                state.experiments.append(exp)
-            elif kind in ("commit", "run_start", "run_pid", "result") and e.get("n") in by_n:
-                exp = by_n[e["n"]]
-                for key in ("commit", "log", "pid", "status", "metric", "memory_gb", "reason",
-                            "summary", "seconds", "delta_best", "delta_baseline"):
-                    if key in e:
-                        setattr(exp, key, e[key])
+            state.apply(e)
         return state
+
+    def apply(self, e: dict) -> None:
+        """Fold one journal event into the state (events arrive in journal order)."""
+        kind = e.get("event")
+        if kind == "session":
+            self.tag, self.branch = e["tag"], e["branch"]
+            self.base = self.base or e["base"]
+            self.metric = e.get("metric", self.metric)
+            self.direction = e.get("direction", self.direction)
+        elif kind == "proposal":
+            exp = Experiment(
+                n=e["n"],
+                description=e.get("description", ""),
+                hypothesis=e.get("hypothesis", ""),
+                diff=e.get("diff", ""),
+                params=e.get("params", {}),
+                move=e.get("move"),
+                source_sha=e.get("source_sha", ""),
+            )
+            self._by_n[exp.n] = exp
+            self.experiments.append(exp)
+        elif kind in ("commit", "run_start", "run_pid", "result") and e.get("n") in self._by_n:
+            exp = self._by_n[e["n"]]
+            for key in ("commit", "log", "pid", "status", "metric", "memory_gb", "reason",
+                        "summary", "seconds", "delta_best", "delta_baseline"):
+                if key in e:
+                    setattr(exp, key, e[key])
 
     @property
     def finished(self) -> list[Experiment]:

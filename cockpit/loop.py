@@ -344,7 +344,7 @@ class ResearchLoop:
     def _record(self, event: str, **fields) -> dict:
         record = self.journal.append(event, **fields)
         self.events.append(record)
-        self.state = SessionState.from_events(self.events)
+        self.state.apply(record)
         return record
 
     def _read_editable(self) -> str:
