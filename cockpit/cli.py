@@ -6,13 +6,15 @@ import signal
 import sys
 from pathlib import Path
 
+from cockpit.agents import AgentError
 from cockpit.config import CHOICES, ConfigError, load_config, set_value
 from cockpit.history import History, HistoryError
 from cockpit.loop import LoopError, ResearchLoop
 from cockpit.workspace import (WorkspaceError, check_workspace, fresh_tag, init_workspace,
                                latest_session, validate_tag)
 
-USER_ERRORS = (ConfigError, HistoryError, LoopError, WorkspaceError)
+USER_ERRORS = (AgentError, ConfigError, HistoryError, LoopError, WorkspaceError)
+EXIT_PAUSED = 3  # headless: the loop paused (cost limit, provider down) with no one to resume
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,6 +33,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run the research loop")
     add_run_options(run)
+    add_agent_options(run)
+
+    doctor = sub.add_parser("doctor", help="check the workspace, the data, the device and the "
+                            "configured model (one tiny request), and say what to fix")
+    doctor.add_argument("--agent", choices=CHOICES[("agent", "kind")],
+                        help="the agent to check (default: cockpit.toml's)")
+    add_agent_options(doctor)
+
+    replay = sub.add_parser("replay", help="step through a session's experiments in the "
+                            "cockpit (kept or not: diff, log, metric)")
+    replay.add_argument("--tag", help="the session to replay (default: the latest)")
     return parser
 
 
@@ -49,16 +62,44 @@ def add_run_options(run: argparse.ArgumentParser) -> None:
                      "(default: resume the latest session, or a new one named after today)")
     run.add_argument("--train-command", metavar="CMD",
                      help='how to run training (default: "python train.py")')
+    run.add_argument("--auto-approve", action="store_true",
+                     help="in the cockpit, run proposals without waiting for approval "
+                     "(toggle with A)")
+
+
+def add_agent_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", metavar="MODEL",
+                        help="llm agent: a litellm model, e.g. anthropic/claude-sonnet-4-5, "
+                        "openai/gpt-4o, ollama/qwen2.5-coder (keys: the provider's env var)")
+    parser.add_argument("--api-base", metavar="URL",
+                        help="llm agent: an OpenAI-compatible server, e.g. http://localhost:8000/v1")
+    parser.add_argument("--agent-cmd", metavar="CMD",
+                        help='command agent: e.g. "claude -p" (prompt on stdin) or '
+                        '"aider --yes --message-file {prompt_file} train.py"')
+
+
+def agent_overrides(args) -> dict:
+    """(section, key) -> value of the agent options given on the command line."""
+    return {("agent", "kind"): args.agent, ("agent", "model"): args.model,
+            ("agent", "api_base"): args.api_base, ("agent", "command"): args.agent_cmd}
+
+
+OPTION_NAMES = {"time_budget": "budget", "command": "agent-cmd"}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(_default_to_run(parser, argv))
     try:
         if args.command == "init":
             return cmd_init(args)
-        if args.command is None:  # plain `cockpit`: run the loop here
-            args = parser.parse_args([*(argv if argv is not None else sys.argv[1:]), "run"])
+        if args.command == "replay":
+            return cmd_replay(args)
+        if args.command == "doctor":
+            from cockpit.doctor import cmd_doctor
+
+            return cmd_doctor(args)
         return cmd_run(args)
     except USER_ERRORS as exc:
         print(f"cockpit: {exc}", file=sys.stderr)
@@ -87,18 +128,21 @@ def cmd_run(args) -> int:
         ("experiment", "time_budget"): args.budget,
         ("experiment", "timeout"): args.timeout,
         ("experiment", "train_command"): args.train_command,
-        ("agent", "kind"): args.agent,
+        **agent_overrides(args),
     }
     for (section, key), value in overrides.items():
         if value is not None:
             set_value(config, section, key, value,
-                      source="--" + {"time_budget": "budget"}.get(key, key.replace("_", "-")))
+                      source="--" + OPTION_NAMES.get(key, key.replace("_", "-")))
     if args.experiments is not None and args.experiments < 1:
         raise ConfigError("--experiments must be at least 1")
     check_workspace(workspace, config.experiment.editable)
     history = History(workspace)
     tag = validate_tag(args.tag) if args.tag else (
         latest_session(workspace) or fresh_tag(history.branch_exists))
+
+    if not args.headless:
+        return open_cockpit(args, workspace, config, tag)
 
     from cockpit.headless import HeadlessPrinter
 
@@ -109,8 +153,52 @@ def cmd_run(args) -> int:
     printer.say(f"cockpit: {config.agent.kind} agent, {config.experiment.time_budget} s budget, "
                 f"`{config.experiment.train_command}` in {workspace}")
     why = loop.run(args.experiments)
-    printer.say(f"done: {why}. Results: results.tsv, experiments.md")
-    return 130 if interrupted() else 0
+    cost = loop.cost_usd
+    spent = f" Model cost: ${cost:.4f}." if cost else ""
+    printer.say(f"done: {why}. Results: results.tsv, experiments.md.{spent}")
+    if interrupted():
+        return 130
+    return EXIT_PAUSED if loop.paused_reason else 0
+
+
+def open_cockpit(args, workspace: Path, config, tag: str) -> int:
+    """The TUI: a live session here, or a read-only view when another process runs one."""
+    from cockpit import tui
+
+    tui.require_terminal()
+    owner = tui.lock_owner(workspace)
+    if owner is not None:
+        return tui.watch(workspace, config, owner, args.tag)
+    loop = ResearchLoop(workspace, config, tag)
+    return tui.run_live(workspace, config, loop, args.auto_approve, args.experiments)
+
+
+def cmd_replay(args) -> int:
+    from cockpit import tui
+
+    workspace = args.workspace.resolve()
+    config = load_config(workspace) if workspace.is_dir() else None
+    check_workspace(workspace, config.experiment.editable if config else "train.py")
+    if args.tag:
+        validate_tag(args.tag)
+    tui.require_terminal()
+    return tui.replay(workspace, config, args.tag)
+
+
+def _default_to_run(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
+    """`cockpit [-C DIR] [run options]` means `cockpit [-C DIR] run [run options]`."""
+    commands = next(a.choices for a in parser._actions
+                    if isinstance(a, argparse._SubParsersAction))
+    if any(arg in commands for arg in argv):
+        return argv
+    i = 0
+    while i < len(argv) and argv[i] in ("-C", "--workspace"):
+        i += 2
+    while i < len(argv) and argv[i].startswith(("-C", "--workspace=")):
+        i += 1
+    if i < len(argv) and argv[i] in ("-h", "--help"):
+        return argv
+    return argv[:i] + ["run"] + argv[i:]
 
 
 def _stop_on_signals(loop: ResearchLoop, printer) -> callable:

@@ -1,0 +1,1 @@
+"""The cockpit's screens: main panes, help, confirm, note prompt, replay."""
