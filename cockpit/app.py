@@ -19,7 +19,7 @@ from textual.binding import Binding
 
 from cockpit.bridge import LoopBridge
 from cockpit.commands import CockpitCommands
-from cockpit.feeds import FileTail, JournalTail
+from cockpit.feeds import RUN_MARK, FileTail, JournalTail
 from cockpit.journal import Experiment, session_dir
 from cockpit.messages import ApprovalRequested, LoopEvent, LoopFinished
 from cockpit.screens.confirm import ConfirmScreen
@@ -36,8 +36,8 @@ from widgets.run_log import RunLog
 from widgets.status_bar import StatusBar
 from widgets.timeline import Timeline
 
-DRAIN_HZ = 8  # output and journal polling; DESIGN.md: 5-10 Hz holds up in a flood
-CHART_MIN_INTERVAL = 0.5  # seconds between loss sparkline redraws
+DRAIN_HZ = 4  # output and journal polling: 250 ms keeps a flood's last line well under 1 s
+CHART_MIN_INTERVAL = 1.0  # seconds between loss sparkline redraws
 
 CSS_FILE = Path(__file__).with_name("app.tcss")
 
@@ -119,7 +119,8 @@ class CockpitApp(App):
                 self._follow_log()
             self.refresh_experiments()
         self.drain_output()
-        self.refresh_status()
+        if events:
+            self.refresh_status()  # otherwise its own 1 Hz timer: a repaint costs CPU
 
     def drain_output(self) -> None:
         if self.live:
@@ -131,6 +132,11 @@ class CockpitApp(App):
         if not text and not dropped:
             return
         run_log = self.main.query_one(RunLog)
+        if RUN_MARK in text:  # a new run began: its output starts a fresh log
+            text = text.rsplit(RUN_MARK, 1)[1]
+            dropped = 0
+            run_log.reset()
+            self.view.losses = []
         run_log.feed(text, dropped)
         self.view.on_progress_line(run_log.assembler.current or "")
         now = time.monotonic()
@@ -140,10 +146,12 @@ class CockpitApp(App):
 
     def _follow_log(self) -> None:
         """A new run started: the log pane starts over (and, watching, tails its file)."""
+        if self.live:
+            return  # the output buffer carries its own marks between runs
         in_flight = self.view.state.in_flight
         self.main.query_one(RunLog).reset()
         self.main.query_one(MetricChart).set_losses([])
-        if not self.live and in_flight is not None and in_flight.log:
+        if in_flight is not None and in_flight.log:
             self.log_tail = FileTail(self.workspace / in_flight.log)
 
     def refresh_experiments(self) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 from typing import Callable
 
-from cockpit.feeds import OutputBuffer
+from cockpit.feeds import RUN_MARK, OutputBuffer
 from cockpit.loop import ResearchLoop
 from cockpit.messages import ApprovalRequested, LoopEvent, LoopFinished
 
@@ -89,6 +89,9 @@ class LoopBridge:
             return
         if kind == "awaiting_approval":
             return  # the approver posts its own message with everything needed
+        if kind in ("run_start", "preparing", "measuring"):
+            # in-band, so the screen never mixes the end of one run with the next
+            self.buffer.append(RUN_MARK)
         self.post(LoopEvent(kind, data))
 
     def _on_output(self, text: str) -> None:

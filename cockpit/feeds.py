@@ -18,6 +18,9 @@ BUFFER_CHARS = 2_000_000
 TAIL_CHARS = 200_000  # how much of an existing log a view starts from
 
 
+RUN_MARK = "\x00new run\x00"  # put in the stream between two runs' output
+
+
 class OutputBuffer:
     def __init__(self, max_chars: int = BUFFER_CHARS) -> None:
         self.max_chars = max_chars

@@ -60,7 +60,7 @@ def test_auto_approved_session_fills_every_pane(tmp_path):
         assert "val_bpb" in "\n".join(log.log_widget.lines)
         # the \r progress lines of a run end as one line each, not a flood
         steps = [l for l in log.log_widget.lines if l.startswith("step ")]
-        assert len(steps) == 1 and steps[0].startswith("step 00002")
+        assert len(steps) == 1 and steps[0].startswith("step 00002"), log.log_widget.lines
         assert "ran 3" in bridge.finished
 
     run(scenario, app)

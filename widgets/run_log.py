@@ -6,6 +6,7 @@ up (Log.write_lines only scrolls when the view is already at the end).
 """
 from __future__ import annotations
 
+import time
 from collections import deque
 
 from textual.app import ComposeResult
@@ -13,6 +14,7 @@ from textual.containers import Vertical
 from textual.widgets import Log, Static
 
 MAX_LINES = 2000
+PROGRESS_INTERVAL = 0.5  # seconds between redraws of the progress strip
 MAX_PARTIAL = 4096  # a "line" that never ends (no \n for minutes) stays bounded
 
 
@@ -51,6 +53,41 @@ def _visible(line: str) -> str:
     return ""
 
 
+class FollowLog(Log):
+    """A Log that keeps to its end until the user scrolls up, and again once they scroll
+    back down. (Log's own check, "at the end before this write", is lost in a flood when
+    the view lags a write behind.)"""
+
+    following = True
+
+    def action_scroll_up(self) -> None:
+        self.following = False
+        super().action_scroll_up()
+
+    def action_page_up(self) -> None:
+        self.following = False
+        super().action_page_up()
+
+    def action_scroll_home(self) -> None:
+        self.following = False
+        super().action_scroll_home()
+
+    def _on_mouse_scroll_up(self, event) -> None:
+        self.following = False
+        super()._on_mouse_scroll_up(event)
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        if new_value >= self.max_scroll_y:
+            self.following = True
+
+    def append(self, lines: list[str]) -> None:
+        self.write_lines(lines, scroll_end=False)
+        if self.following:
+            # after the refresh, when the new virtual size is known
+            self.scroll_end(animate=False, immediate=False, x_axis=False)
+
+
 class RunLog(Vertical):
     """A bounded, streaming log with a progress strip. Hidden, it queues (bounded) and
     catches up when shown, so a collapsed pane costs no rendering."""
@@ -63,14 +100,16 @@ class RunLog(Vertical):
         self.assembler = LineAssembler()
         self._pending: deque[str] = deque(maxlen=max_lines)
         self.skipped = 0  # lines dropped before they could be shown (a flood)
+        self._shown_progress = ""
+        self._progress_at = 0.0
 
     def compose(self) -> ComposeResult:
-        yield Log(max_lines=self.max_lines, id="run-log-lines")
+        yield FollowLog(max_lines=self.max_lines, id="run-log-lines")
         yield Static("", id="run-log-progress", markup=False)
 
     @property
-    def log_widget(self) -> Log:
-        return self.query_one("#run-log-lines", Log)
+    def log_widget(self) -> FollowLog:
+        return self.query_one("#run-log-lines", FollowLog)
 
     def feed(self, text: str, skipped: int = 0) -> None:
         """Take a batch of raw output (as printed, with \\r and \\n)."""
@@ -86,15 +125,18 @@ class RunLog(Vertical):
             return
         log = self.log_widget
         if self.skipped:
-            log.write_line(f"... {self.skipped} lines not shown (see run.log)")
+            log.append([f"... {self.skipped} lines not shown (see run.log)"])
             self.skipped = 0
         if self._pending:
-            log.write_lines(list(self._pending))
+            log.append(list(self._pending))
             self._pending.clear()
-        progress = self.query_one("#run-log-progress", Static)
         current = self.assembler.current
-        if str(progress.content) != current:
-            progress.update(current)
+        now = time.monotonic()
+        # a progress line rewritten many times a second is shown at most twice a second
+        if current != self._shown_progress and (now - self._progress_at >= PROGRESS_INTERVAL
+                                                or not current):
+            self._shown_progress, self._progress_at = current, now
+            self.query_one("#run-log-progress", Static).update(current)
 
     def reset(self, text: str = "") -> None:
         """Start over (a new run, or a finished run's log loaded for review)."""
@@ -104,6 +146,7 @@ class RunLog(Vertical):
         if self.is_mounted:
             self.log_widget.clear()
             self.query_one("#run-log-progress", Static).update("")
+        self._shown_progress = ""
         if text:
             self.feed(text)
 

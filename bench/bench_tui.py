@@ -1,0 +1,202 @@
+"""The cockpit's screen under load, measured in a real terminal (tmux), side by side.
+
+- Log flood: a train.py printing 50,000 lines a second for 10 s. Reports how long after
+  its last line was printed the screen showed it, how fast a key (`?`) is answered in the
+  middle of the flood, and the cockpit's resident memory early vs late in the flood.
+- Startup: time to first paint of `cockpit replay` on a 1000-experiment journal, as a
+  ratio against the same App on a session with no experiments, alternated in this run.
+- Idle cost: the cockpit process's CPU while a run streams at a normal rate (a progress
+  line every 0.25 s), as a share of one core.
+
+    python bench/bench_tui.py [--flood-seconds 10] [--rate 50000]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from support import make_workspace  # noqa: E402
+from tui_support import synthetic_session  # noqa: E402
+
+SUMMARY = '''
+print("---")
+print("val_bpb:          1.000000")
+print("peak_vram_mb:     1024.0")
+'''
+
+FLOOD_TRAIN = '''\
+import sys, time
+LEARNING_RATE = 0.01
+RATE, SECONDS = {rate}, {seconds}
+batch = RATE // 20
+line = "x" * 60
+out = sys.stdout
+start = time.monotonic()
+n = 0
+while time.monotonic() - start < SECONDS:
+    out.write("".join(f"flood {{n + i:08d}} {{line}}\\n" for i in range(batch)))
+    out.flush()
+    n += batch
+    time.sleep(max(0.0, start + n / RATE - time.monotonic()))
+with open("flood_end.txt", "w") as f:
+    f.write(repr(time.time()))
+print(f"FLOOD-END {{n}} lines", flush=True)
+time.sleep(3)
+''' + SUMMARY
+
+NORMAL_TRAIN = '''\
+import time
+LEARNING_RATE = 0.01
+steps = {steps}
+for i in range(steps):
+    time.sleep(0.25)
+    print(f"\\rstep {{i:05d}} ({{100 * i / steps:.1f}}%) | loss: {{3 - i / steps:.6f}} | "
+          f"lrm: 1.00 | dt: 250ms | tok/sec: 52,480 | mfu: 38.1% | epoch: 1 | remaining: 9s",
+          end="", flush=True)
+print()
+''' + SUMMARY
+
+
+class Term:
+    def __init__(self, command: str, cwd: Path, width: int = 120, height: int = 40) -> None:
+        self.socket = f"cockpit-bench-{uuid.uuid4().hex[:8]}"
+        self.tmux("new-session", "-d", "-s", "b", "-x", str(width), "-y", str(height),
+                  f"cd {shlex.quote(str(cwd))} && env -u COLUMNS -u LINES {command}; sleep 60")
+
+    def tmux(self, *args: str) -> str:
+        return subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True,
+                              text=True, check=True).stdout
+
+    def screen(self) -> str:
+        return self.tmux("capture-pane", "-p", "-t", "b")
+
+    def keys(self, *keys: str) -> None:
+        self.tmux("send-keys", "-t", "b", *keys)
+
+    def wait_for(self, text: str, timeout: float = 60.0, poll: float = 0.02) -> float:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if text in self.screen():
+                return time.time()
+            time.sleep(poll)
+        raise SystemExit(f"bench: {text!r} never appeared:\n{self.screen()}")
+
+    def close(self) -> None:
+        subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True)
+
+
+def cockpit(*args: str) -> str:
+    return " ".join(shlex.quote(a) for a in [sys.executable, "-m", "cockpit", *args])
+
+
+def cockpit_pid(ws: Path, timeout: float = 30.0) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        lock = ws / ".cockpit" / "lock"
+        if lock.exists() and lock.read_text().startswith("pid "):
+            return int(lock.read_text().split()[1].rstrip(","))
+        time.sleep(0.05)
+    raise SystemExit("bench: the cockpit never took the workspace lock")
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def bench_flood(tmp: Path, rate: int, seconds: int) -> None:
+    ws = make_workspace(tmp / "flood", train=FLOOD_TRAIN.format(rate=rate, seconds=seconds))
+    term = Term(cockpit("--experiments", "1", "--auto-approve"), ws)
+    try:
+        pid = cockpit_pid(ws)
+        term.wait_for("flood 0")
+        started = time.monotonic()
+        time.sleep(1.5)
+        early = rss_mb(pid)
+        t0 = time.time()
+        term.keys("?")
+        key_ms = (term.wait_for("Keys", timeout=10, poll=0.005) - t0) * 1000
+        term.keys("Escape")
+        seen = term.wait_for("FLOOD-END", timeout=seconds + 30)
+        late = rss_mb(pid)
+        printed = float((ws / "flood_end.txt").read_text())
+        print(f"log flood: {rate:,} lines/s for {seconds} s "
+              f"({time.monotonic() - started:.1f} s watched)")
+        print(f"  last line on screen {1000 * (seen - printed):.0f} ms after it was printed "
+              f"(target < 1000 ms; tmux polled every 20 ms)")
+        print(f"  key '?' answered in {key_ms:.0f} ms in the middle of the flood")
+        print(f"  memory: {early:.0f} MB at 1.5 s, {late:.0f} MB at the end "
+              f"(ratio {late / early:.2f}; bounded means ~1)")
+    finally:
+        term.close()
+
+
+def bench_startup(tmp: Path, rounds: int) -> None:
+    big = synthetic_session(tmp / "big", 1000)
+    empty = synthetic_session(tmp / "empty", 0)
+    times = {"1000": [], "empty": []}
+    for _ in range(rounds):
+        for name, ws, marker in (("1000", big, "1000/1000"), ("empty", empty, "0/0")):
+            start = time.time()
+            term = Term(cockpit("replay"), ws)
+            try:
+                times[name].append(term.wait_for(marker, poll=0.01) - start)
+            finally:
+                term.close()
+    a, b = statistics.median(times["1000"]), statistics.median(times["empty"])
+    print(f"startup (`cockpit replay`, spawn to first paint, median of {rounds}): "
+          f"1000 experiments {a:.2f} s, empty {b:.2f} s: ratio {a / b:.2f}")
+
+
+def bench_idle(tmp: Path, seconds: int) -> None:
+    steps = int((seconds + 6) / 0.25)
+    ws = make_workspace(tmp / "idle", train=NORMAL_TRAIN.format(steps=steps))
+    term = Term(cockpit("--experiments", "1", "--auto-approve"), ws)
+    try:
+        pid = cockpit_pid(ws)
+        term.wait_for("training")
+        time.sleep(2)
+        c0, t0 = cpu_seconds(pid), time.monotonic()
+        time.sleep(seconds)
+        c1, t1 = cpu_seconds(pid), time.monotonic()
+        share = 100 * (c1 - c0) / (t1 - t0)
+        print(f"idle cost: cockpit CPU {share:.1f}% of one core over {t1 - t0:.0f} s while a run "
+              f"prints a progress line every 0.25 s (target < 3%)")
+    finally:
+        term.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=int, default=50_000)
+    parser.add_argument("--flood-seconds", type=int, default=10)
+    parser.add_argument("--startup-rounds", type=int, default=3)
+    parser.add_argument("--idle-seconds", type=int, default=10)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="cockpit-bench-tui-") as tmp:
+        tmp = Path(tmp)
+        bench_startup(tmp, args.startup_rounds)
+        bench_idle(tmp, args.idle_seconds)
+        bench_flood(tmp, args.rate, args.flood_seconds)
+
+
+if __name__ == "__main__":
+    main()
