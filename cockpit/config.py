@@ -48,7 +48,23 @@ class MetricConfig:
 
 @dataclass
 class AgentConfig:
-    kind: str = "tune"
+    kind: str = "tune"  # tune (offline) | llm (any model through litellm) | command (a CLI agent)
+    # llm: keys come from the provider's usual environment variable, never from a file.
+    model: str = ""  # a litellm model string: anthropic/..., openai/..., ollama/..., ...
+    api_base: str = ""  # e.g. http://localhost:8000/v1 for vLLM; "" = the provider's default
+    temperature: float = 0.7
+    request_timeout: float = 300.0  # seconds per model request
+    retries: int = 4  # retries of a request on a rate limit, timeout or outage
+    backoff: float = 2.0  # seconds before the first retry; doubles each time
+    max_output_tokens: int = 8192  # room for a whole-file answer
+    prompt_tokens: int = 24000  # the prompt's size limit; older history is condensed to fit
+    max_attempts: int = 3  # answers per proposal: a refused one is sent back with the problem
+    repair_attempts: int = 2  # fixes of a crashed idea before it is abandoned
+    max_cost_usd: float = 0.0  # the loop pauses when the session's model cost reaches it; 0 = no limit
+    # command: an external coding agent, e.g. "claude -p" (the prompt arrives on stdin) or
+    # "aider --yes --message-file {prompt_file} train.py"; run without a shell.
+    command: str = ""
+    command_timeout: int = 1800  # seconds before a command agent is killed
 
 
 @dataclass
@@ -64,10 +80,13 @@ class Config:
 # Values outside the type that are still refused, with what is allowed.
 CHOICES = {
     ("metric", "direction"): ("lower", "higher"),
-    ("agent", "kind"): ("tune",),
+    ("agent", "kind"): ("tune", "llm", "command"),
 }
-POSITIVE = {("experiment", "time_budget")}
-NON_NEGATIVE = {("experiment", "timeout")}
+POSITIVE = {("experiment", "time_budget"), ("agent", "request_timeout"),
+            ("agent", "max_output_tokens"), ("agent", "prompt_tokens"),
+            ("agent", "max_attempts"), ("agent", "command_timeout")}
+NON_NEGATIVE = {("experiment", "timeout"), ("agent", "temperature"), ("agent", "retries"),
+                ("agent", "backoff"), ("agent", "repair_attempts"), ("agent", "max_cost_usd")}
 NON_EMPTY = {("experiment", "train_command"), ("experiment", "editable"), ("metric", "name")}
 
 
@@ -107,6 +126,10 @@ def set_value(config: Config, section: str, key: str, value, source: str = "comm
     name = f"[{section}] {key}"
     if expected is int and (isinstance(value, bool) or not isinstance(value, int)):
         raise ConfigError(f"{source}: {name} must be an integer, got {value!r}")
+    if expected is float and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        raise ConfigError(f"{source}: {name} must be a number, got {value!r}")
+    if expected is float:
+        value = float(value)
     if expected is str and not isinstance(value, str):
         raise ConfigError(f"{source}: {name} must be a string, got {value!r}")
     allowed = CHOICES.get((section, key))
@@ -115,9 +138,13 @@ def set_value(config: Config, section: str, key: str, value, source: str = "comm
             f"{source}: {name} = {value!r} is not allowed; use one of: " + ", ".join(allowed)
         )
     if (section, key) in POSITIVE and value <= 0:
-        raise ConfigError(f"{source}: {name} must be a positive number of seconds, got {value}")
+        what = "number of seconds" if section == "experiment" or "timeout" in key else "number"
+        raise ConfigError(f"{source}: {name} must be a positive {what}, got {value}")
     if (section, key) in NON_NEGATIVE and value < 0:
-        raise ConfigError(f"{source}: {name} must be 0 (automatic) or a number of seconds, got {value}")
+        if section == "experiment":
+            raise ConfigError(f"{source}: {name} must be 0 (automatic) or a number of seconds, "
+                              f"got {value}")
+        raise ConfigError(f"{source}: {name} must be 0 or more, got {value}")
     if (section, key) in NON_EMPTY and not value.strip():
         raise ConfigError(f"{source}: {name} must not be empty")
     setattr(target, key, value)
@@ -138,5 +165,21 @@ name = "val_bpb"                    # read from the summary block train.py print
 direction = "lower"                 # or "higher" (e.g. test_acc)
 
 [agent]
-kind = "tune"                       # the offline agent: perturbs train.py's constants
+kind = "tune"                       # tune: offline, perturbs train.py's constants
+                                    # llm: any model through litellm; command: a CLI agent
+model = ""                          # llm: "anthropic/claude-sonnet-4-5", "openai/gpt-4o",
+                                    # "ollama/qwen2.5-coder", ... (keys: the provider's env var)
+api_base = ""                       # llm: a local server, e.g. "http://localhost:8000/v1" (vLLM)
+temperature = 0.7
+request_timeout = 300.0             # seconds per model request
+retries = 4                         # per request, on a rate limit, timeout or outage, then pause
+backoff = 2.0                       # seconds before the first retry, doubling
+max_output_tokens = 8192
+prompt_tokens = 24000               # prompt size limit: older history is condensed to fit
+max_attempts = 3                    # answers per proposal; a bad one is sent back with the problem
+repair_attempts = 2                 # fixes of a crashed idea before it is abandoned
+max_cost_usd = 0.0                  # pause the loop when the model cost reaches it; 0 = no limit
+command = ""                        # command: e.g. "claude -p" (prompt on stdin) or
+                                    # "aider --yes --message-file {prompt_file} train.py"
+command_timeout = 1800              # seconds before the command agent is killed
 """

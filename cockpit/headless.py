@@ -70,8 +70,29 @@ class HeadlessPrinter:
         delta = "" if e.delta_best is None else f"  {e.delta_best:+.6f} vs best"
         self.say(f"#{e.n} {self.metric} {e.metric:.6f}{delta}  {e.status}  ({e.seconds:.0f} s)")
 
-    def _on_paused(self):
-        self.say("paused: the loop waits before the next experiment")
+    def _on_paused(self, reason=""):
+        self.say(f"paused: {reason or 'the loop waits before the next experiment'}")
+
+    def _on_attempt(self, n, accepted, kind="propose", attempt=1, problem="", cost_usd=0.0,
+                    abandoned=False, reverted=(), **_):
+        if reverted:
+            self.say(f"#{n} the agent also touched {', '.join(reverted)}: reverted")
+        if abandoned:
+            self.say(f"#{n} the agent gives the crashed idea up")
+        elif not accepted:
+            self.say(f"#{n} {kind} answer {attempt} refused: {problem}")
+
+    def _on_retry(self, n, reason, wait, retry, **_):
+        self.say(f"#{n} model: {reason}; retry {retry} in {wait:g} s")
+
+    def _on_repairing(self, n, crashed, of, tries, **data):
+        self.say(f"#{n} asking for a fix of #{crashed}'s crash (fix {data['try']} of {tries})")
+
+    def _on_abandoned(self, n, reason):
+        self.say(f"#{n} idea abandoned: {reason}")
+
+    def _on_proposal_failed(self, n, reason):
+        self.say(f"#{n} no proposal: {reason}")
 
     def _on_resumed(self):
         self.say("resumed")

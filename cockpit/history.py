@@ -108,6 +108,30 @@ class History:
     def show_file(self, sha: str, path: str) -> str:
         return self.repo.git.show(f"{sha}:{path}")
 
+    def file_at(self, sha: str, path: str) -> str:
+        """A file's exact text at a commit (show_file strips the last newline)."""
+        return (self.repo.commit(sha).tree / path).data_stream.read().decode("utf-8")
+
+    # -- what an external agent touched ------------------------------------------------
+    def changed_paths(self) -> set[str]:
+        """Tracked files that differ from HEAD, and untracked files git does not ignore."""
+        return set(self.dirty_files()) | set(self.repo.untracked_files)
+
+    def is_tracked(self, path: str) -> bool:
+        try:
+            self.repo.head.commit.tree / path
+        except KeyError:
+            return False
+        return True
+
+    def restore(self, path: str) -> None:
+        """Put a tracked file back as HEAD has it (in the index and the working tree)."""
+        self.repo.git.checkout("HEAD", "--", path)
+
+    def uncommit_to(self, sha: str) -> None:
+        """Move the branch back to sha, keeping the working tree (undo someone's commits)."""
+        self.repo.head.reset(sha, index=True, working_tree=False)
+
     def _author(self) -> git.Actor:
         # The human's identity when git knows it, so `git log` reads naturally.
         reader = self.repo.config_reader()

@@ -67,6 +67,7 @@ class Experiment:
     seconds: float = 0.0
     delta_best: float | None = None
     delta_baseline: float | None = None
+    repair_of: int | None = None  # the crashed experiment this one tries to fix
 
     @property
     def finished(self) -> bool:
@@ -107,6 +108,7 @@ class SessionState:
                 params=e.get("params", {}),
                 move=e.get("move"),
                 source_sha=e.get("source_sha", ""),
+                repair_of=e.get("repair_of"),
             )
             self._by_n[exp.n] = exp
             self.experiments.append(exp)

@@ -17,7 +17,9 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from cockpit.agents import AgentContext, AgentExhausted, Proposal, make_agent
+from cockpit.agents import (AgentContext, AgentError, AgentExhausted, AgentUnavailable, Proposal,
+                            ProposalFailed, make_agent)
+from cockpit.agents.edits import EditRefused, validate_source
 from cockpit.config import Config
 from cockpit.history import History, HistoryError, short
 from cockpit.journal import STATE_DIR, Experiment, Journal, SessionState, session_dir
@@ -27,6 +29,8 @@ from cockpit.summary import failure_reason, find_value, metric_value, parse_summ
 from runners.local import LocalRunner, RunResult, kill_orphan, training_env
 
 MAX_CRASH_STREAK = 10  # stop instead of burning a night on a broken setup
+MAX_FAILED_PROPOSALS = 3  # rounds of refused answers in a row before the loop pauses
+LOG_TAIL_LINES = 60  # of a crashed run's log, shown to the agent that repairs it
 PREPARE_TIMEOUT = 3600
 
 
@@ -72,6 +76,13 @@ class ResearchLoop:
         self._resume.set()
         self._notes: list[str] = []
         self._prepared = False
+        # A pause with a reason (cost limit, provider down) waits for a human to resume;
+        # with no one there (headless: no approver) it ends the run instead.
+        self.interactive: bool | None = None  # None: interactive iff an approver is set
+        self.paused_reason = ""  # why the run ended on a pause ("" when it did not)
+        self._cost_waived = False  # the human resumed past max_cost_usd
+        self._pause_kind = ""
+        self._machine: str | None = None
 
     # -- controls (any thread) -----------------------------------------------------
     def request_stop(self, now: bool = False) -> None:
@@ -81,14 +92,22 @@ class ResearchLoop:
         if now:
             self.runner.stop()
 
-    def pause(self) -> None:
+    def pause(self, reason: str = "paused by the human") -> None:
         """Pause before the next experiment starts."""
         self._resume.clear()
-        self.on_event("paused", {})
+        self.on_event("paused", {"reason": reason})
 
     def resume(self) -> None:
+        if self._pause_kind == "cost":
+            self._cost_waived = True  # the human chose to spend past the limit
+        self._pause_kind = ""
         self._resume.set()
         self.on_event("resumed", {})
+
+    @property
+    def cost_usd(self) -> float:
+        """The session's model cost so far, summed from the journal's attempt events."""
+        return sum(e.get("cost_usd") or 0.0 for e in self.events if e.get("event") == "attempt")
 
     def steer(self, note: str) -> None:
         self._notes.append(note)
@@ -97,20 +116,44 @@ class ResearchLoop:
     # -- the loop ------------------------------------------------------------------
     def run(self, max_experiments: int | None = None) -> str:
         """Run experiments until stopped; returns why the loop ended (one line)."""
+        self._preflight()
         self.open_session()
         try:
             done = 0
             crash_streak = 0
+            failed_streak = 0
             while not self._stop.is_set():
                 if max_experiments is not None and done >= max_experiments:
                     return f"ran {done} experiment{'s' * (done != 1)} as asked"
                 self._resume.wait()
                 if self._stop.is_set():
                     break
+                limit = self._cost_limit_reached()
+                if limit:
+                    if self._pause_for(limit, "cost"):
+                        return f"paused: {limit}"
+                    continue
                 try:
                     exp = self.run_experiment()
                 except AgentExhausted as exc:
                     return str(exc)
+                except AgentError as exc:
+                    raise LoopError(f"{self.agent.name} agent: {exc}") from None
+                except AgentUnavailable as exc:
+                    if self._pause_for(str(exc), "provider"):
+                        return f"paused: {exc}"
+                    continue
+                except ProposalFailed as exc:
+                    failed_streak += 1
+                    self._record("proposal_failed", n=self.state.next_n, reason=str(exc))
+                    self.on_event("proposal_failed", {"n": self.state.next_n, "reason": str(exc)})
+                    if failed_streak >= MAX_FAILED_PROPOSALS:
+                        failed_streak = 0
+                        why = f"{MAX_FAILED_PROPOSALS} proposals in a row failed; the last: {exc}"
+                        if self._pause_for(why, "proposals"):
+                            return f"paused: {why}"
+                    continue
+                failed_streak = 0
                 done += 1
                 if self.state.best is None and exp.status == "crash":
                     return (f"the baseline run crashed ({exp.reason}); fix the setup and run "
@@ -121,6 +164,35 @@ class ResearchLoop:
             return "stopped"
         finally:
             self.close_session()
+
+    def _preflight(self) -> None:
+        """The agent's setup checks (model string, key, CLI on PATH) before anything runs."""
+        check = getattr(self.agent, "preflight", None)
+        if check is None:
+            return
+        try:
+            check()
+        except AgentError as exc:
+            raise LoopError(f"{self.agent.name} agent: {exc}") from None
+
+    def _cost_limit_reached(self) -> str:
+        limit = self.config.agent.max_cost_usd
+        spent = self.cost_usd
+        if limit > 0 and spent >= limit and not self._cost_waived:
+            return f"the model cost ${spent:.4f} reached max_cost_usd ${limit:.2f}"
+        return ""
+
+    def _pause_for(self, reason: str, kind: str) -> bool:
+        """Pause with a reason; True when no one can resume, so the run must end."""
+        self._record("paused", reason=reason, kind=kind)
+        self._pause_kind = kind
+        interactive = self.approver is not None if self.interactive is None else self.interactive
+        if not interactive:
+            self.paused_reason = reason
+        else:
+            self._resume.clear()
+        self.on_event("paused", {"reason": reason})
+        return not interactive
 
     def open_session(self) -> None:
         """Lock the workspace, start or resume the session, recover from a crash."""
@@ -198,14 +270,18 @@ class ResearchLoop:
     def run_experiment(self) -> Experiment:
         n = self.state.next_n
         baseline = self.state.best is None  # nothing measured yet: run the starting point
-        proposal = self._baseline() if baseline else self._propose(n)
+        proposal = self._baseline() if baseline else self._repair_or_propose(n)
         editable = self.config.experiment.editable
+        if not baseline:
+            self._check(n, proposal)
         diff = "".join(difflib.unified_diff(
             self._read_editable().splitlines(keepends=True), proposal.source.splitlines(keepends=True),
             fromfile=f"a/{editable}", tofile=f"b/{editable}"))
         self._record("proposal", n=n, description=proposal.description,
                      hypothesis=proposal.hypothesis, diff=diff, params=proposal.params,
-                     move=proposal.move, source_sha=_sha(proposal.source))
+                     move=proposal.move, source_sha=_sha(proposal.source),
+                     repair_of=proposal.repair_of, attempts=proposal.attempts,
+                     usage=proposal.usage)
         if not baseline and not self.auto_approve and self.approver is not None:
             self.on_event("awaiting_approval", {"n": n, "proposal": proposal, "diff": diff})
             approved, reason = self.approver(n, proposal, diff)
@@ -255,10 +331,16 @@ class ResearchLoop:
                         self._read_editable())
 
     def _propose(self, n: int) -> Proposal:
-        source = self._read_editable()
         self.on_event("proposing", {"n": n})
-        program = self.workspace / "program.md"
-        ctx = AgentContext(
+        return self.agent.propose(self._context(n, self._read_editable()))
+
+    def _context(self, n: int, source: str) -> AgentContext:
+        program = self.workspace / "program.md"  # re-read: edits steer the next idea
+        if self._machine is None:
+            from cockpit.hardware import describe_machine
+
+            self._machine = describe_machine()
+        return AgentContext(
             program=program.read_text(encoding="utf-8") if program.exists() else "",
             source=source,
             history=list(self.state.experiments),
@@ -266,8 +348,84 @@ class ResearchLoop:
             direction=self.state.direction,
             time_budget=self.config.experiment.time_budget,
             notes=list(self._notes),
+            editable=self.config.experiment.editable,
+            hardware=self._machine,
+            workspace=self.workspace,
+            scratch=self.dir / "agent",
+            n=n,
+            record=lambda event, **fields: self._agent_event(n, event, fields),
         )
-        return self.agent.propose(ctx)
+
+    def _agent_event(self, n: int, event: str, fields: dict) -> None:
+        """An agent's attempt or retry: journaled, and shown."""
+        self._record(event, n=n, **fields)
+        self.on_event(event, {"n": n, **{k: v for k, v in fields.items()
+                                         if k not in ("answer", "output")}})
+
+    def _repair_or_propose(self, n: int) -> Proposal:
+        """A fix of the last experiment if it crashed and may still be repaired, else a new idea."""
+        crashed = self._crash_to_repair()
+        if crashed is not None:
+            root = crashed.repair_of or crashed.n
+            tries = sum(e.repair_of == root for e in self.state.experiments) + 1
+            self.on_event("repairing", {"n": n, "crashed": crashed.n, "of": root, "try": tries,
+                                        "tries": self.config.agent.repair_attempts})
+            editable = self.config.experiment.editable
+            ctx = self._context(n, self.history.file_at(crashed.commit, editable))
+            try:
+                proposal = self.agent.repair(ctx, crashed, self._log_tail(crashed))
+            except ProposalFailed as exc:
+                proposal, why = None, f"no usable fix: {exc}"
+            else:
+                why = "the agent gave the idea up"
+            if proposal is not None:
+                proposal.repair_of = root
+                return proposal
+            self._abandon(root, why)
+        return self._propose(n)
+
+    def _abandon(self, root: int, reason: str) -> None:
+        if not any(e.get("event") == "abandoned" and e.get("n") == root for e in self.events):
+            self._record("abandoned", n=root, reason=reason)
+            self.on_event("abandoned", {"n": root, "reason": reason})
+
+    def _crash_to_repair(self):
+        """The last experiment, if it crashed and its idea has repairs left."""
+        if not hasattr(self.agent, "repair") or not self.state.experiments:
+            return None
+        last = self.state.experiments[-1]
+        if last.status != "crash" or not last.commit or last.description == "baseline":
+            return None
+        if last.reason.startswith(("stopped by the human", "interrupted")):
+            return None  # the idea did not fail; the human stopped it
+        root = last.repair_of or last.n
+        if any(e.get("event") == "abandoned" and e.get("n") == root for e in self.events):
+            return None
+        repairs = sum(e.repair_of == root for e in self.state.experiments)
+        if repairs >= self.config.agent.repair_attempts:
+            if repairs:
+                self._abandon(root, f"still crashing after {repairs} "
+                                    f"fix{'es' * (repairs != 1)}: {last.reason}")
+            return None
+        return last
+
+    def _log_tail(self, exp) -> str:
+        if not exp.log:
+            return exp.reason
+        path = self.workspace / exp.log
+        if not path.exists():
+            return exp.reason
+        text = path.read_text(encoding="utf-8", errors="replace")
+        lines = [line.rsplit("\r", 1)[-1] for line in text.splitlines()]  # progress: last state
+        return "\n".join(lines[-LOG_TAIL_LINES:])
+
+    def _check(self, n: int, proposal: Proposal) -> None:
+        """The last gate before the working tree: a proposal that fails never reaches it."""
+        try:
+            validate_source(proposal.source, self._read_editable(), self.config.experiment.editable)
+        except EditRefused as exc:
+            self._record("attempt", n=n, kind="loop check", accepted=False, problem=str(exc))
+            raise ProposalFailed(f"the {self.agent.name} agent's proposal was refused: {exc}") from None
 
     def _judge(self, n: int, commit: str, result: RunResult, log: Path) -> None:
         text = log.read_text(encoding="utf-8", errors="replace") if log.exists() else ""

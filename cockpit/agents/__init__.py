@@ -1,7 +1,15 @@
-"""Agents: the proposers of the next change to the editable file."""
+"""Agents: the proposers of the next change to the editable file.
+
+An agent has `.name` and `propose(ctx) -> Proposal`. It may also have
+`repair(ctx, crashed, log_tail) -> Proposal | None` (a fix of a crashed idea; ctx.source is
+the crashed version; None gives the idea up) and `preflight()` (checks the setup before the
+loop starts, raising AgentError). The loop validates every proposal again before it writes it.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
 
 from cockpit.config import Config
 from cockpit.journal import Experiment
@@ -11,6 +19,18 @@ class AgentExhausted(Exception):
     """The agent has nothing new to propose (one line for the user)."""
 
 
+class AgentError(Exception):
+    """A setup problem the user must fix: no model, a missing key, a bad api_base (one line)."""
+
+
+class AgentUnavailable(Exception):
+    """The provider kept failing (outage, rate limit, timeout) after the retries: pause."""
+
+
+class ProposalFailed(Exception):
+    """Every answer for this proposal was refused (each refusal is already journaled)."""
+
+
 @dataclass
 class Proposal:
     description: str  # one line: what changes (goes into results.tsv and the commit)
@@ -18,6 +38,9 @@ class Proposal:
     source: str  # the full new text of the editable file
     params: dict = field(default_factory=dict)  # the file's constants after the change
     move: dict | None = None  # tune: {"name", "old", "new", "direction", "why"}
+    repair_of: int | None = None  # the crashed experiment this one fixes
+    attempts: int = 1  # answers it took (refused ones included)
+    usage: dict = field(default_factory=dict)  # {"prompt_tokens", "completion_tokens", "cost_usd"}
 
 
 @dataclass
@@ -29,6 +52,13 @@ class AgentContext:
     direction: str = "lower"
     time_budget: int = 300
     notes: list[str] = field(default_factory=list)  # the human's steering notes
+    editable: str = "train.py"
+    hardware: str = ""  # the machine in words: device, memory
+    workspace: Path | None = None  # where a command agent runs
+    scratch: Path | None = None  # a directory for prompt files and agent logs
+    n: int = 0  # the number the proposed experiment will get
+    # record(event, **fields) journals what the agent did (every attempt, every retry).
+    record: Callable[..., None] = field(default=lambda event, **fields: None, repr=False)
 
 
 def make_agent(config: Config):
@@ -37,4 +67,12 @@ def make_agent(config: Config):
         from cockpit.agents.tune import TuneAgent
 
         return TuneAgent()
+    if kind == "llm":
+        from cockpit.agents.llm import LLMAgent
+
+        return LLMAgent(config.agent)
+    if kind == "command":
+        from cockpit.agents.command import CommandAgent
+
+        return CommandAgent(config.agent)
     raise ValueError(f"unknown agent kind {kind!r}")  # config validation makes this unreachable

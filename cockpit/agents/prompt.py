@@ -1,0 +1,274 @@
+"""The prompt an agent answers: the program, the facts, the history, the current file.
+
+It stays under a token budget as the session grows: the history is condensed level by
+level (fewer detailed diffs, then shorter lines for older experiments), never dropped, so
+the baseline, the best and every idea already tried stay listed. program.md and the
+editable file are never cut.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from cockpit.agents import AgentContext
+from cockpit.agents.edits import one_line
+from cockpit.journal import Experiment
+
+CHARS_PER_TOKEN = 4  # a rough, provider-independent estimate (code runs ~3.5-4.5)
+RECENT_ROWS = 30  # the last rows of the history table keep their full text
+
+
+@dataclass(frozen=True)
+class Level:
+    details: int  # recent experiments shown with hypothesis and diff
+    diff_lines: int  # a detailed diff is cut after this many lines
+    old_chars: int  # older rows: description cut to this length
+    old_reason_chars: int  # older rows: crash reason cut to this length (0: none)
+    recent_rows: int = RECENT_ROWS
+    terse: bool = False  # older rows: one-letter status, delta only
+
+
+# From the richest prompt to the most condensed one; the first that fits is used.
+LEVELS = (
+    Level(details=6, diff_lines=80, old_chars=120, old_reason_chars=160),
+    Level(details=4, diff_lines=40, old_chars=80, old_reason_chars=80),
+    Level(details=2, diff_lines=30, old_chars=60, old_reason_chars=40),
+    Level(details=1, diff_lines=20, old_chars=40, old_reason_chars=0),
+    # The last level sizes older descriptions to whatever room is left (MIN_TERSE at least).
+    Level(details=0, diff_lines=0, old_chars=0, old_reason_chars=0, recent_rows=10, terse=True),
+)
+MIN_TERSE, MAX_TERSE = 16, 120
+
+
+@dataclass
+class RepairTask:
+    crashed: Experiment
+    log_tail: str
+
+
+SYSTEM = """\
+You are an ML researcher running experiments on your own, one at a time. Each experiment \
+changes {editable}, trains for a fixed wall-clock budget of {budget} s, and is judged by \
+{metric} ({direction} is better): a result that beats the best is kept and becomes the new \
+best; anything else is discarded and the next experiment starts again from the best.
+
+Rules:
+- Change only {editable}. Every other file (data, tokenizer, evaluation) is fixed.
+- One idea per experiment, so the result says whether the idea works.
+- Keep the run within the time budget and the device's memory; a crash wastes a run.
+- Do not repeat an idea the history shows, unless you say why it deserves another try.
+- Follow the human's steering notes.
+
+"""
+
+# How the answer comes back: search/replace blocks in the reply (the llm agent) ...
+EDIT_BLOCKS = """\
+Answer in exactly this format:
+
+HYPOTHESIS: <why this change should improve {metric}, one or two sentences>
+DESCRIPTION: <what changes, one line under 80 characters>
+
+{editable}
+<<<<<<< SEARCH
+<lines copied exactly from the current {editable}>
+=======
+<the lines that replace them>
+>>>>>>> REPLACE
+
+Use as many blocks as the change needs; each SEARCH must match exactly one place in the \
+current file. For a large rewrite, send instead the complete new file in one ```python block."""
+
+# ... or edits made in place by a coding agent that works in the workspace (command).
+EDIT_IN_PLACE = """\
+You work in the experiment's workspace: make the change by editing {editable} in place. \
+Do not edit, create or delete any other file, do not run the training, and do not commit \
+(all of that is undone). When done, print two lines:
+
+HYPOTHESIS: <why this change should improve {metric}, one or two sentences>
+DESCRIPTION: <what changes, one line under 80 characters>"""
+
+TASK = "Propose the next experiment: the one most likely to improve {metric} from the best."
+
+REPAIR = """\
+Experiment #{n} ("{description}") crashed: {reason}
+Its hypothesis: {hypothesis}
+
+The last lines of its log:
+```
+{log_tail}
+```
+
+The {editable} below is the crashed version. Fix the cause of the crash and keep the idea, \
+answering in the same format. If the idea cannot work, answer with one line \
+`ABANDON: <why>` instead."""
+
+
+def estimate_tokens(text: str) -> int:
+    return (len(text) + CHARS_PER_TOKEN - 1) // CHARS_PER_TOKEN
+
+
+def build_messages(ctx: AgentContext, max_tokens: int, repair: RepairTask | None = None,
+                   answer_format: str = EDIT_BLOCKS) -> list[dict]:
+    """System and user messages for a proposal (or a repair), within max_tokens if the
+    condensed history allows; the fixed parts (program, file) are never cut."""
+    system = (SYSTEM + answer_format).format(editable=ctx.editable, budget=ctx.time_budget,
+                                             metric=ctx.metric, direction=ctx.direction)
+    head = "\n\n".join(p for p in (_program(ctx), _setup(ctx), _notes(ctx)) if p)
+    tail = "\n\n".join((_current_file(ctx, repair), _task(ctx, repair)))
+    fixed = estimate_tokens(system) + estimate_tokens(head) + estimate_tokens(tail)
+    history = ""
+    for level in LEVELS:
+        if level.terse:
+            level = _fit_terse(ctx, level, repair, max_tokens - fixed)
+        history = _history(ctx, level, repair)
+        if fixed + estimate_tokens(history) <= max_tokens:
+            break
+    user = "\n\n".join(p for p in (head, history, tail) if p)
+    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+
+
+def _fit_terse(ctx: AgentContext, level: Level, repair: RepairTask | None, room: int) -> Level:
+    """The terse level with older descriptions as long as the remaining room allows."""
+    older = max(1, sum(e.finished for e in ctx.history) - level.recent_rows)
+    bare = estimate_tokens(_history(ctx, level, repair))
+    width = (room - bare) * CHARS_PER_TOKEN // older - 1  # -1: the budget's rounding
+    return replace(level, old_chars=max(MIN_TERSE, min(MAX_TERSE, width)))
+
+
+def as_document(messages: list[dict]) -> str:
+    """The messages as one Markdown file, for an agent that reads a prompt file."""
+    return "\n\n".join(m["content"] for m in messages) + "\n"
+
+
+def prompt_tokens(messages: list[dict]) -> int:
+    return sum(estimate_tokens(m["content"]) for m in messages)
+
+
+# -- sections ----------------------------------------------------------------------
+def _program(ctx: AgentContext) -> str:
+    text = ctx.program.strip() or "(program.md is empty: improve the metric)"
+    return f"# Research program (program.md, written by the human)\n\n{text}"
+
+
+def _setup(ctx: AgentContext) -> str:
+    lines = ["# Setup",
+             f"- Each run trains for {ctx.time_budget} s of wall clock, then is evaluated.",
+             f"- Metric: {ctx.metric}, {ctx.direction} is better."]
+    if ctx.hardware:
+        lines.append(f"- Machine: {ctx.hardware}.")
+    best = _best(ctx.history)
+    if best is not None:
+        facts = [f"{ctx.metric} {best.metric:.6f}"]
+        if best.memory_gb:
+            facts.append(f"peak memory {best.memory_gb:.1f} GB")
+        for key in ("num_params_M", "num_steps", "total_tokens_M", "mfu_percent", "training_seconds"):
+            if key in best.summary:
+                facts.append(f"{key} {best.summary[key]}")
+        lines.append(f"- The best run (#{best.n}): " + ", ".join(facts) + ".")
+    return "\n".join(lines)
+
+
+def _notes(ctx: AgentContext) -> str:
+    if not ctx.notes:
+        return ""
+    return "# The human's steering notes (latest last; follow them)\n\n" + "\n".join(
+        f"- {one_line(note, 400)}" for note in ctx.notes)
+
+
+def _history(ctx: AgentContext, level: Level, repair: RepairTask | None) -> str:
+    done = [e for e in ctx.history if e.finished]
+    if not done:
+        return "# History\n\nNo experiments yet."
+    best, base = _best(done), next((e for e in done if e.metric is not None), None)
+    counts = {s: sum(e.status == s for e in done) for s in ("keep", "discard", "crash", "rejected")}
+    header = (f"# History: {len(done)} experiments ({counts['keep']} kept, {counts['discard']} "
+              f"discarded, {counts['crash']} crashed"
+              + (f", {counts['rejected']} rejected by the human" if counts["rejected"] else "") + ")")
+    facts = []
+    if base is not None:
+        facts.append(f"baseline #{base.n} {ctx.metric} {base.metric:.6f}")
+    if best is not None:
+        facts.append(f"best #{best.n} {best.metric:.6f} ({best.description})")
+    lines = [header, "", "; ".join(facts) + ".", "",
+             f"   # status   {ctx.metric:>9}    vs best  description"]
+    recent_from = len(done) - level.recent_rows
+    if level.terse and recent_from > 0:
+        lines.insert(-1, "Older rows are terse: k keep, d discard, c crash, r rejected; "
+                         "the change vs the best before it.")
+    for i, e in enumerate(done):
+        recent = i >= recent_from or e is best or e is base
+        if recent or not level.terse:
+            lines.append(_row(e, 120 if recent else level.old_chars,
+                              160 if recent else level.old_reason_chars))
+        else:
+            lines.append(_terse_row(e, level.old_chars))
+    parts = ["\n".join(lines)]
+    shown = [e for e in done if e.n != (base.n if base else None)][-level.details:] \
+        if level.details else []
+    if repair is not None:
+        shown = [e for e in shown if e.n != repair.crashed.n]
+    if shown:
+        parts.append("# Recent experiments in detail\n\n" + "\n\n".join(
+            _detail(e, ctx.metric, level.diff_lines) for e in shown))
+    return "\n\n".join(parts)
+
+
+def _row(e: Experiment, chars: int, reason_chars: int) -> str:
+    metric = f"{e.metric:.6f}" if e.metric is not None and e.status != "crash" else "-"
+    if e.delta_best is not None and e.status != "crash":
+        delta = f"{e.delta_best:+.6f}"
+    else:
+        delta = "baseline" if e.description == "baseline" else "-"
+    text = one_line(e.description, chars)
+    if e.repair_of:
+        text += f" [fix of #{e.repair_of}]"
+    if e.status in ("crash", "rejected") and reason_chars and e.reason:
+        text += f" ({e.status}: {one_line(e.reason, reason_chars)})"
+    return f"{e.n:>4} {e.status:<8} {metric:>9} {delta:>10}  {text}"
+
+
+def _terse_row(e: Experiment, chars: int) -> str:
+    delta = f"{e.delta_best:+.4f}" if e.delta_best is not None and e.status != "crash" else "-"
+    fix = f" [fix of #{e.repair_of}]" if e.repair_of else ""
+    text = one_line(e.description, chars) if chars else ""
+    return f"{e.n} {(e.status or '?')[0]} {delta} {text}{fix}"
+
+
+def _detail(e: Experiment, metric: str, diff_lines: int) -> str:
+    result = e.status
+    if e.metric is not None and e.status != "crash":
+        result += f", {metric} {e.metric:.6f}"
+        if e.delta_best is not None:
+            result += f" ({e.delta_best:+.6f} vs the best before it)"
+    if e.reason:
+        result += f": {one_line(e.reason, 300)}"
+    out = [f"## #{e.n}: {one_line(e.description)}", f"Hypothesis: {one_line(e.hypothesis, 400)}",
+           f"Result: {result}"]
+    if e.diff and diff_lines:
+        diff = e.diff.splitlines()
+        cut = diff[:diff_lines]
+        if len(diff) > diff_lines:
+            cut.append(f"... ({len(diff) - diff_lines} more lines)")
+        out.append("```diff\n" + "\n".join(cut) + "\n```")
+    return "\n".join(out)
+
+
+def _current_file(ctx: AgentContext, repair: RepairTask | None) -> str:
+    what = (f"the crashed version of #{repair.crashed.n}" if repair
+            else "the best version; your edits apply to it")
+    fence = "```python" if ctx.editable.endswith(".py") else "```"
+    return f"# Current {ctx.editable} ({what})\n\n{fence}\n{ctx.source.rstrip()}\n```"
+
+
+def _task(ctx: AgentContext, repair: RepairTask | None) -> str:
+    if repair is None:
+        return "# Task\n\n" + TASK.format(metric=ctx.metric)
+    e = repair.crashed
+    return "# Task: repair a crash\n\n" + REPAIR.format(
+        n=e.n, description=one_line(e.description), reason=one_line(e.reason, 400),
+        hypothesis=one_line(e.hypothesis, 400), log_tail=repair.log_tail.rstrip(),
+        editable=ctx.editable)
+
+
+def _best(history: list[Experiment]) -> Experiment | None:
+    kept = [e for e in history if e.status == "keep"]
+    return kept[-1] if kept else None

@@ -1,0 +1,185 @@
+"""`cockpit doctor`: check what a run needs, one line each, and say what to fix.
+
+Exit code 0 when nothing needs fixing (warnings allowed), 1 otherwise.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from cockpit.config import ConfigError, Config, load_config, set_value
+
+OK, WARN, FIX = "ok", "warn", "FIX"
+DEVICE_TIMEOUT = 120  # seconds for `import torch` and a look at the device
+MODEL_CHECK_TIMEOUT = 60.0
+TORCH_PROBE = """\
+import json, torch
+info = {"torch": torch.__version__, "cuda": torch.cuda.is_available()}
+if info["cuda"]:
+    p = torch.cuda.get_device_properties(0)
+    info.update(name=p.name, memory_gib=round(p.total_memory / 2**30, 1),
+                count=torch.cuda.device_count())
+else:
+    mps = getattr(torch.backends, "mps", None)
+    info["mps"] = bool(mps and mps.is_available())
+print(json.dumps(info))
+"""
+
+
+class Report:
+    def __init__(self, stream=None):
+        self.stream = stream or sys.stdout
+        self.fixes = 0
+
+    def line(self, status: str, what: str, text: str) -> None:
+        self.fixes += status == FIX
+        self.stream.write(f"{status:<5} {what:<10} {text}\n")
+        self.stream.flush()
+
+
+def cmd_doctor(args) -> int:
+    from cockpit.cli import OPTION_NAMES, agent_overrides
+
+    report = Report()
+    workspace = args.workspace.resolve()
+    config = Config()
+    try:
+        config = load_config(workspace)
+        for (section, key), value in agent_overrides(args).items():
+            if value is not None:
+                set_value(config, section, key, value,
+                          source="--" + OPTION_NAMES.get(key, key.replace("_", "-")))
+        report.line(OK, "config", "cockpit.toml" if (workspace / "cockpit.toml").exists()
+                    else "no cockpit.toml: the defaults apply")
+    except ConfigError as exc:
+        report.line(FIX, "config", str(exc))
+    check_workspace(report, workspace, config)
+    check_data(report, workspace)
+    check_device(report)
+    check_agent(report, config)
+    report.stream.write("all good: `cockpit run`\n" if not report.fixes
+                        else f"{report.fixes} thing{'s' * (report.fixes != 1)} to fix\n")
+    return 1 if report.fixes else 0
+
+
+def check_workspace(report: Report, workspace: Path, config: Config) -> None:
+    from cockpit.history import History, HistoryError
+
+    editable = config.experiment.editable
+    if not (workspace / editable).exists():
+        report.line(FIX, "workspace", f"{workspace} has no {editable}: `cockpit init DIR` makes "
+                    "a workspace, or run inside an autoresearch checkout")
+        return
+    try:
+        history = History(workspace)
+    except HistoryError as exc:
+        report.line(FIX, "workspace", str(exc))
+        return
+    if not history.has_commits():
+        report.line(FIX, "workspace", "no commits yet: commit program.md and "
+                    f"{editable} first")
+        return
+    dirty = history.dirty_files()
+    if dirty:
+        report.line(FIX, "workspace", "uncommitted changes to " + ", ".join(dirty)
+                    + ": commit or stash them (a run refuses to start over them)")
+    else:
+        report.line(OK, "workspace", f"{workspace} on {history.current_branch() or 'a detached HEAD'}")
+    if not (workspace / "program.md").exists():
+        report.line(WARN, "program", "no program.md: the agent gets no research instructions")
+
+
+def check_data(report: Report, workspace: Path) -> None:
+    prepare = workspace / "prepare.py"
+    if not prepare.exists():
+        report.line(WARN, "data", "no prepare.py: train.py must find its data on its own")
+        return
+    if "COCKPIT_DATA_DIR" not in prepare.read_text(encoding="utf-8", errors="replace"):
+        report.line(OK, "data", "a prepare.py of its own: it runs before the first experiment")
+        return
+    data = Path(os.environ.get("COCKPIT_DATA_DIR") or Path.home() / ".cache" / "cockpit" / "data")
+    fingerprint = data / "fingerprint.json"
+    if fingerprint.exists():
+        try:
+            info = json.loads(fingerprint.read_text())
+        except (OSError, ValueError):
+            info = {}
+        what = info.get("fingerprint") or info.get("data_fingerprint") or "present"
+        report.line(OK, "data", f"{data} (fingerprint {what})")
+    else:
+        report.line(WARN, "data", f"no prepared data in {data}: the first run builds it, or run "
+                    "`python prepare.py` now (offline, a few minutes)")
+
+
+def check_device(report: Report) -> None:
+    from cockpit.hardware import describe_machine
+
+    machine = describe_machine()
+    try:
+        out = subprocess.run([sys.executable, "-c", TORCH_PROBE], capture_output=True, text=True,
+                             timeout=DEVICE_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        report.line(FIX, "device", f"`import torch` took over {DEVICE_TIMEOUT} s ({machine})")
+        return
+    if out.returncode != 0:
+        last = (out.stderr.strip().splitlines() or ["?"])[-1]
+        report.line(FIX, "device", f"torch does not load in {sys.executable}: {last}")
+        return
+    info = json.loads(out.stdout.strip().splitlines()[-1])
+    if info.get("cuda"):
+        report.line(OK, "device", f"{info.get('count', 1)} x {info['name']} "
+                    f"({info['memory_gib']} GiB), torch {info['torch']}")
+    elif info.get("mps"):
+        report.line(OK, "device", f"Apple MPS, torch {info['torch']}")
+    else:
+        report.line(WARN, "device", f"no GPU visible to torch {info['torch']}: training runs "
+                    f"on the CPU, slowly ({machine})")
+
+
+def check_agent(report: Report, config: Config) -> None:
+    from cockpit.agents import AgentError, make_agent
+
+    kind = config.agent.kind
+    if kind == "tune":
+        report.line(OK, "agent", "tune: offline, no model or key needed")
+        return
+    try:
+        agent = make_agent(config)
+        agent.preflight()
+    except AgentError as exc:
+        report.line(FIX, "agent", str(exc))
+        return
+    if kind == "command":
+        program = shutil.which(shlex.split(config.agent.command)[0])
+        report.line(OK, "agent", f"command: {program} (not run: it would edit the workspace)")
+        return
+    check_model(report, config)
+
+
+def check_model(report: Report, config: Config) -> None:
+    """One tiny request through the same client the agent uses."""
+    from cockpit.agents import AgentError, AgentUnavailable
+    from cockpit.agents.llm import ModelClient
+
+    settings = copy.copy(config.agent)
+    settings.request_timeout = min(settings.request_timeout, MODEL_CHECK_TIMEOUT)
+    client = ModelClient(settings)
+    where = f" at {settings.api_base}" if settings.api_base else ""
+    start = time.monotonic()
+    try:
+        reply = client.complete([{"role": "user", "content": "Reply with the single word: ok"}],
+                                max_tokens=5, retries=0)
+    except (AgentError, AgentUnavailable) as exc:
+        report.line(FIX, "model", str(exc))
+        return
+    seconds = time.monotonic() - start
+    cost = f", ${reply.cost_usd:.6f}" if reply.cost_usd else ""
+    report.line(OK, "model", f"{settings.model}{where} answered {reply.text.strip()[:20]!r} in "
+                f"{seconds:.1f} s ({reply.prompt_tokens}+{reply.completion_tokens} tokens{cost})")
