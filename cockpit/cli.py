@@ -6,14 +6,16 @@ import signal
 import sys
 from pathlib import Path
 
+from cockpit import review
 from cockpit.agents import AgentError
 from cockpit.config import CHOICES, ConfigError, load_config, set_value
+from cockpit.finalize import FinalizeError
 from cockpit.history import History, HistoryError
 from cockpit.loop import LoopError, ResearchLoop
 from cockpit.workspace import (WorkspaceError, check_workspace, fresh_tag, init_workspace,
                                latest_session, validate_tag)
 
-USER_ERRORS = (AgentError, ConfigError, HistoryError, LoopError, WorkspaceError)
+USER_ERRORS = (AgentError, ConfigError, FinalizeError, HistoryError, LoopError, WorkspaceError)
 EXIT_PAUSED = 3  # headless: the loop paused (cost limit, provider down) with no one to resume
 
 
@@ -44,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay = sub.add_parser("replay", help="step through a session's experiments in the "
                             "cockpit (kept or not: diff, log, metric)")
     replay.add_argument("--tag", help="the session to replay (default: the latest)")
+    review.add_commands(sub)
     return parser
 
 
@@ -96,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_init(args)
         if args.command == "replay":
             return cmd_replay(args)
+        if args.command in review.COMMANDS:
+            return review.run(args)
         if args.command == "doctor":
             from cockpit.doctor import cmd_doctor
 

@@ -68,10 +68,19 @@ class AgentConfig:
 
 
 @dataclass
+class JudgeConfig:
+    baseline_runs: int = 2  # runs of the unmodified baseline at the start; 0 or 1 = no noise floor
+    min_delta: float | str = "auto"  # gain a keep needs; "auto" = noise_multiple x noise; 0 = reference
+    noise_multiple: float = 2.0
+    keep_reruns: int = 1  # re-runs of each kept commit, so the next bar is not one lucky run
+
+
+@dataclass
 class Config:
     experiment: ExperimentConfig = field(default_factory=ExperimentConfig)
     metric: MetricConfig = field(default_factory=MetricConfig)
     agent: AgentConfig = field(default_factory=AgentConfig)
+    judge: JudgeConfig = field(default_factory=JudgeConfig)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -85,8 +94,9 @@ CHOICES = {
 POSITIVE = {("experiment", "time_budget"), ("agent", "request_timeout"),
             ("agent", "max_output_tokens"), ("agent", "prompt_tokens"),
             ("agent", "max_attempts"), ("agent", "command_timeout")}
-NON_NEGATIVE = {("experiment", "timeout"), ("agent", "temperature"), ("agent", "retries"),
+NON_NEGATIVE = {("experiment", "timeout"), ("judge", "baseline_runs"), ("judge", "keep_reruns"), ("judge", "noise_multiple"), ("agent", "temperature"), ("agent", "retries"),
                 ("agent", "backoff"), ("agent", "repair_attempts"), ("agent", "max_cost_usd")}
+AUTO_OR_NUMBER = {("judge", "min_delta")}
 NON_EMPTY = {("experiment", "train_command"), ("experiment", "editable"), ("metric", "name")}
 
 
@@ -124,6 +134,12 @@ def set_value(config: Config, section: str, key: str, value, source: str = "comm
         )
     expected = type(getattr(type(target)(), key))
     name = f"[{section}] {key}"
+    if (section, key) in AUTO_OR_NUMBER:
+        if value != "auto" and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                or value < 0):
+            raise ConfigError(f"{source}: {name} must be \"auto\" or a number >= 0, got {value!r}")
+        setattr(target, key, value if value == "auto" else float(value))
+        return
     if expected is int and (isinstance(value, bool) or not isinstance(value, int)):
         raise ConfigError(f"{source}: {name} must be an integer, got {value!r}")
     if expected is float and (isinstance(value, bool) or not isinstance(value, (int, float))):
@@ -182,4 +198,12 @@ max_cost_usd = 0.0                  # pause the loop when the model cost reaches
 command = ""                        # command: e.g. "claude -p" (prompt on stdin) or
                                     # "aider --yes --message-file {prompt_file} train.py"
 command_timeout = 1800              # seconds before the command agent is killed
+
+[judge]
+baseline_runs = 2                   # runs of the unmodified baseline: their spread is the noise
+min_delta = "auto"                  # a keep must beat the best by more; "auto" = noise_multiple x
+                                    # the noise spread; 0 = keep any gain (the reference)
+noise_multiple = 2.0
+keep_reruns = 1                     # re-runs of a kept commit (with a noise floor): its mean is
+                                    # the bar for the next idea, not one lucky run
 """

@@ -68,7 +68,18 @@ class HeadlessPrinter:
             self.say(f"#{e.n} {e.status}  {e.reason}")
             return
         delta = "" if e.delta_best is None else f"  {e.delta_best:+.6f} vs best"
-        self.say(f"#{e.n} {self.metric} {e.metric:.6f}{delta}  {e.status}  ({e.seconds:.0f} s)")
+        self.say(f"#{e.n} {self.metric} {e.metric:.6f}{delta}  {e.status}  ({e.seconds:.0f} s)"
+                 + (f": {e.verdict}" if e.verdict else ""))
+
+    def _on_measuring(self, commit, run, runs, purpose):
+        self.say(f"{purpose}: run {run} of {runs} of {short(commit)} unchanged")
+
+    def _on_measured(self, commit, metric, reason):
+        self.say(f"   {self.metric} {metric:.6f}" if metric is not None else f"   crash  {reason}")
+
+    def _on_noise(self, noise, threshold):
+        self.say(f"noise floor: std {noise.std:.6f}, MAD {noise.mad:.6f} over "
+                 f"{len(noise.values)} runs; a keep must beat the best by > {threshold:.6f}")
 
     def _on_paused(self, reason=""):
         self.say(f"paused: {reason or 'the loop waits before the next experiment'}")

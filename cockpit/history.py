@@ -102,6 +102,24 @@ class History:
                 refs[int(ref.path[len(prefix) :])] = ref.commit.hexsha
         return refs
 
+    def commit_tree(self, source: str, parent: str, message: str) -> str:
+        """A new commit with `source`'s tree on top of `parent`, touching no working tree."""
+        commit = git.Commit.create_from_tree(
+            self.repo, self.repo.commit(source).tree, message,
+            parent_commits=[self.repo.commit(parent)], head=False,
+            author=self._author(), committer=COMMITTER)
+        return commit.hexsha
+
+    def create_branch(self, name: str, sha: str) -> None:
+        self.repo.create_head(name, sha)
+
+    def add_worktree(self, path: str, sha: str) -> None:
+        """A detached checkout of sha at path, to run a commit without moving the branch."""
+        self.repo.git.worktree("add", "--detach", "--force", path, sha)
+
+    def remove_worktree(self, path: str) -> None:
+        self.repo.git.worktree("remove", "--force", path)
+
     def diff(self, old: str, new: str, path: str) -> str:
         return self.repo.git.diff(old, new, "--", path)
 

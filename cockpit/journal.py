@@ -67,6 +67,8 @@ class Experiment:
     seconds: float = 0.0
     delta_best: float | None = None
     delta_baseline: float | None = None
+    confidence: float | None = None  # the gain over the best in units of the noise spread
+    verdict: str = ""  # the keep policy's decision, in words
     repair_of: int | None = None  # the crashed experiment this one tries to fix
 
     @property
@@ -115,7 +117,8 @@ class SessionState:
         elif kind in ("commit", "run_start", "run_pid", "result") and e.get("n") in self._by_n:
             exp = self._by_n[e["n"]]
             for key in ("commit", "log", "pid", "status", "metric", "memory_gb", "reason",
-                        "summary", "seconds", "delta_best", "delta_baseline"):
+                        "summary", "seconds", "delta_best", "delta_baseline",
+                        "confidence", "verdict"):
                 if key in e:
                     setattr(exp, key, e[key])
 

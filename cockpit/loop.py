@@ -11,7 +11,6 @@ import difflib
 import fcntl
 import hashlib
 import os
-import signal
 import threading
 import time
 from pathlib import Path
@@ -22,10 +21,14 @@ from cockpit.agents import (AgentContext, AgentError, AgentExhausted, AgentUnava
 from cockpit.agents.edits import EditRefused, validate_source
 from cockpit.config import Config
 from cockpit.history import History, HistoryError, short
+from cockpit.judge import KeepPolicy, Noise
+from cockpit.report import PLOT_NAME
+from cockpit.report import REPORT_NAME as MORNING_REPORT
 from cockpit.journal import STATE_DIR, Experiment, Journal, SessionState, session_dir
 from cockpit.records import (REPORT_NAME, RESULTS_NAME, append_result, reconcile_results,
                              write_experiments_md)
-from cockpit.summary import failure_reason, find_value, metric_value, parse_summary
+from cockpit.summary import (crash_reason, failure_reason, find_value, metric_value,
+                             parse_summary)
 from runners.local import LocalRunner, RunResult, kill_orphan, training_env
 
 MAX_CRASH_STREAK = 10  # stop instead of burning a night on a broken setup
@@ -36,6 +39,14 @@ PREPARE_TIMEOUT = 3600
 
 class LoopError(Exception):
     """The loop cannot start or go on (one line for the user)."""
+
+
+def _lines_delta(diff: str) -> int:
+    """Lines a unified diff adds minus the lines it removes."""
+    lines = diff.splitlines()
+    added = sum(l.startswith("+") and not l.startswith("+++") for l in lines)
+    removed = sum(l.startswith("-") and not l.startswith("---") for l in lines)
+    return added - removed
 
 
 def _sha(text: str) -> str:
@@ -200,7 +211,8 @@ class ResearchLoop:
         if not self.history.has_commits():
             raise LoopError(f"{self.workspace} has no commits yet: commit your files first")
         self._take_lock()
-        self.history.ignore_locally([f"{STATE_DIR}/", RESULTS_NAME, REPORT_NAME, "run.log"])
+        self.history.ignore_locally([f"{STATE_DIR}/", RESULTS_NAME, REPORT_NAME, "run.log",
+                                     PLOT_NAME, MORNING_REPORT])
         self.events = self.journal.read()
         self.state = SessionState.from_events(self.events)
         branch = History.branch_for(self.tag)
@@ -323,7 +335,93 @@ class ResearchLoop:
         append_result(self.workspace / RESULTS_NAME, self.state.metric, exp)
         write_experiments_md(self.workspace / REPORT_NAME, self.state)
         self.on_event("result", {"experiment": exp})
+        if exp.status == "keep" and exp is self.state.baseline and self.noise is None:
+            self._measure_baseline_noise(exp)
+        elif exp.status == "keep" and self.noise is not None and self.config.judge.keep_reruns:
+            # A kept result is the best of many draws, so it is luckier than its commit
+            # (the winner's curse); re-runs make the bar the next idea must clear honest.
+            self.measure(exp.commit, self.config.judge.keep_reruns, "keep")
         return exp
+
+    # -- the noise floor -------------------------------------------------------------
+    @property
+    def noise(self) -> Noise | None:
+        """The latest measured noise floor of the session (None before one is measured)."""
+        for e in reversed(self.events):
+            if e["event"] == "noise":
+                return Noise(e["values"])
+        return None
+
+    def _measure_baseline_noise(self, baseline: Experiment) -> None:
+        extra = self.config.judge.baseline_runs - 1
+        if extra < 1 or self._stop.is_set():
+            return
+        values = [baseline.metric] + self.measure(baseline.commit, extra, "noise")
+        if len(values) > 1:
+            self.record_noise(baseline.commit, values)
+
+    def record_noise(self, commit: str, values: list[float]) -> Noise:
+        noise = Noise(values)
+        self._record("noise", commit=commit, **noise.to_dict())
+        self.on_event("noise", {"noise": noise,
+                                "threshold": self.policy.threshold(noise)})
+        return noise
+
+    def reference_value(self, exp: Experiment) -> float:
+        """What a commit scores: the mean of every run of it (its experiment and any
+        noise or confirm re-runs), so one lucky run of the best does not set the bar."""
+        values = [exp.metric] + [e["metric"] for e in self.events if e["event"] == "measure"
+                                 and e["commit"] == exp.commit and e["metric"] is not None]
+        return sum(values) / len(values)
+
+    @property
+    def policy(self) -> KeepPolicy:
+        judge = self.config.judge
+        return KeepPolicy(self.config.metric.direction, judge.min_delta, judge.noise_multiple)
+
+    def measure(self, commit: str, runs: int, purpose: str) -> list[float]:
+        """Run `commit` unchanged `runs` times; the metric of each run that produced one.
+
+        The branch stays where it is: a commit other than HEAD runs in a temporary
+        worktree. Each run is journaled as a `measure` event, never as an experiment."""
+        values = []
+        worktree = None
+        cwd = self.workspace
+        if commit != self.history.head():
+            worktree = self.dir / "worktree"
+            if worktree.exists():
+                self.history.remove_worktree(str(worktree))
+            self.history.add_worktree(str(worktree), commit)
+            cwd = worktree
+        try:
+            self._prepare_data()
+            for i in range(runs):
+                if self._stop.is_set():
+                    break
+                k = sum(e["event"] == "measure" for e in self.events) + 1
+                log = self.dir / "measure" / f"{k:04d}" / "run.log"
+                self.on_event("measuring", {"commit": commit, "run": i + 1, "runs": runs,
+                                            "purpose": purpose})
+                result = self.runner.run(
+                    self.config.experiment.train_command, cwd=cwd, log_path=log,
+                    timeout=self.config.experiment.hard_timeout,
+                    env=training_env({"COCKPIT_TIME_BUDGET": str(self.config.experiment.time_budget)}),
+                    on_output=self.on_output)
+                text = log.read_text(encoding="utf-8", errors="replace")
+                summary = parse_summary(text)
+                reason = crash_reason(result, text, summary, self.state.metric,
+                                      self.config.experiment.hard_timeout)
+                value = None if reason else metric_value(summary, self.state.metric)
+                self._record("measure", commit=commit, purpose=purpose, metric=value,
+                             reason=reason, seconds=round(result.seconds, 1),
+                             log=str(log.relative_to(self.workspace)))
+                self.on_event("measured", {"commit": commit, "metric": value, "reason": reason})
+                if value is not None:
+                    values.append(value)
+        finally:
+            if worktree is not None:
+                self.history.remove_worktree(str(worktree))
+        return values
 
     # -- steps ---------------------------------------------------------------------
     def _baseline(self) -> Proposal:
@@ -432,34 +530,25 @@ class ResearchLoop:
         summary = parse_summary(text)
         name = self.state.metric
         value = metric_value(summary, name)
-        reason = ""
-        if result.error:
-            reason = result.error
-        elif result.stopped:
-            reason = "stopped by the human"
-        elif result.timed_out:
-            reason = f"timed out: killed after the {self.config.experiment.hard_timeout}s hard limit"
-        elif result.returncode != 0:
-            code = result.returncode
-            how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
-            reason = f"{how}: {failure_reason(text)}"
-        elif not summary:
-            reason = "finished without a summary block (no `---` followed by key: value lines)"
-        elif value is None:
-            reason = f"{name} is {summary.get(name, 'missing')!s} in the summary"
+        reason = crash_reason(result, text, summary, name, self.config.experiment.hard_timeout)
         best, baseline = self.state.best, self.state.baseline
+        verdict = None
         if reason:
             status = "crash"
-        elif best is None or self.config.metric.better(value, best.metric):
-            status = "keep"
+        elif best is None:
+            status = "keep"  # the baseline: the first measurement is the best so far
         else:
-            status = "discard"
+            verdict = self.policy.decide(value, self.reference_value(best), self.noise,
+                                         _lines_delta(self.state.experiments[-1].diff))
+            status = verdict.status
         memory = summary.get("peak_vram_mb")
         self._record(
             "result", n=n, commit=commit, status=status, metric=value,
+            confidence=verdict.confidence if verdict else None,
+            verdict=verdict.why if verdict else "",
             memory_gb=round(memory / 1024, 1) if isinstance(memory, float) else 0.0,
             summary=summary, seconds=round(result.seconds, 1), reason=reason,
-            delta_best=None if value is None or best is None else value - best.metric,
+            delta_best=None if value is None or best is None else value - self.reference_value(best),
             delta_baseline=None if value is None or baseline is None else value - baseline.metric,
             data_fingerprint=find_value(text, "data_fingerprint"),
         )

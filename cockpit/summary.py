@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 import re
+import signal
 
 SUMMARY_LINE = re.compile(r"^([A-Za-z_][\w.]*):\s+(\S.*?)\s*$")
 ERROR_LINE = re.compile(r"(Error|Exception|FAIL|Traceback|Killed|nan)", re.IGNORECASE)
@@ -53,3 +54,23 @@ def metric_value(summary: dict, name: str) -> float | None:
     if isinstance(value, float) and math.isfinite(value):
         return value
     return None
+
+
+def crash_reason(result, text: str, summary: dict, metric: str, hard_timeout: int) -> str:
+    """Why a finished run (a runners RunResult and its log text) has no usable metric;
+    "" when it has one."""
+    if result.error:
+        return result.error
+    if result.stopped:
+        return "stopped by the human"
+    if result.timed_out:
+        return f"timed out: killed after the {hard_timeout}s hard limit"
+    if result.returncode != 0:
+        code = result.returncode
+        how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
+        return f"{how}: {failure_reason(text)}"
+    if not summary:
+        return "finished without a summary block (no `---` followed by key: value lines)"
+    if metric_value(summary, metric) is None:
+        return f"{metric} is {summary.get(metric, 'missing')!s} in the summary"
+    return ""

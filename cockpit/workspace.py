@@ -18,6 +18,8 @@ GITIGNORE = """\
 .cockpit/
 results.tsv
 experiments.md
+progress.png
+report.md
 run.log
 __pycache__/
 """
