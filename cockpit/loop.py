@@ -318,15 +318,8 @@ class ResearchLoop:
         self.on_event("run_start", {"n": n, "commit": commit, "description": proposal.description,
                                     "hypothesis": proposal.hypothesis,
                                     "log": str(log.relative_to(self.workspace))})
-        result = self.runner.run(
-            self.config.experiment.train_command,
-            cwd=self.workspace,
-            log_path=log,
-            timeout=self.config.experiment.hard_timeout,
-            env=training_env({"COCKPIT_TIME_BUDGET": str(self.config.experiment.time_budget)}),
-            on_output=self.on_output,
-            on_start=lambda pid: self._record("run_pid", n=n, pid=pid),
-        )
+        result = self._train(self.workspace, log,
+                             on_start=lambda pid: self._record("run_pid", n=n, pid=pid))
         self.on_event("judging", {"n": n})
         self._judge(n, commit, result, log)
         exp = self.state.experiments[-1]
@@ -402,11 +395,7 @@ class ResearchLoop:
                 log = self.dir / "measure" / f"{k:04d}" / "run.log"
                 self.on_event("measuring", {"commit": commit, "run": i + 1, "runs": runs,
                                             "purpose": purpose})
-                result = self.runner.run(
-                    self.config.experiment.train_command, cwd=cwd, log_path=log,
-                    timeout=self.config.experiment.hard_timeout,
-                    env=training_env({"COCKPIT_TIME_BUDGET": str(self.config.experiment.time_budget)}),
-                    on_output=self.on_output)
+                result = self._train(cwd, log)
                 text = log.read_text(encoding="utf-8", errors="replace")
                 summary = parse_summary(text)
                 reason = crash_reason(result, text, summary, self.state.metric,
@@ -422,6 +411,14 @@ class ResearchLoop:
             if worktree is not None:
                 self.history.remove_worktree(str(worktree))
         return values
+
+    def _train(self, cwd: Path, log: Path, on_start=None) -> RunResult:
+        """One run of the train command under the watchdog, secrets scrubbed, budget passed."""
+        experiment = self.config.experiment
+        return self.runner.run(
+            experiment.train_command, cwd=cwd, log_path=log, timeout=experiment.hard_timeout,
+            env=training_env({"COCKPIT_TIME_BUDGET": str(experiment.time_budget)}),
+            on_output=self.on_output, on_start=on_start)
 
     # -- steps ---------------------------------------------------------------------
     def _baseline(self) -> Proposal:
