@@ -41,6 +41,7 @@ class SessionView:
     paused: bool = False
     percent: float | None = None
     losses: list[float] = field(default_factory=list)
+    noise: float | None = None  # the session's measured noise spread
     version: int = 0  # bumped whenever the experiment list changed
 
     def apply(self, event: dict) -> None:
@@ -53,9 +54,15 @@ class SessionView:
             self.agent = event.get("agent", self.agent)
             self.model = (config.get("agent") or {}).get("model", "") or self.model
             self.phase = "starting"
+        elif kind == "attempt":  # each model answer carries its cost
+            self.cost += float(event.get("cost_usd") or 0.0)
         elif kind == "proposal":
-            self.cost += float(event.get("cost_usd") or event.get("cost") or 0.0)
             self.phase = "proposed"
+        elif kind == "noise":
+            self.noise = float(event.get("spread") or 0.0)
+        elif kind == "measure":
+            self.phase = "between runs"
+            self.run_started = None
         elif kind == "run_start":
             self.phase = "training"
             self.run_started = event.get("time", time.time())
@@ -71,6 +78,10 @@ class SessionView:
         """A transient state from the loop thread (not in the journal)."""
         if kind in ("proposing", "judging", "preparing"):
             self.phase = {"preparing": "preparing data"}.get(kind, kind)
+        elif kind == "measuring":  # a commit re-run for the noise floor or a keep's mean
+            self.phase = "re-running"
+            self.run_started = time.time()
+            self.percent, self.losses = None, []
         elif kind == "awaiting_approval":
             self.phase = "awaiting approval"
         elif kind == "paused":
@@ -102,7 +113,8 @@ class SessionView:
         if self.paused and not in_flight and not finished:
             phase = "paused"
         elapsed = None
-        if self.run_started is not None and in_flight is not None and not finished:
+        running = in_flight is not None or self.phase == "re-running"
+        if self.run_started is not None and running and not finished:
             elapsed = (now or time.time()) - self.run_started
         agent = self.agent + (f" · {self.model}" if self.model else "")
         return Status(
@@ -111,6 +123,8 @@ class SessionView:
             elapsed=elapsed, budget=self.budget,
             best=best.metric if best else None,
             best_vs_baseline=(best.metric - baseline.metric) if best and baseline else None,
+            lower_is_better=state.direction == "lower",
+            noise=self.noise, confidence=best.confidence if best else None,
             metric=state.metric, agent=agent, cost=self.cost, flags=flags,
         )
 

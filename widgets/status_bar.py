@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from rich.text import Text
 from textual.widgets import Static
 
-STATE_STYLE = {"training": "bold green", "awaiting approval": "bold reverse yellow",
+STATE_STYLE = {"training": "bold green", "re-running": "bold green",
+               "awaiting approval": "bold reverse yellow",
                "paused": "bold yellow", "proposing": "bold cyan", "judging": "bold cyan",
                "finished": "bold", "watching": "bold magenta"}
 
@@ -20,6 +21,9 @@ class Status:
     budget: float = 0.0
     best: float | None = None
     best_vs_baseline: float | None = None
+    lower_is_better: bool = True
+    noise: float | None = None  # the metric's measured noise spread (std of re-runs)
+    confidence: float | None = None  # the best's last gain, in units of that noise
     metric: str = "val_bpb"
     agent: str = ""
     cost: float = 0.0
@@ -49,8 +53,8 @@ class StatusBar(Static):
     def render(self) -> Text:
         s = self.status
         state = s.state
-        if state == "training" and s.percent is not None:
-            state = f"training {s.percent:.0f}%"
+        if state in ("training", "re-running") and s.percent is not None:
+            state = f"{state} {s.percent:.0f}%"
         parts = Text()
         parts.append(f" {state} ", style=STATE_STYLE.get(s.state, "bold"))
         if s.n is not None:
@@ -66,8 +70,12 @@ class StatusBar(Static):
         if s.best is not None:
             parts.append(f"  best {s.best:.6f}")
             if s.best_vs_baseline is not None:
-                parts.append(f" ({s.best_vs_baseline:+.6f})",
-                             style="green" if s.best_vs_baseline < 0 else "")
+                gained = (s.best_vs_baseline < 0) == s.lower_is_better and s.best_vs_baseline != 0
+                parts.append(f" ({s.best_vs_baseline:+.6f})", style="green" if gained else "")
+            if s.confidence is not None:
+                parts.append(f" {s.confidence:.1f}x", style="dim")
+        if s.noise is not None and width >= 90:
+            parts.append(f"  noise ±{s.noise:.4f}", style="dim")
         if width >= 100 and s.agent:
             parts.append(f"  {s.agent}", style="dim")
         if width >= 100 or s.cost:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
@@ -21,7 +21,7 @@ class ConfirmScreen(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Static(self.question, classes="dialog-question")
-            with Horizontal(classes="dialog-buttons"):
+            with Vertical(classes="dialog-buttons"):
                 for key, label in self.answers:
                     yield Button(f"\\[{key}] {label}", id=f"answer-{key}", compact=True)
 
