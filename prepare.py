@@ -473,8 +473,15 @@ def build(data_dir, desc, files):
 def prepare(source=None, data_dir=None, force=False):
     """Make sure data_dir holds the prepared data for `source` (None = stdlib). Returns meta."""
     data_dir = Path(data_dir) if data_dir is not None else get_data_dir()
-    desc, files = describe_source(source)
     meta = _load_meta(data_dir)
+    old_source = (meta or {}).get("source") or {}
+    if meta is not None and not force and source is None and old_source.get("kind") == "dir":
+        # Plain `python prepare.py` (as the loop runs it) keeps the user's own data;
+        # only --source or --force changes what a data dir holds.
+        _log(f"data ready in {data_dir}: fingerprint {meta['fingerprint']} from "
+             f"{_describe(old_source)} (kept; --source DIR or --force to change it)")
+        return meta
+    desc, files = describe_source(source)
     if meta is not None and not force:
         if meta.get("source") == desc:
             _log(f"data ready in {data_dir}: fingerprint {meta['fingerprint']}, "

@@ -229,3 +229,25 @@ def test_rejected_proposal_is_journaled_with_the_reason_and_never_runs(tmp_path)
     assert [r[3] for r in results_rows(ws)] == ["keep", "keep"]  # a rejected idea never ran
     assert "1 proposals rejected" in (ws / "experiments.md").read_text()
     assert git.Repo(ws).head.commit.parents[0].hexsha == loop.state.experiments[0].commit
+
+
+def test_real_train_py_through_the_loop(tmp_path, small_data_dir):
+    """The shipped workspace end to end: cockpit init, then the real train.py on real data."""
+    ws = tmp_path / "research"
+    assert cockpit("init", str(ws), cwd=tmp_path).returncode == 0
+    env = {"COCKPIT_DATA_DIR": str(small_data_dir)}
+    result = cockpit("run", "--headless", "--experiments", "2", "--budget", "3", "--tag", "e2e",
+                     cwd=ws, env=env, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "preparing data" in result.stdout and "noise floor" in result.stdout
+    rows = results_rows(ws)
+    assert [r[4] for r in rows][0] == "baseline" and len(rows) == 2
+    assert all(ROW.match("\t".join(r)) for r in rows)
+    baseline = float(rows[0][1])
+    assert 0.5 < baseline < 12.0  # bits per byte of a model that trained for 3 s
+    events = read_journal(ws, "e2e")
+    first = next(e for e in events if e["event"] == "result")
+    assert {"val_bpb", "training_seconds", "total_seconds", "peak_vram_mb", "mfu_percent",
+            "total_tokens_M", "num_steps", "num_params_M", "depth"} <= set(first["summary"])
+    assert first["data_fingerprint"] and first["summary"]["training_seconds"] >= 3
+    assert git.Repo(ws).active_branch.name == "autoresearch/e2e"

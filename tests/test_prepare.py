@@ -60,6 +60,15 @@ def test_other_source_is_announced_and_rebuilt(tmp_path):
     assert "changed since the last build" in r.stdout
 
 
+def test_plain_prepare_keeps_the_users_own_data(small_data_dir):
+    """The loop runs `python prepare.py` before its first run: that must not replace data
+    the user prepared from their own --source with the default corpus."""
+    before = prepare.data_fingerprint(small_data_dir)
+    r = run_prepare(small_data_dir)
+    assert r.returncode == 0, r.stderr
+    assert "kept" in r.stdout and prepare.data_fingerprint(small_data_dir) == before
+
+
 @pytest.mark.parametrize("make", ["missing", "empty", "file", "binary_only"])
 def test_bad_source_is_one_line_exit_2(tmp_path, make):
     src = tmp_path / "src"

@@ -93,8 +93,8 @@ def test_cockpit_small_terminal_and_replay(tmp_path, term):
     t.keys("q")
     t.wait_for("EXITED 0")
     r = term(80, 24, cockpit_command("replay"), ws)
-    screen = r.wait_for("replay")
-    assert "2/2" in screen
+    r.wait_for("replay")
+    r.wait_for("2/2")  # the last experiment is selected once the journal is read
     r.keys("Left")
     r.wait_for("1/2")
     r.keys("q")
