@@ -12,12 +12,8 @@ beyond noise_multiple x the measured spread.
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
-import sys
-import tempfile
-import time
-from pathlib import Path
+
+from session import run_session
 
 
 def main() -> None:
@@ -26,18 +22,7 @@ def main() -> None:
     parser.add_argument("--experiments", type=int, default=20, help="proposals after the baseline")
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory(prefix="cockpit-judge-") as tmp:
-        ws = Path(tmp) / "ws"
-        subprocess.run([sys.executable, "-m", "cockpit", "init", str(ws)], check=True,
-                       stdout=subprocess.DEVNULL)
-        start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "cockpit", "-C", str(ws), "run", "--headless",
-                        "--experiments", str(args.experiments + 1), "--budget", str(args.budget),
-                        "--tag", "judge"], check=True)
-        wall = time.perf_counter() - start
-        journal = ws / ".cockpit" / "judge" / "journal.jsonl"
-        events = [json.loads(line) for line in journal.read_text().splitlines()]
-
+    events, wall = run_session(args.budget, args.experiments + 1, "judge")
     noise = next(e for e in events if e["event"] == "noise")
     results = [e for e in events if e["event"] == "result"]
     measured = [e for e in results if e["metric"] is not None]
