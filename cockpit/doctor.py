@@ -139,8 +139,9 @@ def check_device(report: Report) -> None:
     elif info.get("mps"):
         report.line(OK, "device", f"Apple MPS, torch {info['torch']}")
     else:
+        cpu = ", ".join(machine.split(", ")[1:])  # the machine line, less its "no GPU" part
         report.line(WARN, "device", f"no GPU visible to torch {info['torch']}: training runs "
-                    f"on the CPU, slowly ({machine})")
+                    f"on the CPU ({cpu}), slowly")
 
 
 def check_agent(report: Report, config: Config) -> None:
