@@ -89,7 +89,8 @@ def render_experiments_md(state: SessionState) -> str:
                    f"{e.seconds:.0f} s\n")
         out.append(f"- **Delta:** {_fmt(e.delta_best, signed=True)} vs best, "
                    f"{_fmt(e.delta_baseline, signed=True)} vs baseline\n")
-        out.append(f"- **Decision:** {e.status}" + (f" ({e.reason})" if e.reason else "") + "\n")
+        why = e.reason or e.verdict  # a crash's cause, or the keep policy's numbers
+        out.append(f"- **Decision:** {e.status}" + (f": {why}" if why else "") + "\n")
         if e.diff:
             out.append(f"\n```diff\n{e.diff.rstrip()}\n```\n")
     return "".join(out)
