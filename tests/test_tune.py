@@ -92,3 +92,11 @@ def test_never_repeats_a_configuration_and_ends_when_exhausted():
 def test_a_steering_note_naming_a_constant_puts_it_first():
     p = TuneAgent().propose(ctx(notes=["try a deeper model: DEPTH"]))
     assert p.move["name"] == "DEPTH"
+
+
+def test_a_gain_within_the_noise_is_not_called_worse():
+    agent = TuneAgent()
+    first = agent.propose(ctx())
+    small = experiment(2, first, "discard", -0.002)  # better, but not beyond the noise
+    back = agent.propose(ctx([small]))
+    assert "within the noise" in back.hypothesis and "worse" not in back.hypothesis

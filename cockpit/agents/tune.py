@@ -186,7 +186,10 @@ class TuneAgent:
         for name, history in outcomes.items():
             direction, factor, status, delta = history[-1]
             if status != "keep":
-                what = "crashed" if status == "crash" else f"made {metric} worse by {abs(delta or 0):.4f}"
+                gained = delta is not None and (delta < 0) == (ctx.direction == "lower")
+                what = ("crashed" if status == "crash" else
+                        f"gained only {abs(delta):.4f}, within the noise" if gained else
+                        f"made {metric} worse by {abs(delta or 0):.4f}")
                 moves.append((name, -direction, factor,
                               f"the step the other way {what}, so it may want to move this way"))
         # 3. exploration: constants not tuned yet, most promising first.
