@@ -19,7 +19,7 @@ from textual.binding import Binding
 
 from cockpit.bridge import LoopBridge
 from cockpit.commands import CockpitCommands
-from cockpit.feeds import RUN_MARK, FileTail, JournalTail
+from cockpit.feeds import RUN_MARK, FileTail, JournalTail, read_tail
 from cockpit.journal import Experiment, session_dir
 from cockpit.messages import ApprovalRequested, LoopEvent, LoopFinished
 from cockpit.screens.confirm import ConfirmScreen
@@ -78,7 +78,9 @@ class CockpitApp(App):
         self.journal_tail = JournalTail(session_dir(workspace, tag) / "journal.jsonl")
         self.log_tail: FileTail | None = None  # watching: the current run.log
         self.finished = ""  # why the loop ended (live), shown in the status line
-        self.approval: ApprovalRequested | None = None
+        self.approval: ApprovalRequested | None = None  # the one shown
+        self.approvals: dict[int, ApprovalRequested] = {}  # every proposal waiting, by n
+        self.shown_worker = 0  # whose output the run log shows (parallel workers)
         self._shown_version = -1
         self._last_losses = 0.0
         self._selected: int | None = None
@@ -149,6 +151,8 @@ class CockpitApp(App):
         if self.live:
             return  # the output buffer carries its own marks between runs
         in_flight = self.view.state.in_flight
+        if self.view.workers > 1:
+            in_flight = self.view.running_on(self.shown_worker)
         self.main.query_one(RunLog).reset()
         self.main.query_one(MetricChart).set_losses([])
         if in_flight is not None and in_flight.log:
@@ -170,6 +174,9 @@ class CockpitApp(App):
             flags.append("auto-approve")
         if self.view.paused and self.view.state.in_flight is not None and not self.finished:
             flags.append("pause after this run")
+        running = len(self.view.state.running)
+        if running > 1 and not self.finished:
+            flags.append(f"{running} in flight")
         self.main.query_one(StatusBar).show(self.view.status(" · ".join(flags), self.finished))
 
     # -- messages from the loop thread ---------------------------------------------
@@ -188,6 +195,15 @@ class CockpitApp(App):
 
     @_while_shown
     def on_approval_requested(self, message: ApprovalRequested) -> None:
+        self.approvals[message.n] = message
+        if self.approval is not None and self.approval.n != message.n:
+            self.poll()  # one is on screen already: this one waits its turn
+            self.notify(f"#{message.n} queued for approval ({len(self.approvals)} waiting)",
+                        title="approval")
+            return
+        self._show_approval(message)
+
+    def _show_approval(self, message: ApprovalRequested) -> None:
         self.poll()
         self.approval = message
         self.view.on_loop_event("awaiting_approval")
@@ -250,11 +266,12 @@ class CockpitApp(App):
         return True
 
     def action_approve(self) -> None:
-        if self.bridge is None or not self.bridge.gate.decide(True):
+        n = self.bridge.gate.pending if self.bridge is not None else None
+        if n is None or not self.bridge.gate.decide(True):
             self.notify("nothing awaits approval")
             return
-        self.notify(f"#{self.approval.n} approved")
-        self._after_decision()
+        self.notify(f"#{n} approved")
+        self._after_decision(n)
 
     def action_reject(self) -> None:
         if self.bridge is None or self.bridge.gate.pending is None:
@@ -264,22 +281,29 @@ class CockpitApp(App):
         def rejected(reason: str | None) -> None:
             if reason is None:
                 return  # escape: still waiting
+            n = self.bridge.gate.pending
             if self.bridge.gate.decide(False, reason):
-                self.notify(f"#{self.approval.n} rejected")
-                self._after_decision()
+                self.notify(f"#{n} rejected")
+                self._after_decision(n)
 
         self.push_screen(NoteScreen(f"Why reject #{self.bridge.gate.pending}? "
                                     "(recorded in the journal)", "the reason"), rejected)
 
-    def _after_decision(self) -> None:
+    def _after_decision(self, n: int | None = None) -> None:
+        self.approvals.pop(n, None)
         self.approval = None
         self.view.phase = "approved"
+        following = self.approvals.get(self.bridge.gate.pending) if self.bridge else None
+        if following is not None:  # the next proposal in the queue comes on screen
+            self._show_approval(following)
+            return
         self.refresh_status()
 
     def action_toggle_auto_approve(self) -> None:
         on = not self.bridge.loop.auto_approve
         self.bridge.set_auto_approve(on)
         if on and self.approval is not None:
+            self.approvals.clear()
             self._after_decision()
         self.notify("auto-approve " + ("on" if on else "off: each proposal waits for you"))
         self.refresh_status()
@@ -316,6 +340,26 @@ class CockpitApp(App):
 
         self.push_screen(NoteScreen("A steering note for the next proposals",
                                     "e.g. try a larger LEARNING_RATE"), noted)
+
+    def action_next_worker(self) -> None:
+        """The run log shows the next parallel worker's run."""
+        workers = max([self.view.workers] + [e.worker + 1 for e in self.view.state.experiments])
+        if workers < 2:
+            self.notify("one worker: its log is the one shown")
+            return
+        self.shown_worker = (self.shown_worker + 1) % workers
+        if self.live and hasattr(self.bridge, "show_worker"):
+            self.bridge.show_worker(self.shown_worker)
+        run_log = self.main.query_one(RunLog)
+        exp = self.view.running_on(self.shown_worker)
+        text = read_tail(self.workspace / exp.log) if exp is not None and exp.log else ""
+        run_log.reset(text)
+        if not self.live and exp is not None and exp.log:
+            self.log_tail = FileTail(self.workspace / exp.log)
+            self.log_tail.poll()  # what read_tail showed is not shown twice
+        what = f" #{exp.n}" if exp is not None else ""
+        run_log.border_title = f"run log · gpu{self.shown_worker}{what}"
+        self.notify(f"run log: worker gpu{self.shown_worker}{what}")
 
     def action_edit_program(self) -> None:
         self.main.show_pane("program")

@@ -19,27 +19,45 @@ from cockpit.messages import ApprovalRequested, LoopEvent, LoopFinished
 
 
 class ApprovalGate:
-    """One pending decision at a time; the loop thread blocks in wait()."""
+    """Proposals waiting for the human, oldest first: each asker blocks in wait(n) until
+    its own decision (with parallel workers several proposals may wait at once)."""
 
     def __init__(self) -> None:
-        self._event = threading.Event()
-        self._answer: tuple[bool, str] = (False, "")
-        self.pending: int | None = None
+        self._lock = threading.Lock()
+        self._waiting: dict[int, list] = {}  # n -> [event, answer], in arrival order
+
+    @property
+    def pending(self) -> int | None:
+        """The proposal the human decides on next (the oldest waiting)."""
+        with self._lock:
+            return next(iter(self._waiting), None)
+
+    @property
+    def queue(self) -> list[int]:
+        with self._lock:
+            return list(self._waiting)
 
     def wait(self, n: int) -> tuple[bool, str]:
-        self._event.clear()
-        self.pending = n
-        self._event.wait()
-        self.pending = None
-        return self._answer
+        slot = [threading.Event(), (False, "")]
+        with self._lock:
+            self._waiting[n] = slot
+        slot[0].wait()
+        return slot[1]
 
     def decide(self, approved: bool, reason: str = "") -> bool:
-        """Answer the pending proposal; False when none is pending."""
-        if self.pending is None:
-            return False
-        self._answer = (approved, reason)
-        self._event.set()
+        """Answer the oldest waiting proposal; False when none is waiting."""
+        with self._lock:
+            if not self._waiting:
+                return False
+            n = next(iter(self._waiting))
+            slot = self._waiting.pop(n)  # gone at once: `pending` moves on to the next
+        slot[1] = (approved, reason)
+        slot[0].set()
         return True
+
+    def decide_all(self, approved: bool, reason: str = "") -> None:
+        while self.decide(approved, reason):
+            pass
 
 
 class LoopBridge:
@@ -47,7 +65,8 @@ class LoopBridge:
                  max_experiments: int | None = None) -> None:
         self.loop = loop
         self.post = post  # App.post_message: thread-safe
-        self.buffer = OutputBuffer()
+        self.buffer = OutputBuffer()  # the output shown: worker `shown_worker`'s
+        self.shown_worker = 0
         self.gate = ApprovalGate()
         self.max_experiments = max_experiments
         self.finished: str | None = None  # why the loop ended
@@ -55,6 +74,8 @@ class LoopBridge:
         self._printer = None  # a HeadlessPrinter once detached
         loop.on_event = self._on_event
         loop.on_output = self._on_output
+        if hasattr(loop, "on_worker_output"):  # parallel workers: one log each
+            loop.on_worker_output = self._on_worker_output
         loop.approver = self._approve
         loop.auto_approve = auto_approve
         self.thread = threading.Thread(target=self._run, name="research-loop", daemon=True)
@@ -73,14 +94,14 @@ class LoopBridge:
     def set_auto_approve(self, on: bool) -> None:
         self.loop.auto_approve = on
         if on:
-            self.gate.decide(True)  # a proposal already waiting goes ahead
+            self.gate.decide_all(True)  # proposals already waiting go ahead
 
     def detach(self, printer) -> None:
         """No more screen: events and output go to `printer` (a HeadlessPrinter)."""
         self._printer = printer
         self.post = lambda message: None
         self.loop.auto_approve = True
-        self.gate.decide(True)
+        self.gate.decide_all(True)
 
     # -- called on the loop thread -------------------------------------------------
     def _on_event(self, kind: str, data: dict) -> None:
@@ -89,7 +110,8 @@ class LoopBridge:
             return
         if kind == "awaiting_approval":
             return  # the approver posts its own message with everything needed
-        if kind in ("run_start", "preparing", "measuring"):
+        if kind in ("run_start", "preparing", "measuring") and \
+                data.get("worker", self.shown_worker) == self.shown_worker:
             # in-band, so the screen never mixes the end of one run with the next
             self.buffer.append(RUN_MARK)
         self.post(LoopEvent(kind, data))
@@ -99,6 +121,16 @@ class LoopBridge:
             self._printer.on_output(text)
         else:
             self.buffer.append(text)
+
+    def _on_worker_output(self, worker: int, text: str) -> None:
+        # Only the shown worker's output is buffered; the others' is in their run.log,
+        # which the screen reads when the human switches to them.
+        if self._printer is None and worker == self.shown_worker:
+            self.buffer.append(text)
+
+    def show_worker(self, worker: int) -> None:
+        self.shown_worker = worker
+        self.buffer.drain()
 
     def _approve(self, n: int, proposal, diff: str) -> tuple[bool, str]:
         if self._printer is not None:

@@ -12,6 +12,7 @@ from cockpit.config import CHOICES, ConfigError, load_config, set_value
 from cockpit.finalize import FinalizeError
 from cockpit.history import History, HistoryError
 from cockpit.loop import LoopError, ResearchLoop
+from cockpit.parallel import make_loop
 from cockpit.workspace import (WorkspaceError, check_workspace, fresh_tag, init_workspace,
                                latest_session, validate_tag)
 
@@ -65,6 +66,12 @@ def add_run_options(run: argparse.ArgumentParser) -> None:
                      "(default: resume the latest session, or a new one named after today)")
     run.add_argument("--train-command", metavar="CMD",
                      help='how to run training (default: "python train.py")')
+    run.add_argument("--runner", choices=CHOICES[("runner", "kind")],
+                     help="where experiments run: local (one at a time), gpus (one worker "
+                     "per GPU of this box), ray (workers on a Ray cluster)")
+    run.add_argument("--workers", type=int, metavar="N",
+                     help="experiments in flight at once (gpus, ray; with the local runner it "
+                     "means gpus); default: one per GPU")
     run.add_argument("--auto-approve", action="store_true",
                      help="in the cockpit, run proposals without waiting for approval "
                      "(toggle with A)")
@@ -88,6 +95,15 @@ def agent_overrides(args) -> dict:
 
 
 OPTION_NAMES = {"time_budget": "budget", "command": "agent-cmd"}
+
+
+def check_runner(config) -> None:
+    runner = config.runner
+    if runner.kind == "local" and runner.workers > 1:
+        raise ConfigError(f"[runner] workers = {runner.workers} needs kind = \"gpus\" or "
+                          "\"ray\" (the local runner runs one experiment at a time)")
+    if runner.address and runner.kind != "ray":
+        raise ConfigError("[runner] address is for kind = \"ray\" only")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -134,11 +150,17 @@ def cmd_run(args) -> int:
         ("experiment", "timeout"): args.timeout,
         ("experiment", "train_command"): args.train_command,
         **agent_overrides(args),
+        ("runner", "workers"): args.workers,
     }
+    if args.workers is not None and args.runner is None and config.runner.kind == "local":
+        overrides[("runner", "kind")] = "gpus"  # N workers on this box, GPUs or not
+    if args.runner is not None:
+        overrides[("runner", "kind")] = args.runner
     for (section, key), value in overrides.items():
         if value is not None:
             set_value(config, section, key, value,
                       source="--" + OPTION_NAMES.get(key, key.replace("_", "-")))
+    check_runner(config)
     if args.experiments is not None and args.experiments < 1:
         raise ConfigError("--experiments must be at least 1")
     check_workspace(workspace, config.experiment.editable)
@@ -152,8 +174,8 @@ def cmd_run(args) -> int:
     from cockpit.headless import HeadlessPrinter
 
     printer = HeadlessPrinter(metric=config.metric.name)
-    loop = ResearchLoop(workspace, config, tag, on_event=printer.on_event,
-                        on_output=printer.on_output)
+    loop = make_loop(workspace, config, tag, on_event=printer.on_event,
+                     on_output=printer.on_output)
     interrupted = _stop_on_signals(loop, printer)
     printer.say(f"cockpit: {config.agent.kind} agent, {config.experiment.time_budget} s budget, "
                 f"`{config.experiment.train_command}` in {workspace}")
@@ -174,7 +196,7 @@ def open_cockpit(args, workspace: Path, config, tag: str) -> int:
     owner = tui.lock_owner(workspace)
     if owner is not None:
         return tui.watch(workspace, config, owner, args.tag)
-    loop = ResearchLoop(workspace, config, tag)
+    loop = make_loop(workspace, config, tag)
     return tui.run_live(workspace, config, loop, args.auto_approve, args.experiments)
 
 

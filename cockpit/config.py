@@ -76,11 +76,19 @@ class JudgeConfig:
 
 
 @dataclass
+class RunnerConfig:
+    kind: str = "local"  # local: one run at a time | gpus: one worker per GPU | ray: a Ray cluster
+    workers: int = 0  # parallel workers; 0 = one per GPU (gpus), one per cluster GPU or CPU (ray)
+    address: str = ""  # ray: an existing cluster ("auto", "ray://host:10001"); "" = a local Ray
+
+
+@dataclass
 class Config:
     experiment: ExperimentConfig = field(default_factory=ExperimentConfig)
     metric: MetricConfig = field(default_factory=MetricConfig)
     agent: AgentConfig = field(default_factory=AgentConfig)
     judge: JudgeConfig = field(default_factory=JudgeConfig)
+    runner: RunnerConfig = field(default_factory=RunnerConfig)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -90,12 +98,14 @@ class Config:
 CHOICES = {
     ("metric", "direction"): ("lower", "higher"),
     ("agent", "kind"): ("tune", "llm", "command"),
+    ("runner", "kind"): ("local", "gpus", "ray"),
 }
 POSITIVE = {("experiment", "time_budget"), ("agent", "request_timeout"),
             ("agent", "max_output_tokens"), ("agent", "prompt_tokens"),
             ("agent", "max_attempts"), ("agent", "command_timeout")}
 NON_NEGATIVE = {("experiment", "timeout"), ("judge", "baseline_runs"), ("judge", "keep_reruns"), ("judge", "noise_multiple"), ("agent", "temperature"), ("agent", "retries"),
-                ("agent", "backoff"), ("agent", "repair_attempts"), ("agent", "max_cost_usd")}
+                ("agent", "backoff"), ("agent", "repair_attempts"), ("agent", "max_cost_usd"),
+                ("runner", "workers")}
 AUTO_OR_NUMBER = {("judge", "min_delta")}
 NON_EMPTY = {("experiment", "train_command"), ("experiment", "editable"), ("metric", "name")}
 
@@ -206,4 +216,10 @@ min_delta = "auto"                  # a keep must beat the best by more; "auto" 
 noise_multiple = 2.0
 keep_reruns = 1                     # re-runs of a kept commit (with a noise floor): its mean is
                                     # the bar for the next idea, not one lucky run
+
+[runner]
+kind = "local"                      # local: one run at a time; gpus: one worker per GPU of
+                                    # this box; ray: workers on a Ray cluster
+workers = 0                         # 0 = one per GPU (gpus, ray), or per CPU without GPUs
+address = ""                        # ray: "auto" or "ray://head:10001"; "" starts a local Ray
 """

@@ -17,6 +17,10 @@ class HeadlessPrinter:
         self.metric = metric
         self.live = self.stream.isatty()
         self._mid_line = False  # the last thing written was a \r progress line
+        self.workers = 1  # more than one: each line names its worker
+
+    def _who(self, worker) -> str:
+        return f"[gpu{worker}] " if self.workers > 1 and worker is not None else ""
 
     def say(self, text: str) -> None:
         if self._mid_line:
@@ -55,8 +59,17 @@ class HeadlessPrinter:
     def _on_proposing(self, n):
         pass  # the proposal line follows at once for the offline agent
 
-    def _on_run_start(self, n, commit, description, hypothesis, log):
-        self.say(f"#{n} {description}  [{short(commit)}]")
+    def _on_workers(self, kind, workers):
+        self.workers = workers
+        self.say(f"{workers} worker{'s' * (workers != 1)} ({kind} runner)")
+
+    def _on_rebase(self, worker, onto, found_n, found_by):
+        found = f" (#{found_n}, found by gpu{found_by})" if found_n is not None else ""
+        self.say(f"{self._who(worker) or f'[gpu{worker}] '}next ideas build on the new best "
+                 f"{short(onto)}{found}")
+
+    def _on_run_start(self, n, commit, description, hypothesis, log, worker=None):
+        self.say(f"{self._who(worker)}#{n} {description}  [{short(commit)}]")
         if hypothesis and description != "baseline":
             self.say(f"   why: {hypothesis}")
         if not self.live:
@@ -64,11 +77,12 @@ class HeadlessPrinter:
 
     def _on_result(self, experiment: Experiment):
         e = experiment
+        who = self._who(e.worker)
         if e.status in ("crash", "rejected"):
-            self.say(f"#{e.n} {e.status}  {e.reason}")
+            self.say(f"{who}#{e.n} {e.status}  {e.reason}")
             return
         delta = "" if e.delta_best is None else f"  {e.delta_best:+.6f} vs best"
-        self.say(f"#{e.n} {self.metric} {e.metric:.6f}{delta}  {e.status}  ({e.seconds:.0f} s)"
+        self.say(f"{who}#{e.n} {self.metric} {e.metric:.6f}{delta}  {e.status}  ({e.seconds:.0f} s)"
                  + (f": {e.verdict}" if e.verdict else ""))
 
     def _on_measuring(self, commit, run, runs, purpose):

@@ -120,6 +120,19 @@ class History:
     def remove_worktree(self, path: str) -> None:
         self.repo.git.worktree("remove", "--force", path)
 
+    def add_branch_worktree(self, path: str, branch: str, sha: str) -> None:
+        """A checkout of `branch` (created or moved to sha) at path: a parallel worker's own tree."""
+        self.repo.git.worktree("prune")  # a worktree deleted by hand must not block its branch
+        self.repo.git.worktree("add", "--force", "-B", branch, path, sha)
+
+    def tree_files(self, sha: str) -> dict[str, bytes]:
+        """Every tracked file of a commit, path -> bytes: a commit shipped to another machine."""
+        files = {}
+        for blob in self.repo.commit(sha).tree.traverse():
+            if blob.type == "blob":
+                files[blob.path] = blob.data_stream.read()
+        return files
+
     def diff(self, old: str, new: str, path: str) -> str:
         return self.repo.git.diff(old, new, "--", path)
 

@@ -70,6 +70,7 @@ class Experiment:
     confidence: float | None = None  # the gain over the best in units of the noise spread
     verdict: str = ""  # the keep policy's decision, in words
     repair_of: int | None = None  # the crashed experiment this one tries to fix
+    worker: int = 0  # which parallel worker ran it (journals without the field: worker 0)
 
     @property
     def finished(self) -> bool:
@@ -111,6 +112,7 @@ class SessionState:
                 move=e.get("move"),
                 source_sha=e.get("source_sha", ""),
                 repair_of=e.get("repair_of"),
+                worker=e.get("worker", 0),
             )
             self._by_n[exp.n] = exp
             self.experiments.append(exp)
@@ -135,6 +137,11 @@ class SessionState:
     def in_flight(self) -> Experiment | None:
         last = self.experiments[-1] if self.experiments else None
         return last if last is not None and not last.finished else None
+
+    @property
+    def running(self) -> list[Experiment]:
+        """Every unfinished experiment (several when parallel workers run at once)."""
+        return [e for e in self.experiments if not e.finished]
 
     @property
     def baseline(self) -> Experiment | None:

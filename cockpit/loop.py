@@ -536,7 +536,7 @@ class ResearchLoop:
             status = "keep"  # the baseline: the first measurement is the best so far
         else:
             verdict = self.policy.decide(value, self.reference_value(best), self.noise,
-                                         _lines_delta(self.state.experiments[-1].diff))
+                                         _lines_delta(self._experiment(n).diff))
             status = verdict.status
         memory = summary.get("peak_vram_mb")
         self._record(
@@ -590,6 +590,9 @@ class ResearchLoop:
         self.events.append(record)
         self.state.apply(record)
         return record
+
+    def _experiment(self, n: int) -> Experiment:
+        return next(e for e in reversed(self.state.experiments) if e.n == n)
 
     def _read_editable(self) -> str:
         return (self.workspace / self.config.experiment.editable).read_text(encoding="utf-8")

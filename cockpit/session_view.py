@@ -43,6 +43,7 @@ class SessionView:
     losses: list[float] = field(default_factory=list)
     noise: float | None = None  # the session's measured noise spread
     version: int = 0  # bumped whenever the experiment list changed
+    workers: int = 1  # parallel workers of the session (its `workers` event)
 
     def apply(self, event: dict) -> None:
         """Fold one journal event (the journal is the source of truth)."""
@@ -67,6 +68,8 @@ class SessionView:
             self.phase = "training"
             self.run_started = event.get("time", time.time())
             self.percent, self.losses = None, []
+        elif kind == "workers":
+            self.workers = max(1, int(event.get("workers") or 1))
         elif kind == "result":
             self.phase = "between runs"
             self.run_started = None
@@ -103,7 +106,13 @@ class SessionView:
         return [experiment_row(e, live) for e in self.state.experiments]
 
     def points(self) -> list[Point]:
-        return [Point(e.n, e.metric, e.status) for e in self.state.ran]
+        return [Point(e.n, e.metric, e.status, e.worker) for e in self.state.ran]
+
+    def running_on(self, worker: int) -> Experiment | None:
+        """The experiment a worker runs now, else the last one it ran."""
+        mine = [e for e in self.state.experiments if e.worker == worker and e.log]
+        live = [e for e in mine if not e.finished]
+        return (live or mine or [None])[-1]
 
     def status(self, flags: str = "", finished: str = "", now: float | None = None) -> Status:
         state = self.state
@@ -132,6 +141,7 @@ class SessionView:
 def experiment_row(e: Experiment, live: str = "running") -> Row:
     return Row(n=e.n, commit=e.commit or "", metric=e.metric, delta=e.delta_best,
                status=e.status, memory_gb=e.memory_gb or 0.0, description=e.description,
+               worker=e.worker,
                live_status="running" if e.commit else ("awaiting" if live == "awaiting" else "proposed"))
 
 

@@ -87,7 +87,7 @@ def run_live(workspace: Path, config: Config, loop, auto_approve: bool,
 
 def stop(bridge) -> None:
     bridge.loop.request_stop(now=True)
-    bridge.gate.decide(False, "the cockpit was closed before a decision")
+    bridge.gate.decide_all(False, "the cockpit was closed before a decision")
 
 
 def go_headless(bridge, workspace: Path) -> int:

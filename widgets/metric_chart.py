@@ -11,6 +11,8 @@ from textual_plotext import PlotextPlot
 
 MAX_LOSS_POINTS = 200
 MARKS = {"keep": ("green", "●"), "discard": ("yellow", "○"), "crash": ("red", "x")}
+# With parallel workers the colour says which worker, the marker still says the status.
+WORKER_COLORS = ("cyan", "magenta", "orange", "blue", "green", "yellow", "red", "white")
 
 
 @dataclass(frozen=True)
@@ -18,6 +20,7 @@ class Point:
     n: int
     metric: float | None  # None for a crash
     status: str  # keep | discard | crash
+    worker: int = 0
 
 
 class MetricChart(Vertical):
@@ -73,12 +76,20 @@ class MetricChart(Vertical):
                     best_y.append(best)
             if best_x:
                 plt.plot(best_x, best_y, color="green", marker="braille", label="best")
+            workers = sorted({p.worker for p in self.points})
             for status, (color, marker) in MARKS.items():
-                xs = [p.n for p in self.points if p.status == status]
-                ys = [crash_y if p.metric is None else p.metric
-                      for p in self.points if p.status == status]
-                if xs:
-                    plt.scatter(xs, ys, color=color, marker=marker, label=status)
+                for worker in workers:
+                    mine = [p for p in self.points if p.status == status and p.worker == worker]
+                    if not mine:
+                        continue
+                    xs = [p.n for p in mine]
+                    ys = [crash_y if p.metric is None else p.metric for p in mine]
+                    if len(workers) > 1:
+                        color = WORKER_COLORS[worker % len(WORKER_COLORS)]
+                        label = f"gpu{worker} {status}"
+                    else:
+                        label = status
+                    plt.scatter(xs, ys, color=color, marker=marker, label=label)
         if self.cursor is not None:
             plt.vline(self.cursor, "cyan")
         widget.refresh()

@@ -8,6 +8,7 @@ from textual.message import Message
 from textual.widgets import DataTable
 
 COLUMNS = ("n", "commit", "metric", "delta", "status", "mem", "description")
+WORKER_COLUMNS = ("n", "gpu") + COLUMNS[1:]  # a session with parallel workers
 STATUS_STYLE = {"keep": "green", "discard": "yellow", "crash": "red", "rejected": "magenta",
                 None: "cyan"}
 
@@ -23,13 +24,16 @@ class Row:
     memory_gb: float
     description: str
     live_status: str = "running"  # what to print while status is None
+    worker: int = 0  # the parallel worker that ran it
 
-    def cells(self) -> tuple:
+    def cells(self, show_worker: bool = False) -> tuple:
         metric = "" if self.metric is None else f"{self.metric:.6f}"
         delta = "" if self.delta is None else f"{self.delta:+.6f}"
         status = self.status or self.live_status
+        worker = (Text(str(self.worker), justify="right"),) if show_worker else ()
         return (
-            Text(str(self.n), justify="right"), self.commit[:7], Text(metric, justify="right"),
+            Text(str(self.n), justify="right"), *worker, self.commit[:7],
+            Text(metric, justify="right"),
             Text(delta, justify="right",
                  style="green" if (self.delta or 0) < 0 else "" if self.delta is None else "red"),
             Text(status, style=STATUS_STYLE.get(self.status, "")),
@@ -52,9 +56,17 @@ class Timeline(DataTable):
         super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)
         self.metric = metric
         self._rows: dict[int, Row] = {}
+        self.show_workers = False  # a worker column, once a second worker shows up
+
+    @property
+    def columns_shown(self) -> tuple[str, ...]:
+        return WORKER_COLUMNS if self.show_workers else COLUMNS
 
     def on_mount(self) -> None:
-        for name in COLUMNS:
+        self._add_columns()
+
+    def _add_columns(self) -> None:
+        for name in self.columns_shown:
             label = self.metric if name == "metric" else name
             self.add_column(label, key=name)
 
@@ -64,16 +76,21 @@ class Timeline(DataTable):
         on the newest."""
         selected = self.selected_n
         following = selected is None or selected == max(self._rows, default=None)
+        if not self.show_workers and any(row.worker for row in rows):
+            self.show_workers = True  # rebuilt once, with the worker column after n
+            self.clear(columns=True)
+            self._rows = {}
+            self._add_columns()
         added = False
         for row in rows:
             old = self._rows.get(row.n)
             if old == row:
                 continue
             if old is None:
-                self.add_row(*row.cells(), key=str(row.n))
+                self.add_row(*row.cells(self.show_workers), key=str(row.n))
                 added = True
             else:
-                for column, value in zip(COLUMNS, row.cells()):
+                for column, value in zip(self.columns_shown, row.cells(self.show_workers)):
                     self.update_cell(str(row.n), column, value, update_width=True)
             self._rows[row.n] = row
         if added:

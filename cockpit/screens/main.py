@@ -34,6 +34,7 @@ KEYS = [
     ("3", "pane('run-log')", "Log", False),
     ("4", "pane('chart')", "Chart", False),
     ("5", "pane('program')", "Program", False),
+    ("w", "next_worker", "Worker log (parallel workers)", False),
     ("ctrl+t", "toggle_theme", "Light/dark theme", False),
 ]
 

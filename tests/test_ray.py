@@ -1,0 +1,106 @@
+"""The `ray` runner on a real local Ray (one start for the whole test session): experiments
+shipped to actors as files, logs streamed back while they run, a lost worker."""
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+from cockpit.config import Config
+from cockpit.parallel import ParallelLoop
+from support import FAKE_TRAIN, ScriptedAgent, make_workspace, read_journal, results_rows
+
+ray = pytest.importorskip("ray")
+
+# Prints its progress, then takes a moment before the summary: streaming is observable.
+STREAMED = FAKE_TRAIN.replace("SEED = 42", "SEED = 42\nprint('warming up', flush=True)\ntime.sleep(0.8)")
+
+
+@pytest.fixture(scope="module")
+def ray_pool_factory():
+    """A local Ray with 2 CPUs, started once; each test gets pools on it."""
+    from runners.cluster import RayPool
+
+    started = not ray.is_initialized()
+    if started:
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    pools = []
+
+    def make(workers: int = 2) -> RayPool:
+        pool = RayPool(workers)
+        pools.append(pool)
+        return pool
+
+    yield make
+    if started:
+        ray.shutdown()
+
+
+def ray_config() -> Config:
+    config = Config()
+    config.runner.kind = "ray"
+    config.runner.workers = 2
+    config.judge.baseline_runs = 0
+    return config
+
+
+def test_experiments_run_on_ray_workers_with_their_logs_streamed(tmp_path, ray_pool_factory):
+    ws = make_workspace(tmp_path / "ws", train=STREAMED)
+    pool = ray_pool_factory(2)
+    assert pool.kind == "ray" and pool.workers == 2 and not pool.use_gpus
+    chunks = []
+    loop = ParallelLoop(ws, ray_config(), "r", pool=pool)
+    loop.on_worker_output = lambda worker, text: chunks.append((time.monotonic(), worker, text))
+    why = loop.run(4)
+    assert why == "ran 4 experiments as asked"
+    rows = results_rows(ws)
+    assert len(rows) == 4 and all(r[3] in ("keep", "discard") for r in rows)
+    events = read_journal(ws, "r")
+    results = {e["n"]: e for e in events if e["event"] == "result"}
+    assert {results[n]["worker"] for n in (2, 3, 4)} == {0, 1}
+    # The log came back while the run went on: "warming up" well before the summary.
+    for n in results:
+        log = (ws / ".cockpit" / "r" / "runs" / f"{n:04d}" / "run.log").read_text()
+        assert "warming up" in log and "val_bpb:" in log
+    warm = [t for t, _, text in chunks if "warming up" in text]
+    summary = [t for t, _, text in chunks if "val_bpb:" in text]
+    assert warm and summary and summary[0] - warm[0] > 0.4
+    assert {w for _, w, _ in chunks} == {0, 1}
+
+
+def test_a_killed_ray_worker_is_a_crash_with_the_reason_and_the_loop_goes_on(
+        tmp_path, ray_pool_factory):
+    ws = make_workspace(tmp_path / "ws")
+    hang = FAKE_TRAIN.replace("LEARNING_RATE = 0.01", "LEARNING_RATE = 0.02").replace(
+        "SEED = 42", "SEED = 42\nprint('pid', os.getpid(), flush=True)\ntime.sleep(120)")
+    good = [FAKE_TRAIN.replace("BATCH_SIZE = 16", f"BATCH_SIZE = {b}") for b in (32, 8)]
+    pool = ray_pool_factory(2)
+    victim = {}
+
+    def on_output(worker, text):
+        if "pid " in text and "training" not in victim:
+            victim["training"] = int(text.split("pid ", 1)[1].split()[0])
+            victim["actor"] = pool.actor_pid(worker)
+            os.kill(victim["actor"], signal.SIGKILL)  # the worker process dies mid-run
+
+    loop = ParallelLoop(ws, ray_config(), "k", pool=pool, agent=ScriptedAgent(hang, *good))
+    loop.on_worker_output = on_output
+    started = time.monotonic()
+    why = loop.run(4)
+    assert why == "ran 4 experiments as asked" and time.monotonic() - started < 60
+    by_n = {e.n: e for e in loop.state.experiments}
+    assert by_n[2].status == "crash" and by_n[2].reason.startswith("worker lost:")
+    assert [by_n[n].status in ("keep", "discard") for n in (3, 4)] == [True, True]
+    assert len(results_rows(ws)) == 4
+    # The training process the dead actor left behind was ended too.
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(victim["training"], 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail("the dead worker's training process is still running")
