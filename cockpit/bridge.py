@@ -101,7 +101,12 @@ class LoopBridge:
         self._printer = printer
         self.post = lambda message: None
         self.loop.auto_approve = True
+        self.loop.interactive = False  # a later pause (cost, provider) ends it: no one to resume
         self.gate.decide_all(True)
+        if self.loop.pause_kind:  # paused for cost or a failing provider: no one can lift it
+            self.loop.request_stop()
+        else:  # "leave it running" means running, even if the human had paused it
+            self.loop.resume()
 
     # -- called on the loop thread -------------------------------------------------
     def _on_event(self, kind: str, data: dict) -> None:

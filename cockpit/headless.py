@@ -17,6 +17,7 @@ class HeadlessPrinter:
         self.metric = metric
         self.live = self.stream.isatty()
         self._mid_line = False  # the last thing written was a \r progress line
+        self._preparing = False  # prepare.py's output is streaming
         self.workers = 1  # more than one: each line names its worker
 
     def _who(self, worker) -> str:
@@ -30,7 +31,9 @@ class HeadlessPrinter:
         self.stream.flush()
 
     def on_output(self, text: str) -> None:
-        if not self.live:
+        # In a file only the data preparation's own progress lines pass (they are few);
+        # the training's \r progress stays in each run.log.
+        if not self.live and not self._preparing:
             return
         self.stream.write(text)
         self.stream.flush()
@@ -55,6 +58,7 @@ class HeadlessPrinter:
 
     def _on_preparing(self, command):
         self.say(f"preparing data: {command}")
+        self._preparing = True
 
     def _on_proposing(self, n):
         pass  # the proposal line follows at once for the offline agent
@@ -69,6 +73,7 @@ class HeadlessPrinter:
                  f"{short(onto)}{found}")
 
     def _on_run_start(self, n, commit, description, hypothesis, log, worker=None):
+        self._preparing = False
         self.say(f"{self._who(worker)}#{n} {description}  [{short(commit)}]")
         if hypothesis and description != "baseline":
             self.say(f"   why: {hypothesis}")
@@ -86,6 +91,7 @@ class HeadlessPrinter:
                  + (f": {e.verdict}" if e.verdict else ""))
 
     def _on_measuring(self, commit, run, runs, purpose):
+        self._preparing = False
         self.say(f"{purpose}: run {run} of {runs} of {short(commit)} unchanged")
 
     def _on_measured(self, commit, metric, reason):

@@ -116,6 +116,11 @@ class ResearchLoop:
         self.on_event("resumed", {})
 
     @property
+    def pause_kind(self) -> str:
+        """Why the loop waits: "cost", "provider", "proposals"; "" when not paused for a reason."""
+        return self._pause_kind
+
+    @property
     def cost_usd(self) -> float:
         """The session's model cost so far, summed from the journal's attempt events."""
         return sum(e.get("cost_usd") or 0.0 for e in self.events if e.get("event") == "attempt")

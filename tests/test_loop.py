@@ -240,11 +240,14 @@ def test_real_train_py_through_the_loop(tmp_path, small_data_dir):
                      cwd=ws, env=env, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "preparing data" in result.stdout and "noise floor" in result.stdout
+    assert "data ready in" in result.stdout  # prepare.py's progress shows even in a file
     rows = results_rows(ws)
     assert [r[4] for r in rows][0] == "baseline" and len(rows) == 2
     assert all(ROW.match("\t".join(r)) for r in rows)
-    baseline = float(rows[0][1])
-    assert 0.5 < baseline < 12.0  # bits per byte of a model that trained for 3 s
+    import prepare
+
+    # even 3 s of training beats a model of token frequencies alone
+    assert 0 < float(rows[0][1]) < prepare.unigram_bpb(small_data_dir)
     events = read_journal(ws, "e2e")
     first = next(e for e in events if e["event"] == "result")
     assert {"val_bpb", "training_seconds", "total_seconds", "peak_vram_mb", "mfu_percent",
