@@ -293,9 +293,9 @@ while True:
     remaining = max(0.0, TIME_BUDGET - training_time)
     if time.time() - last_print >= 0.1 or remaining == 0:  # at most ~10 lines/s on fast GPUs
         last_print = time.time()
-        print(f"\rstep {step:05d} ({pct:.1f}%) | loss: {debiased:.6f} | lrm: {lrm:.2f} | dt: {dt * 1000:.0f}ms | "
-              f"tok/sec: {tok_per_sec:,} | mfu: {mfu:.1f}% | epoch: {train_loader.epoch} | remaining: {remaining:.0f}s",
-              end="", flush=True)
+        line = (f"step {step:05d} ({pct:.1f}%) | loss: {debiased:.6f} | lrm: {lrm:.2f} | dt: {dt * 1000:.0f}ms | "
+                f"tok/sec: {tok_per_sec:,} | mfu: {mfu:.1f}% | epoch: {train_loader.epoch} | remaining: {remaining:.0f}s")
+        print(f"\r{line:<96}", end="", flush=True)  # padded: a shorter line leaves no stale tail
 
     step += 1
     if step > skip_steps and training_time >= TIME_BUDGET:

@@ -171,7 +171,7 @@ class ResearchLoop:
                     continue
                 failed_streak = 0
                 done += 1
-                if self.state.best is None and exp.status == "crash":
+                if self.state.best is None and exp.status == "crash" and not self._stop.is_set():
                     return (f"the baseline run crashed ({exp.reason}); fix the setup and run "
                             f"again (log: {exp.log})")
                 crash_streak = crash_streak + 1 if exp.status == "crash" else 0

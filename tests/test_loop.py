@@ -254,3 +254,13 @@ def test_real_train_py_through_the_loop(tmp_path, small_data_dir):
             "total_tokens_M", "num_steps", "num_params_M", "depth"} <= set(first["summary"])
     assert first["data_fingerprint"] and first["summary"]["training_seconds"] >= 3
     assert git.Repo(ws).active_branch.name == "autoresearch/e2e"
+
+
+def test_stopping_during_the_baseline_is_a_stop_not_a_broken_setup(tmp_path):
+    import threading
+
+    ws = make_workspace(tmp_path / "ws", train=faulty_train("hangs"))
+    loop = ResearchLoop(ws, Config(), "s")
+    threading.Timer(1.5, loop.request_stop, kwargs={"now": True}).start()
+    assert loop.run(3) == "stopped"
+    assert results_rows(ws)[0][3] == "crash" and "stopped by the human" in loop.state.experiments[0].reason
