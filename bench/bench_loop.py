@@ -47,7 +47,7 @@ def main() -> None:
         toml.write_text(re.sub(r"(?m)^baseline_runs = \d+", "baseline_runs = 0", toml.read_text()))
         subprocess.run(["git", "commit", "-qam", "bench: no noise re-runs"], cwd=ws, check=True)
         env = {**os.environ, "COCKPIT_TIME_BUDGET": str(budget)}
-        print(f"preparing data (once, not timed) ...", flush=True)
+        print("preparing data (once, not timed) ...", flush=True)
         subprocess.run([sys.executable, "prepare.py"], cwd=ws, check=True, env=env,
                        stdout=subprocess.DEVNULL)
 

@@ -104,7 +104,7 @@ def main() -> None:
 
         print(f"local x1: {n} experiments of {seconds:g} s ...", flush=True)
         rows.append(measure("local x1", ResearchLoop(fresh("l1"), config("local", 1), "b"), n))
-        print(f"gpus  x2: ...", flush=True)
+        print("gpus  x2: ...", flush=True)
         rows.append(measure("gpus  x2", ParallelLoop(fresh("g2"), config("gpus", 2), "b",
                                                      pool=GpuPool(2)), n))
         ray_start = None

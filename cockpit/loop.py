@@ -20,7 +20,7 @@ from cockpit.agents import (AgentContext, AgentError, AgentExhausted, AgentUnava
                             ProposalFailed, make_agent)
 from cockpit.agents.edits import EditRefused, validate_source
 from cockpit.config import Config
-from cockpit.history import History, HistoryError, short
+from cockpit.history import History
 from cockpit.judge import KeepPolicy, Noise
 from cockpit.report import PLOT_NAME
 from cockpit.report import REPORT_NAME as MORNING_REPORT
@@ -160,14 +160,9 @@ class ResearchLoop:
                         return f"paused: {exc}"
                     continue
                 except ProposalFailed as exc:
-                    failed_streak += 1
-                    self._record("proposal_failed", n=self.state.next_n, reason=str(exc))
-                    self.on_event("proposal_failed", {"n": self.state.next_n, "reason": str(exc)})
-                    if failed_streak >= MAX_FAILED_PROPOSALS:
-                        failed_streak = 0
-                        why = f"{MAX_FAILED_PROPOSALS} proposals in a row failed; the last: {exc}"
-                        if self._pause_for(why, "proposals"):
-                            return f"paused: {why}"
+                    failed_streak, ending = self._proposal_failed(exc, failed_streak)
+                    if ending:
+                        return ending
                     continue
                 failed_streak = 0
                 done += 1
@@ -180,6 +175,17 @@ class ResearchLoop:
             return "stopped"
         finally:
             self.close_session()
+
+    def _proposal_failed(self, exc: ProposalFailed, streak: int) -> tuple[int, str]:
+        """Journal a proposal that never became valid; after a few in a row, pause.
+        Returns the new streak and, when no one can resume the pause, why the run ends."""
+        streak += 1
+        self._record("proposal_failed", n=self.state.next_n, reason=str(exc))
+        self.on_event("proposal_failed", {"n": self.state.next_n, "reason": str(exc)})
+        if streak < MAX_FAILED_PROPOSALS:
+            return streak, ""
+        why = f"{MAX_FAILED_PROPOSALS} proposals in a row failed; the last: {exc}"
+        return 0, (f"paused: {why}" if self._pause_for(why, "proposals") else "")
 
     def _preflight(self) -> None:
         """The agent's setup checks (model string, key, CLI on PATH) before anything runs."""
@@ -330,6 +336,11 @@ class ResearchLoop:
         exp = self.state.experiments[-1]
         if exp.status != "keep":
             self.history.reset_to(self._best_commit())
+        self._record_outcome(exp)
+        return exp
+
+    def _record_outcome(self, exp: Experiment) -> None:
+        """A judged experiment: its row, experiments.md, the screen, then any re-runs."""
         append_result(self.workspace / RESULTS_NAME, self.state.metric, exp)
         write_experiments_md(self.workspace / REPORT_NAME, self.state)
         self.on_event("result", {"experiment": exp})
@@ -339,7 +350,6 @@ class ResearchLoop:
             # A kept result is the best of many draws, so it is luckier than its commit
             # (the winner's curse); re-runs make the bar the next idea must clear honest.
             self.measure(exp.commit, self.config.judge.keep_reruns, "keep")
-        return exp
 
     # -- the noise floor -------------------------------------------------------------
     @property

@@ -24,8 +24,8 @@ from cockpit.agents import (AgentError, AgentExhausted, AgentUnavailable, Propos
 from cockpit.config import Config
 from cockpit.history import History
 from cockpit.journal import Experiment
-from cockpit.loop import MAX_CRASH_STREAK, MAX_FAILED_PROPOSALS, LoopError, ResearchLoop, _sha
-from cockpit.records import REPORT_NAME, RESULTS_NAME, append_result, write_experiments_md
+from cockpit.loop import MAX_CRASH_STREAK, LoopError, ResearchLoop, _sha
+from cockpit.records import REPORT_NAME, write_experiments_md
 from runners.local import LocalRunner, kill_orphan, training_env
 from runners.pool import Finished, Job, WorkerPool
 
@@ -166,14 +166,7 @@ class ParallelLoop(ResearchLoop):
                         ending = f"paused: {exc}"
                     break
                 except ProposalFailed as exc:
-                    failed_streak += 1
-                    self._record("proposal_failed", n=self.state.next_n, reason=str(exc))
-                    self.on_event("proposal_failed", {"n": self.state.next_n, "reason": str(exc)})
-                    if failed_streak >= MAX_FAILED_PROPOSALS:
-                        failed_streak = 0
-                        why = f"{MAX_FAILED_PROPOSALS} proposals in a row failed; the last: {exc}"
-                        if self._pause_for(why, "proposals"):
-                            ending = f"paused: {why}"
+                    failed_streak, ending = self._proposal_failed(exc, failed_streak)
                     break
                 failed_streak = 0
                 self._started += 1
@@ -318,13 +311,7 @@ class ParallelLoop(ResearchLoop):
         exp = self._experiment(n)
         if exp.status == "keep":
             self.history.reset_to(exp.commit)  # the session branch is the shared best
-        append_result(self.workspace / RESULTS_NAME, self.state.metric, exp)
-        write_experiments_md(self.workspace / REPORT_NAME, self.state)
-        self.on_event("result", {"experiment": exp})
-        if exp.status == "keep" and exp is self.state.baseline and self.noise is None:
-            self._measure_baseline_noise(exp)
-        elif exp.status == "keep" and self.noise is not None and self.config.judge.keep_reruns:
-            self.measure(exp.commit, self.config.judge.keep_reruns, "keep")
+        self._record_outcome(exp)
         return exp
 
     # -- measurements (noise floor, keep re-runs) run in worker 0's place ------------------

@@ -126,7 +126,7 @@ def render_markdown(facts: SessionFacts) -> str:
                f"({time.strftime('%Y-%m-%d %H:%M', time.localtime(facts.started))} to "
                f"{time.strftime('%H:%M', time.localtime(facts.ended))})\n")
     out.append(f"- **Cost:** ${facts.cost_usd:.4f} of model calls\n")
-    out.append(f"\n## Kept changes, by gain\n\n| rank | # | commit | change | gain | confidence |\n"
+    out.append("\n## Kept changes, by gain\n\n| rank | # | commit | change | gain | confidence |\n"
                "|---|---|---|---|---|---|\n")
     for rank, e in enumerate(kept, 1):
         conf = f"{e.confidence:.1f}x noise" if e.confidence is not None else "-"

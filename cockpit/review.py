@@ -5,7 +5,6 @@ events in its journal); report and finalize only read the journal and git.
 """
 from __future__ import annotations
 
-import argparse
 import statistics
 from pathlib import Path
 
