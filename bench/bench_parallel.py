@@ -27,11 +27,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import git  # noqa: E402
+from cockpit.runners.gpus import GpuPool  # noqa: E402
 
 from cockpit.config import Config  # noqa: E402
 from cockpit.loop import ResearchLoop  # noqa: E402
 from cockpit.parallel import ParallelLoop  # noqa: E402
-from runners.gpus import GpuPool  # noqa: E402
 
 # One core busy for BUSY_SECONDS (a pure-Python loop), then the reference's summary.
 TRAIN = '''\
@@ -110,8 +110,7 @@ def main() -> None:
         ray_start = None
         if not args.no_ray:
             import ray
-
-            from runners.cluster import RayPool
+            from cockpit.runners.cluster import RayPool
 
             t = time.perf_counter()
             ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import argparse
 
-from cockpit.journal import SessionState
 from session import run_session
+
+from cockpit.journal import SessionState
 
 
 def main() -> None:

@@ -29,12 +29,12 @@ from cockpit.screens.panes import PaneScreen
 from cockpit.screens.replay import ReplayScreen
 from cockpit.screens.steer import NoteScreen
 from cockpit.session_view import SessionView, describe
-from widgets.diff_view import DiffView
-from widgets.metric_chart import MetricChart
-from widgets.program_editor import ProgramEditor
-from widgets.run_log import RunLog
-from widgets.status_bar import StatusBar
-from widgets.timeline import Timeline
+from cockpit.widgets.diff_view import DiffView
+from cockpit.widgets.metric_chart import MetricChart
+from cockpit.widgets.program_editor import ProgramEditor
+from cockpit.widgets.run_log import RunLog
+from cockpit.widgets.status_bar import StatusBar
+from cockpit.widgets.timeline import Timeline
 
 DRAIN_HZ = 4  # output and journal polling: 250 ms keeps a flood's last line well under 1 s
 CHART_MIN_INTERVAL = 1.0  # seconds between loss sparkline redraws

@@ -7,16 +7,21 @@ import sys
 from pathlib import Path
 
 from cockpit import review
-from cockpit.agents import AgentError
 from cockpit.config import CHOICES, ConfigError, load_config, set_value
-from cockpit.finalize import FinalizeError
-from cockpit.history import History, HistoryError
-from cockpit.loop import LoopError, ResearchLoop
+from cockpit.errors import CockpitError
+from cockpit.history import History
+from cockpit.loop import ResearchLoop
 from cockpit.parallel import make_loop
-from cockpit.workspace import (WorkspaceError, check_workspace, fresh_tag, init_workspace,
-                               latest_session, validate_tag)
+from cockpit.workspace import (
+    WorkspaceError,
+    check_workspace,
+    fresh_tag,
+    init_workspace,
+    latest_session,
+    validate_tag,
+)
 
-USER_ERRORS = (AgentError, ConfigError, FinalizeError, HistoryError, LoopError, WorkspaceError)
+USER_ERRORS = (CockpitError,)
 EXIT_PAUSED = 3  # headless: the loop paused (cost limit, provider down) with no one to resume
 
 

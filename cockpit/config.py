@@ -10,6 +10,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cockpit.errors import CockpitError
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on Python 3.10 only
@@ -19,7 +21,7 @@ CONFIG_NAME = "cockpit.toml"
 STARTUP_ALLOWANCE = 120  # seconds a run may spend on imports, data loading and eval
 
 
-class ConfigError(Exception):
+class ConfigError(CockpitError):
     """A user mistake in cockpit.toml or on the command line (one line, no traceback)."""
 
 

@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from cockpit.config import ConfigError, Config, load_config, set_value
+from cockpit.config import Config, ConfigError, load_config, set_value
 
 OK, WARN, FIX = "ok", "warn", "FIX"
 DEVICE_TIMEOUT = 120  # seconds for `import torch` and a look at the device

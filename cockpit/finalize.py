@@ -7,11 +7,12 @@ message carrying its hypothesis and measured gain. The session branch is not tou
 """
 from __future__ import annotations
 
+from cockpit.errors import CockpitError
 from cockpit.history import History, short
 from cockpit.journal import SessionState
 
 
-class FinalizeError(Exception):
+class FinalizeError(CockpitError):
     """Nothing to finalize, or the target branch is taken (one line for the user)."""
 
 

@@ -10,11 +10,13 @@ from pathlib import Path
 
 import git
 
+from cockpit.errors import CockpitError
+
 BRANCH_PREFIX = "autoresearch/"
 COMMITTER = git.Actor("cockpit", "cockpit@localhost")
 
 
-class HistoryError(Exception):
+class HistoryError(CockpitError):
     """The repository is not in a state the loop can work from (one line for the user)."""
 
 

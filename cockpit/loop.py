@@ -16,20 +16,38 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from cockpit.agents import (AgentContext, AgentError, AgentExhausted, AgentUnavailable, Proposal,
-                            ProposalFailed, make_agent)
+from cockpit.agents import (
+    AgentContext,
+    AgentError,
+    AgentExhausted,
+    AgentUnavailable,
+    Proposal,
+    ProposalFailed,
+    make_agent,
+)
 from cockpit.agents.edits import EditRefused, validate_source
 from cockpit.config import Config
+from cockpit.errors import CockpitError
 from cockpit.history import History
+from cockpit.journal import STATE_DIR, Experiment, Journal, SessionState, session_dir
 from cockpit.judge import KeepPolicy, Noise
+from cockpit.records import (
+    REPORT_NAME,
+    RESULTS_NAME,
+    append_result,
+    reconcile_results,
+    write_experiments_md,
+)
 from cockpit.report import PLOT_NAME
 from cockpit.report import REPORT_NAME as MORNING_REPORT
-from cockpit.journal import STATE_DIR, Experiment, Journal, SessionState, session_dir
-from cockpit.records import (REPORT_NAME, RESULTS_NAME, append_result, reconcile_results,
-                             write_experiments_md)
-from cockpit.summary import (crash_reason, failure_reason, find_value, metric_value,
-                             parse_summary)
-from runners.local import LocalRunner, RunResult, kill_orphan, training_env
+from cockpit.runners.local import LocalRunner, RunResult, kill_orphan, training_env
+from cockpit.summary import (
+    crash_reason,
+    failure_reason,
+    find_value,
+    metric_value,
+    parse_summary,
+)
 
 MAX_CRASH_STREAK = 10  # stop instead of burning a night on a broken setup
 MAX_FAILED_PROPOSALS = 3  # rounds of refused answers in a row before the loop pauses
@@ -37,7 +55,7 @@ LOG_TAIL_LINES = 60  # of a crashed run's log, shown to the agent that repairs i
 PREPARE_TIMEOUT = 3600
 
 
-class LoopError(Exception):
+class LoopError(CockpitError):
     """The loop cannot start or go on (one line for the user)."""
 
 

@@ -19,15 +19,20 @@ import threading
 from pathlib import Path
 from typing import Callable
 
-from cockpit.agents import (AgentError, AgentExhausted, AgentUnavailable, Proposal,
-                            ProposalFailed)
+from cockpit.agents import (
+    AgentError,
+    AgentExhausted,
+    AgentUnavailable,
+    Proposal,
+    ProposalFailed,
+)
 from cockpit.config import Config
 from cockpit.history import History
 from cockpit.journal import Experiment
 from cockpit.loop import MAX_CRASH_STREAK, LoopError, ResearchLoop, _sha
 from cockpit.records import REPORT_NAME, write_experiments_md
-from runners.local import LocalRunner, kill_orphan, training_env
-from runners.pool import Finished, Job, WorkerPool
+from cockpit.runners.local import LocalRunner, kill_orphan, training_env
+from cockpit.runners.pool import Finished, Job, WorkerPool
 
 WAIT_SECONDS = 0.1  # the coordinator's longest sleep: stop and pause answer within it
 INTERRUPTED = "interrupted: cockpit stopped during this experiment"
@@ -41,14 +46,14 @@ def make_pool(config: Config) -> WorkerPool:
     """The configured backend (imports Ray only for the ray runner)."""
     runner = config.runner
     if runner.kind == "ray":
-        from runners.cluster import RayPool, RayUnavailable
+        from cockpit.runners.cluster import RayPool, RayUnavailable
 
         try:
             return RayPool(runner.workers, runner.address)
         except RayUnavailable as exc:
             raise LoopError(str(exc)) from None
     from cockpit.hardware import gpus
-    from runners.gpus import GpuPool
+    from cockpit.runners.gpus import GpuPool
 
     found = len(gpus())
     workers = runner.workers or max(found, 1)

@@ -14,7 +14,12 @@ from cockpit.history import History, short
 from cockpit.journal import Journal, SessionState, session_dir
 from cockpit.judge import Noise, welch_t
 from cockpit.report import SessionFacts, write_report
-from cockpit.workspace import WorkspaceError, check_workspace, latest_session, validate_tag
+from cockpit.workspace import (
+    WorkspaceError,
+    check_workspace,
+    latest_session,
+    validate_tag,
+)
 
 COMMANDS = ("noise", "confirm", "report", "finalize")
 HOLDS_T = 2.0  # Welch t above this: the gain is unlikely to be noise (about 95%)

@@ -10,9 +10,9 @@ import time
 from dataclasses import dataclass, field
 
 from cockpit.journal import Experiment, SessionState
-from widgets.metric_chart import Point
-from widgets.status_bar import Status
-from widgets.timeline import Row
+from cockpit.widgets.metric_chart import Point
+from cockpit.widgets.status_bar import Status
+from cockpit.widgets.timeline import Row
 
 PROGRESS = re.compile(r"\((\d+(?:\.\d+)?)%\).*?loss:\s*([-+0-9.eE]+|nan|inf)")
 MAX_LOSSES = 200

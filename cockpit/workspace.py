@@ -9,6 +9,7 @@ from pathlib import Path
 import git
 
 from cockpit.config import CONFIG_NAME, DEFAULT_TOML
+from cockpit.errors import CockpitError
 from cockpit.journal import STATE_DIR
 
 TEMPLATES = ("program.md", "train.py", "prepare.py")
@@ -25,7 +26,7 @@ __pycache__/
 """
 
 
-class WorkspaceError(Exception):
+class WorkspaceError(CockpitError):
     """Not a usable workspace (one line saying how to make one)."""
 
 

@@ -1,5 +1,5 @@
 """Where experiments execute. A runner takes a command and a log path and returns a RunResult;
 the research loop does not care which backend it talks to."""
-from runners.local import LocalRunner, RunResult, training_env
+from cockpit.runners.local import LocalRunner, RunResult, training_env
 
 __all__ = ["LocalRunner", "RunResult", "training_env"]

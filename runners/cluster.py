@@ -21,8 +21,10 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Callable
 
-from runners.local import LocalRunner, RunResult, kill_orphan, training_env
-from runners.pool import Job, WorkerPool
+from cockpit.runners.local import LocalRunner, RunResult, kill_orphan, training_env
+from cockpit.runners.pool import Job, WorkerPool
+
+from cockpit.errors import CockpitError
 
 POLL_SECONDS = 0.2  # how often a run's new log text is fetched from its node
 CALL_TIMEOUT = 30.0  # a poll that takes longer means the node is in trouble; try again
@@ -31,7 +33,7 @@ PREPARE_TIMEOUT = 3600
 RAY_MISSING = "the ray runner needs Ray: pip install 'cockpit[ray]' (or pip install ray)"
 
 
-class RayUnavailable(Exception):
+class RayUnavailable(CockpitError):
     """Ray is not installed or the cluster cannot be reached (one line for the user)."""
 
 
@@ -131,9 +133,9 @@ class RayPool(WorkerPool):
         self._actors: list = [None] * workers
         self._hosts: list[str | None] = [None] * workers  # where each actor lives
         # Ship this code by value: the cluster's nodes need Ray, not cockpit installed.
-        import runners.cluster
-        import runners.local
-        for module in (runners.local, runners.cluster):
+        import cockpit.runners.cluster
+        import cockpit.runners.local
+        for module in (cockpit.runners.local, cockpit.runners.cluster):
             ray.cloudpickle.register_pickle_by_value(module)
         self._actor_class = ray.remote(TrainWorker)
 

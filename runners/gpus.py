@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Callable
 
-from runners.local import LocalRunner, RunResult, training_env
-from runners.pool import Job, WorkerPool
+from cockpit.runners.local import LocalRunner, RunResult, training_env
+from cockpit.runners.pool import Job, WorkerPool
 
 
 class GpuPool(WorkerPool):

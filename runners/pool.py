@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from runners.local import RunResult
+from cockpit.runners.local import RunResult
 
 Output = Callable[[int, str], None]  # (worker, text)
 

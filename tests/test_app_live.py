@@ -7,6 +7,10 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from cockpit.widgets.run_log import RunLog
+from cockpit.widgets.timeline import Timeline
+from support import read_journal
+from tui_support import slow_train, wait_for, workspace
 
 from cockpit.app import CockpitApp
 from cockpit.bridge import LoopBridge
@@ -17,10 +21,6 @@ from cockpit.screens.help import HelpScreen
 from cockpit.screens.replay import ReplayScreen
 from cockpit.screens.steer import NoteScreen
 from cockpit.tui import stop
-from support import read_journal
-from tui_support import slow_train, wait_for, workspace
-from widgets.run_log import RunLog
-from widgets.timeline import Timeline
 
 
 def live_app(ws, experiments=3, auto_approve=True, tag="t"):

@@ -5,9 +5,9 @@ training. Update the baselines with `pytest --snapshot-update` after a deliberat
 from __future__ import annotations
 
 import pytest
+from tui_support import synthetic_session
 
 from cockpit.app import CockpitApp, ReplayApp
-from tui_support import synthetic_session
 
 pytest.importorskip("pytest_textual_snapshot")
 

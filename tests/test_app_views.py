@@ -7,15 +7,16 @@ import fcntl
 import json
 import time
 
+from cockpit.widgets.metric_chart import MetricChart
+from cockpit.widgets.program_editor import ProgramEditor
+from cockpit.widgets.run_log import LineAssembler, RunLog
+from cockpit.widgets.timeline import Timeline
+from tui_support import synthetic_session, wait_for
+
 from cockpit.app import CockpitApp, ReplayApp
 from cockpit.feeds import FileTail, JournalTail, OutputBuffer
 from cockpit.session_view import parse_progress
 from cockpit.tui import lock_owner, owner_session
-from tui_support import synthetic_session, wait_for
-from widgets.metric_chart import MetricChart
-from widgets.program_editor import ProgramEditor
-from widgets.run_log import LineAssembler, RunLog
-from widgets.timeline import Timeline
 
 
 def run(app, scenario, size=(120, 40)):

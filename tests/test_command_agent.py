@@ -7,10 +7,10 @@ import sys
 import time
 
 import git
+from support import FAKE_TRAIN, make_workspace, read_journal, results_rows
 
 from cockpit.config import Config
 from cockpit.loop import ResearchLoop
-from support import FAKE_TRAIN, make_workspace, read_journal, results_rows
 
 # A stand-in CLI: reads the prompt (a file argument, or stdin), then behaves as MODE says.
 FAKE_CLI = '''\

@@ -3,8 +3,14 @@ from __future__ import annotations
 
 import pytest
 
-from cockpit.agents.edits import (EditRefused, apply_answer, apply_edit, describe, Edit,
-                                  parse_answer)
+from cockpit.agents.edits import (
+    Edit,
+    EditRefused,
+    apply_answer,
+    apply_edit,
+    describe,
+    parse_answer,
+)
 
 SOURCE = '''\
 import math

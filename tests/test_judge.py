@@ -5,13 +5,20 @@ import json
 
 import git
 import pytest
+from support import (
+    FAKE_TRAIN,
+    ScriptedAgent,
+    cockpit,
+    make_workspace,
+    read_journal,
+    results_rows,
+)
 
 from cockpit.config import Config
 from cockpit.journal import SessionState
 from cockpit.judge import KeepPolicy, Noise, welch_t
 from cockpit.loop import ResearchLoop
 from cockpit.report import SessionFacts, render_markdown, write_report
-from support import FAKE_TRAIN, ScriptedAgent, cockpit, make_workspace, read_journal, results_rows
 
 # A train.py whose metric is a true effect plus seeded Gaussian noise (sigma 0.01): each
 # run draws the next seed from a counter file, so a session is random-looking yet repeatable.

@@ -9,12 +9,12 @@ import time
 
 import git
 import pytest
-
 from llm_server import ScriptedLLMServer, Turn  # first: keeps litellm offline
+from support import FAKE_TRAIN, cockpit, make_workspace, read_journal, results_rows
+
 from cockpit.agents import AgentError
 from cockpit.config import Config
 from cockpit.loop import LoopError, ResearchLoop
-from support import FAKE_TRAIN, cockpit, make_workspace, read_journal, results_rows
 
 MODEL = "openai/gpt-4o-mini"  # priced in litellm's bundled cost map, served by the script
 

@@ -11,11 +11,18 @@ from pathlib import Path
 
 import git
 import pytest
+from support import (
+    FAKE_TRAIN,
+    ScriptedAgent,
+    cockpit,
+    faulty_train,
+    make_workspace,
+    read_journal,
+    results_rows,
+)
 
 from cockpit.config import Config
 from cockpit.loop import LoopError, ResearchLoop
-from support import (FAKE_TRAIN, ScriptedAgent, cockpit, faulty_train, make_workspace,
-                     read_journal, results_rows)
 
 ROW = re.compile(r"^[0-9a-f]{7}\t\d+\.\d{6}\t\d+\.\d\t(keep|discard|crash)\t[^\t\n]*$")
 

@@ -10,13 +10,20 @@ from pathlib import Path
 
 import git
 import pytest
+from cockpit.runners.gpus import GpuPool
+from support import (
+    FAKE_TRAIN,
+    ScriptedAgent,
+    cockpit,
+    make_workspace,
+    read_journal,
+    results_rows,
+)
 
 from cockpit.bridge import ApprovalGate
 from cockpit.config import Config
-from cockpit.parallel import ParallelLoop, make_loop
 from cockpit.loop import ResearchLoop
-from runners.gpus import GpuPool
-from support import FAKE_TRAIN, ScriptedAgent, cockpit, make_workspace, read_journal, results_rows
+from cockpit.parallel import ParallelLoop, make_loop
 
 # FAKE_TRAIN that says which device it was given and takes a moment, so runs overlap.
 PINNED = FAKE_TRAIN.replace(
@@ -175,11 +182,12 @@ def test_the_cockpit_shows_every_worker(tmp_path):
     import asyncio
     import json
 
-    from cockpit.app import CockpitApp, ReplayApp
+    from cockpit.widgets.metric_chart import MetricChart
+    from cockpit.widgets.run_log import RunLog
+    from cockpit.widgets.timeline import Timeline
     from tui_support import synthetic_session
-    from widgets.metric_chart import MetricChart
-    from widgets.run_log import RunLog
-    from widgets.timeline import Timeline
+
+    from cockpit.app import CockpitApp, ReplayApp
 
     ws = synthetic_session(tmp_path / "ws", 6)
     journal = ws / ".cockpit" / "demo" / "journal.jsonl"
@@ -267,7 +275,7 @@ def test_ray_is_imported_only_for_the_ray_runner():
     import subprocess
     import sys
 
-    code = ("import sys, cockpit.cli, cockpit.app, cockpit.parallel, runners.gpus, runners.pool; "
+    code = ("import sys, cockpit.cli, cockpit.app, cockpit.parallel, cockpit.runners.gpus, cockpit.runners.pool; "
             "print('ray' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "False", out.stderr
@@ -276,12 +284,13 @@ def test_ray_is_imported_only_for_the_ray_runner():
 def test_the_cockpit_approves_a_queue_of_proposals_from_two_workers(tmp_path):
     import asyncio
 
+    from cockpit.widgets.run_log import RunLog
+    from tui_support import wait_for
+
     from cockpit.app import CockpitApp
     from cockpit.bridge import LoopBridge
     from cockpit.screens.steer import NoteScreen
     from cockpit.tui import stop
-    from tui_support import wait_for
-    from widgets.run_log import RunLog
 
     ws = make_workspace(tmp_path / "ws", train=PINNED)
     loop = ParallelLoop(ws, parallel_config(), "q", pool=GpuPool(2))

@@ -6,9 +6,9 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from conftest import run_prepare, write_small_corpus
 
 import prepare
-from conftest import run_prepare, write_small_corpus
 
 
 def _files(data_dir):

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import re
 
+from support import FAKE_TRAIN
+
 from cockpit.agents import AgentContext
 from cockpit.agents.prompt import RepairTask, build_messages, prompt_tokens
 from cockpit.journal import Experiment
-from support import FAKE_TRAIN
 
 
 def history(count: int) -> list[Experiment]:

@@ -7,10 +7,16 @@ import signal
 import time
 
 import pytest
+from support import (
+    FAKE_TRAIN,
+    ScriptedAgent,
+    make_workspace,
+    read_journal,
+    results_rows,
+)
 
 from cockpit.config import Config
 from cockpit.parallel import ParallelLoop
-from support import FAKE_TRAIN, ScriptedAgent, make_workspace, read_journal, results_rows
 
 ray = pytest.importorskip("ray")
 
@@ -21,7 +27,7 @@ STREAMED = FAKE_TRAIN.replace("SEED = 42", "SEED = 42\nprint('warming up', flush
 @pytest.fixture(scope="module")
 def ray_pool_factory():
     """A local Ray with 2 CPUs, started once; each test gets pools on it."""
-    from runners.cluster import RayPool
+    from cockpit.runners.cluster import RayPool
 
     started = not ray.is_initialized()
     if started:

@@ -6,7 +6,7 @@ import sys
 import threading
 import time
 
-from runners.local import LocalRunner, split_command, training_env
+from cockpit.runners.local import LocalRunner, split_command, training_env
 
 
 def py(code: str, where) -> str:

@@ -7,9 +7,9 @@ import sys
 import time
 
 import pytest
+from conftest import REPO_ROOT
 
 import prepare
-from conftest import REPO_ROOT
 
 SUMMARY_KEYS = ["val_bpb", "training_seconds", "total_seconds", "peak_vram_mb", "mfu_percent",
                 "total_tokens_M", "num_steps", "num_params_M", "depth"]

@@ -9,7 +9,6 @@ import time
 import uuid
 
 import pytest
-
 from tui_support import slow_train, workspace
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None,

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Callable
 
 from cockpit.config import Config
+from cockpit.errors import CockpitError
 from cockpit.journal import Experiment
 
 
@@ -19,7 +20,7 @@ class AgentExhausted(Exception):
     """The agent has nothing new to propose (one line for the user)."""
 
 
-class AgentError(Exception):
+class AgentError(CockpitError):
     """A setup problem the user must fix: no model, a missing key, a bad api_base (one line)."""
 
 

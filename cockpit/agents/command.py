@@ -19,8 +19,14 @@ import time
 from pathlib import Path
 
 from cockpit.agents import AgentContext, AgentError, Proposal, ProposalFailed
-from cockpit.agents.edits import (FIELD, EditRefused, apply_answer, one_line, parse_answer,
-                                  validate_source)
+from cockpit.agents.edits import (
+    FIELD,
+    EditRefused,
+    apply_answer,
+    one_line,
+    parse_answer,
+    validate_source,
+)
 from cockpit.agents.llm import ABANDON
 from cockpit.agents.prompt import EDIT_IN_PLACE, RepairTask, as_document, build_messages
 from cockpit.config import AgentConfig

@@ -11,8 +11,13 @@ import os
 import time
 from dataclasses import dataclass
 
-from cockpit.agents import (AgentContext, AgentError, AgentUnavailable, Proposal,
-                            ProposalFailed)
+from cockpit.agents import (
+    AgentContext,
+    AgentError,
+    AgentUnavailable,
+    Proposal,
+    ProposalFailed,
+)
 from cockpit.agents.edits import EditRefused, apply_answer, describe, parse_answer
 from cockpit.agents.prompt import RepairTask, build_messages, prompt_tokens
 from cockpit.config import AgentConfig

@@ -9,12 +9,12 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer
 
 from cockpit.screens.panes import PaneScreen
-from widgets.diff_view import DiffView
-from widgets.metric_chart import MetricChart
-from widgets.program_editor import ProgramEditor
-from widgets.run_log import RunLog
-from widgets.status_bar import StatusBar
-from widgets.timeline import Timeline
+from cockpit.widgets.diff_view import DiffView
+from cockpit.widgets.metric_chart import MetricChart
+from cockpit.widgets.program_editor import ProgramEditor
+from cockpit.widgets.run_log import RunLog
+from cockpit.widgets.status_bar import StatusBar
+from cockpit.widgets.timeline import Timeline
 
 # (key, action, footer label, shown in footer). Single letters are ignored while the
 # program editor has focus (the TextArea takes them first), which is what we want.

@@ -20,10 +20,10 @@ from cockpit.feeds import JournalTail, read_tail
 from cockpit.journal import session_dir
 from cockpit.screens.panes import PaneScreen
 from cockpit.session_view import SessionView, describe
-from widgets.diff_view import DiffView
-from widgets.metric_chart import MetricChart
-from widgets.run_log import RunLog
-from widgets.timeline import Timeline
+from cockpit.widgets.diff_view import DiffView
+from cockpit.widgets.metric_chart import MetricChart
+from cockpit.widgets.run_log import RunLog
+from cockpit.widgets.timeline import Timeline
 
 SPEEDS = [0.5, 1.0, 2.0, 4.0, 8.0, 16.0]  # experiments per second
 POLL_SECONDS = 1.0  # a live session grows while it is replayed

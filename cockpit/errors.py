@@ -1,0 +1,6 @@
+"""The one base of every error a user can fix: front ends catch CockpitError, print its
+one line and exit 2. Anything else is a bug and keeps its traceback."""
+
+
+class CockpitError(Exception):
+    """A user-facing problem, said in one line: what is wrong and how to fix it."""
