@@ -71,6 +71,10 @@ class Experiment:
     verdict: str = ""  # the keep policy's decision, in words
     repair_of: int | None = None  # the crashed experiment this one tries to fix
     worker: int = 0  # which parallel worker ran it (journals without the field: worker 0)
+    # A run stopped early because its loss curve fell behind the best's beyond the noise:
+    # {"progress": %, "loss": ..., "best_loss": ..., "sigmas": ...}; its status is "discard".
+    early_stop: dict | None = None
+    session: str = ""  # the session it belongs to (set for experiments of earlier sessions)
 
     @property
     def finished(self) -> bool:
@@ -120,7 +124,7 @@ class SessionState:
             exp = self._by_n[e["n"]]
             for key in ("commit", "log", "pid", "status", "metric", "memory_gb", "reason",
                         "summary", "seconds", "delta_best", "delta_baseline",
-                        "confidence", "verdict"):
+                        "confidence", "verdict", "early_stop"):
                 if key in e:
                     setattr(exp, key, e[key])
 

@@ -48,7 +48,7 @@ class Proposal:
 class AgentContext:
     program: str  # program.md, re-read before every proposal
     source: str  # the editable file at the best commit
-    history: list[Experiment]  # every experiment of the session so far
+    history: list[Experiment]  # every experiment of the session so far (in flight included)
     metric: str = "val_bpb"
     direction: str = "lower"
     time_budget: int = 300
@@ -58,6 +58,9 @@ class AgentContext:
     workspace: Path | None = None  # where a command agent runs
     scratch: Path | None = None  # a directory for prompt files and agent logs
     n: int = 0  # the number the proposed experiment will get
+    # Finished experiments of earlier sessions in this workspace on the same data
+    # fingerprint (Experiment.session names each one's session): what was already measured.
+    prior: list[Experiment] = field(default_factory=list)
     # record(event, **fields) journals what the agent did (every attempt, every retry).
     record: Callable[..., None] = field(default=lambda event, **fields: None, repr=False)
 
