@@ -1,12 +1,9 @@
-"""The cockpit: a Textual App that watches, steers and approves the research loop.
+"""The cockpit: a Textual App attached to a session process, with full control of it.
 
-Two ways to run:
-- live: this process runs the loop on a LoopBridge thread; the App drains its output
-  buffer and reacts to its posted messages;
-- watching: another process holds the workspace lock (or the session is over); the App is
-  a read-only view fed by tailing the journal and the current run.log.
-
-Either way the journal is what the timeline, chart and status are folded from.
+The session runs elsewhere (its own process, out of reach of this terminal); this App
+subscribes to its feed (journal events, live state, training output) through a
+SessionLink and sends commands that name what they act on (approve #7, stop #12). Quitting
+detaches; the research goes on. Every pane is folded from the journal, like replay's.
 """
 from __future__ import annotations
 
@@ -17,11 +14,12 @@ from pathlib import Path
 from textual.app import App
 from textual.binding import Binding
 
-from cockpit.bridge import LoopBridge
 from cockpit.commands import CockpitCommands
-from cockpit.feeds import RUN_MARK, FileTail, JournalTail, read_tail
-from cockpit.journal import Experiment, session_dir
-from cockpit.messages import ApprovalRequested, LoopEvent, LoopFinished
+from cockpit.errors import CockpitError
+from cockpit.feeds import read_tail
+from cockpit.journal import Experiment, Journal, session_dir
+from cockpit.link import SessionLink
+from cockpit.messages import Answered, JournalArrived, LiveChanged, SessionGone
 from cockpit.screens.confirm import ConfirmScreen
 from cockpit.screens.help import HelpScreen
 from cockpit.screens.main import KEYS, MainScreen
@@ -36,8 +34,9 @@ from cockpit.widgets.run_log import RunLog
 from cockpit.widgets.status_bar import StatusBar
 from cockpit.widgets.timeline import Timeline
 
-DRAIN_HZ = 4  # output and journal polling: 250 ms keeps a flood's last line well under 1 s
+DRAIN_HZ = 4  # output polling: 250 ms keeps a flood's last line well under 1 s
 CHART_MIN_INTERVAL = 1.0  # seconds between loss sparkline redraws
+FRESH_RUN = 2.0  # seconds: a run this young is followed from its start, not its log's tail
 
 CSS_FILE = Path(__file__).with_name("app.tcss")
 
@@ -50,10 +49,10 @@ def relayout(app: App) -> None:
 
 
 def _while_shown(handler):
-    """Loop messages may still arrive while the app closes: then there is nothing to show."""
+    """Messages may still arrive while the app closes: then there is nothing to show."""
     @functools.wraps(handler)
     def guarded(self, message):
-        if self._exit_renderables or not self.main.is_attached or self._closing:
+        if self._exit_renderables or not self.main.is_attached:
             return None
         return handler(self, message)
     return guarded
@@ -66,79 +65,120 @@ class CockpitApp(App):
     BINDINGS = [Binding("ctrl+q", "quit", "Quit", show=False, priority=True)]
     ENABLE_COMMAND_PALETTE = True
 
-    def __init__(self, workspace: Path, tag: str, bridge: LoopBridge | None = None,
-                 owner: str = "", metric: str = "val_bpb", direction: str = "lower",
-                 watch_program: bool = True) -> None:
+    def __init__(self, workspace: Path, tag: str, metric: str = "val_bpb",
+                 direction: str = "lower", watch_program: bool = True,
+                 resume: callable = None) -> None:
         super().__init__()
         self.workspace = workspace
         self.tag = tag
-        self.bridge = bridge
-        self.owner = owner  # who runs the loop when we only watch ("pid 123, session x")
         self.view = SessionView()
-        self.journal_tail = JournalTail(session_dir(workspace, tag) / "journal.jsonl")
-        self.log_tail: FileTail | None = None  # watching: the current run.log
-        self.finished = ""  # why the loop ended (live), shown in the status line
-        self.approval: ApprovalRequested | None = None  # the one shown
-        self.approvals: dict[int, ApprovalRequested] = {}  # every proposal waiting, by n
-        self.shown_worker = 0  # whose output the run log shows (parallel workers)
+        self.link = SessionLink(workspace, self.post_message)
+        self.resume_session = resume  # starts the session again after it died
+        self.gone = ""  # "" while attached; else what happened to the session
+        self.shown_worker = 0  # whose run the run log shows
+        self.shown_run: tuple | None = None  # (worker, kind, n) the run log shows
+        self.approval: int | None = None  # the proposal shown for a decision
         self._shown_version = -1
         self._last_losses = 0.0
-        self._selected: int | None = None
         self.main = MainScreen(workspace / "program.md", metric, direction == "lower",
-                               read_only=bridge is None, watch_program=watch_program)
+                               read_only=False, watch_program=watch_program)
 
     # -- lifecycle -----------------------------------------------------------------
     async def on_mount(self) -> None:
         self.theme = "textual-dark"
         await self.push_screen(self.main)
-        if self.bridge is not None:
-            self.bridge.post = self.post_message
-            self.bridge.start()
-        self.poll()
+        self.attach()
         # owned by the main screen, so they stop with it when the app closes
-        self.main.set_interval(1 / DRAIN_HZ, self.poll)
+        self.main.set_interval(1 / DRAIN_HZ, self.drain_output)
         self.main.set_interval(1.0, self.refresh_status)
+
+    def attach(self) -> None:
+        try:
+            self.link.connect()
+        except CockpitError:  # it ended (or died) before we got here: show its journal
+            events = Journal(session_dir(self.workspace, self.tag) / "journal.jsonl").read()
+            self.post_message(JournalArrived(self.link.seen, events[self.link.seen:]))
+            self.link.seen = len(events)
+            self.post_message(SessionGone())
+            return
+        self.gone = ""
+
+    def on_unmount(self) -> None:
+        self.link.close()
 
     def on_resize(self) -> None:
         relayout(self)
 
     @property
-    def live(self) -> bool:
-        return self.bridge is not None
+    def attached(self) -> bool:
+        return not self.gone and not self.view.ended
 
-    @property
-    def loop_running(self) -> bool:
-        return self.bridge is not None and self.bridge.alive
-
-    # -- data in -------------------------------------------------------------------
-    def poll(self) -> None:
-        """The timer's tick: new journal events, new output, the status line."""
-        events = self.journal_tail.poll()
-        for event in events:
+    # -- the session's feed --------------------------------------------------------
+    @_while_shown
+    def on_journal_arrived(self, message: JournalArrived) -> None:
+        for event in message.events:
             self.view.apply(event)
-        if events:
-            if self.log_tail is None and not self.live or events[-1].get("event") == "run_start":
-                self._follow_log()
-            self.refresh_experiments()
-        self.drain_output()
-        if events:
-            self.refresh_status()  # otherwise its own 1 Hz timer: a repaint costs CPU
+        self.follow_run()
+        self.refresh_experiments()
+        self.refresh_status()
+
+    @_while_shown
+    def on_live_changed(self, message: LiveChanged) -> None:
+        self.view.apply_live(message.live)
+        self.refresh_experiments()
+        self.show_approval()
+        self.refresh_status()
+
+    @_while_shown
+    def on_session_gone(self, message: SessionGone) -> None:
+        from cockpit.control import read_session
+
+        info = read_session(self.workspace)
+        if self.view.ended:
+            self.gone = f"the session ended: {self.view.ended}"
+        elif info is not None and info.alive:
+            self.gone = ""
+            self.attach()  # dropped (too slow a client): pick up where we left off
+            return
+        else:
+            self.gone = "the session died" + (": R resumes it" if self.resume_session else "")
+            self.bell()
+        self.notify(self.gone, title="session", severity="warning", timeout=10)
+        self.refresh_status()
+
+    @_while_shown
+    def on_answered(self, message: Answered) -> None:
+        answer = message.answer
+        self.notify(answer.get("message", ""), title=message.op,
+                    severity="information" if answer.get("ok") else "warning")
+
+    # -- the run log -----------------------------------------------------------------
+    def follow_run(self) -> None:
+        """The run log shows the shown worker's latest run: a run that just began from its
+        start (streamed), one already under way or over from its log file's tail."""
+        run = self.view.runs.get(self.shown_worker)
+        if run is None or run["key"] == self.shown_run:
+            return
+        self.shown_run = run["key"]
+        run_log = self.main.query_one(RunLog)
+        buffer = self.link.output(run["key"])
+        if run["done"] or time.time() - run["time"] > FRESH_RUN:
+            buffer.drain()  # what it printed so far is in its log
+            run_log.reset(read_tail(self.workspace / run["log"]) if run["log"] else "")
+        else:
+            run_log.reset()
+        where = f" · gpu{self.shown_worker}" if self.view.workers > 1 else ""
+        run_log.border_title = f"run log · {run['title']}{where}"
+        self.view.new_run_shown()
+        self.main.query_one(MetricChart).set_losses([])
 
     def drain_output(self) -> None:
-        if self.live:
-            text, dropped = self.bridge.buffer.drain()
-        elif self.log_tail is not None:
-            text, dropped = self.log_tail.poll(), 0
-        else:
+        if self.shown_run is None:
             return
+        text, dropped = self.link.output(self.shown_run).drain()
         if not text and not dropped:
             return
         run_log = self.main.query_one(RunLog)
-        if RUN_MARK in text:  # a new run began: its output starts a fresh log
-            text = text.rsplit(RUN_MARK, 1)[1]
-            dropped = 0
-            run_log.reset()
-            self.view.losses = []
         run_log.feed(text, dropped)
         self.view.on_progress_line(run_log.assembler.current or "")
         now = time.monotonic()
@@ -146,18 +186,7 @@ class CockpitApp(App):
             self._last_losses = now
             self.main.query_one(MetricChart).set_losses(self.view.losses)
 
-    def _follow_log(self) -> None:
-        """A new run started: the log pane starts over (and, watching, tails its file)."""
-        if self.live:
-            return  # the output buffer carries its own marks between runs
-        in_flight = self.view.state.in_flight
-        if self.view.workers > 1:
-            in_flight = self.view.running_on(self.shown_worker)
-        self.main.query_one(RunLog).reset()
-        self.main.query_one(MetricChart).set_losses([])
-        if in_flight is not None and in_flight.log:
-            self.log_tail = FileTail(self.workspace / in_flight.log)
-
+    # -- what is shown -----------------------------------------------------------------
     def refresh_experiments(self) -> None:
         if self.view.version == self._shown_version:
             return
@@ -168,66 +197,35 @@ class CockpitApp(App):
 
     def refresh_status(self) -> None:
         flags = []
-        if not self.live:
-            flags.append(f"watching {self.owner}" if self.owner else "read-only")
-        elif self.bridge.loop.auto_approve:
+        if self.gone:
+            flags.append(self.gone)
+        elif self.view.live.get("auto_approve"):
             flags.append("auto-approve")
-        if self.view.paused and self.view.state.in_flight is not None and not self.finished:
-            flags.append("pause after this run")
-        running = len(self.view.state.running)
-        if running > 1 and not self.finished:
+        if self.view.paused and self.view.running and not self.view.ended:
+            flags.append("paused after this run")
+        running = len(self.view.running)
+        if running > 1:
             flags.append(f"{running} in flight")
-        self.main.query_one(StatusBar).show(self.view.status(" · ".join(flags), self.finished))
+        status = self.view.status(" · ".join(flags), self.shown_worker)
+        self.main.query_one(StatusBar).show(status)
 
-    # -- messages from the loop thread ---------------------------------------------
-    @_while_shown
-    def on_loop_event(self, message: LoopEvent) -> None:
-        for event in self.journal_tail.poll():  # journal first, so order is kept
-            self.view.apply(event)
-        if message.kind == "run_start":
-            self._follow_log()
-        if message.kind == "judging" and self.view.state.in_flight is None:
-            pass  # the result is already in: judging is over
-        else:
-            self.view.on_loop_event(message.kind)
-        self.refresh_experiments()
-        self.refresh_status()
-
-    @_while_shown
-    def on_approval_requested(self, message: ApprovalRequested) -> None:
-        self.approvals[message.n] = message
-        if self.approval is not None and self.approval.n != message.n:
-            self.poll()  # one is on screen already: this one waits its turn
-            self.notify(f"#{message.n} queued for approval ({len(self.approvals)} waiting)",
-                        title="approval")
+    def show_approval(self) -> None:
+        """The oldest proposal waiting for a decision comes on screen (once)."""
+        awaiting = self.view.awaiting
+        if self.approval in awaiting:
             return
-        self._show_approval(message)
-
-    def _show_approval(self, message: ApprovalRequested) -> None:
-        self.poll()
-        self.approval = message
-        self.view.on_loop_event("awaiting_approval")
-        self._shown_version = -1
+        self.approval = awaiting[0] if awaiting else None
+        if self.approval is None:
+            return
         self.refresh_experiments()
-        self.main.query_one(Timeline).select(message.n)
-        self.show_experiment(message.n)
-        self.refresh_status()
+        self.main.query_one(Timeline).select(self.approval)
+        self.show_experiment(self.approval)
         self.bell()
-        self.notify(f"#{message.n} awaits your approval: a approves, r rejects",
+        more = f" ({len(awaiting)} waiting)" if len(awaiting) > 1 else ""
+        self.notify(f"#{self.approval} awaits your approval: a approves, r rejects{more}",
                     title="approval")
 
-    @_while_shown
-    def on_loop_finished(self, message: LoopFinished) -> None:
-        self.poll()
-        self.finished = "finished" if not message.error else "stopped"
-        self.view.phase = "finished"
-        self.notify(message.why, title="the loop ended",
-                    severity="error" if message.error else "information", timeout=10)
-        self.refresh_status()
-
-    # -- selection -----------------------------------------------------------------
     def on_timeline_selected(self, message: Timeline.Selected) -> None:
-        self._selected = message.n
         self.show_experiment(message.n)
 
     def show_selected(self) -> None:
@@ -236,11 +234,12 @@ class CockpitApp(App):
             self.show_experiment(n)
 
     def show_experiment(self, n: int) -> None:
-        exp = next((e for e in reversed(self.view.state.experiments) if e.n == n), None)
+        exp = self.view.state.get(n)
         if exp is None:
             return
-        self.main.query_one(DiffView).show(_title(exp), exp.hypothesis, exp.diff,
-                                           describe(exp, self.view.state.metric))
+        self.main.query_one(DiffView).show(
+            _title(exp), exp.hypothesis, exp.diff,
+            describe(exp, self.view.state.metric, awaiting=n in self.view.awaiting))
 
     # -- program editor ------------------------------------------------------------
     def on_program_editor_saved(self, message: ProgramEditor.Saved) -> None:
@@ -255,91 +254,85 @@ class CockpitApp(App):
 
     # -- actions (keys, footer, command palette) ----------------------------------
     def check_action(self, action: str, parameters: tuple) -> bool | None:
-        needs_loop = {"approve", "reject", "toggle_auto_approve", "pause_resume", "stop_run",
-                      "steer"}
-        if action in needs_loop and not self.live:
-            return False  # a read-only view: not in the footer at all
-        if action in needs_loop and not self.loop_running:
-            return None  # shown dimmed: the loop has ended
-        if action in ("approve", "reject") and self.bridge.gate.pending is None:
+        session = {"approve", "reject", "toggle_auto_approve", "pause_resume", "stop_run",
+                   "steer"}
+        if action in session and not self.attached:
+            return None  # shown dimmed: no session to act on
+        if action in ("approve", "reject") and not self.view.awaiting:
             return None
+        if action == "resume_session":
+            return bool(self.gone) and self.resume_session is not None and not self.view.ended
         return True
 
-    def action_approve(self) -> None:
-        n = self.bridge.gate.pending if self.bridge is not None else None
-        if n is None or not self.bridge.gate.decide(True):
+    def _decided(self) -> int | None:
+        """The proposal a decision is about: the one on screen, if it still waits."""
+        n = self.approval
+        if n is None or n not in self.view.awaiting:
             self.notify("nothing awaits approval")
-            return
-        self.notify(f"#{n} approved")
-        self._after_decision(n)
+            return None
+        return n
+
+    def action_approve(self) -> None:
+        n = self._decided()
+        if n is not None:
+            self.link.send("approve", n=n)
 
     def action_reject(self) -> None:
-        if self.bridge is None or self.bridge.gate.pending is None:
-            self.notify("nothing awaits approval")
+        n = self._decided()
+        if n is None:
             return
 
         def rejected(reason: str | None) -> None:
-            if reason is None:
-                return  # escape: still waiting
-            n = self.bridge.gate.pending
-            if self.bridge.gate.decide(False, reason):
-                self.notify(f"#{n} rejected")
-                self._after_decision(n)
+            self.link.send("hold", client=self.link.client_id, on=False)
+            if reason is not None:
+                self.link.send("reject", n=n, reason=reason)
 
-        self.push_screen(NoteScreen(f"Why reject #{self.bridge.gate.pending}? "
-                                    "(recorded in the journal)", "the reason"), rejected)
-
-    def _after_decision(self, n: int | None = None) -> None:
-        self.approvals.pop(n, None)
-        self.approval = None
-        self.view.phase = "approved"
-        following = self.approvals.get(self.bridge.gate.pending) if self.bridge else None
-        if following is not None:  # the next proposal in the queue comes on screen
-            self._show_approval(following)
-            return
-        self.refresh_status()
+        self.link.send("hold", client=self.link.client_id, on=True)
+        self.push_screen(NoteScreen(f"Why reject #{n}? (recorded, and read by the agent)",
+                                    "the reason"), rejected)
 
     def action_toggle_auto_approve(self) -> None:
-        on = not self.bridge.loop.auto_approve
-        self.bridge.set_auto_approve(on)
-        if on and self.approval is not None:
-            self.approvals.clear()
-            self._after_decision()
-        self.notify("auto-approve " + ("on" if on else "off: each proposal waits for you"))
-        self.refresh_status()
+        self.link.send("auto_approve", on=not self.view.live.get("auto_approve"))
 
     def action_pause_resume(self) -> None:
-        if self.view.paused:
-            self.bridge.loop.resume()
-        else:
-            self.bridge.loop.pause()
-            self.notify("pausing: the loop waits after the run in flight")
+        self.link.send("resume" if self.view.paused else "pause")
 
     def action_stop_run(self) -> None:
-        if not self.bridge.loop.runner.running:
-            self.notify("no run in flight")
+        run = self.view.run_of(self.shown_worker)
+        if run is None or run["kind"] != "experiment":
+            self.notify("no experiment in flight" + (" on this worker" if self.view.workers > 1
+                                                     else ""))
             return
+        n = run["n"]
 
         def answered(answer: str | None) -> None:
+            self.link.send("hold", client=self.link.client_id, on=False)
             if answer == "y":
-                # Stop this run, not the session: the loop pauses so the human can steer.
-                self.bridge.loop.pause()
-                self.bridge.loop.runner.stop()
-                self.notify("run stopped (recorded as a crash); the loop is paused: p resumes")
+                self.link.send("stop_run", n=n)  # refused if #n is over by now
 
-        self.push_screen(ConfirmScreen("End the run in flight now? It is recorded as a crash "
-                                       "(stopped by the human) and the loop pauses.",
-                                       [("y", "Stop the run"), ("n", "Keep it running")]),
-                         answered)
+        self.link.send("hold", client=self.link.client_id, on=True)
+        self.push_screen(ConfirmScreen(
+            f"End #{n} now? It is recorded as a crash (stopped by the human) and the "
+            "session pauses.", [("y", f"Stop #{n}"), ("n", "Keep it running")]), answered)
 
     def action_steer(self) -> None:
         def noted(note: str | None) -> None:
             if note:
-                self.bridge.loop.steer(note)
-                self.notify("steering note added for the next proposals")
+                self.link.send("steer", text=note)
 
         self.push_screen(NoteScreen("A steering note for the next proposals",
                                     "e.g. try a larger LEARNING_RATE"), noted)
+
+    def action_resume_session(self) -> None:
+        if self.resume_session is None:
+            return
+        self.notify("starting the session again ...")
+        try:
+            self.resume_session()
+        except Exception as exc:  # one line for the human, the app stays
+            self.notify(f"could not resume: {exc}", severity="error")
+            return
+        self.attach()
 
     def action_next_worker(self) -> None:
         """The run log shows the next parallel worker's run."""
@@ -348,18 +341,14 @@ class CockpitApp(App):
             self.notify("one worker: its log is the one shown")
             return
         self.shown_worker = (self.shown_worker + 1) % workers
-        if self.live and hasattr(self.bridge, "show_worker"):
-            self.bridge.show_worker(self.shown_worker)
-        run_log = self.main.query_one(RunLog)
-        exp = self.view.running_on(self.shown_worker)
-        text = read_tail(self.workspace / exp.log) if exp is not None and exp.log else ""
-        run_log.reset(text)
-        if not self.live and exp is not None and exp.log:
-            self.log_tail = FileTail(self.workspace / exp.log)
-            self.log_tail.poll()  # what read_tail showed is not shown twice
-        what = f" #{exp.n}" if exp is not None else ""
-        run_log.border_title = f"run log · gpu{self.shown_worker}{what}"
-        self.notify(f"run log: worker gpu{self.shown_worker}{what}")
+        self.shown_run = None
+        self.follow_run()
+        if self.view.runs.get(self.shown_worker) is None:
+            run_log = self.main.query_one(RunLog)
+            run_log.reset()
+            run_log.border_title = f"run log · gpu{self.shown_worker}"
+        self.notify(f"run log: worker gpu{self.shown_worker}")
+        self.refresh_status()
 
     def action_edit_program(self) -> None:
         self.main.show_pane("program")
@@ -376,30 +365,36 @@ class CockpitApp(App):
         keys += [("ctrl+s", "Save program.md (in the editor)"),
                  ("ctrl+l", "Load program.md from disk (after a conflict)"),
                  ("escape", "Leave the editor"), ("ctrl+p", "Command palette")]
-        intro = ("Live session." if self.live else
-                 f"Read-only view of a session run by {self.owner or 'another process'}.")
-        self.push_screen(HelpScreen(keys, intro))
+        self.push_screen(HelpScreen(keys, f"Session {self.tag}: quitting detaches, the "
+                                          "research goes on."))
 
     def action_toggle_theme(self) -> None:
         self.theme = "textual-light" if self.theme == "textual-dark" else "textual-dark"
 
     async def action_quit(self) -> None:
-        if not self.loop_running:
+        if not self.attached:
             self.exit("quit")
             return
+        running = [r["n"] for r in self.view.running if r["kind"] == "experiment"]
 
         def answered(answer: str | None) -> None:
-            if answer == "s":
-                self.exit("stop")
-            elif answer == "l":
+            if answer == "d":
                 self.exit("detach")
+            elif answer == "s":
+                self.link.send("stop", now=True, runs=running)
+                self.exit("stop")
 
-        in_flight = self.view.state.in_flight
-        what = f"#{in_flight.n} is in flight" if in_flight else "the loop is running"
+        what = (", ".join(f"#{n}" for n in running) + " in flight") if running else \
+            "no run in flight"
+        asks = ""
+        if self.view.awaiting and not self.view.live.get("auto_approve"):
+            asks = " Proposals wait for approval while no one is attached (`cockpit approve`)."
         self.push_screen(ConfirmScreen(
-            f"Quit the cockpit? {what}.",
-            [("s", "Stop it and quit"), ("l", "Leave it running headless"), ("c", "Cancel")]),
-            answered)
+            f"Quit the cockpit? The session goes on without it ({what}).{asks}",
+            [("d", "Detach: the research goes on"),
+             ("s", "Stop the session" + (f" (ends {what.split(' in')[0]} now)" if running
+                                         else "")),
+             ("c", "Cancel")]), answered)
 
 
 def _title(exp: Experiment) -> str:
@@ -411,7 +406,7 @@ def _key_label(key: str) -> str:
 
 
 class ReplayApp(App):
-    """`cockpit replay`: the replay screen on its own (no loop, nothing written)."""
+    """`cockpit replay`: the replay screen on its own (no session, nothing written)."""
 
     CSS_PATH = CSS_FILE
     TITLE = "cockpit replay"

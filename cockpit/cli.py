@@ -1,17 +1,19 @@
-"""`cockpit`: the command line. User mistakes end in one line on stderr and exit code 2."""
+"""`cockpit`: the command line. User mistakes end in one line on stderr and exit code 2.
+
+Exit codes: 0 done; 1 `status` found no session, or `doctor`/`confirm` found something to
+fix; 2 a user mistake (or a command the session refused); 3 a headless session paused with
+no one to resume it (cost limit, provider down, proposals refused); 4 the research could
+not go on (the baseline crashed, or crashes piled up); 130 stopped with Ctrl-C.
+"""
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 from pathlib import Path
 
-from cockpit import review
-from cockpit.config import CHOICES, ConfigError, load_config, set_value
+from cockpit import review, verbs
 from cockpit.errors import CockpitError
-from cockpit.history import History
-from cockpit.loop import ResearchLoop
-from cockpit.parallel import make_loop
+from cockpit.options import add_agent_options, add_run_options, run_config, session_options
 from cockpit.workspace import (
     WorkspaceError,
     check_workspace,
@@ -19,33 +21,49 @@ from cockpit.workspace import (
     init_workspace,
     latest_session,
     validate_tag,
+    workspace_of,
 )
 
-USER_ERRORS = (CockpitError,)
-EXIT_PAUSED = 3  # headless: the loop paused (cost limit, provider down) with no one to resume
+EXIT_USER, EXIT_INTERRUPTED = 2, 130
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with its mistakes said in one line and exit code 2 (no usage dump)."""
+
+    def error(self, message: str) -> None:
+        raise WorkspaceError(f"{message} (see `{self.prog} --help`)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="cockpit",
         description="An autonomous ML research loop: an agent edits train.py, each run gets a "
         "fixed time budget, the metric decides keep or discard, git records every step.",
     )
     parser.add_argument("-C", "--workspace", type=Path, default=Path("."),
                         help="the workspace directory (default: the current one)")
-    sub = parser.add_subparsers(dest="command")
+    sub = parser.add_subparsers(dest="command", parser_class=Parser)
 
     init = sub.add_parser("init", help="scaffold a new workspace (program.md, train.py, "
                           "prepare.py, cockpit.toml, a git repo)")
     init.add_argument("directory", type=Path)
 
-    run = sub.add_parser("run", help="run the research loop")
+    run = sub.add_parser("run", help="run the research session")
+    mode = run.add_mutually_exclusive_group()
+    mode.add_argument("--headless", action="store_true",
+                      help="the session in the foreground, printing one line per step "
+                      "(cron, CI, nohup); Ctrl-C stops it")
+    mode.add_argument("--detach", action="store_true",
+                      help="start the session in the background and return (attach with "
+                      "`cockpit`, steer with `cockpit status/pause/steer/...`)")
+    run.add_argument("--background", action="store_true", help=argparse.SUPPRESS)
     add_run_options(run)
-    add_agent_options(run)
+
+    verbs.add_verbs(sub)
 
     doctor = sub.add_parser("doctor", help="check the workspace, the data, the device and the "
                             "configured model (one tiny request), and say what to fix")
-    doctor.add_argument("--agent", choices=CHOICES[("agent", "kind")],
+    doctor.add_argument("--agent", choices=("tune", "llm", "command"),
                         help="the agent to check (default: cockpit.toml's)")
     add_agent_options(doctor)
 
@@ -56,80 +74,36 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def add_run_options(run: argparse.ArgumentParser) -> None:
-    run.add_argument("--headless", action="store_true",
-                     help="no screen: print one line per step (for tmux, nohup, CI)")
-    run.add_argument("--experiments", type=int, metavar="N",
-                     help="stop after N experiments (default: run until stopped)")
-    run.add_argument("--budget", type=int, metavar="SECONDS",
-                     help="training time budget per experiment (overrides cockpit.toml)")
-    run.add_argument("--timeout", type=int, metavar="SECONDS",
-                     help="hard kill of a run (default: 2 x budget + 120)")
-    run.add_argument("--agent", choices=CHOICES[("agent", "kind")],
-                     help="who proposes the next change (default: tune, offline)")
-    run.add_argument("--tag", help="session name: branch autoresearch/TAG "
-                     "(default: resume the latest session, or a new one named after today)")
-    run.add_argument("--train-command", metavar="CMD",
-                     help='how to run training (default: "python train.py")')
-    run.add_argument("--runner", choices=CHOICES[("runner", "kind")],
-                     help="where experiments run: local (one at a time), gpus (one worker "
-                     "per GPU of this box), ray (workers on a Ray cluster)")
-    run.add_argument("--workers", type=int, metavar="N",
-                     help="experiments in flight at once (gpus, ray; with the local runner it "
-                     "means gpus); default: one per GPU")
-    run.add_argument("--auto-approve", action="store_true",
-                     help="in the cockpit, run proposals without waiting for approval "
-                     "(toggle with A)")
-
-
-def add_agent_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", metavar="MODEL",
-                        help="llm agent: a litellm model, e.g. anthropic/claude-sonnet-4-5, "
-                        "openai/gpt-4o, ollama/qwen2.5-coder (keys: the provider's env var)")
-    parser.add_argument("--api-base", metavar="URL",
-                        help="llm agent: an OpenAI-compatible server, e.g. http://localhost:8000/v1")
-    parser.add_argument("--agent-cmd", metavar="CMD",
-                        help='command agent: e.g. "claude -p" (prompt on stdin) or '
-                        '"aider --yes --message-file {prompt_file} train.py"')
-
-
-def agent_overrides(args) -> dict:
-    """(section, key) -> value of the agent options given on the command line."""
-    return {("agent", "kind"): args.agent, ("agent", "model"): args.model,
-            ("agent", "api_base"): args.api_base, ("agent", "command"): args.agent_cmd}
-
-
-OPTION_NAMES = {"time_budget": "budget", "command": "agent-cmd"}
-
-
-def check_runner(config) -> None:
-    runner = config.runner
-    if runner.kind == "local" and runner.workers > 1:
-        raise ConfigError(f"[runner] workers = {runner.workers} needs kind = \"gpus\" or "
-                          "\"ray\" (the local runner runs one experiment at a time)")
-    if runner.address and runner.kind != "ray":
-        raise ConfigError("[runner] address is for kind = \"ray\" only")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = parser.parse_args(_default_to_run(parser, argv))
     try:
-        if args.command == "init":
-            return cmd_init(args)
-        if args.command == "replay":
-            return cmd_replay(args)
-        if args.command in review.COMMANDS:
-            return review.run(args)
-        if args.command == "doctor":
-            from cockpit.doctor import cmd_doctor
-
-            return cmd_doctor(args)
-        return cmd_run(args)
-    except USER_ERRORS as exc:
+        args = parser.parse_args(default_to_run(parser, argv))
+        return dispatch(args)
+    except CockpitError as exc:
         print(f"cockpit: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USER
+    except KeyboardInterrupt:
+        print("cockpit: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def dispatch(args) -> int:
+    if args.command == "init":
+        return cmd_init(args)
+    if args.command in verbs.VERBS:
+        return verbs.run_verb(args)
+    if args.command == "replay":
+        from cockpit.tui import replay
+
+        return replay(workspace_of(args), args.tag)
+    if args.command in review.COMMANDS:
+        return review.run(args)
+    if args.command == "doctor":
+        from cockpit.doctor import cmd_doctor
+
+        return cmd_doctor(args)
+    return cmd_run(args)
 
 
 def cmd_init(args) -> int:
@@ -145,109 +119,84 @@ def cmd_init(args) -> int:
 
 
 def cmd_run(args) -> int:
-    workspace = args.workspace.resolve()
-    if not workspace.is_dir():
-        raise WorkspaceError(f"{workspace} does not exist: create a workspace with "
-                             f"`cockpit init {args.workspace}`")
-    config = load_config(workspace)
-    overrides = {
-        ("experiment", "time_budget"): args.budget,
-        ("experiment", "timeout"): args.timeout,
-        ("experiment", "train_command"): args.train_command,
-        **agent_overrides(args),
-        ("runner", "workers"): args.workers,
-    }
-    if args.workers is not None and args.runner is None and config.runner.kind == "local":
-        overrides[("runner", "kind")] = "gpus"  # N workers on this box, GPUs or not
-    if args.runner is not None:
-        overrides[("runner", "kind")] = args.runner
-    for (section, key), value in overrides.items():
-        if value is not None:
-            set_value(config, section, key, value,
-                      source="--" + OPTION_NAMES.get(key, key.replace("_", "-")))
-    check_runner(config)
-    if args.experiments is not None and args.experiments < 1:
-        raise ConfigError("--experiments must be at least 1")
+    from cockpit.control import read_session
+
+    workspace = workspace_of(args)
+    config = run_config(workspace, args)
     check_workspace(workspace, config.experiment.editable)
-    history = History(workspace)
-    tag = validate_tag(args.tag) if args.tag else (
-        latest_session(workspace) or fresh_tag(history.branch_exists))
+    running = read_session(workspace)
+    if args.headless or args.detach:
+        if running is not None and running.alive:
+            raise WorkspaceError(f"a cockpit {running.described} is already running here: "
+                                 "`cockpit` attaches to it, `cockpit stop` ends it")
+        tag = session_tag(workspace, args.tag, running)
+        if args.detach:
+            from cockpit.client import start_detached
 
-    if not args.headless:
-        return open_cockpit(args, workspace, config, tag)
+            pid, log = start_detached(workspace, tag, session_options(args))
+            print(f"session {tag} started in the background (pid {pid}); log: {log}")
+            print("attach with `cockpit`; see `cockpit status`; end it with `cockpit stop`")
+            return 0
+        return run_headless(workspace, config, tag, args)
+    from cockpit.tui import open_cockpit
 
+    return open_cockpit(workspace, args, running, lambda: session_tag(workspace, args.tag,
+                                                                      running))
+
+
+def session_tag(workspace: Path, tag: str | None, last) -> str:
+    """The session to run: the one asked for, the one that died, the latest, or a new one."""
+    if tag:
+        return validate_tag(tag)
+    if last is not None and last.tag:
+        return last.tag
+    from cockpit.history import History
+
+    return latest_session(workspace) or fresh_tag(History(workspace).branch_exists)
+
+
+def run_headless(workspace: Path, config, tag: str, args) -> int:
+    from cockpit.coordinator import Coordinator
     from cockpit.headless import HeadlessPrinter
+    from cockpit.session import serve_session
 
     printer = HeadlessPrinter(metric=config.metric.name)
-    loop = make_loop(workspace, config, tag, on_event=printer.on_event,
-                     on_output=printer.on_output)
-    interrupted = _stop_on_signals(loop, printer)
+    coordinator = Coordinator(workspace, config, tag, auto_approve=not args.review,
+                              wait_when_paused=args.background)
+    coordinator.observers.append(printer)
     printer.say(f"cockpit: {config.agent.kind} agent, {config.experiment.time_budget} s budget, "
                 f"`{config.experiment.train_command}` in {workspace}")
-    why = loop.run(args.experiments)
-    cost = loop.cost_usd
+    log = str(workspace / ".cockpit" / tag / "session.log") if args.background else ""
+    ending = serve_session(coordinator, args.experiments, args.background, log)
+    cost = coordinator.cost_usd
     spent = f" Model cost: ${cost:.4f}." if cost else ""
-    printer.say(f"done: {why}. Results: results.tsv, experiments.md.{spent}")
-    if interrupted():
-        return 130
-    return EXIT_PAUSED if loop.paused_reason else 0
+    printer.say(f"done: {ending.why}. Results: results.tsv, experiments.md.{spent}")
+    if coordinator.interrupted:
+        return EXIT_INTERRUPTED
+    return ending.code
 
 
-def open_cockpit(args, workspace: Path, config, tag: str) -> int:
-    """The TUI: a live session here, or a read-only view when another process runs one."""
-    from cockpit import tui
-
-    tui.require_terminal()
-    owner = tui.lock_owner(workspace)
-    if owner is not None:
-        return tui.watch(workspace, config, owner, args.tag)
-    loop = make_loop(workspace, config, tag)
-    return tui.run_live(workspace, config, loop, args.auto_approve, args.experiments)
-
-
-def cmd_replay(args) -> int:
-    from cockpit import tui
-
-    workspace = args.workspace.resolve()
-    config = load_config(workspace) if workspace.is_dir() else None
-    check_workspace(workspace, config.experiment.editable if config else "train.py")
-    if args.tag:
-        validate_tag(args.tag)
-    tui.require_terminal()
-    return tui.replay(workspace, config, args.tag)
-
-
-def _default_to_run(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
-    """`cockpit [-C DIR] [run options]` means `cockpit [-C DIR] run [run options]`."""
+def default_to_run(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
+    """`cockpit [-C DIR] [run options]` means `cockpit [-C DIR] run [run options]`: the
+    first word that is not -C and its value decides (an option's value, like `--tag report`,
+    is never taken for a command)."""
     commands = next(a.choices for a in parser._actions
                     if isinstance(a, argparse._SubParsersAction))
-    if any(arg in commands for arg in argv):
-        return argv
     i = 0
-    while i < len(argv) and argv[i] in ("-C", "--workspace"):
-        i += 2
-    while i < len(argv) and argv[i].startswith(("-C", "--workspace=")):
-        i += 1
-    if i < len(argv) and argv[i] in ("-h", "--help"):
+    while i < len(argv):
+        arg = argv[i]
+        if arg in ("-C", "--workspace"):
+            i += 2
+            continue
+        if arg.startswith(("--workspace=",)) or (arg.startswith("-C") and len(arg) > 2):
+            i += 1
+            continue
+        break
+    if i >= len(argv):
+        return argv + ["run"]
+    if argv[i] in commands or argv[i] in ("-h", "--help"):
         return argv
     return argv[:i] + ["run"] + argv[i:]
-
-
-def _stop_on_signals(loop: ResearchLoop, printer) -> callable:
-    """First Ctrl-C (or SIGTERM) ends the current run and records it; a second one quits."""
-    count = 0
-
-    def handle(signum, frame):
-        nonlocal count
-        count += 1
-        if count > 1:
-            raise KeyboardInterrupt
-        printer.say("stopping: ending the current run (Ctrl-C again to quit at once)")
-        loop.request_stop(now=True)
-
-    signal.signal(signal.SIGINT, handle)
-    signal.signal(signal.SIGTERM, handle)
-    return lambda: count > 0
 
 
 if __name__ == "__main__":

@@ -45,7 +45,7 @@ class Report:
 
 
 def cmd_doctor(args) -> int:
-    from cockpit.cli import OPTION_NAMES, agent_overrides
+    from cockpit.options import OPTION_NAMES, agent_overrides
 
     report = Report()
     workspace = args.workspace.resolve()
@@ -86,12 +86,18 @@ def check_workspace(report: Report, workspace: Path, config: Config) -> None:
         report.line(FIX, "workspace", "no commits yet: commit program.md and "
                     f"{editable} first")
         return
+    where = history.current_branch() or "a detached HEAD"
     dirty = history.dirty_files()
-    if dirty:
-        report.line(FIX, "workspace", "uncommitted changes to " + ", ".join(dirty)
-                    + ": commit or stash them (a run refuses to start over them)")
-    else:
-        report.line(OK, "workspace", f"{workspace} on {history.current_branch() or 'a detached HEAD'}")
+    note = (f"; uncommitted changes to {', '.join(dirty)} stay yours (experiments run in "
+            "cockpit's own worktrees)" if dirty else "")
+    report.line(OK, "workspace", f"{workspace} on {where}{note}")
+    if where.startswith("autoresearch/"):
+        report.line(FIX, "workspace", f"your checkout is on {where}, a session's branch: check "
+                    "out another branch (cockpit moves its session branches)")
+    stale = [p for p in ("index.lock", "HEAD.lock") if (history.git_dir / p).exists()]
+    if stale:
+        report.line(WARN, "git", f"{', '.join(stale)} in {history.git_dir}: a git command of "
+                    "yours is running, or one was killed (then remove the file)")
     if not (workspace / "program.md").exists():
         report.line(WARN, "program", "no program.md: the agent gets no research instructions")
 

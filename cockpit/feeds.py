@@ -1,6 +1,6 @@
 """Where the screen's data comes from, without blocking it.
 
-- OutputBuffer: the loop thread appends training output; the UI drains it on a timer.
+- OutputBuffer: the session's feed appends training output; the UI drains it on a timer.
   Bounded: in a flood the oldest text is dropped (it is all in run.log anyway).
 - JournalTail: new events appended to a journal since the last poll (an attached view,
   and replay of a live session).
@@ -18,9 +18,6 @@ BUFFER_CHARS = 2_000_000
 TAIL_CHARS = 200_000  # how much of an existing log a view starts from
 
 
-RUN_MARK = "\x00new run\x00"  # put in the stream between two runs' output
-
-
 class OutputBuffer:
     def __init__(self, max_chars: int = BUFFER_CHARS) -> None:
         self.max_chars = max_chars
@@ -29,8 +26,11 @@ class OutputBuffer:
         self._dropped = 0  # lines dropped since the last drain
         self._lock = threading.Lock()
 
-    def append(self, text: str) -> None:
+    def append(self, text: str, dropped_chars: int = 0) -> None:
+        """Add output; `dropped_chars` were already lost upstream (counted as lines)."""
         with self._lock:
+            if dropped_chars:
+                self._dropped += max(1, dropped_chars // 80)
             self._chunks.append(text)
             self._size += len(text)
             while self._size > self.max_chars and len(self._chunks) > 1:

@@ -1,14 +1,20 @@
-"""The loop without a screen: one line per state change on stdout.
+"""The session without a screen: one line per step on stdout.
 
-On a terminal the training's own `\\r` progress line updates in place; in a file (nohup,
-CI) the training output stays in each run.log and only the state lines are printed.
+On a terminal each run in flight also shows one live progress line (step, loss, time
+remaining), redrawn in place a few times a second; in a file (nohup, cron, a detached
+session's log) only plain lines are printed, and the training output stays in each run.log.
 """
 from __future__ import annotations
 
 import sys
+import threading
+import time
 
 from cockpit.history import short
-from cockpit.journal import Experiment
+from cockpit.journal import Experiment, SessionState
+from cockpit.progress import parse_progress_line
+
+REDRAW_SECONDS = 0.25
 
 
 class HeadlessPrinter:
@@ -16,114 +22,190 @@ class HeadlessPrinter:
         self.stream = stream or sys.stdout
         self.metric = metric
         self.live = self.stream.isatty()
-        self._mid_line = False  # the last thing written was a \r progress line
-        self._preparing = False  # prepare.py's output is streaming
-        self.workers = 1  # more than one: each line names its worker
+        self.state = SessionState()
+        self.workers = 1
+        self._lock = threading.Lock()
+        self._line = ""  # the progress line on screen (a terminal only)
+        self._preparing = False
+        self._progress: dict[int, str] = {}  # worker -> its run's progress, in words
+        self._running: dict[int, str] = {}  # worker -> "#12" / "re-run 3"
+        self._drawn_at = 0.0
+
+    # -- the coordinator's messages (any thread) ------------------------------------------
+    def __call__(self, message: dict) -> None:
+        kind = message["type"]
+        if kind == "journal":
+            for event in message["events"]:
+                self.state.apply(event)
+                handler = getattr(self, f"_on_{event['event']}", None)
+                if handler is not None:
+                    handler(event)
+        elif kind == "transient":
+            handler = getattr(self, f"_on_{message['kind']}", None)
+            if handler is not None:
+                handler(message)
+        elif kind == "output":
+            self.on_output(message["worker"], message["text"], message.get("kind", ""))
+
+    def say(self, text: str) -> None:
+        with self._lock:
+            self._clear_line()
+            self.stream.write(text + "\n")
+            self.stream.flush()
+            self._redraw(force=True)
+
+    def on_output(self, worker: int, text: str, kind: str = "") -> None:
+        if kind == "prepare" or self._preparing:  # worth seeing, even in a file
+            with self._lock:
+                self._clear_line()
+                self.stream.write(text.replace("\r", "\n") if not self.live else text)
+                self.stream.flush()
+            return
+        if not self.live:
+            return
+        line = parse_progress_line(text)
+        if line:
+            with self._lock:
+                self._progress[worker] = line
+                self._redraw()
+
+    # -- the progress line (terminal only) -------------------------------------------------
+    def _redraw(self, force: bool = False) -> None:
+        if not self.live or not self._running:
+            return
+        now = time.monotonic()
+        if not force and now - self._drawn_at < REDRAW_SECONDS:
+            return
+        self._drawn_at = now
+        parts = []
+        for worker in sorted(self._running):
+            who = f"gpu{worker} " if self.workers > 1 else ""
+            parts.append(f"{who}{self._running[worker]} {self._progress.get(worker, 'starting')}")
+        line = "  " + " | ".join(parts)
+        self.stream.write("\r" + line + " " * max(0, len(self._line) - len(line)))
+        self.stream.flush()
+        self._line = line
+
+    def _clear_line(self) -> None:
+        if self._line:
+            self.stream.write("\r" + " " * len(self._line) + "\r")
+            self._line = ""
 
     def _who(self, worker) -> str:
         return f"[gpu{worker}] " if self.workers > 1 and worker is not None else ""
 
-    def say(self, text: str) -> None:
-        if self._mid_line:
-            self.stream.write("\n")
-            self._mid_line = False
-        self.stream.write(text + "\n")
-        self.stream.flush()
-
-    def on_output(self, text: str) -> None:
-        # In a file only the data preparation's own progress lines pass (they are few);
-        # the training's \r progress stays in each run.log.
-        if not self.live and not self._preparing:
-            return
-        self.stream.write(text)
-        self.stream.flush()
-        self._mid_line = not text.endswith("\n")
-
-    def on_event(self, kind: str, data: dict) -> None:
-        handler = getattr(self, f"_on_{kind}", None)
-        if handler is not None:
-            handler(**data)
-
-    def _on_session(self, tag, branch, resumed, experiments):
-        if resumed:
-            self.say(f"resuming session {tag} on {branch} ({experiments} experiments so far)")
+    # -- journal events --------------------------------------------------------------------
+    def _on_session(self, e: dict) -> None:
+        if e.get("resumed"):
+            done = len(self.state.finished)
+            self.say(f"resuming session {e['tag']} on {e['branch']} ({done} experiments so far)")
         else:
-            self.say(f"session {tag} on {branch}")
+            self.say(f"session {e['tag']} on {e['branch']}")
+        self.metric = e.get("metric", self.metric) or self.metric
 
-    def _on_recovered(self, n):
-        self.say(f"#{n} was interrupted by a stop of cockpit: recorded as crash, branch reset to best")
+    def _on_workers(self, e: dict) -> None:
+        self.workers = e["workers"]
+        if self.workers > 1:
+            self.say(f"{self.workers} workers ({e['kind']} runner)")
 
-    def _on_orphan_killed(self, n, pid):
-        self.say(f"#{n}: its training process (pid {pid}) was still running; killed it")
+    def _on_leftover_killed(self, e: dict) -> None:
+        self.say(f"a run cockpit left behind (pid {e['pid']}) was still running: killed it")
 
-    def _on_preparing(self, command):
-        self.say(f"preparing data: {command}")
+    def _on_locks_cleared(self, e: dict) -> None:
+        self.say(f"cleared stale git locks a killed process left: {', '.join(e['paths'])}")
+
+    def _on_run_start(self, e: dict) -> None:
+        self._preparing = False
+        exp = self.state.get(e["n"])
+        worker = e.get("worker", 0)
+        self._running[worker] = f"#{e['n']}"
+        self._progress.pop(worker, None)
+        self.say(f"{self._who(worker)}#{e['n']} {exp.description}  [{short(e['commit'])}]")
+        if exp.hypothesis and exp.description != "baseline":
+            self.say(f"   why: {exp.hypothesis}")
+        if not self.live:
+            self.say(f"   log: {e['log']}")
+
+    def _on_rebase(self, e: dict) -> None:
+        how = "carried onto" if e.get("clean") else "conflicts with; it runs on its own base, judged against"
+        self.say(f"#{e['n']} was proposed on {short(e['was'])}; {how} the new best {short(e['onto'])}")
+
+    def _on_result(self, e: dict) -> None:
+        exp: Experiment = self.state.get(e["n"])
+        if exp is None:
+            return
+        who = self._who(exp.worker if exp.log else None)
+        self._running.pop(exp.worker, None) if exp.log else None
+        if exp.status in ("crash", "rejected"):
+            self.say(f"{who}#{exp.n} {exp.status}  {exp.reason}")
+            return
+        if exp.metric is None:
+            self.say(f"{who}#{exp.n} {exp.status}  {exp.reason or exp.verdict}")
+            return
+        delta = "" if exp.delta_best is None else f"  {exp.delta_best:+.6f} vs best"
+        self.say(f"{who}#{exp.n} {self.metric} {exp.metric:.6f}{delta}  {exp.status}  "
+                 f"({exp.seconds:.0f} s)" + (f": {exp.verdict}" if exp.verdict else ""))
+
+    def _on_measure_start(self, e: dict) -> None:
+        self._preparing = False
+        worker = e.get("worker", 0)
+        self._running[worker] = f"{e['purpose']} re-run of {short(e['commit'])}"
+        self._progress.pop(worker, None)
+        self.say(f"{self._who(worker)}{e['purpose']}: re-run of {short(e['commit'])} unchanged")
+
+    def _on_measure(self, e: dict) -> None:
+        self._running.pop(e.get("worker", 0), None)
+        value = e.get("metric")
+        self.say(f"{self._who(e.get('worker'))}   {self.metric} {value:.6f}" if value is not None
+                 else f"{self._who(e.get('worker'))}   crash  {e.get('reason')}")
+
+    def _on_noise(self, e: dict) -> None:
+        self.say(f"noise floor: std {e['std']:.6f}, MAD {e['mad']:.6f} over "
+                 f"{len(e['values'])} runs")
+
+    def _on_paused(self, e: dict) -> None:
+        self.say(f"paused: {e.get('reason') or 'no new run starts'}")
+
+    def _on_resumed(self, e: dict) -> None:
+        self.say("resumed")
+
+    def _on_note(self, e: dict) -> None:
+        self.say(f"steering note {e.get('id', '')}: {e['text']}")
+
+    def _on_approved(self, e: dict) -> None:
+        self.say(f"#{e['n']} approved" + (" (as edited by the human)" if e.get("edited") else ""))
+
+    def _on_attempt(self, e: dict) -> None:
+        n = e.get("n")
+        if e.get("reverted"):
+            self.say(f"#{n} the agent also touched {', '.join(e['reverted'])}: reverted")
+        if e.get("abandoned"):
+            self.say(f"#{n} the agent gives the crashed idea up")
+        elif not e.get("accepted"):
+            self.say(f"#{n} {e.get('kind', 'propose')} answer {e.get('attempt', 1)} refused: "
+                     f"{e.get('problem')}")
+
+    def _on_retry(self, e: dict) -> None:
+        self.say(f"#{e.get('n')} model: {e['reason']}; retry {e['retry']} in {e['wait']:g} s")
+
+    def _on_abandoned(self, e: dict) -> None:
+        self.say(f"#{e['n']} idea abandoned: {e['reason']}")
+
+    def _on_proposal_failed(self, e: dict) -> None:
+        self.say(f"no proposal: {e['reason']}")
+
+    def _on_tampered(self, e: dict) -> None:
+        self.say(f"{e['by']} planted {', '.join(e['keys'])} in {e['path']}: restored "
+                 f"(the changed copy is in {e['kept']})")
+
+    def _on_stopping(self, e: dict) -> None:
+        self.say("stopping: " + ("ending the runs in flight" if e.get("now")
+                                 else "after the runs in flight"))
+
+    # -- transient ------------------------------------------------------------------------
+    def _on_preparing(self, m: dict) -> None:
+        self.say(f"preparing data: {m['command']}")
         self._preparing = True
 
-    def _on_proposing(self, n):
-        pass  # the proposal line follows at once for the offline agent
-
-    def _on_workers(self, kind, workers):
-        self.workers = workers
-        self.say(f"{workers} worker{'s' * (workers != 1)} ({kind} runner)")
-
-    def _on_rebase(self, worker, onto, found_n, found_by):
-        found = f" (#{found_n}, found by gpu{found_by})" if found_n is not None else ""
-        self.say(f"{self._who(worker) or f'[gpu{worker}] '}next ideas build on the new best "
-                 f"{short(onto)}{found}")
-
-    def _on_run_start(self, n, commit, description, hypothesis, log, worker=None):
-        self._preparing = False
-        self.say(f"{self._who(worker)}#{n} {description}  [{short(commit)}]")
-        if hypothesis and description != "baseline":
-            self.say(f"   why: {hypothesis}")
-        if not self.live:
-            self.say(f"   log: {log}")
-
-    def _on_result(self, experiment: Experiment):
-        e = experiment
-        who = self._who(e.worker)
-        if e.status in ("crash", "rejected"):
-            self.say(f"{who}#{e.n} {e.status}  {e.reason}")
-            return
-        delta = "" if e.delta_best is None else f"  {e.delta_best:+.6f} vs best"
-        self.say(f"{who}#{e.n} {self.metric} {e.metric:.6f}{delta}  {e.status}  ({e.seconds:.0f} s)"
-                 + (f": {e.verdict}" if e.verdict else ""))
-
-    def _on_measuring(self, commit, run, runs, purpose):
-        self._preparing = False
-        self.say(f"{purpose}: run {run} of {runs} of {short(commit)} unchanged")
-
-    def _on_measured(self, commit, metric, reason):
-        self.say(f"   {self.metric} {metric:.6f}" if metric is not None else f"   crash  {reason}")
-
-    def _on_noise(self, noise, threshold):
-        self.say(f"noise floor: std {noise.std:.6f}, MAD {noise.mad:.6f} over "
-                 f"{len(noise.values)} runs; a keep must beat the best by > {threshold:.6f}")
-
-    def _on_paused(self, reason=""):
-        self.say(f"paused: {reason or 'the loop waits before the next experiment'}")
-
-    def _on_attempt(self, n, accepted, kind="propose", attempt=1, problem="", cost_usd=0.0,
-                    abandoned=False, reverted=(), **_):
-        if reverted:
-            self.say(f"#{n} the agent also touched {', '.join(reverted)}: reverted")
-        if abandoned:
-            self.say(f"#{n} the agent gives the crashed idea up")
-        elif not accepted:
-            self.say(f"#{n} {kind} answer {attempt} refused: {problem}")
-
-    def _on_retry(self, n, reason, wait, retry, **_):
-        self.say(f"#{n} model: {reason}; retry {retry} in {wait:g} s")
-
-    def _on_repairing(self, n, crashed, of, tries, **data):
-        self.say(f"#{n} asking for a fix of #{crashed}'s crash (fix {data['try']} of {tries})")
-
-    def _on_abandoned(self, n, reason):
-        self.say(f"#{n} idea abandoned: {reason}")
-
-    def _on_proposal_failed(self, n, reason):
-        self.say(f"#{n} no proposal: {reason}")
-
-    def _on_resumed(self):
-        self.say("resumed")
+    def _on_repairing(self, m: dict) -> None:
+        self.say(f"asking for a fix of #{m['crashed']}'s crash (fix {m['attempt']})")

@@ -2,13 +2,15 @@
 
 Every view (headless output, the TUI, replay, experiments.md, results.tsv recovery)
 is rebuilt from it by SessionState.from_events. Each append is flushed and fsynced, so a
-cockpit killed at any moment loses at most the event it was writing; a torn last line
-is skipped on read.
+cockpit killed at any moment loses at most the event it was writing. A torn last line is
+skipped on read and closed with a newline before the next append, so it never swallows
+the next event; a line that is not an event (a hand edit, `42`, `{}`) is skipped too.
 """
 from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,12 +26,20 @@ class Journal:
     def __init__(self, path: Path):
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._checked_end = False
 
     def append(self, event: str, **fields) -> dict:
         record = {"event": event, "time": round(time.time(), 3), **fields}
         line = json.dumps(record, separators=(",", ":")) + "\n"
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(line)
+        with self._lock, open(self.path, "a+b") as f:
+            if not self._checked_end:  # a line torn by a kill must not swallow this one
+                self._checked_end = True
+                if f.seek(0, os.SEEK_END) > 0:
+                    f.seek(-1, os.SEEK_END)
+                    if f.read(1) != b"\n":
+                        f.write(b"\n")
+            f.write(line.encode("utf-8"))
             f.flush()
             os.fsync(f.fileno())
         return record
@@ -37,14 +47,30 @@ class Journal:
     def read(self) -> list[dict]:
         if not self.path.exists():
             return []
-        events = []
-        with open(self.path, encoding="utf-8") as f:
-            for line in f:
-                try:
-                    events.append(json.loads(line))
-                except json.JSONDecodeError:
-                    continue  # a line torn by a kill mid-write
-        return events
+        with open(self.path, "rb") as f:
+            return parse_lines(f.read().split(b"\n"))
+
+    @property
+    def size(self) -> int:
+        try:
+            return self.path.stat().st_size
+        except FileNotFoundError:
+            return 0
+
+
+def parse_lines(lines: list[bytes]) -> list[dict]:
+    """The events among journal lines: a torn or hand-mangled line is skipped."""
+    events = []
+    for line in lines:
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue  # torn by a kill mid-write, or not JSON at all
+        if isinstance(record, dict) and isinstance(record.get("event"), str):
+            events.append(record)
+    return events
 
 
 @dataclass
@@ -59,7 +85,8 @@ class Experiment:
     commit: str | None = None
     log: str | None = None
     pid: int | None = None  # the training process while it runs
-    status: str | None = None  # keep | discard | crash | rejected; None while in flight
+    # keep | discard | crash | rejected; None while proposed, awaiting approval or running
+    status: str | None = None
     metric: float | None = None
     memory_gb: float = 0.0
     reason: str = ""
@@ -75,6 +102,9 @@ class Experiment:
     # {"progress": %, "loss": ..., "best_loss": ..., "sigmas": ...}; its status is "discard".
     early_stop: dict | None = None
     session: str = ""  # the session it belongs to (set for experiments of earlier sessions)
+    base: str = ""  # the best commit its change was made on
+    source_blob: str = ""  # the proposed file as a git blob (a restarted session re-offers it)
+    edited: bool = False  # the human changed the proposal before approving it
 
     @property
     def finished(self) -> bool:
@@ -117,12 +147,15 @@ class SessionState:
                 source_sha=e.get("source_sha", ""),
                 repair_of=e.get("repair_of"),
                 worker=e.get("worker", 0),
+                base=e.get("base", ""),
+                source_blob=e.get("source_blob", ""),
+                edited=e.get("edited", False),
             )
             self._by_n[exp.n] = exp
             self.experiments.append(exp)
         elif kind in ("commit", "run_start", "run_pid", "result") and e.get("n") in self._by_n:
             exp = self._by_n[e["n"]]
-            for key in ("commit", "log", "pid", "status", "metric", "memory_gb", "reason",
+            for key in ("commit", "log", "pid", "worker", "status", "metric", "memory_gb", "reason",
                         "summary", "seconds", "delta_best", "delta_baseline",
                         "confidence", "verdict", "early_stop"):
                 if key in e:
@@ -138,14 +171,17 @@ class SessionState:
         return [e for e in self.experiments if e.status in ("keep", "discard", "crash")]
 
     @property
-    def in_flight(self) -> Experiment | None:
-        last = self.experiments[-1] if self.experiments else None
-        return last if last is not None and not last.finished else None
+    def running(self) -> list[Experiment]:
+        """Experiments whose run started and has no result yet (one per busy worker)."""
+        return [e for e in self.experiments if not e.finished and e.log]
 
     @property
-    def running(self) -> list[Experiment]:
-        """Every unfinished experiment (several when parallel workers run at once)."""
-        return [e for e in self.experiments if not e.finished]
+    def pending(self) -> list[Experiment]:
+        """Proposals not yet run: awaiting approval, or approved and waiting for a worker."""
+        return [e for e in self.experiments if not e.finished and not e.log]
+
+    def get(self, n: int) -> Experiment | None:
+        return self._by_n.get(n)
 
     @property
     def baseline(self) -> Experiment | None:
@@ -160,4 +196,4 @@ class SessionState:
 
     @property
     def next_n(self) -> int:
-        return self.experiments[-1].n + 1 if self.experiments else 1
+        return max(self._by_n, default=0) + 1

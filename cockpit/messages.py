@@ -1,33 +1,34 @@
-"""Messages from the loop thread to the App (posted, never a direct widget call)."""
+"""Messages from the session's feed to the App (posted from the feed's thread)."""
 from __future__ import annotations
 
 from textual.message import Message
 
 
-class LoopEvent(Message):
-    """A state change from the loop: on_event(kind, data)."""
+class JournalArrived(Message):
+    """Journal events, numbered from `start` (the index of the first one)."""
 
-    def __init__(self, kind: str, data: dict) -> None:
+    def __init__(self, start: int, events: list[dict]) -> None:
         super().__init__()
-        self.kind = kind
-        self.data = data
+        self.start = start
+        self.events = events
 
 
-class ApprovalRequested(Message):
-    """The loop waits for the human's decision on proposal n."""
+class LiveChanged(Message):
+    """The session's live state: what runs where, what waits, pauses."""
 
-    def __init__(self, n: int, description: str, hypothesis: str, diff: str) -> None:
+    def __init__(self, live: dict) -> None:
         super().__init__()
-        self.n = n
-        self.description = description
-        self.hypothesis = hypothesis
-        self.diff = diff
+        self.live = live
 
 
-class LoopFinished(Message):
-    """The loop thread ended: why (one line), and whether it was an error."""
+class SessionGone(Message):
+    """The feed closed: the session ended (why) or died."""
 
-    def __init__(self, why: str, error: bool = False) -> None:
+
+class Answered(Message):
+    """The session's answer to a command this client sent."""
+
+    def __init__(self, op: str, answer: dict) -> None:
         super().__init__()
-        self.why = why
-        self.error = error
+        self.op = op
+        self.answer = answer

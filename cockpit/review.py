@@ -19,6 +19,7 @@ from cockpit.workspace import (
     check_workspace,
     latest_session,
     validate_tag,
+    workspace_of,
 )
 
 COMMANDS = ("noise", "confirm", "report", "finalize")
@@ -42,13 +43,17 @@ def add_commands(sub) -> None:
 
 
 def run(args) -> int:
-    workspace = args.workspace.resolve()
-    config = load_config(workspace) if workspace.is_dir() else None
-    check_workspace(workspace, config.experiment.editable if config else "train.py")
+    workspace = workspace_of(args)
+    config = load_config(workspace)
+    check_workspace(workspace, config.experiment.editable)
     tag = validate_tag(args.tag) if args.tag else latest_session(workspace)
     if tag is None or not (session_dir(workspace, tag) / "journal.jsonl").exists():
         raise WorkspaceError(f"no session {'named ' + tag + ' ' if tag else ''}in {workspace} "
                              "yet: run `cockpit run` first")
+    for name in ("runs", "top"):
+        value = getattr(args, name, None)
+        if value is not None and value < 0:
+            raise WorkspaceError(f"--{name} must be 0 or more, got {value}")
     return {"noise": cmd_noise, "confirm": cmd_confirm, "report": cmd_report,
             "finalize": cmd_finalize}[args.command](args, workspace, config, tag)
 
@@ -57,74 +62,132 @@ def _events(workspace: Path, tag: str) -> list[dict]:
     return Journal(session_dir(workspace, tag) / "journal.jsonl").read()
 
 
-def _loop(workspace: Path, config, tag: str):
-    from cockpit.cli import _stop_on_signals
-    from cockpit.headless import HeadlessPrinter
-    from cockpit.loop import ResearchLoop
+def measure(workspace: Path, config, tag: str, plan: list[tuple[str, int, str]]) -> dict:
+    """Re-run commits as jobs of the session's pool: through the running session when there
+    is one, else in a session of their own here. commit -> the values measured now."""
+    from cockpit.control import read_session
 
-    printer = HeadlessPrinter(metric=config.metric.name)
-    loop = ResearchLoop(workspace, config, tag, on_event=printer.on_event,
-                        on_output=printer.on_output)
-    _stop_on_signals(loop, printer)
-    return loop, printer
+    running = read_session(workspace)
+    if running is not None and running.alive:
+        if running.tag != tag:
+            raise WorkspaceError(f"the running session is {running.tag}, not {tag}: stop it "
+                                 "first, or leave --tag out")
+        return _measure_in_session(workspace, plan)
+    from cockpit.coordinator import Coordinator
+    from cockpit.headless import HeadlessPrinter
+    from cockpit.session import serve_session
+
+    coordinator = Coordinator(workspace, config, tag)
+    coordinator.observers.append(HeadlessPrinter(metric=config.metric.name))
+    start = len(Journal(session_dir(workspace, tag) / "journal.jsonl").read())
+    ending = serve_session(coordinator, None, background=False, measure=plan)
+    if coordinator.interrupted:
+        raise KeyboardInterrupt
+    if ending.code:
+        raise WorkspaceError(ending.why)
+    return _values_since(coordinator.events[start:], plan)
+
+
+def _measure_in_session(workspace: Path, plan: list[tuple[str, int, str]]) -> dict:
+    """Queue the re-runs in the running session and wait for them, printing as they land."""
+    import queue
+
+    from cockpit.client import Subscription, request
+
+    events: queue.Queue = queue.Queue()
+    count = request(workspace, "status")["status"]["events"]
+    feed = Subscription(workspace, count, events.put)
+    try:
+        for commit, runs, purpose in plan:
+            answer = request(workspace, "measure", commits=[commit], runs=runs, purpose=purpose)
+            if not answer.get("ok"):
+                raise WorkspaceError(answer.get("message", "the session refused"))
+        print(f"queued in the running session: {sum(r for _, r, _ in plan)} re-runs")
+        wanted = {(c, p): r for c, r, p in plan}
+        seen: list[dict] = []
+        while sum(min(r, sum(1 for e in seen if (e["commit"], e["purpose"]) == key))
+                  for key, r in wanted.items()) < sum(wanted.values()):
+            message = events.get()
+            if message["type"] == "closed":
+                raise WorkspaceError("the session ended before the re-runs were done")
+            if message["type"] != "journal":
+                continue
+            for event in message["events"]:
+                if event["event"] == "measure" and (event.get("commit"), event.get("purpose")) \
+                        in wanted:
+                    seen.append(event)
+                    value = event.get("metric")
+                    print(f"  {short(event['commit'])} {event['purpose']}: "
+                          + (f"{value:.6f}" if value is not None else f"crash {event['reason']}"))
+        return _values_since(seen, plan)
+    finally:
+        feed.close()
+
+
+def _values_since(events: list[dict], plan) -> dict:
+    commits = {c for c, _, _ in plan}
+    values: dict[str, list[float]] = {c: [] for c in commits}
+    for e in events:
+        if e.get("event") == "measure" and e.get("commit") in commits \
+                and e.get("metric") is not None:
+            values[e["commit"]].append(e["metric"])
+    return values
 
 
 def cmd_noise(args, workspace, config, tag) -> int:
     if args.runs < 2:
         raise WorkspaceError("--runs must be at least 2 to measure a spread")
-    loop, printer = _loop(workspace, config, tag)
-    loop.open_session()
-    try:
-        best = loop.state.best
-        if best is None:
-            raise WorkspaceError(f"session {tag} has no measured commit yet: run `cockpit run`")
-        values = loop.measure(best.commit, args.runs, "noise")
-        if len(values) < 2:
-            printer.say("fewer than 2 runs produced a metric: no noise floor recorded")
-            return 1
-        loop.record_noise(best.commit, values)
-    finally:
-        loop.close_session()
+    state = SessionState.from_events(_events(workspace, tag))
+    best = state.best
+    if best is None:
+        raise WorkspaceError(f"session {tag} has no measured commit yet: run `cockpit run`")
+    values = measure(workspace, config, tag, [(best.commit, args.runs, "noise")])[best.commit]
+    if len(values) < 2:
+        print("fewer than 2 runs produced a metric: no noise floor measured")
+        return 1
+    noise = Noise(values)
+    print(f"noise of {short(best.commit)} over {len(values)} runs: std {noise.std:.6f}, "
+          f"MAD {noise.mad:.6f}")
     return 0
 
 
 def cmd_confirm(args, workspace, config, tag) -> int:
     if args.runs < 2:
         raise WorkspaceError("--runs must be at least 2 to tell a gain from noise")
-    loop, printer = _loop(workspace, config, tag)
-    loop.open_session()
-    try:
-        state = loop.state
-        base, best = state.baseline, state.best
-        if base is None or best is None or best is base:
-            raise WorkspaceError(f"session {tag} has no kept change over its baseline to confirm")
-        facts = SessionFacts(state, None, 0.0, 0.0, 0.0)
-        others = [e for e in facts.kept_changes if e is not best][: args.top]
-        chosen = [base, best, *others]
-        runs = {e.n: loop.measure(e.commit, args.runs, "confirm") for e in chosen}
-    finally:
-        loop.close_session()
+    events = _events(workspace, tag)
+    state = SessionState.from_events(events)
+    base, best = state.baseline, state.best
+    if base is None or best is None or best is base:
+        raise WorkspaceError(f"session {tag} has no kept change over its baseline to confirm")
+    facts = SessionFacts(state, None, 0.0, 0.0, 0.0)
+    others = [e for e in facts.kept_changes if e is not best][: args.top]
+    chosen = [base, best, *others]
+    runs = measure(workspace, config, tag, [(e.commit, args.runs, "confirm") for e in chosen])
     lower = config.metric.direction == "lower"
-    printer.say(f"\n{'commit':8} {'mean':>10} {'std':>9} {'vs baseline':>12} {'t':>6}  verdict")
-    base_values = runs[base.n]
+    print(f"\n{'commit':8} {'mean':>10} {'std':>9} {'vs baseline':>12} {'t':>6}  verdict")
+    base_values = runs[base.commit]
     holds_all = True
     for e in chosen:
-        values = runs[e.n]
+        values = runs[e.commit]
         if not values:
-            printer.say(f"{short(e.commit):8} every run crashed")
+            print(f"{short(e.commit):8} every run crashed")
             holds_all = False
             continue
         mean = statistics.fmean(values)
         std = Noise(values).std
         if e is base:
-            printer.say(f"{short(e.commit):8} {mean:10.6f} {std:9.6f} {'':>12} {'':>6}  baseline")
+            print(f"{short(e.commit):8} {mean:10.6f} {std:9.6f} {'':>12} {'':>6}  baseline")
+            continue
+        if not base_values:
+            print(f"{short(e.commit):8} {mean:10.6f} {std:9.6f}  no baseline run to compare")
+            holds_all = False
             continue
         gain = statistics.fmean(base_values) - mean if lower else mean - statistics.fmean(base_values)
         t = welch_t(base_values, values) if lower else welch_t(values, base_values)
         holds = t is not None and t > HOLDS_T
         holds_all &= holds or e is not best
         verdict = ("holds beyond the noise" if holds else "not distinguishable from noise")
-        printer.say(f"{short(e.commit):8} {mean:10.6f} {std:9.6f} {gain:+12.6f} "
+        print(f"{short(e.commit):8} {mean:10.6f} {std:9.6f} {gain:+12.6f} "
                     f"{t if t is not None else float('nan'):6.1f}  {verdict}: {e.description}")
     return 0 if holds_all else 1
 

@@ -1,32 +1,20 @@
-"""What the screen knows of a session, folded from journal events (live, attached or
-replayed alike) and from the loop's transient events (proposing, judging, paused).
+"""What the screen knows of a session: folded from journal events (live or replayed) and
+from the session's live state (what runs where, what waits for the human, pauses).
 
 No widget code here: the App turns this into widget rows, points and a status line.
 """
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass, field
 
 from cockpit.journal import Experiment, SessionState
+from cockpit.progress import parse_progress
 from cockpit.widgets.metric_chart import Point
 from cockpit.widgets.status_bar import Status
 from cockpit.widgets.timeline import Row
 
-PROGRESS = re.compile(r"\((\d+(?:\.\d+)?)%\).*?loss:\s*([-+0-9.eE]+|nan|inf)")
 MAX_LOSSES = 200
-
-
-def parse_progress(line: str) -> tuple[float | None, float | None]:
-    """(percent, loss) from a reference-style progress line, else (None, None)."""
-    match = PROGRESS.search(line)
-    if not match:
-        return None, None
-    try:
-        return float(match.group(1)), float(match.group(2))
-    except ValueError:
-        return float(match.group(1)), None
 
 
 @dataclass
@@ -36,14 +24,17 @@ class SessionView:
     agent: str = ""
     model: str = ""
     cost: float = 0.0
-    phase: str = "starting"  # proposing | awaiting approval | training | judging | ...
-    run_started: float | None = None  # wall-clock time of the current run's start
-    paused: bool = False
-    percent: float | None = None
-    losses: list[float] = field(default_factory=list)
+    live: dict = field(default_factory=dict)  # the session's live state (empty: replay)
+    live_at: float = 0.0  # when it arrived (elapsed times count from there)
+    ended: str = ""  # why the session ended ("" while it runs)
+    percent: float | None = None  # the shown run's progress
+    losses: list[float] = field(default_factory=list)  # the shown run's loss, as it goes
     noise: float | None = None  # the session's measured noise spread
+    noise_runs: int = 0
     version: int = 0  # bumped whenever the experiment list changed
     workers: int = 1  # parallel workers of the session (its `workers` event)
+    # worker -> its latest run: {"key": (worker, kind, n), "log", "time", "done", "title"}
+    runs: dict = field(default_factory=dict)
 
     def apply(self, event: dict) -> None:
         """Fold one journal event (the journal is the source of truth)."""
@@ -54,56 +45,91 @@ class SessionView:
             self.budget = float((config.get("experiment") or {}).get("time_budget", self.budget))
             self.agent = event.get("agent", self.agent)
             self.model = (config.get("agent") or {}).get("model", "") or self.model
-            self.phase = "starting"
+            self.ended = ""
         elif kind == "attempt":  # each model answer carries its cost
             self.cost += float(event.get("cost_usd") or 0.0)
-        elif kind == "proposal":
-            self.phase = "proposed"
         elif kind == "noise":
             self.noise = float(event.get("spread") or 0.0)
-        elif kind == "measure":
-            self.phase = "between runs"
-            self.run_started = None
-        elif kind == "run_start":
-            self.phase = "training"
-            self.run_started = event.get("time", time.time())
-            self.percent, self.losses = None, []
+            self.noise_runs = len(event.get("values") or ())
         elif kind == "workers":
             self.workers = max(1, int(event.get("workers") or 1))
-        elif kind == "result":
-            self.phase = "between runs"
-            self.run_started = None
-            self.percent = None
-        if kind in ("proposal", "commit", "run_start", "result"):
+        elif kind == "session_end":
+            self.ended = event.get("why", "ended")
+        elif kind in ("run_start", "measure_start"):
+            worker = event.get("worker", 0)
+            experiment = kind == "run_start"
+            n = event["n"] if experiment else event["k"]
+            title = f"#{n}" if experiment else f"{event.get('purpose', '')} re-run"
+            self.runs[worker] = {"key": (worker, "experiment" if experiment else "measure", n),
+                                 "log": event.get("log", ""), "time": event.get("time", 0.0),
+                                 "done": False, "title": title}
+        elif kind in ("result", "measure"):
+            for run in self.runs.values():
+                kind_n = ("experiment", event.get("n")) if kind == "result" else \
+                    ("measure", event.get("k"))
+                if run["key"][1:] == kind_n:
+                    run["done"] = True
+        if kind in ("proposal", "commit", "run_start", "result", "edited"):
             self.version += 1
 
-    def on_loop_event(self, kind: str) -> None:
-        """A transient state from the loop thread (not in the journal)."""
-        if kind in ("proposing", "judging", "preparing"):
-            self.phase = {"preparing": "preparing data"}.get(kind, kind)
-        elif kind == "measuring":  # a commit re-run for the noise floor or a keep's mean
-            self.phase = "re-running"
-            self.run_started = time.time()
-            self.percent, self.losses = None, []
-        elif kind == "awaiting_approval":
-            self.phase = "awaiting approval"
-        elif kind == "paused":
-            self.paused = True
-        elif kind == "resumed":
-            self.paused = False
+    def apply_live(self, live: dict) -> None:
+        self.live = live
+        self.live_at = time.time()
+        self.version += 1  # what waits and what runs shows in the timeline
 
     def on_progress_line(self, line: str) -> None:
-        percent, loss = parse_progress(line)
-        if percent is not None:
-            self.percent = percent
-        if loss is not None:
-            self.losses.append(loss)
+        progress = parse_progress(line)
+        if progress is None:
+            return
+        self.percent = progress.percent
+        if progress.loss is not None:
+            self.losses.append(progress.loss)
             del self.losses[:-MAX_LOSSES]
 
+    def new_run_shown(self) -> None:
+        self.percent, self.losses = None, []
+
     # -- derived -------------------------------------------------------------------
+    @property
+    def awaiting(self) -> list[int]:
+        return list(self.live.get("awaiting") or [])
+
+    @property
+    def paused(self) -> bool:
+        return bool(self.live.get("paused"))
+
+    @property
+    def running(self) -> list[dict]:
+        return list(self.live.get("running") or [])
+
+    def run_of(self, worker: int) -> dict | None:
+        return next((r for r in self.running if r["worker"] == worker), None)
+
+    @property
+    def phase(self) -> str:
+        if self.ended:
+            return "finished"
+        live = self.live
+        if not live:
+            return "starting"
+        if live.get("stopping"):
+            return "stopping"
+        runs = self.running
+        if runs:
+            return "training" if any(r["kind"] == "experiment" for r in runs) else "re-running"
+        if live.get("paused"):
+            return "paused"
+        if live.get("awaiting"):
+            return "awaiting approval"
+        if live.get("proposing"):
+            return "proposing"
+        return "between runs"
+
     def rows(self) -> list[Row]:
-        live = "awaiting" if self.phase == "awaiting approval" else "running"
-        return [experiment_row(e, live) for e in self.state.experiments]
+        awaiting = set(self.awaiting)
+        return [experiment_row(e, "awaiting" if e.n in awaiting else
+                               ("running" if e.log else "queued"))
+                for e in self.state.experiments]
 
     def points(self) -> list[Point]:
         return [Point(e.n, e.metric, e.status, e.worker) for e in self.state.ran]
@@ -114,41 +140,45 @@ class SessionView:
         live = [e for e in mine if not e.finished]
         return (live or mine or [None])[-1]
 
-    def status(self, flags: str = "", finished: str = "", now: float | None = None) -> Status:
+    def status(self, flags: str = "", shown_worker: int = 0, now: float | None = None) -> Status:
         state = self.state
         best, baseline = state.best, state.baseline
-        in_flight = state.in_flight
-        phase = finished or self.phase
-        if self.paused and not in_flight and not finished:
-            phase = "paused"
+        run = self.run_of(shown_worker) or (self.running[0] if self.running else None)
         elapsed = None
-        running = in_flight is not None or self.phase == "re-running"
-        if self.run_started is not None and running and not finished:
-            elapsed = (now or time.time()) - self.run_started
+        if run is not None and not self.ended:
+            elapsed = run["elapsed"] + ((now or time.time()) - self.live_at)
+        n = run["n"] if run is not None and run["kind"] == "experiment" else (
+            self.awaiting[0] if self.awaiting else
+            (state.experiments[-1].n if state.experiments else None))
         agent = self.agent + (f" · {self.model}" if self.model else "")
+        phase = self.phase
+        if phase == "paused" and self.live.get("pause_reason"):
+            phase = "paused"
         return Status(
-            state=phase, percent=self.percent,
-            n=in_flight.n if in_flight else (state.experiments[-1].n if state.experiments else None),
+            state=phase, percent=self.percent if run is not None else None, n=n,
             elapsed=elapsed, budget=self.budget,
             best=best.metric if best else None,
             best_vs_baseline=(best.metric - baseline.metric) if best and baseline else None,
             lower_is_better=state.direction == "lower",
             noise=self.noise, confidence=best.confidence if best else None,
-            metric=state.metric, agent=agent, cost=self.cost, flags=flags,
+            metric=state.metric, agent=agent,
+            cost=float(self.live.get("cost_usd", self.cost) or 0.0), flags=flags,
         )
 
 
 def experiment_row(e: Experiment, live: str = "running") -> Row:
+    """A timeline row; `live` says what an unfinished one is doing (running, awaiting, queued)."""
     return Row(n=e.n, commit=e.commit or "", metric=e.metric, delta=e.delta_best,
                status=e.status, memory_gb=e.memory_gb or 0.0, description=e.description,
-               worker=e.worker,
-               live_status="running" if e.commit else ("awaiting" if live == "awaiting" else "proposed"))
+               worker=e.worker, live_status=live)
 
 
-def describe(e: Experiment, metric: str) -> str:
+def describe(e: Experiment, metric: str, awaiting: bool = False) -> str:
     """The line under an experiment's title in the diff view."""
     if e.status is None:
-        return "running" if e.commit else "proposed"
+        if awaiting:
+            return "awaits your approval: a approves, r rejects"
+        return "running" if e.log else "approved, waiting for a worker"
     if e.status in ("crash", "rejected"):
         return f"{e.status}: {e.reason}"
     delta = "" if e.delta_best is None else f" ({e.delta_best:+.6f} vs best)"

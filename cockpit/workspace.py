@@ -38,6 +38,18 @@ def template_dir() -> Path:
     return Path(__file__).resolve().parent.parent
 
 
+def workspace_of(args) -> Path:
+    """The workspace directory a command names (-C), or one line saying what is wrong."""
+    path = args.workspace.expanduser()
+    if path.exists() and not path.is_dir():
+        raise WorkspaceError(f"-C {args.workspace}: not a directory (give the workspace's "
+                             "directory)")
+    if not path.exists():
+        raise WorkspaceError(f"{path.resolve()} does not exist: create a workspace with "
+                             f"`cockpit init {args.workspace}`")
+    return path.resolve()
+
+
 def check_workspace(path: Path, editable: str) -> Path:
     path = path.resolve()
     if not path.is_dir():

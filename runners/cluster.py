@@ -61,7 +61,8 @@ class TrainWorker:
         return {"host": socket.gethostname(), "pid": os.getpid()}
 
     def run(self, n: int, files: dict[str, bytes], command: str, timeout: float,
-            env: dict[str, str], prepare: str) -> dict:
+            env: dict[str, str], prepare: str, passthrough: tuple[str, ...] = (),
+            run_id: str = "") -> dict:
         workdir = self.root / f"{n:06d}"
         for name, data in files.items():
             path = workdir / name
@@ -80,7 +81,8 @@ class TrainWorker:
                                             f"{socket.gethostname()}: {prepared.error or 'see its log'}"))
                 self.prepared.add(prepare)
             result = self.runner.run(command, cwd=workdir, log_path=log, timeout=timeout,
-                                     env=training_env(env), on_start=self._started)
+                                     env=training_env(env, passthrough=passthrough),
+                                     on_start=self._started, run_id=run_id or None)
             return asdict(result)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -111,7 +113,7 @@ class RayPool(WorkerPool):
     kind = "ray"
 
     def __init__(self, workers: int = 0, address: str = "", poll_seconds: float = POLL_SECONDS,
-                 **init_kwargs) -> None:
+                 passthrough: tuple[str, ...] = (), **init_kwargs) -> None:
         """workers 0: one per GPU of the cluster, or per CPU on a cluster without GPUs."""
         ray = self.ray = import_ray()
         self._owns_ray = False
@@ -128,6 +130,7 @@ class RayPool(WorkerPool):
         if workers < 1:
             workers = max(1, int(resources.get("GPU" if self.use_gpus else "CPU", 1)))
         super().__init__(workers)
+        self.passthrough = tuple(passthrough)
         self.poll_seconds = poll_seconds
         self.host = socket.gethostname()
         self._actors: list = [None] * workers
@@ -164,16 +167,20 @@ class RayPool(WorkerPool):
         actor = self._actor(job.worker)
         start = time.monotonic()
         ref = actor.run.remote(job.n, job.files or {}, job.command, job.timeout, job.env,
-                               job.prepare)
+                               job.prepare, self.passthrough, job.run_id)
         job.log_path.parent.mkdir(parents=True, exist_ok=True)
         pid = None
         with open(job.log_path, "wb") as log:
             def fetch() -> None:
                 nonlocal pid
                 try:
-                    data, pid = ray.get(actor.poll.remote(), timeout=CALL_TIMEOUT)
+                    data, polled = ray.get(actor.poll.remote(), timeout=CALL_TIMEOUT)
                 except ray.exceptions.GetTimeoutError:
                     return
+                if polled and polled != pid:
+                    pid = polled
+                    if on_start is not None and self._hosts[job.worker] == self.host:
+                        on_start(pid)  # on this machine: a restarted cockpit can end it
                 if data:
                     log.write(data)
                     log.flush()
@@ -210,7 +217,7 @@ class RayPool(WorkerPool):
         if pid and host == self.host:
             kill_orphan(pid)
 
-    def stop(self, worker: int | None = None) -> None:
+    def stop_runs(self, worker: int | None) -> None:
         for job in self.busy_jobs():
             actor = self._actors[job.worker]
             if actor is not None and (worker is None or job.worker == worker):

@@ -1,5 +1,6 @@
-"""One worker per device of this box: each job is a LocalRunner run (same watchdog, same
-process group handling) in the worker's own worktree, pinned with CUDA_VISIBLE_DEVICES."""
+"""Workers on this box: each job is a LocalRunner run (same watchdog, same sandbox) in the
+worker's own worktree. With devices, worker k is pinned with CUDA_VISIBLE_DEVICES; the
+`local` runner is this pool with one worker and no pinning."""
 from __future__ import annotations
 
 from typing import Callable
@@ -12,24 +13,37 @@ class GpuPool(WorkerPool):
     kind = "gpus"
 
     def __init__(self, workers: int, devices: list[str] | None = None,
-                 kill_grace: float | None = None) -> None:
-        """devices: what CUDA_VISIBLE_DEVICES names for each worker; by default worker k
-        gets device k (on a CPU-only box the variable is set and simply unused)."""
+                 kill_grace: float | None = None, passthrough: tuple[str, ...] = (),
+                 kind: str = "gpus") -> None:
+        """devices: what CUDA_VISIBLE_DEVICES names for each worker (None: no pinning);
+        passthrough: extra variable names the training environment keeps."""
         super().__init__(workers)
-        self.devices = list(devices) if devices else [str(k) for k in range(workers)]
-        if len(self.devices) < workers:
+        self.kind = kind
+        self.devices = list(devices) if devices else None
+        if self.devices is not None and len(self.devices) < workers:
             raise ValueError(f"{workers} workers but only {len(self.devices)} devices")
+        self.passthrough = tuple(passthrough)
         extra = {} if kill_grace is None else {"kill_grace": kill_grace}
         self.runners = [LocalRunner(**extra) for _ in range(workers)]
 
     def run_job(self, job: Job, on_output: Callable[[str], None] | None,
                 on_start: Callable[[int], None] | None) -> RunResult:
-        env = training_env(dict(job.env, CUDA_VISIBLE_DEVICES=self.devices[job.worker]))
-        return self.runners[job.worker].run(job.command, cwd=job.cwd, log_path=job.log_path,
-                                            timeout=job.timeout, env=env, on_output=on_output,
-                                            on_start=on_start)
+        runner = self.runners[job.worker]
+        if job.stop_requested:
+            return RunResult(None, 0.0, stopped=True)
 
-    def stop(self, worker: int | None = None) -> None:
+        def started(pid: int) -> None:
+            on_start(pid)
+            if job.stop_requested:  # asked while the process was being started
+                runner.stop()
+
+        pin = {} if self.devices is None else {"CUDA_VISIBLE_DEVICES": self.devices[job.worker]}
+        env = training_env(dict(job.env, **pin), passthrough=self.passthrough)
+        return runner.run(job.command, cwd=job.cwd, log_path=job.log_path, timeout=job.timeout,
+                          env=env, on_output=on_output, on_start=started, run_id=job.run_id,
+                          sandbox=job.sandbox)
+
+    def stop_runs(self, worker: int | None) -> None:
         for k, runner in enumerate(self.runners):
             if worker is None or k == worker:
                 runner.stop()

@@ -23,9 +23,10 @@ READ_SIZE = 65536
 SECRET_NAME = re.compile(r"(_API_KEY|_TOKEN|_SECRET)$|^(API_KEY|TOKEN|SECRET)$", re.IGNORECASE)
 
 
-def training_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+def training_env(extra: dict[str, str] | None = None, passthrough=()) -> dict[str, str]:
     """This process's environment without secrets: agent-written code never sees API keys."""
     env = {k: v for k, v in os.environ.items() if not SECRET_NAME.search(k)}
+    env.update({k: os.environ[k] for k in passthrough if k in os.environ})
     env["PYTHONUNBUFFERED"] = "1"  # progress lines arrive as they are printed
     env.update(extra or {})
     return env
@@ -67,6 +68,8 @@ class LocalRunner:
         env: dict[str, str] | None = None,
         on_output: Callable[[str], None] | None = None,
         on_start: Callable[[int], None] | None = None,
+        run_id: str | None = None,
+        sandbox=None,
     ) -> RunResult:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         start = time.monotonic()

@@ -1,10 +1,10 @@
-"""Several experiments at once: the interface the parallel loop dispatches runs through.
+"""The workers every run goes through: experiments, re-runs, confirm runs alike.
 
 A pool has `workers` slots. start(job) returns at once; the run happens on a thread of
-the pool's own, and its outcome arrives on `results` (a queue the coordinator reads), so
-judging, the journal and results.tsv stay with one writer. A backend only says how one
-job runs (run_job); a job that raises becomes a RunResult with the reason, never a lost
-slot.
+the pool's own, and what happens to it arrives on `results` (the coordinator's inbox): a
+Started with its process id, then a Finished with its outcome. So judging, the journal and
+results.tsv stay with one writer. A backend only says how one job runs (run_job); a job
+that raises becomes a RunResult with the reason, never a lost slot.
 """
 from __future__ import annotations
 
@@ -16,12 +16,12 @@ from typing import Callable
 
 from cockpit.runners.local import RunResult
 
-Output = Callable[[int, str], None]  # (worker, text)
+Output = Callable[["Job", str], None]  # (the job, text it printed)
 
 
 @dataclass
 class Job:
-    n: int  # the experiment
+    n: int  # the experiment (or, for a re-run, the measurement's number)
     worker: int  # the slot that runs it
     commit: str
     command: str
@@ -34,12 +34,23 @@ class Job:
     # The commit's tracked files, for a backend that runs it on another machine.
     files: dict[str, bytes] | None = None
     prepare: str = ""  # run once per remote worker before its first job ("" = none)
+    kind: str = "experiment"  # or "measure": a re-run of a commit, unchanged
+    run_id: str = ""  # marks every process of the run, so none is left behind
+    sandbox: object | None = None  # a SandboxPolicy for the run, or None
+    stop_requested: bool = False  # asked to stop, maybe before its process even started
+
+
+@dataclass
+class Started:
+    job: Job
+    pid: int
 
 
 @dataclass
 class Finished:
     job: Job
     result: RunResult
+    outcome: tuple | None = None  # the coordinator's reading of the run, once made
 
 
 class WorkerPool:
@@ -69,27 +80,34 @@ class WorkerPool:
         with self._lock:
             return list(self._busy.values())
 
-    def start(self, job: Job, on_output: Output | None = None,
-              on_start: Callable[[int], None] | None = None) -> None:
+    def start(self, job: Job, on_output: Output | None = None) -> None:
         with self._lock:
             if job.worker in self._busy:
                 raise RuntimeError(f"worker {job.worker} is busy with #{self._busy[job.worker].n}")
             self._busy[job.worker] = job
-        thread = threading.Thread(target=self._work, args=(job, on_output, on_start),
+        thread = threading.Thread(target=self._work, args=(job, on_output),
                                   name=f"worker-{job.worker}", daemon=True)
         thread.start()
 
     def stop(self, worker: int | None = None) -> None:
-        """End the run of one worker, or of all of them (the human asked for it)."""
+        """End the run of one worker, or of all of them (the human asked for it). A run
+        asked to stop before its process started never starts."""
+        for job in self.busy_jobs():
+            if worker is None or job.worker == worker:
+                job.stop_requested = True
+        self.stop_runs(worker)
+
+    def stop_runs(self, worker: int | None) -> None:
+        """The backend's part of stop(): end the processes."""
 
     def close(self) -> None:
         """Release what the backend holds (processes, a cluster connection)."""
 
     # -- the worker's side -----------------------------------------------------------
-    def _work(self, job: Job, on_output: Output | None, on_start) -> None:
-        emit = (lambda text: on_output(job.worker, text)) if on_output else None
+    def _work(self, job: Job, on_output: Output | None) -> None:
+        emit = (lambda text: on_output(job, text)) if on_output else None
         try:
-            result = self.run_job(job, emit, on_start)
+            result = self.run_job(job, emit, lambda pid: self.results.put(Started(job, pid)))
         except Exception as exc:  # a backend failure is this experiment's crash, not the loop's
             result = RunResult(None, 0.0, error=f"worker {job.worker} failed: "
                                                 f"{type(exc).__name__}: {exc}")

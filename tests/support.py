@@ -88,3 +88,50 @@ class ScriptedAgent:
         source = self.sources.pop(0)
         return Proposal(description=f"scripted change {len(ctx.history) + 1}",
                         hypothesis="a test's scripted idea", source=source)
+
+
+def run_session(workspace: Path, experiments: int | None, agent=None, config=None,
+                tag: str = "t", workers: int = 1, timeout: int = 0, **kwargs):
+    """The coordinator in this process (no session server): (coordinator, its Ending)."""
+    from cockpit.config import Config
+    from cockpit.coordinator import Coordinator
+
+    config = config or Config()
+    config.experiment.timeout = timeout or config.experiment.timeout
+    if workers > 1:
+        config.runner.kind = "gpus"
+        config.runner.workers = workers
+    coordinator = Coordinator(workspace, config, tag, agent=agent, **kwargs)
+    return coordinator, coordinator.run(experiments)
+
+
+class Decider:
+    """Answers proposals awaiting approval the way `decide(n) -> (approved, reason)` says,
+    through the coordinator's commands, as a client would (from a thread of its own)."""
+
+    def __init__(self, coordinator, decide) -> None:
+        import queue
+        import threading
+
+        self.coordinator = coordinator
+        self.decide = decide
+        self.asked: list[int] = []
+        self._todo: queue.Queue = queue.Queue()
+        coordinator.observers.append(self._observe)
+        threading.Thread(target=self._answer, daemon=True).start()
+
+    def _observe(self, message: dict) -> None:
+        if message["type"] == "live":
+            for n in message["live"]["awaiting"]:
+                if n not in self.asked:
+                    self.asked.append(n)
+                    self._todo.put(n)
+
+    def _answer(self) -> None:
+        while True:
+            n = self._todo.get()
+            approved, reason = self.decide(n)
+            if approved:
+                self.coordinator.command("approve", n=n)
+            else:
+                self.coordinator.command("reject", n=n, reason=reason)

@@ -1,53 +1,55 @@
-"""The cockpit driven through Textual's Pilot with a real loop on a temp workspace.
-
-Each test runs a bounded session (the fast fake train.py, a few experiments) so the app
-settles; the loop thread, git and the training subprocess are all real."""
+"""The cockpit driven through Textual's Pilot, attached to a real session process on a
+temp workspace (the fast fake train.py, a few experiments): the session, git and the
+training subprocesses are all real; the App is one of its clients."""
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 
-import pytest
-from cockpit.widgets.run_log import RunLog
-from cockpit.widgets.timeline import Timeline
 from support import read_journal
 from tui_support import slow_train, wait_for, workspace
 
 from cockpit.app import CockpitApp
-from cockpit.bridge import LoopBridge
-from cockpit.config import Config
-from cockpit.loop import ResearchLoop
+from cockpit.client import start_detached
+from cockpit.control import read_session
 from cockpit.screens.confirm import ConfirmScreen
 from cockpit.screens.help import HelpScreen
 from cockpit.screens.replay import ReplayScreen
 from cockpit.screens.steer import NoteScreen
-from cockpit.tui import stop
+from cockpit.widgets.run_log import RunLog
+from cockpit.widgets.timeline import Timeline
 
 
 def live_app(ws, experiments=3, auto_approve=True, tag="t"):
-    loop = ResearchLoop(ws, Config(), tag)
-    bridge = LoopBridge(loop, post=None, auto_approve=auto_approve, max_experiments=experiments)
-    return CockpitApp(ws, tag, bridge, watch_program=False), bridge
+    options = ["--experiments", str(experiments)] + ([] if auto_approve else ["--review"])
+    start_detached(ws, tag, options)
+    return CockpitApp(ws, tag, watch_program=False, resume=lambda: start_detached(ws, tag, options))
 
 
 def run(scenario, app, size=(120, 40)):
     async def main():
         async with app.run_test(size=size) as pilot:
-            try:
-                await scenario(pilot)
-            finally:
-                if app.bridge is not None and app.bridge.alive:
-                    stop(app.bridge)
-                    await asyncio.to_thread(app.bridge.thread.join, 20)
-    asyncio.run(main())
+            await scenario(pilot)
+    try:
+        asyncio.run(main())
+    finally:
+        info = read_session(app.workspace)
+        if info is not None and info.alive:
+            os.kill(info.pid, signal.SIGKILL)
+
+
+def in_flight(app) -> bool:
+    return any(r["kind"] == "experiment" for r in app.view.running)
 
 
 def test_auto_approved_session_fills_every_pane(tmp_path):
     ws = workspace(tmp_path)
-    app, bridge = live_app(ws, experiments=3)
+    app = live_app(ws, experiments=3)
 
     async def scenario(pilot):
-        await wait_for(pilot, lambda: app.finished, what="the loop to finish")
-        await pilot.pause(0.2)
+        await wait_for(pilot, lambda: app.view.ended, what="the session to finish")
+        await pilot.pause(0.5)
         main = app.main
         timeline = main.query_one(Timeline)
         assert timeline.row_count == 3 and timeline.numbers == [1, 2, 3]
@@ -55,32 +57,32 @@ def test_auto_approved_session_fills_every_pane(tmp_path):
         assert len(main.query_one("#chart").points) == 3
         status = main.query_one("#status").status
         assert status.state == "finished" and status.best is not None and status.n == 3
-        assert status.agent == "tune" and "auto-approve" in status.flags
+        assert status.agent == "tune"
         log = main.query_one(RunLog)
         assert "val_bpb" in "\n".join(log.log_widget.lines)
         # the \r progress lines of a run end as one line each, not a flood
         steps = [l for l in log.log_widget.lines if l.startswith("step ")]
         assert len(steps) == 1 and steps[0].startswith("step 00002"), log.log_widget.lines
-        assert "ran 3" in bridge.finished
+        assert "ran 3" in app.view.ended
 
     run(scenario, app)
 
 
 def test_approve_reject_and_the_reason_is_journaled(tmp_path):
     ws = workspace(tmp_path)
-    app, bridge = live_app(ws, experiments=3, auto_approve=False)
+    app = live_app(ws, experiments=2, auto_approve=False)
 
     async def scenario(pilot):
-        await wait_for(pilot, lambda: app.approval is not None, what="proposal #2")
+        await wait_for(pilot, lambda: app.approval == 2, what="proposal #2")
+        await pilot.pause(0.2)
         assert app.main.query_one("#status").status.state == "awaiting approval"
         assert app.main.query_one(Timeline).selected_n == 2
         await pilot.press("r")
         assert isinstance(app.screen, NoteScreen)
         await pilot.press(*"too big", "enter")
-        await wait_for(pilot, lambda: app.approval is not None and app.approval.n == 3,
-                       what="proposal #3")
+        await wait_for(pilot, lambda: app.approval == 3, what="proposal #3")
         await pilot.press("a")
-        await wait_for(pilot, lambda: app.finished, what="the loop to finish")
+        await wait_for(pilot, lambda: app.view.ended, what="the session to finish")
 
     run(scenario, app)
     results = {e["n"]: e for e in read_journal(ws, "t") if e["event"] == "result"}
@@ -90,15 +92,16 @@ def test_approve_reject_and_the_reason_is_journaled(tmp_path):
 
 def test_escape_on_reject_keeps_waiting_and_auto_approve_releases(tmp_path):
     ws = workspace(tmp_path)
-    app, bridge = live_app(ws, experiments=2, auto_approve=False)
+    app = live_app(ws, experiments=2, auto_approve=False)
 
     async def scenario(pilot):
-        await wait_for(pilot, lambda: app.approval is not None, what="proposal #2")
+        await wait_for(pilot, lambda: app.approval == 2, what="proposal #2")
         await pilot.press("r", "escape")
-        assert bridge.gate.pending == 2  # still waiting for the human
+        await pilot.pause(0.3)
+        assert app.view.awaiting == [2]  # still waiting for the human
         await pilot.press("A")  # auto-approve on: the waiting proposal goes ahead
-        await wait_for(pilot, lambda: app.finished, what="the loop to finish")
-        assert bridge.loop.auto_approve
+        await wait_for(pilot, lambda: app.view.ended, what="the session to finish")
+        assert app.view.live["auto_approve"]
 
     run(scenario, app)
     statuses = [e["status"] for e in read_journal(ws, "t") if e["event"] == "result"]
@@ -107,10 +110,10 @@ def test_escape_on_reject_keeps_waiting_and_auto_approve_releases(tmp_path):
 
 def test_approve_with_nothing_pending_is_harmless(tmp_path):
     ws = workspace(tmp_path)
-    app, bridge = live_app(ws, experiments=1)
+    app = live_app(ws, experiments=1)
 
     async def scenario(pilot):
-        await wait_for(pilot, lambda: app.finished, what="the loop to finish")
+        await wait_for(pilot, lambda: app.view.ended, what="the session to finish")
         await pilot.press("a", "r")  # disabled: nothing happens, nothing breaks
         assert app.screen is app.main
 
@@ -119,20 +122,21 @@ def test_approve_with_nothing_pending_is_harmless(tmp_path):
 
 def test_pause_resume_steer_and_stop_run(tmp_path):
     ws = workspace(tmp_path, slow_train())
-    app, bridge = live_app(ws, experiments=3)
+    app = live_app(ws, experiments=3)
 
     async def scenario(pilot):
-        await wait_for(pilot, lambda: bridge.loop.runner.running, what="the baseline run")
+        await wait_for(pilot, lambda: in_flight(app), what="the baseline run")
         await pilot.press("p")  # pause after this run
         await wait_for(pilot, lambda: app.view.paused)
         await pilot.pause(0.2)
-        assert "pause after this run" in app.main.query_one("#status").status.flags
+        assert "paused after this run" in app.main.query_one("#status").status.flags
         await pilot.press("n")
         await pilot.press(*"try BATCH_SIZE", "enter")
         await pilot.press("s")
         assert isinstance(app.screen, ConfirmScreen)
         await pilot.press("n")  # keep it running
-        assert bridge.loop.runner.running
+        await pilot.pause(0.2)
+        assert in_flight(app)
         await pilot.press("s", "y")
         await wait_for(pilot, lambda: app.view.state.finished, what="the stopped run's result")
         await pilot.pause(0.2)
@@ -146,15 +150,16 @@ def test_pause_resume_steer_and_stop_run(tmp_path):
 
 
 def test_resume_goes_on(tmp_path):
-    ws = workspace(tmp_path)
-    app, bridge = live_app(ws, experiments=2)
+    ws = workspace(tmp_path, slow_train(steps=20, delay=0.05))
+    app = live_app(ws, experiments=2)
 
     async def scenario(pilot):
+        await wait_for(pilot, lambda: app.view.live, what="the session's state")
         await pilot.press("p")
         await wait_for(pilot, lambda: app.view.paused)
         await pilot.pause(0.3)
         await pilot.press("p")
-        await wait_for(pilot, lambda: app.finished, what="the loop to finish after resume")
+        await wait_for(pilot, lambda: app.view.ended, what="the session to finish after resume")
         assert len(app.view.state.finished) == 2
 
     run(scenario, app)
@@ -162,16 +167,17 @@ def test_resume_goes_on(tmp_path):
 
 def test_quit_asks_when_the_loop_runs(tmp_path):
     ws = workspace(tmp_path, slow_train())
-    app, bridge = live_app(ws, experiments=1)
+    app = live_app(ws, experiments=1)
 
     async def scenario(pilot):
-        await wait_for(pilot, lambda: bridge.loop.runner.running, what="the run")
+        await wait_for(pilot, lambda: in_flight(app), what="the run")
         await pilot.press("q")
         assert isinstance(app.screen, ConfirmScreen)
         await pilot.press("c")
         assert app.screen is app.main and app.is_running
-        await pilot.press("q", "l")
+        await pilot.press("q", "d")
         await pilot.pause(0.1)
+        assert read_session(ws).alive  # detaching leaves the research running
 
     run(scenario, app)
     assert app.return_value == "detach"
@@ -179,23 +185,31 @@ def test_quit_asks_when_the_loop_runs(tmp_path):
 
 def test_quit_and_stop(tmp_path):
     ws = workspace(tmp_path, slow_train())
-    app, bridge = live_app(ws, experiments=1)
+    app = live_app(ws, experiments=1)
 
     async def scenario(pilot):
-        await wait_for(pilot, lambda: bridge.loop.runner.running, what="the run")
+        await wait_for(pilot, lambda: in_flight(app), what="the run")
         await pilot.press("q", "s")
         await pilot.pause(0.1)
 
     run(scenario, app)
     assert app.return_value == "stop"
+    import time
+    for _ in range(100):
+        if read_session(ws) is None:
+            break
+        time.sleep(0.1)
+    assert read_session(ws) is None
+    result = [e for e in read_journal(ws, "t") if e["event"] == "result"][0]
+    assert result["reason"] == "stopped by the human"
 
 
 def test_help_palette_replay_and_theme(tmp_path):
     ws = workspace(tmp_path)
-    app, bridge = live_app(ws, experiments=2)
+    app = live_app(ws, experiments=2)
 
     async def scenario(pilot):
-        await wait_for(pilot, lambda: app.finished, what="the loop to finish")
+        await wait_for(pilot, lambda: app.view.ended, what="the session to finish")
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
         await pilot.press("escape")
@@ -222,10 +236,11 @@ def test_help_palette_replay_and_theme(tmp_path):
 
 def test_small_terminal_collapses_panes_into_tabs(tmp_path):
     ws = workspace(tmp_path)
-    app, bridge = live_app(ws, experiments=2)
+    app = live_app(ws, experiments=2)
 
     async def scenario(pilot):
-        await wait_for(pilot, lambda: app.finished, what="the loop to finish")
+        await wait_for(pilot, lambda: app.view.ended, what="the session to finish")
+        await pilot.pause(0.3)
         main = app.main
         assert main.narrow and main.query_one("#pane-tabs").display
         shown = [p for p, _ in main.PANES if main.query_one(f"#{p}").display]
@@ -244,3 +259,20 @@ def test_small_terminal_collapses_panes_into_tabs(tmp_path):
         assert not main.query_one("#pane-tabs").display
 
     run(scenario, app, size=(80, 24))
+
+
+def test_a_session_that_dies_is_said_so_and_resumed(tmp_path):
+    ws = workspace(tmp_path, slow_train(steps=100, delay=0.05))
+    app = live_app(ws, experiments=3)
+
+    async def scenario(pilot):
+        await wait_for(pilot, lambda: in_flight(app), what="the run")
+        os.kill(read_session(ws).pid, signal.SIGKILL)
+        await wait_for(pilot, lambda: app.gone, timeout=5, what="the death to be noticed")
+        assert "died" in app.gone and "died" in app.main.query_one("#status").status.flags
+        await pilot.press("R")
+        await wait_for(pilot, lambda: not app.gone and in_flight(app), what="the resume")
+        events = read_journal(ws, "t")
+        assert any(e["event"] == "session" and e.get("resumed") for e in events)
+
+    run(scenario, app)

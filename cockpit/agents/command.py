@@ -1,12 +1,13 @@
 """The `command` agent: an external coding-agent CLI (Claude Code, Codex, aider ...) edits
-the editable file in the workspace; its change becomes the proposal.
+the editable file in a worktree of cockpit's own (never the human's checkout); its change
+becomes the proposal.
 
 The command is a template split like a shell would, but run without one: `{prompt_file}`
 becomes the path of the prompt file, `{prompt}` its text as one argument, `{editable}` the
 file's name; with neither prompt placeholder the prompt arrives on stdin. The CLI runs in
-its own process group under a timeout. Afterwards the editable file is put back as it was
-(the loop writes the proposal itself once it passed), anything else the CLI touched is
-reverted and reported, and commits it made are undone.
+its own process group under a timeout. Afterwards the worktree is put back as it was (the
+coordinator commits the proposal itself once it passed): anything else the CLI touched is
+reverted and reported, commits it made are dropped, and branches it moved are reported.
 """
 from __future__ import annotations
 
@@ -40,7 +41,8 @@ OUTPUT_LIMIT = 20_000  # characters of the CLI's output kept in the journal
 
 class CommandAgent:
     name = "command"
-
+    needs_worktree = True  # it edits files: it gets a worktree of cockpit's own
+    expected_seconds = 120.0  # until its own durations are known
     def __init__(self, settings: AgentConfig):
         if not settings.command.strip():
             raise AgentError('the command agent needs a command: set [agent] command in '
@@ -118,12 +120,10 @@ class CommandAgent:
 
     def _run(self, ctx: AgentContext, prompt_file: Path, log_path: Path) -> "CommandRun":
         workspace = ctx.workspace
-        history = History(workspace)
+        tree = History(workspace)
         editable = workspace / ctx.editable
-        original = editable.read_bytes()
-        head = history.head()
-        ours = _relative(log_path.parent, workspace)
-        snapshot = _snapshot(workspace, history.changed_paths())
+        head = tree.worktree_head()
+        refs = tree.branch_refs()
         editable.write_text(ctx.source, encoding="utf-8")  # a repair starts from the crashed version
         argv, stdin = self._argv(ctx, prompt_file)
         start = time.monotonic()
@@ -144,11 +144,12 @@ class CommandAgent:
                     _signal_group(proc.pid, signal.SIGKILL)  # helpers it left behind
             new_source = editable.read_text(encoding="utf-8", errors="replace")
         finally:
-            editable.write_bytes(original)
-            reverted = _revert_others(history, workspace, {ctx.editable}, ours, head, snapshot)
+            reverted = _revert(tree, head, ctx.editable)
+        moved = [f"branch {name} (now {sha[:7]}; check it)"
+                 for name, sha in tree.branch_refs().items() if refs.get(name) != sha]
         output = log_path.read_text(encoding="utf-8", errors="replace")
         return CommandRun(returncode, time.monotonic() - start, timed_out, new_source,
-                          output, reverted)
+                          output, reverted + moved)
 
     def _argv(self, ctx: AgentContext, prompt_file: Path) -> tuple[list[str], Path | None]:
         text = None
@@ -169,52 +170,14 @@ class CommandRun:
         self.new_source, self.output, self.reverted = new_source, output, reverted
 
 
-def _snapshot(workspace: Path, paths: set[str]) -> dict[str, bytes | None]:
-    """The bytes of files already changed before the CLI ran (to put back what it edits)."""
-    out = {}
-    for path in paths:
-        file = workspace / path
-        if file.is_file() and file.stat().st_size <= SNAPSHOT_LIMIT:
-            out[path] = file.read_bytes()
-        elif not file.exists():
-            out[path] = None
-    return out
-
-
-def _relative(path: Path, root: Path) -> str | None:
-    try:
-        return path.resolve().relative_to(root.resolve()).as_posix() + "/"
-    except ValueError:
-        return None
-
-
-def _revert_others(history: History, workspace: Path, keep: set[str], scratch: str | None,
-                   head: str, snapshot: dict[str, bytes | None]) -> list[str]:
-    """Undo everything the CLI did besides the editable file; returns what was reverted.
-    The prompt file and the CLI's log (under `scratch`, in the workspace) are ours."""
-    reverted = []
-    if history.head() != head:
-        history.uncommit_to(head)
-        reverted.append(f"its commits (branch reset to {head[:7]})")
-    for path in sorted(history.changed_paths() - keep):
-        if scratch and path.startswith(scratch):
-            continue
-        file = workspace / path
-        if path in snapshot:
-            before = snapshot[path]
-            now = file.read_bytes() if file.is_file() else None
-            if now == before:
-                continue
-            if before is None:
-                file.unlink(missing_ok=True)
-            else:
-                file.write_bytes(before)
-        elif history.is_tracked(path):
-            history.restore(path)
-        else:
-            file.unlink(missing_ok=True)
-        reverted.append(path)
-    return reverted
+def _revert(tree: History, head: str, editable: str) -> list[str]:
+    """Put the agent's worktree back at head; what it had touched besides the editable
+    file (and its commits), for the journal."""
+    touched = [path for path in tree.changed_paths() if path != editable]
+    if tree.worktree_head() != head:
+        touched.append(f"its commits (dropped; the worktree is back at {head[:7]})")
+    tree.reset_worktree(head)
+    return touched
 
 
 def _fields(output: str, old: str, new: str) -> tuple[str, str]:

@@ -35,6 +35,7 @@ KEYS = [
     ("4", "pane('chart')", "Chart", False),
     ("5", "pane('program')", "Program", False),
     ("w", "next_worker", "Worker log (parallel workers)", False),
+    ("R", "resume_session", "Resume the session (after it died)", False),
     ("ctrl+t", "toggle_theme", "Light/dark theme", False),
 ]
 

@@ -1,0 +1,1266 @@
+"""The coordinator: one loop for 1..N workers (the serial case is a pool of one).
+
+    propose -> (approve) -> commit -> run -> judge -> keep/discard -> record
+
+Every run is a job on the pool: experiments, the baseline's noise re-runs, keep re-runs and
+confirm runs alike. This thread is the only writer of the journal, results.tsv,
+experiments.md and the session's git refs; everything else reaches it through its inbox:
+workers' results, proposals made on their own threads, and the commands of any client.
+
+Judging against a bar still being measured: a result waits for its bar. While re-runs of
+the best commit (the baseline's noise runs, a new keep's re-runs) are queued or running,
+results that come back are held, and judged in the order they came once the bar's runs are
+in; meanwhile free workers keep getting new proposals, built on the newest best. A proposal
+made on a best that has moved since is carried onto the new best by a three-way merge when
+its change still applies (else it runs on the best it was made for) and is judged against
+the best of the moment.
+"""
+from __future__ import annotations
+
+import difflib
+import hashlib
+import queue
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from cockpit.agents import (
+    AgentContext,
+    AgentError,
+    AgentExhausted,
+    AgentUnavailable,
+    Proposal,
+    ProposalFailed,
+    make_agent,
+)
+from cockpit.agents.edits import EditRefused, validate_source
+from cockpit.config import Config
+from cockpit.errors import CockpitError
+from cockpit.history import ConfigTampered, History, HistoryError
+from cockpit.journal import STATE_DIR, Experiment, Journal, SessionState, session_dir
+from cockpit.judge import KeepPolicy, Noise
+from cockpit.progress import last_progress
+from cockpit.proposals import Durations, Ticket, carry_onto, proposals_needed
+from cockpit.records import (
+    REPORT_NAME,
+    RESULTS_NAME,
+    append_result,
+    reconcile_results,
+    write_experiments_md,
+)
+from cockpit.report import PLOT_NAME
+from cockpit.report import REPORT_NAME as MORNING_REPORT
+from cockpit.runners.local import LocalRunner, kill_orphan, training_env
+from cockpit.runners.pool import Finished, Job, Started, WorkerPool
+from cockpit.summary import crash_reason, failure_reason, find_value, metric_value, parse_summary
+
+MAX_CRASH_STREAK = 10  # stop instead of burning a night on a broken setup
+MAX_FAILED_PROPOSALS = 3  # rounds of refused answers in a row before the loop pauses
+LOG_TAIL_LINES = 60  # of a crashed run's log, shown to the agent that repairs it
+PREPARE_TIMEOUT = 3600
+TICK = 0.1  # the coordinator's longest sleep: commands are answered within it
+INTERRUPTED = "interrupted: cockpit stopped during this experiment"
+STOPPED = "stopped by the human"
+HOLD_SECONDS = 600.0  # a client's hold on auto-approve (a dialog open) lapses after this
+
+# Why a session ended, as the process's exit code.
+EXIT_OK, EXIT_USER, EXIT_PAUSED, EXIT_FAILED = 0, 2, 3, 4
+
+
+class SessionError(CockpitError):
+    """The session cannot start or go on (one line for the user)."""
+
+
+@dataclass
+class Ending:
+    why: str
+    code: int = EXIT_OK
+
+
+@dataclass
+class Measurement:
+    """A re-run of a commit, unchanged: noise, keep or confirm."""
+
+    k: int
+    commit: str
+    purpose: str
+
+
+@dataclass
+class Slot:
+    """A worker and what it runs now."""
+
+    worker: int
+    job: Job | None = None
+    started: float = 0.0
+    ticket: Ticket | None = None
+    measurement: Measurement | None = None
+
+
+@dataclass
+class Command:
+    """A client's request, answered on the coordinator's thread."""
+
+    op: str
+    args: dict
+    reply: "queue.Queue[dict]"
+
+
+@dataclass
+class Proposed:
+    """A proposer thread's result: a proposal, or why there is none."""
+
+    ticket: Ticket
+    proposal: Proposal | None
+    error: Exception | None
+    seconds: float
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha1(text.encode()).hexdigest()
+
+
+def unified_diff(old: str, new: str, name: str) -> str:
+    return "".join(difflib.unified_diff(old.splitlines(keepends=True),
+                                        new.splitlines(keepends=True),
+                                        fromfile=f"a/{name}", tofile=f"b/{name}"))
+
+
+def lines_delta(diff: str) -> int:
+    """Lines a unified diff adds minus the lines it removes."""
+    lines = diff.splitlines()
+    added = sum(line.startswith("+") and not line.startswith("+++") for line in lines)
+    removed = sum(line.startswith("-") and not line.startswith("---") for line in lines)
+    return added - removed
+
+
+def worker_branch(tag: str, worker: int, workers: int) -> str:
+    """The branch a worker's experiments sit on: the session's own with one worker."""
+    return History.branch_for(tag if workers == 1 else f"{tag}-gpu{worker}")
+
+
+class Coordinator:
+    def __init__(self, workspace: Path, config: Config, tag: str, agent=None,
+                 pool: WorkerPool | Callable[[], WorkerPool] | None = None,
+                 auto_approve: bool = True, wait_when_paused: bool = False) -> None:
+        self.workspace = workspace
+        self.config = config
+        self.tag = tag
+        self.agent = agent or make_agent(config)
+        self._pool_source = pool
+        self.pool: WorkerPool | None = None
+        self.auto_approve = auto_approve
+        # A pause with a reason (cost, provider down) waits for a human to resume when one
+        # may come (a detached session, a cockpit attached); otherwise it ends the session.
+        self.wait_when_paused = wait_when_paused
+        self.dir = session_dir(workspace, tag)
+        self.journal = Journal(self.dir / "journal.jsonl")
+        self.events: list[dict] = []
+        self.state = SessionState()
+        self.history: History | None = None
+        self.trees = None
+        self.observers: list[Callable[[dict], None]] = []
+        self.inbox: queue.Queue = queue.Queue()
+        self._record_lock = threading.Lock()
+        # scheduling
+        self.slots: list[Slot] = []
+        self.ready: list[Ticket] = []  # approved, waiting for a worker
+        self.awaiting: dict[int, Ticket] = {}  # waiting for the human, by n
+        self.proposing: dict[int, Ticket] = {}  # being made on a proposer thread
+        self.measurements: list[Measurement] = []  # re-runs waiting for a worker
+        self.held: list[Finished] = []  # results waiting for their bar
+        self.to_repair: list[Experiment] = []
+        self.propose_time = Durations()
+        self.run_time = Durations(initial=float(config.experiment.time_budget))
+        self._next_n = 1
+        self._next_k = 1
+        self._started = 0  # experiments started in this run
+        self._max: int | None = None
+        self._crash_streak = 0
+        self._failed_streak = 0
+        self._notes: list[dict] = []  # {"id", "text"}
+        self._holds: dict[str, float] = {}  # client -> when its hold lapses
+        # state the clients see
+        self.paused = False
+        self.pause_kind = ""  # "", "human", "cost", "provider", "proposals"
+        self.pause_reason = ""
+        self._cost_waived = False
+        self.stopping = ""  # why no new work starts ("" while it does)
+        self.ending: Ending | None = None
+        self._machine: str | None = None
+        self._program_sha = ""
+        self._live_sent: dict | None = None
+        self._stop_cause = "human"  # who ended the runs the pool was told to stop
+        self._progress: dict = {}  # worker -> the newest Progress of its run
+        self.interrupted = False  # Ctrl-C or SIGTERM ended it
+        self._measure_only = False
+        self._preparing: LocalRunner | None = None
+
+    # -- what clients call (any thread) ------------------------------------------------
+    def command(self, op: str, timeout: float = 10.0, **args) -> dict:
+        """Ask the coordinator to do something; its answer, {"ok": bool, "message": str}."""
+        reply: queue.Queue[dict] = queue.Queue(maxsize=1)
+        self.inbox.put(Command(op, args, reply))
+        try:
+            return reply.get(timeout=timeout)
+        except queue.Empty:
+            return {"ok": False, "message": "the session did not answer in time"}
+
+    def interrupt(self) -> None:
+        """Ctrl-C / SIGTERM: end the runs in flight and stop (safe from a signal handler)."""
+        self.interrupted = True
+        preparing = self._preparing
+        if preparing is not None:
+            preparing.stop()
+        self.inbox.put(Command("stop", {"now": True, "by": "signal"}, queue.Queue(1)))
+
+    # -- the run -----------------------------------------------------------------------
+    def run(self, max_experiments: int | None = None,
+            measure: list[tuple[str, int, str]] | None = None) -> Ending:
+        """Run until stopped; why the session ended, with its exit code. With `measure`
+        ((commit, runs, purpose), ...) it only re-runs those commits, then ends."""
+        self._max = max_experiments
+        self._measure_only = measure is not None
+        if not self._measure_only:
+            self._preflight()
+        self.open()
+        try:
+            self.pool = self._make_pool()
+            self.pool.results = self.inbox
+            self.slots = [Slot(k) for k in range(self.pool.workers)]
+            self._record("workers", kind=self.pool.kind, workers=self.pool.workers)
+            self._prepare_data()
+            if self._measure_only:
+                for commit, runs, purpose in measure:
+                    self._cmd_measure([commit], runs, purpose)
+            else:
+                self._plan_start()
+            self._drive()
+        except ConfigTampered as exc:
+            self._tampered(exc, None)
+            self.ending = Ending(f"stopped: {exc}", EXIT_FAILED)
+        finally:
+            self.close()
+        self._record("session_end", why=self.ending.why, code=self.ending.code)
+        return self.ending
+
+    def _drive(self) -> None:
+        while True:
+            try:
+                item = self.inbox.get(timeout=TICK)
+            except queue.Empty:
+                item = None
+            while item is not None:
+                self._handle(item)
+                try:
+                    item = self.inbox.get_nowait()
+                except queue.Empty:
+                    item = None
+            if self.ending is not None and not self._busy():
+                return
+            if self.stopping and not self._busy():
+                self.ending = self.ending or Ending(self.stopping, EXIT_OK)
+                return
+            if self._measure_only and not self._busy() and not self.measurements:
+                self.ending = Ending("measured")
+                return
+            if self._max is not None and self._started >= self._max and not self._busy() \
+                    and not self.measurements and not self.held:
+                self.ending = Ending(f"ran {self._max} experiment{'s' * (self._max != 1)} "
+                                     "as asked")
+                return
+            self._schedule()
+            self._publish_live()
+
+    def _busy(self) -> bool:
+        return any(slot.job is not None for slot in self.slots)
+
+    # -- messages ------------------------------------------------------------------------
+    def _handle(self, item) -> None:
+        try:
+            if isinstance(item, Command):
+                item.reply.put(self._answer(item))
+            elif isinstance(item, Started):
+                self._started_run(item.job, item.pid)
+            elif isinstance(item, Finished):
+                self._finished(item)
+            elif isinstance(item, Proposed):
+                self._proposed(item)
+        except ConfigTampered as exc:
+            self._tampered(exc, item.job if isinstance(item, Finished) else None)
+
+    def _answer(self, command: Command) -> dict:
+        handler = getattr(self, f"_cmd_{command.op}", None)
+        if handler is None:
+            return {"ok": False, "message": f"unknown command {command.op!r}"}
+        try:
+            answer = handler(**command.args)
+        except CommandRefused as exc:
+            return {"ok": False, "message": str(exc)}
+        except TypeError as exc:
+            return {"ok": False, "message": f"{command.op}: {exc}"}
+        self._publish_live()
+        if isinstance(answer, dict):
+            return {"ok": True, **answer}
+        return {"ok": True, "message": answer or "done"}
+
+    # -- scheduling ----------------------------------------------------------------------
+    def _schedule(self) -> None:
+        if self.ending is not None or self.stopping:
+            return
+        self._lapse_holds()
+        self._approve_automatically()
+        if not self.paused:
+            for slot in self._free_slots():
+                baseline = next((t for t in self.ready if self._is_baseline_ticket(t)), None)
+                if baseline is not None:  # first: everything else is judged against it
+                    self.ready.remove(baseline)
+                    self._start_experiment(slot, baseline)
+                elif self.measurements:
+                    self._start_measurement(slot, self.measurements.pop(0))
+                elif self.ready and self._may_start_experiment():
+                    self._start_experiment(slot, self.ready.pop(0))
+        self._ask_for_proposals()
+
+    def _free_slots(self) -> list[Slot]:
+        return [slot for slot in self.slots if slot.job is None]
+
+    def _may_start_experiment(self) -> bool:
+        if self._max is not None and self._started >= self._max:
+            return False
+        return True
+
+    def _ask_for_proposals(self) -> None:
+        """Start proposals so each worker has one when it frees (see cockpit.proposals)."""
+        if self.paused or self.stopping or self._measure_only:
+            return
+        limit = self._cost_limit_reached()
+        if limit:
+            self._pause(limit, "cost")
+            return
+        now = time.monotonic()
+        remaining: list[float | None] = []
+        for slot in self.slots:
+            if slot.job is None:
+                remaining.append(0.0)
+            elif slot.ticket is not None:
+                remaining.append(max(0.0, (self.run_time.expected or 0.0)
+                                     - (now - slot.started)))
+            else:
+                remaining.append(None)  # a re-run: its worker is accounted for already
+        need = proposals_needed(remaining, self.run_time.expected or 1.0,
+                                self.propose_time.expected
+                                or getattr(self.agent, "expected_seconds", None))
+        if self._max is not None:
+            need = min(need, self._max - self._started)
+        have = len(self.ready) + len(self.awaiting) + len(self.proposing)
+        concurrency = getattr(self.agent, "concurrency", 1)
+        while have < need and len(self.proposing) < concurrency:
+            self._start_proposal()
+            have += 1
+
+    def _approve_automatically(self) -> None:
+        if not self.auto_approve or self._holds:
+            return
+        for n in sorted(self.awaiting):
+            ticket = self.awaiting.pop(n)
+            ticket.approved = True
+            self.ready.append(ticket)
+
+    # -- proposals -----------------------------------------------------------------------
+    def _start_proposal(self) -> None:
+        n = self._take_n()
+        base = self.best_commit()
+        ticket = Ticket(n=n, base=base)
+        crashed = self._crash_to_repair()
+        source = self.history.file_at(crashed.commit if crashed else base, self.editable)
+        ctx = self._context(n, source)
+        self.proposing[n] = ticket
+        self._emit_live_event("proposing", n=n)
+
+        def work() -> None:
+            start = time.monotonic()
+            proposal, error = None, None
+            try:
+                proposal = self._ask_agent(ctx, crashed, n)
+            except Exception as exc:  # handed to the coordinator's thread
+                error = exc
+            self.inbox.put(Proposed(ticket, proposal, error, time.monotonic() - start))
+
+        threading.Thread(target=work, name=f"propose-{n}", daemon=True).start()
+
+    def _ask_agent(self, ctx: AgentContext, crashed: Experiment | None, n: int):
+        if crashed is None:
+            return self.agent.propose(ctx)
+        root = crashed.repair_of or crashed.n
+        try:
+            proposal = self.agent.repair(ctx, crashed, self._log_tail(crashed))
+        except ProposalFailed as exc:
+            proposal, why = None, f"no usable fix: {exc}"
+        else:
+            why = "the agent gave the idea up"
+        if proposal is not None:
+            proposal.repair_of = root
+            return proposal
+        raise Abandoned(root, why)
+
+    def _proposed(self, done: Proposed) -> None:
+        ticket = done.ticket
+        self.proposing.pop(ticket.n, None)
+        error = done.error
+        if isinstance(error, Abandoned):
+            self._abandon(error.root, error.why)
+            self._recycle_n(ticket.n)
+            return
+        if error is not None:
+            self._recycle_n(ticket.n)
+            self._proposal_error(error)
+            return
+        self.propose_time.add(done.seconds)
+        proposal = done.proposal
+        base_source = self.history.file_at(ticket.base, self.editable)
+        try:
+            validate_source(proposal.source, base_source, self.editable)
+        except EditRefused as exc:
+            self._record("attempt", n=ticket.n, kind="loop check", accepted=False,
+                         problem=str(exc))
+            self._recycle_n(ticket.n)
+            self._proposal_error(ProposalFailed(f"the {self.agent.name} agent's proposal was "
+                                                f"refused: {exc}"))
+            return
+        self._failed_streak = 0
+        self._offer(ticket, proposal, base_source)
+
+    def _offer(self, ticket: Ticket, proposal: Proposal, base_source: str,
+               baseline: bool = False) -> None:
+        """Journal a proposal and queue it for the human's approval or a worker."""
+        ticket.proposal = proposal
+        ticket.diff = unified_diff(base_source, proposal.source, self.editable)
+        blob = self.history.git("hash-object", "-w", "--no-filters", "--stdin",
+                                input=proposal.source.encode()).strip()
+        self._record("proposal", n=ticket.n, description=proposal.description,
+                     hypothesis=proposal.hypothesis, diff=ticket.diff, params=proposal.params,
+                     move=proposal.move, source_sha=_sha(proposal.source), source_blob=blob,
+                     repair_of=proposal.repair_of, attempts=proposal.attempts,
+                     usage=proposal.usage, base=ticket.base)
+        if baseline or ticket.approved:
+            ticket.approved = True
+            self.ready.append(ticket)
+        else:
+            self.awaiting[ticket.n] = ticket
+
+    def _proposal_error(self, error: Exception) -> None:
+        if isinstance(error, ConfigTampered):  # the command agent planted it
+            self._tampered(error, None)
+            error = ProposalFailed(f"the agent changed .git/config ({', '.join(error.keys)})")
+        if isinstance(error, AgentExhausted):
+            self.stopping = self.stopping or str(error)
+        elif isinstance(error, AgentError):
+            self.ending = Ending(f"{self.agent.name} agent: {error}", EXIT_USER)
+            self.stopping = self.ending.why
+        elif isinstance(error, AgentUnavailable):
+            self._pause(str(error), "provider")
+        elif isinstance(error, ProposalFailed):
+            self._failed_streak += 1
+            self._record("proposal_failed", reason=str(error))
+            if self._failed_streak >= MAX_FAILED_PROPOSALS:
+                self._failed_streak = 0
+                self._pause(f"{MAX_FAILED_PROPOSALS} proposals in a row failed; the last: "
+                            f"{error}", "proposals")
+        else:  # a bug in an agent: say it, and do not spin on it
+            self.ending = Ending(f"{self.agent.name} agent failed: {type(error).__name__}: "
+                                 f"{error}", EXIT_FAILED)
+            self.stopping = self.ending.why
+
+    def _take_n(self) -> int:
+        n = self._next_n
+        self._next_n += 1
+        return n
+
+    def _recycle_n(self, n: int) -> None:
+        """A number given to a proposal that never came is given again (no holes)."""
+        if n == self._next_n - 1:
+            self._next_n = n
+
+    # -- runs ----------------------------------------------------------------------------
+    def _start_experiment(self, slot: Slot, ticket: Ticket) -> None:
+        n, proposal = ticket.n, ticket.proposal
+        best = self.best_commit()
+        baseline = proposal.description == "baseline" and ticket.base == self.state.base \
+            and not ticket.diff
+        if baseline:
+            commit = ticket.base
+        else:
+            source, base = proposal.source, ticket.base
+            if base != best:  # the best moved while it waited: carry the change onto it
+                carried = carry_onto(proposal.source, self.history.file_at(base, self.editable),
+                                     self.history.file_at(best, self.editable))
+                if carried is not None:
+                    source, base = carried, best
+                self._record("rebase", n=n, onto=base, was=ticket.base,
+                             clean=carried is not None)
+            commit = self.history.commit_file(base, self.editable, source, proposal.description)
+        self.history.keep_ref(self.tag, n, commit)
+        self.history.set_branch(self._worker_branch(slot.worker), commit)
+        self._record("commit", n=n, commit=commit)
+        log = self.dir / "runs" / f"{n:04d}" / "run.log"
+        slot.ticket = ticket
+        self._started += 1
+        self._launch(slot, commit, log, kind="experiment", key=n, announce=lambda job: (
+            self._record("run_start", n=n, commit=commit, log=self._rel(log),
+                         worker=slot.worker, run_id=job.run_id)))
+
+    def _start_measurement(self, slot: Slot, m: Measurement) -> None:
+        log = self.dir / "measure" / f"{m.k:04d}" / "run.log"
+        slot.measurement = m
+        self._launch(slot, m.commit, log, kind="measure", key=m.k, announce=lambda job: (
+            self._record("measure_start", k=m.k, commit=m.commit, purpose=m.purpose,
+                         worker=slot.worker, log=self._rel(log), run_id=job.run_id)))
+
+    def _launch(self, slot: Slot, commit: str, log: Path, kind: str, key: int,
+                announce: Callable[[Job], None]) -> None:
+        remote = self.pool.kind == "ray"
+        tree = self.trees.checkout(f"w{slot.worker}", commit) if not remote else self.workspace
+        experiment = self.config.experiment
+        job = Job(n=key, worker=slot.worker, commit=commit, command=experiment.train_command,
+                  cwd=tree, log_path=log, timeout=experiment.hard_timeout,
+                  env={"COCKPIT_TIME_BUDGET": str(experiment.time_budget)},
+                  files=self.history.tree_files(commit) if remote else None,
+                  prepare=self.prepare_command() if remote else "",
+                  kind=kind, run_id=f"{self.tag}-{kind[0]}{key}-{uuid.uuid4().hex[:8]}")
+        slot.job, slot.started = job, time.monotonic()
+        self._progress.pop(slot.worker, None)
+        announce(job)  # journaled before its first output can reach anyone
+        self.pool.start(job, on_output=self._output)
+
+    def _started_run(self, job: Job, pid: int) -> None:
+        if job.kind == "experiment":
+            self._record("run_pid", n=job.n, pid=pid)
+        else:
+            self._record("measure_pid", k=job.n, pid=pid)
+
+    def _finished(self, finished: Finished) -> None:
+        job = finished.job
+        slot = self.slots[job.worker]
+        measurement = slot.measurement
+        slot.job = slot.ticket = slot.measurement = None
+        self.trees.forget(f"w{job.worker}")  # the run may have written into its files
+        try:  # before anything else runs git: did the run plant something in it?
+            self.history.check_config()
+        except ConfigTampered as exc:
+            self._tampered(exc, job, measurement)
+            return
+        if job.kind == "measure":
+            self._measured(measurement, finished)
+        else:
+            self.run_time.add(finished.result.seconds)
+            self._emit_live_event("judging", n=job.n)
+            crashed = bool(self._read_run(finished)[2])
+            if self.state.best is not None and self._bar_pending() and not crashed \
+                    or self.state.best is None and not self._is_baseline(job.n) and not crashed:
+                self.held.append(finished)  # its bar is still being measured
+            else:
+                self._judge(finished)
+        self._judge_held()
+
+    def _is_baseline_ticket(self, ticket: Ticket) -> bool:
+        return ticket.proposal is not None and ticket.proposal.description == "baseline" \
+            and not ticket.diff
+
+    def _is_baseline(self, n: int) -> bool:
+        exp = self.state.get(n)
+        return exp is not None and exp.description == "baseline" and not exp.diff
+
+    # -- judging -------------------------------------------------------------------------
+    def _bar_pending(self) -> bool:
+        """Nothing to judge against yet: no baseline, or the noise runs or re-runs of the
+        best are queued or running."""
+        if self.state.best is None:
+            return True
+        best = self.best_commit()
+        return any(m.purpose == "noise" or m.purpose == "keep" and m.commit == best
+                   for m in self._queued_or_running())
+
+    def _judge_held(self) -> None:
+        while self.held and not self._bar_pending():
+            self._judge(self.held.pop(0))
+
+    def _read_run(self, finished: Finished) -> tuple[dict, float | None, str, str]:
+        """(summary, metric, crash reason, log text tail) of a finished run."""
+        if finished.outcome is not None:
+            return finished.outcome
+        log = finished.job.log_path
+        text = log.read_text(encoding="utf-8", errors="replace") if log.exists() else ""
+        summary = parse_summary(text)
+        metric = self.state.metric
+        reason = crash_reason(finished.result, text, summary, metric,
+                              self.config.experiment.hard_timeout)
+        if reason == STOPPED and self._stop_cause != "human":
+            reason = f"ended with the session: {self._stop_cause}"
+        value = None if reason else metric_value(summary, metric)
+        finished.outcome = (summary, value, reason, text[-4096:])
+        return finished.outcome
+
+    def _judge(self, finished: Finished) -> None:
+        job = finished.job
+        n = job.n
+        summary, value, reason, text = self._read_run(finished)
+        best, baseline = self.state.best, self.state.baseline
+        verdict = None
+        if reason:
+            status = "crash"
+        elif best is None:
+            status = "keep"  # the baseline: the first measurement is the best so far
+        else:
+            exp = self.state.get(n)
+            verdict = self.policy.decide(value, self.reference_value(best), self.noise,
+                                         lines_delta(exp.diff if exp else ""))
+            status = verdict.status
+        memory = summary.get("peak_vram_mb")
+        bar = self.reference_value(best) if best is not None and value is not None else None
+        self._record(
+            "result", n=n, commit=job.commit, status=status, metric=value, worker=job.worker,
+            confidence=verdict.confidence if verdict else None,
+            verdict=verdict.why if verdict else "",
+            memory_gb=round(memory / 1024, 1) if isinstance(memory, float) else 0.0,
+            summary=summary, seconds=round(finished.result.seconds, 1), reason=reason,
+            delta_best=None if bar is None else value - bar,
+            delta_baseline=None if value is None or baseline is None
+            else value - baseline.metric,
+            data_fingerprint=find_value(text, "data_fingerprint"),
+        )
+        exp = self.state.get(n)
+        if self._is_baseline(n):
+            self._record_noise()
+        if status == "keep":
+            self.history.set_branch(History.branch_for(self.tag), exp.commit)
+        else:
+            self.history.set_branch(self._worker_branch(job.worker), self.best_commit())
+        self._outcome(exp)
+
+    def _outcome(self, exp: Experiment) -> None:
+        """A judged experiment: its row, experiments.md, what follows from it."""
+        append_result(self.workspace / RESULTS_NAME, self.state.metric, exp)
+        write_experiments_md(self.workspace / REPORT_NAME, self.state)
+        stopped = exp.reason.startswith((STOPPED, "ended with the session", "interrupted"))
+        if exp.status == "crash" and stopped:
+            return  # the idea did not fail: someone stopped it
+        if exp.status == "crash":
+            if self._is_baseline(exp.n) and self.state.baseline is None:
+                self._end(f"the baseline run crashed ({exp.reason}); fix the setup and run "
+                          f"again (log: {exp.log})", EXIT_FAILED)
+                return
+            self._crash_streak += 1
+            if self._crash_streak >= MAX_CRASH_STREAK:
+                self._end(f"{self._crash_streak} experiments in a row crashed; last: "
+                          f"{exp.reason}", EXIT_FAILED)
+                return
+            self.to_repair.append(exp)
+        else:
+            self._crash_streak = 0
+        if exp.status == "keep" and exp is not self.state.baseline and self.noise is not None:
+            # A kept result is the best of many draws, so it is luckier than its commit
+            # (the winner's curse); re-runs make the bar the next idea must clear honest.
+            for _ in range(self.config.judge.keep_reruns):
+                self._queue_measurement(exp.commit, "keep")
+
+    def _measured(self, m: Measurement, finished: Finished) -> None:
+        summary, value, reason, _ = self._read_run(finished)
+        self._record("measure", k=m.k, commit=m.commit, purpose=m.purpose, metric=value,
+                     reason=reason, seconds=round(finished.result.seconds, 1),
+                     worker=finished.job.worker, log=self._rel(finished.job.log_path))
+        self._record_noise()
+
+    def _record_noise(self) -> None:
+        """Once the baseline and its noise re-runs are all in: the session's noise floor."""
+        base = self.state.baseline
+        if base is None or self.noise is not None \
+                or any(m.purpose == "noise" for m in self._queued_or_running()):
+            return
+        values = self.values_of(base.commit)
+        if len(values) > 1:
+            self._record("noise", commit=base.commit, **Noise(values).to_dict())
+
+    def _queued_or_running(self) -> list[Measurement]:
+        return self.measurements + [s.measurement for s in self.slots if s.measurement]
+
+    def _queue_measurement(self, commit: str, purpose: str) -> Measurement:
+        m = Measurement(self._next_k, commit, purpose)
+        self._next_k += 1
+        self.measurements.append(m)
+        return m
+
+    @property
+    def noise(self) -> Noise | None:
+        """The latest measured noise floor of the session (None before one is measured)."""
+        for e in reversed(self.events):
+            if e["event"] == "noise":
+                return Noise(e["values"])
+        return None
+
+    @property
+    def policy(self) -> KeepPolicy:
+        judge = self.config.judge
+        return KeepPolicy(self.config.metric.direction, judge.min_delta, judge.noise_multiple)
+
+    def values_of(self, commit: str) -> list[float]:
+        """Every measured value of a commit: its experiments' and its re-runs'."""
+        values = [e.metric for e in self.state.experiments
+                  if e.commit == commit and e.metric is not None and e.status in ("keep", "discard")]
+        values += [e["metric"] for e in self.events if e["event"] == "measure"
+                   and e.get("commit") == commit and e.get("metric") is not None]
+        return values
+
+    def reference_value(self, exp: Experiment) -> float:
+        """What a commit scores: the mean of every run of it, so one lucky run of the best
+        does not set the bar."""
+        values = self.values_of(exp.commit) or [exp.metric]
+        return sum(values) / len(values)
+
+    # -- the session's start and end -----------------------------------------------------
+    def open(self) -> None:
+        """Start or resume the session: git, the journal, recovery of a killed run."""
+        self.history = History(self.workspace)
+        if not self.history.has_commits():
+            raise SessionError(f"{self.workspace} has no commits yet: commit your files first")
+        self.history.ignore_locally([f"{STATE_DIR}/", RESULTS_NAME, REPORT_NAME, "run.log",
+                                     PLOT_NAME, MORNING_REPORT])
+        cleared = self.history.clear_stale_locks()
+        self.events = self.journal.read()
+        self.state = SessionState.from_events(self.events)
+        branch = History.branch_for(self.tag)
+        checked_out = self.history.current_branch() or ""
+        if checked_out == branch or checked_out.startswith(f"{branch}-gpu"):
+            raise SessionError(f"your checkout is on {checked_out}, a branch of session "
+                               f"{self.tag}: check out another branch there (experiments run in "
+                               "cockpit's own worktrees)")
+        from cockpit.worktrees import Worktrees
+
+        self.trees = Worktrees(self.history, self.dir / "worktrees",
+                               getattr(self.config.experiment, "share", "auto"))
+        if self.events:
+            self._resume(branch)
+        else:
+            if self.history.branch_exists(branch):
+                raise SessionError(f"branch {branch} already exists and has no cockpit journal: "
+                                   "pick another --tag")
+            base = self.history.head()
+            self.history.set_branch(branch, base)
+            self._record("session", tag=self.tag, branch=branch, base=base,
+                         metric=self.config.metric.name,
+                         direction=self.config.metric.direction,
+                         agent=self.agent.name, config=self.config.to_dict())
+        if cleared:
+            self._record("locks_cleared", paths=cleared)
+        self._notes = [{"id": e.get("id", i), "text": e["text"]} for i, e in enumerate(
+            e for e in self.events if e["event"] == "note")]
+        dropped = {e.get("id") for e in self.events if e["event"] == "note_dropped"}
+        self._notes = [note for note in self._notes if note["id"] not in dropped]
+        self._next_n = self.state.next_n
+        legacy = sum(e["event"] == "measure" and "k" not in e for e in self.events)
+        self._next_k = 1 + max([legacy] + [e.get("k", 0) for e in self.events
+                                           if e["event"] in ("measure_start", "measure")])
+
+    def _resume(self, branch: str) -> None:
+        """Every run a killed cockpit left behind ends as a crash (its processes killed);
+        proposals it had not run are offered again; re-runs the bar still needs are queued."""
+        if not self.history.branch_exists(branch):
+            raise SessionError(f"session {self.tag}: its branch {branch} is gone; start a new "
+                               "--tag")
+        self._kill_leftovers()
+        for exp in self.state.running:
+            self._record("result", n=exp.n, commit=exp.commit, status="crash", metric=None,
+                         memory_gb=0.0, summary={}, seconds=0.0, reason=INTERRUPTED,
+                         delta_best=None, delta_baseline=None, worker=exp.worker)
+        for exp in self.state.pending:
+            self._requeue(exp)
+        reconcile_results(self.workspace / RESULTS_NAME, self.state)
+        write_experiments_md(self.workspace / REPORT_NAME, self.state)
+        self._record("session", tag=self.tag, branch=branch, base=self.state.base,
+                     resumed=True, agent=self.agent.name, config=self.config.to_dict())
+
+    def _requeue(self, exp: Experiment) -> None:
+        """A proposal the last session never ran: offered again (to the human, if asked)."""
+        try:
+            source = self.history.git("cat-file", "blob", exp.source_blob) \
+                if exp.source_blob else None
+        except HistoryError:
+            source = None
+        if source is None or not exp.base:
+            self._record("result", n=exp.n, status="rejected", metric=None,
+                         reason="cancelled: the session stopped before it ran")
+            return
+        proposal = Proposal(exp.description, exp.hypothesis, source, params=exp.params,
+                            move=exp.move, repair_of=exp.repair_of)
+        ticket = Ticket(n=exp.n, base=exp.base, proposal=proposal, diff=exp.diff)
+        self.awaiting[exp.n] = ticket
+
+    def _kill_leftovers(self) -> None:
+        """Processes of runs a killed cockpit left behind (their groups) are killed."""
+        for e in self.events:
+            if e["event"] in ("run_pid", "measure_pid", "prepare_pid") and e.get("pid") \
+                    and kill_orphan(e["pid"]):
+                self._record("leftover_killed", pid=e["pid"], n=e.get("n"), k=e.get("k"))
+
+    def _plan_start(self) -> None:
+        """The baseline first (with its noise re-runs beside it), and the re-runs a killed
+        session still owed its bar."""
+        runs = self.config.judge.baseline_runs
+        if self.state.baseline is None:
+            if not any(t.proposal and t.proposal.description == "baseline"
+                       for t in list(self.awaiting.values()) + self.ready):
+                ticket = Ticket(n=self._take_n(), base=self.state.base)
+                source = self.history.file_at(self.state.base, self.editable)
+                self._offer(ticket, Proposal("baseline", "the unmodified starting point, to "
+                                             "measure against", source), source, baseline=True)
+            for _ in range(max(0, runs - 1)):
+                self._queue_measurement(self.state.base, "noise")
+            return
+        base = self.state.baseline
+        if self.noise is None and runs > 1:
+            missing = runs - len(self.values_of(base.commit))
+            for _ in range(max(0, missing)):
+                self._queue_measurement(base.commit, "noise")
+            self._record_noise()
+        best = self.state.best
+        if best is not None and best is not base and self.noise is not None:
+            owed = 1 + self.config.judge.keep_reruns - len(self.values_of(best.commit))
+            for _ in range(max(0, owed)):
+                self._queue_measurement(best.commit, "keep")
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.stop()
+            self._drain_after_stop()
+            self.pool.close()
+        if self.trees is not None:
+            try:
+                self.trees.remove_all()
+            except HistoryError:
+                pass
+        if self.ending is None:
+            self.ending = Ending(self.stopping or "stopped")
+        self._publish_live()
+
+    def _drain_after_stop(self) -> None:
+        """The session ends (a stop, an error): every run in flight ends and is recorded."""
+        deadline = time.monotonic() + 60
+        while self._busy() and time.monotonic() < deadline:
+            try:
+                item = self.inbox.get(timeout=TICK)
+            except queue.Empty:
+                continue
+            if isinstance(item, Command):
+                item.reply.put({"ok": False, "message": "the session is ending"})
+                continue
+            try:
+                self._handle(item)
+            except CockpitError:
+                continue
+        for finished in self.held:  # their bar never came: judged against what there is
+            self._judge(finished)
+        self.held.clear()
+
+    def _end(self, why: str, code: int) -> None:
+        self.ending = Ending(why, code)
+        self.stopping = why
+        if self.pool is not None and self._busy():
+            self._stop_cause = why
+            self.pool.stop()
+
+    # -- commands --------------------------------------------------------------------------
+    def _cmd_status(self) -> dict:
+        state = self.state
+        best, base = state.best, state.baseline
+        noise = self.noise
+        return {"message": "running", "live": self.live(), "status": {
+            "tag": self.tag, "branch": state.branch, "metric": state.metric,
+            "direction": state.direction, "experiments": len(state.ran),
+            "kept": sum(e.status == "keep" for e in state.ran),
+            "crashed": sum(e.status == "crash" for e in state.ran),
+            "best": best.metric if best else None, "best_n": best.n if best else None,
+            "baseline": base.metric if base else None,
+            "noise": noise.spread if noise else None,
+            "noise_runs": len(noise.values) if noise else 0,
+            "budget": self.config.experiment.time_budget, "events": len(self.events)}}
+
+    def _cmd_pause(self) -> str:
+        if self.paused:
+            raise CommandRefused("already paused")
+        self._pause("paused by the human", "human")
+        return "paused: no new run starts; runs in flight finish"
+
+    def _cmd_resume(self) -> str:
+        if not self.paused:
+            raise CommandRefused("not paused")
+        if self.pause_kind == "cost":
+            self._cost_waived = True  # the human chose to spend past the limit
+        self.paused, self.pause_kind, self.pause_reason = False, "", ""
+        self._record("resumed")
+        return "resumed"
+
+    def _cmd_stop(self, now: bool = False, runs: list[int] | None = None, by: str = "") -> str:
+        """Stop the session: after the runs in flight, or now (ending those named, or all)."""
+        self.stopping = "stopped" + (" by the human" if by != "signal" else "")
+        self._record("stopping", now=now, runs=runs)
+        if not now:
+            busy = [f"#{s.job.n}" for s in self.slots if s.job and s.job.kind == "experiment"]
+            return "stopping after " + (", ".join(busy) if busy else "nothing: no run in flight")
+        ended = []
+        self._stop_cause = "human"
+        for slot in self.slots:
+            job = slot.job
+            if job is None or (runs is not None and not (job.kind == "experiment"
+                                                         and job.n in runs)):
+                continue
+            self.pool.stop(slot.worker)
+            ended.append(f"#{job.n}" if job.kind == "experiment" else f"re-run {job.n}")
+        return "stopping now: " + (", ".join(ended) + " ended" if ended else "no run in flight")
+
+    def _cmd_stop_run(self, n: int) -> str:
+        """End experiment n's run now (recorded as stopped by the human); the loop pauses."""
+        slot = next((s for s in self.slots if s.job and s.job.kind == "experiment"
+                     and s.job.n == n), None)
+        if slot is None:
+            exp = self.state.get(n)
+            if exp is None:
+                raise CommandRefused(f"there is no experiment #{n}")
+            raise CommandRefused(f"#{n} is not running (it {_whereabouts(exp)})")
+        self.pool.stop(slot.worker)
+        if not self.paused:
+            self._pause("paused by the human after stopping a run", "human")
+        return f"#{n} stopped (recorded as a crash); the loop is paused: resume when ready"
+
+    def _cmd_steer(self, text: str) -> str:
+        text = " ".join(str(text).split())
+        if not text:
+            raise CommandRefused("an empty note steers nothing")
+        note_id = 1 + max((note["id"] for note in self._notes), default=0)
+        self._record("note", id=note_id, text=text)
+        self._notes.append({"id": note_id, "text": text})
+        return f"note {note_id} added for the next proposals"
+
+    def _cmd_drop_note(self, id: int) -> str:
+        note = next((x for x in self._notes if x["id"] == id), None)
+        if note is None:
+            raise CommandRefused(f"there is no note {id}")
+        self._notes.remove(note)
+        self._record("note_dropped", id=id)
+        return f"note {id} dropped"
+
+    def _cmd_approve(self, n: int | None = None, source: str | None = None) -> str:
+        ticket = self._awaiting_ticket(n)
+        if source is not None and source != ticket.proposal.source:
+            base_source = self.history.file_at(ticket.base, self.editable)
+            try:
+                validate_source(source, base_source, self.editable)
+            except EditRefused as exc:
+                raise CommandRefused(f"#{ticket.n} as edited is refused: {exc}") from None
+            ticket.proposal.source = source
+            ticket.proposal.params = {}
+            ticket.edited = True
+            ticket.diff = unified_diff(base_source, source, self.editable)
+            self._record("edited", n=ticket.n, diff=ticket.diff, source_sha=_sha(source))
+        del self.awaiting[ticket.n]
+        ticket.approved = True
+        self.ready.append(ticket)
+        self._record("approved", n=ticket.n, edited=ticket.edited)
+        return f"#{ticket.n} approved" + (" as edited" if ticket.edited else "")
+
+    def _cmd_reject(self, n: int | None = None, reason: str = "") -> str:
+        ticket = self._awaiting_ticket(n)
+        del self.awaiting[ticket.n]
+        self._record("result", n=ticket.n, status="rejected", metric=None,
+                     reason=f"rejected by the human: {reason.strip() or 'no reason given'}")
+        write_experiments_md(self.workspace / REPORT_NAME, self.state)
+        return f"#{ticket.n} rejected"
+
+    def _cmd_auto_approve(self, on: bool) -> str:
+        self.auto_approve = bool(on)
+        self._record("auto_approve", on=self.auto_approve)
+        return "auto-approve " + ("on" if on else "off: each proposal waits for a human")
+
+    def _cmd_hold(self, client: str, on: bool) -> str:
+        """A client shows a decision (a dialog): auto-approve waits until it is closed."""
+        if on:
+            self._holds[client] = time.monotonic() + HOLD_SECONDS
+        else:
+            self._holds.pop(client, None)
+        return "held" if on else "released"
+
+    def _cmd_measure(self, commits: list[str], runs: int, purpose: str = "confirm") -> str:
+        for commit in commits:
+            for _ in range(runs):
+                self._queue_measurement(commit, purpose)
+        return f"{runs} re-run{'s' * (runs != 1)} of {len(commits)} commit" \
+               f"{'s' * (len(commits) != 1)} queued"
+
+    def _awaiting_ticket(self, n: int | None) -> Ticket:
+        if n is None:
+            if not self.awaiting:
+                raise CommandRefused("no proposal awaits approval")
+            return self.awaiting[min(self.awaiting)]
+        if n in self.awaiting:
+            return self.awaiting[n]
+        exp = self.state.get(n)
+        if exp is None and n in self.proposing:
+            raise CommandRefused(f"#{n} is still being proposed")
+        if exp is None:
+            raise CommandRefused(f"there is no proposal #{n}")
+        raise CommandRefused(f"#{n} does not await approval (it {_whereabouts(exp)})")
+
+    def _lapse_holds(self) -> None:
+        now = time.monotonic()
+        for client in [c for c, until in self._holds.items() if until < now]:
+            del self._holds[client]
+
+    def _pause(self, reason: str, kind: str) -> None:
+        self._record("paused", reason=reason, kind=kind)
+        if kind != "human" and not self.wait_when_paused:
+            # no one will come to resume it: end, saying why (cron, CI)
+            self._end(f"paused: {reason}", EXIT_PAUSED)
+            return
+        self.paused, self.pause_kind, self.pause_reason = True, kind, reason
+
+    def _cost_limit_reached(self) -> str:
+        limit = self.config.agent.max_cost_usd
+        spent = self.cost_usd
+        if limit > 0 and spent >= limit and not self._cost_waived:
+            return f"the model cost ${spent:.4f} reached max_cost_usd ${limit:.2f}"
+        return ""
+
+    @property
+    def cost_usd(self) -> float:
+        """The session's model cost so far, summed from the journal's attempt events."""
+        return sum(e.get("cost_usd") or 0.0 for e in self.events if e.get("event") == "attempt")
+
+    # -- what clients see ----------------------------------------------------------------
+    def live(self) -> dict:
+        """The state no journal event holds: what runs where, what waits, pauses, holds."""
+        now = time.monotonic()
+        running = []
+        for slot in self.slots:
+            if slot.job is None:
+                continue
+            job = slot.job
+            progress = self._progress.get(slot.worker)
+            running.append({"worker": slot.worker, "kind": job.kind, "n": job.n,
+                            "commit": job.commit, "log": self._rel(job.log_path),
+                            "purpose": slot.measurement.purpose if slot.measurement else "",
+                            "elapsed": round(now - slot.started, 1),
+                            "percent": progress.percent if progress else None,
+                            "loss": progress.loss if progress else None})
+        return {"tag": self.tag, "workers": len(self.slots), "running": running,
+                "awaiting": sorted(self.awaiting), "ready": [t.n for t in self.ready],
+                "proposing": sorted(self.proposing), "held": [f.job.n for f in self.held],
+                "measurements": len(self.measurements), "paused": self.paused,
+                "pause_kind": self.pause_kind, "pause_reason": self.pause_reason,
+                "auto_approve": self.auto_approve, "holds": len(self._holds),
+                "stopping": self.stopping, "notes": list(self._notes),
+                "ended": self.ending.why if self.ending else "",
+                "cost_usd": round(self.cost_usd, 6), "agent": self.agent.name}
+
+    def _publish_live(self) -> None:
+        live = self.live()
+        comparable = dict(live, running=[dict(r, elapsed=0, percent=0, loss=0)
+                                         for r in live["running"]])
+        if comparable != self._live_sent:
+            self._live_sent = comparable
+            self._emit({"type": "live", "live": live})
+
+    def _emit_live_event(self, kind: str, **data) -> None:
+        self._emit({"type": "transient", "kind": kind, **data})
+
+    def _emit(self, message: dict) -> None:
+        for observer in list(self.observers):
+            observer(message)
+
+    def _output(self, job: Job, text: str) -> None:
+        """A run's output (called on its worker's thread)."""
+        progress = last_progress(text)
+        if progress is not None:
+            self._progress[job.worker] = progress
+        self._emit({"type": "output", "worker": job.worker, "kind": job.kind, "n": job.n,
+                    "text": text})
+
+    # -- helpers -----------------------------------------------------------------------
+    @property
+    def editable(self) -> str:
+        return self.config.experiment.editable
+
+    def best_commit(self) -> str:
+        best = self.state.best
+        return best.commit if best is not None else self.state.base
+
+    def _worker_branch(self, worker: int) -> str:
+        return worker_branch(self.tag, worker, len(self.slots) or 1)
+
+    def _rel(self, path: Path) -> str:
+        return str(path.relative_to(self.workspace))
+
+    def _record(self, event: str, **fields) -> dict:
+        with self._record_lock:  # events reach observers in journal order, numbered
+            record = self.journal.append(event, **fields)
+            self.events.append(record)
+            self.state.apply(record)
+            self._emit({"type": "journal", "start": len(self.events) - 1, "events": [record]})
+        return record
+
+    def _preflight(self) -> None:
+        """The agent's setup checks (model string, key, CLI on PATH) before anything runs."""
+        check = getattr(self.agent, "preflight", None)
+        if check is None:
+            return
+        try:
+            check()
+        except AgentError as exc:
+            raise SessionError(f"{self.agent.name} agent: {exc}") from None
+
+    def _make_pool(self) -> WorkerPool:
+        source = self._pool_source
+        if source is None:
+            from cockpit.runners.factory import make_pool
+
+            return make_pool(self.config)
+        return source() if callable(source) else source
+
+    def _tampered(self, exc: ConfigTampered, job: Job | None,
+                  measurement: Measurement | None = None) -> None:
+        """The repository's config gained keys that run commands: put it back (keeping the
+        changed copy), and the run that did it is a crash."""
+        copy = self.history.restore_config(exc, self.dir / "quarantine")
+        who = "the agent" if job is None else (
+            f"#{job.n}" if job.kind == "experiment" else f"re-run {job.n}")
+        self._record("tampered", path=".git/config", keys=exc.keys, kept=self._rel(copy),
+                     by=who)
+        reason = f"the run modified .git/config ({', '.join(exc.keys)}); restored"
+        if measurement is not None:
+            self._record("measure", k=measurement.k, commit=measurement.commit,
+                         purpose=measurement.purpose, metric=None, reason=reason,
+                         worker=job.worker, log=self._rel(job.log_path))
+        elif job is not None and job.kind == "experiment" and self.state.get(job.n) \
+                and not self.state.get(job.n).finished:
+            self._record("result", n=job.n, commit=job.commit, status="crash", metric=None,
+                         memory_gb=0.0, summary={}, seconds=0.0, worker=job.worker,
+                         reason=reason, delta_best=None, delta_baseline=None)
+            self.history.set_branch(self._worker_branch(job.worker), self.best_commit())
+            self._outcome(self.state.get(job.n))
+
+    def _context(self, n: int, source: str) -> AgentContext:
+        program_path = self.workspace / "program.md"  # re-read: edits steer the next idea
+        program = program_path.read_text(encoding="utf-8") if program_path.exists() else ""
+        if _sha(program) != self._program_sha:
+            self._program_sha = _sha(program)
+            last = next((e for e in reversed(self.events) if e["event"] == "program"), None)
+            if last is None or last.get("sha") != self._program_sha:
+                self._record("program", sha=self._program_sha, text=program)
+        if self._machine is None:
+            from cockpit.hardware import describe_machine
+
+            self._machine = describe_machine()
+        scratch = self.dir / "agent"
+        return AgentContext(
+            program=program, source=source, history=list(self.state.experiments),
+            metric=self.state.metric, direction=self.state.direction,
+            time_budget=self.config.experiment.time_budget,
+            notes=[note["text"] for note in self._notes], editable=self.editable,
+            hardware=self._machine, scratch=scratch, n=n,
+            workspace=self._agent_tree() if getattr(self.agent, "needs_worktree", False)
+            else None,
+            record=lambda event, **fields: self._record(event, n=n, **fields))
+
+    def _agent_tree(self) -> Path:
+        """Where a command agent works: a worktree of its own at the best commit."""
+        return self.trees.checkout("agent", self.best_commit())
+
+    def _crash_to_repair(self) -> Experiment | None:
+        """The oldest crash whose idea has repairs left (None when the agent cannot repair)."""
+        if not hasattr(self.agent, "repair"):
+            self.to_repair.clear()
+            return None
+        while self.to_repair:
+            last = self.to_repair.pop(0)
+            root = last.repair_of or last.n
+            if any(e.get("event") == "abandoned" and e.get("n") == root for e in self.events):
+                continue
+            repairs = sum(e.repair_of == root for e in self.state.experiments)
+            if repairs >= self.config.agent.repair_attempts:
+                if repairs:
+                    self._abandon(root, f"still crashing after {repairs} "
+                                        f"fix{'es' * (repairs != 1)}: {last.reason}")
+                continue
+            self._emit_live_event("repairing", crashed=last.n, of=root, attempt=repairs + 1)
+            return last
+        return None
+
+    def _abandon(self, root: int, reason: str) -> None:
+        if not any(e.get("event") == "abandoned" and e.get("n") == root for e in self.events):
+            self._record("abandoned", n=root, reason=reason)
+
+    def _log_tail(self, exp: Experiment) -> str:
+        path = self.workspace / exp.log if exp.log else None
+        if path is None or not path.exists():
+            return exp.reason
+        text = path.read_text(encoding="utf-8", errors="replace")
+        lines = [line.rsplit("\r", 1)[-1] for line in text.splitlines()]  # progress: last state
+        return "\n".join(lines[-LOG_TAIL_LINES:])
+
+    # -- data preparation ----------------------------------------------------------------
+    def _prepare_data(self) -> None:
+        """Once per session start: make sure the data exists (fast when it does)."""
+        command = self.prepare_command()
+        if not command or self.pool.kind == "ray":  # ray: each node prepares its own
+            return
+        tree = self.trees.checkout("w0", self.best_commit())
+        log = self.dir / "prepare.log"
+        self._emit_live_event("preparing", command=command)
+        runner = LocalRunner()
+        self._preparing = runner
+
+        def started(pid: int) -> None:
+            self._record("prepare_pid", pid=pid)
+
+        job = Job(n=0, worker=0, commit="", command=command, cwd=tree, log_path=log,
+                  timeout=PREPARE_TIMEOUT, kind="prepare")
+        result = runner.run(command, cwd=tree, log_path=log, timeout=PREPARE_TIMEOUT,
+                            env=training_env(), on_output=lambda text: self._output(job, text),
+                            on_start=started)
+        self._preparing = None
+        if result.stopped:
+            raise SessionError("stopped while preparing the data")
+        if result.returncode != 0:
+            text = log.read_text(errors="replace") if log.exists() else ""
+            raise SessionError(f"`{command}` failed ({result.error or failure_reason(text)}); "
+                               f"see {log}")
+
+    def prepare_command(self) -> str:
+        """The configured prepare command; "auto" runs prepare.py the way train runs, if present."""
+        command = self.config.experiment.prepare_command
+        if command != "auto":
+            return command
+        if not (self.workspace / "prepare.py").exists():
+            return ""
+        words = self.config.experiment.train_command.split()
+        if self.editable in words:
+            return " ".join("prepare.py" if w == self.editable else w for w in words)
+        return "python prepare.py"
+
+
+class CommandRefused(Exception):
+    """A client's command that targets something gone or not allowed now (one line)."""
+
+
+class Abandoned(Exception):
+    def __init__(self, root: int, why: str) -> None:
+        super().__init__(why)
+        self.root, self.why = root, why
+
+
+def _whereabouts(exp: Experiment) -> str:
+    if exp.status is None:
+        return "is running" if exp.log else "is waiting for a worker"
+    return {"rejected": "was rejected", "crash": "already finished (crash)"}.get(
+        exp.status, f"already finished ({exp.status})")
