@@ -19,15 +19,19 @@ Pure logic: no processes, no files. The caller feeds the curves and acts on the 
 - The comparison: (loss - best) / (spread * sqrt(1 + 1/m)) against m best curves, so the
   spread of the difference is what `margin` counts. Loss is always lower-better, whatever
   the judged metric's direction.
-- Without calibration it never stops; a NaN or infinite loss never stops a run here (the
-  run crashes on its own, with a clearer reason).
+- Without calibration (no commit ran twice, or its re-runs agreed exactly) it never stops;
+  a NaN or infinite loss never stops a run here (the run crashes on its own, with a clearer
+  reason).
 
-Defaults (`min_progress` 50, `margin` 6): the loss at a point of progress only roughly
-predicts the final metric (a change of learning rate or warmdown shifts the curve's shape
-and curves cross late), and two runs of the same commit agree closely, so the spread is
-small next to how differently two good configurations can travel. On real train.py curves
-(`bench/bench_earlystop.py`) no run that ended as good as the best was stopped at these
-settings, while runs that ended far behind were stopped in their first half.
+Defaults (`min_progress` 50, `margin` 6) are chosen for few false stops rather than for
+savings: two runs of one commit agree closely at every point of progress, while two
+configurations that end equally well can travel differently (a change of learning rate,
+warmup or warmdown reshapes the curve, and train.py's warmdown starts at 60% of the budget,
+where curves cross). Half the budget gives such a change room to show itself, and six
+spreads of the difference is far beyond what re-runs produce (curves with the re-runs' own
+noise: no stop in 200, in tests/test_earlystop.py). A hopeless run still gives back up to
+half its budget. `bench/bench_earlystop.py` counts false stops on real train.py curves (run
+it on a quiet machine) before either is lowered.
 """
 from __future__ import annotations
 
@@ -37,8 +41,8 @@ import statistics
 from bisect import bisect_left, bisect_right, insort
 from dataclasses import dataclass, field
 
-PROGRESS = re.compile(r"\((\d+(?:\.\d+)?)%\).*?loss:\s*([-+]?(?:[0-9.]+(?:[eE][-+]?\d+)?|nan|inf))",
-                      re.IGNORECASE)
+PROGRESS = re.compile(r"\((\d+(?:\.\d+)?)%\).*?loss:\s*"
+                      r"([-+]?(?:[0-9.]+(?:[eE][-+]?\d+)?|nan|inf))", re.IGNORECASE)
 DEFAULT_MIN_PROGRESS = 50.0  # percent of the budget before a run may be stopped
 DEFAULT_MARGIN = 6.0  # how many spreads of the difference behind the best
 WINDOW = 5.0  # percent of progress the loss is averaged over, trailing
