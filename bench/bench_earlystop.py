@@ -13,7 +13,8 @@ line as the live loop would:
     python bench/bench_earlystop.py --budget 20 --out curves.json
     python bench/bench_earlystop.py --replay curves.json   # the analysis alone
 
-Other load on the machine slows runs unevenly (fewer steps fit) and widens every spread.
+Run it on a quiet machine: other load slows runs unevenly (fewer steps fit in the budget),
+which moves whole curves and the final metric more than most changes do.
 """
 from __future__ import annotations
 
@@ -67,7 +68,9 @@ def run(source: str, budget: int, work: Path) -> dict:
             "steps": int(values.get("num_steps", 0) or 0)}
 
 
-def collect(budget: int, repeats: int, limit: int) -> list[dict]:
+def collect(budget: int, repeats: int, limit: int, out: Path | None) -> list[dict]:
+    """Run the plan; each run is saved to `out` as it ends (an interrupted bench keeps
+    what it measured)."""
     source = (ROOT / "train.py").read_text()
     moves = first_pass_sources(source)[:limit]
     every = max(1, len(moves) // max(1, repeats - 1))
@@ -89,6 +92,8 @@ def collect(budget: int, repeats: int, limit: int) -> list[dict]:
             print(f"[{k}/{len(plan)}] {name}: val_bpb {result['val_bpb']}, "
                   f"{result['steps']} steps", flush=True)
             runs.append({"name": name, **result})
+            if out:
+                out.write_text(json.dumps(runs))
     return runs
 
 
@@ -106,6 +111,8 @@ def first_stop(stop: EarlyStop, best: list[Curve], points: list) -> float | None
 def analyse(runs: list[dict]) -> None:
     base = [r for r in runs if r["name"] == "baseline" and r["val_bpb"] is not None]
     moves = [r for r in runs if r["name"] != "baseline"]
+    if len(base) < 3:
+        raise SystemExit("fewer than 3 baseline runs: nothing to calibrate and hold out")
     bar = statistics.fmean(r["val_bpb"] for r in base)
     curves = [Curve(r["points"]) for r in base]
     good = [r for r in moves if r["val_bpb"] is not None and r["val_bpb"] <= bar]
@@ -144,9 +151,7 @@ def main() -> None:
     if args.replay:
         runs = json.loads(args.replay.read_text())
     else:
-        runs = collect(args.budget, args.repeats, args.moves)
-        if args.out:
-            args.out.write_text(json.dumps(runs))
+        runs = collect(args.budget, args.repeats, args.moves, args.out)
     analyse(runs)
 
 
