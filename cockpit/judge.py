@@ -240,9 +240,9 @@ class KeepPolicy:
                            f"near-miss: better than {bar} by {gain:.6f}, within the noise "
                            f"(a keep needs {threshold:.6f})"
                            f"{self._noise_words(floor, confidence, threshold)}")
+        words = f"worse than {bar} by {-gain:.6f}" if gain < 0 else f"no better than {bar}"
         return Verdict("discard", gain, threshold, confidence,
-                       f"worse than {bar} by {-gain:.6f}"
-                       f"{self._noise_words(floor, confidence, threshold)}")
+                       f"{words}{self._noise_words(floor, confidence, threshold)}")
 
     def needs_confirm(self, gain: float, threshold_then: float,
                       floor_now: NoiseFloor | Noise | None, best_runs: int = 1) -> bool:
