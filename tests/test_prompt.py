@@ -126,7 +126,8 @@ def test_near_misses_rejections_and_early_stops_are_told_apart():
     text = build_messages(ctx, 24000)[1]["content"]
     assert "# Near-misses" in text
     assert "- #13 LEARNING_RATE 0.01 -> 0.02: gain 0.004000 = 1.3x the noise" in text
-    assert "# Ideas the human rejected" in text and '- #14 DEPTH 4 -> 8: "leave DEPTH alone"' in text
+    assert "# Ideas the human rejected" in text
+    assert '- #14 DEPTH 4 -> 8: "leave DEPTH alone"' in text
     assert not re.search(r"^\s+14 rejected", text, re.M)  # not a row of results
     assert "1 ideas rejected by the human, listed apart" in text
     assert re.search(r"^\s+15 stopped\s+-\s+-\s+BATCH_SIZE 4 -> 1 \(stopped at 52%: loss 4.31 "

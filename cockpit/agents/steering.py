@@ -35,7 +35,8 @@ LEVER_WORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
 DIRECTED = {"deeper": +1, "shallower": -1, "wider": +1, "narrower": -1}
 AVOID = re.compile(r"\b(not|no|don'?t|do not|never|stop|avoid|skip|without|leave|enough|alone|"
                    r"instead of|rather than|no more|forget)\b")
-AVOID_AFTER = re.compile(r"\b(alone|enough|is done|are done|is fine|are fine)\b")  # "leave DEPTH alone"
+# Words after the levers that leave them alone: "leave DEPTH alone", "DEPTH is fine".
+AVOID_AFTER = re.compile(r"\b(alone|enough|is done|are done|is fine|are fine)\b")
 PREFER = re.compile(r"\b(try|tune|explore|focus|prefer|change|vary|play|look|use|go|more)\b")
 AND = re.compile(r"\s*(and|or|nor|,)?\s*(the|a|an)?\s*")  # "DEPTH and the LR" share a verb
 INSTEAD = re.compile(r"\s*(instead|too)\b(?! of)")

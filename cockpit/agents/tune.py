@@ -465,5 +465,6 @@ def _why_explore(name: str, direction: int, budget: int) -> str:
     if words & {"WARMUP", "WARMDOWN"}:
         return "the schedule's shape matters when the budget is short"
     if "DECAY" in words:
-        return "more regularisation may generalise better" if up else "less regularisation may fit faster"
+        return ("more regularisation may generalise better" if up
+                else "less regularisation may fit faster")
     return "not tuned yet in this session"
