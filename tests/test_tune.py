@@ -315,3 +315,13 @@ def test_a_second_session_never_repeats_what_the_first_measured():
     # What helped before comes first (its coarse steps are measured: a finer one).
     assert remembered[1].move["name"] == "DEPTH" and remembered[1].move["direction"] == -1
     assert "in session s1" in remembered[1].hypothesis
+
+
+def test_gains_follow_the_metric_direction():
+    agent = TuneAgent()
+    first = agent.propose(ctx(direction="higher"))
+    higher = experiment(2, first, "discard", +0.004, confidence=0.8)  # accuracy went up a bit
+    back = agent.propose(ctx([baseline(), higher], direction="higher"))
+    assert "gained only 0.0040, within the noise" in back.hypothesis
+    lower = agent.propose(ctx([baseline(), higher], direction="lower"))
+    assert "worse by 0.0040" in lower.hypothesis
