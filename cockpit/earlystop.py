@@ -17,8 +17,10 @@ Pure logic: no processes, no files. The caller feeds the curves and acts on the 
   +-SPREAD_POOLING percent of progress (the spread changes slowly with progress, and one
   pair of curves alone is too few to trust at a single point).
 - The comparison: (loss - best) / (spread * sqrt(1 + 1/m)) against m best curves, so the
-  spread of the difference is what `margin` counts. Loss is always lower-better, whatever
-  the judged metric's direction.
+  spread of the difference is what `margin` counts. A spread from few pairs of curves can
+  be small by chance, so the margin widens as the keep bar does, by the judge's
+  small-sample factor at `pairs` degrees of freedom (x7.0 for one pair of curves, x1.65
+  for three). Loss is always lower-better, whatever the judged metric's direction.
 - Without calibration (no commit ran twice, or its re-runs agreed exactly) it never stops;
   a NaN or infinite loss never stops a run here (the run crashes on its own, with a clearer
   reason).
@@ -41,10 +43,13 @@ import statistics
 from bisect import bisect_left, bisect_right, insort
 from dataclasses import dataclass, field
 
+from cockpit.judge import small_sample_factor
+
 PROGRESS = re.compile(r"\((\d+(?:\.\d+)?)%\).*?loss:\s*"
                       r"([-+]?(?:[0-9.]+(?:[eE][-+]?\d+)?|nan|inf))", re.IGNORECASE)
 DEFAULT_MIN_PROGRESS = 50.0  # percent of the budget before a run may be stopped
-DEFAULT_MARGIN = 6.0  # how many spreads of the difference behind the best
+DEFAULT_MARGIN = 6.0  # how many spreads of the difference behind the best (a known spread)
+SMALL_SAMPLE_LEVEL = 2.0  # the keep bar's noise multiple: the level of the widening
 WINDOW = 5.0  # percent of progress the loss is averaged over, trailing
 MIN_WINDOW_POINTS = 3  # fewer points in the window: interpolate instead of averaging
 REACH = 1.0  # percent of progress a curve may be short of a point and still cover it
@@ -192,9 +197,17 @@ class EarlyStop:
         y0, y1 = self._spread[i - 1], self._spread[min(i, len(self._grid) - 1)]
         return y0 if x1 == x0 else y0 + (y1 - y0) * (progress - x0) / (x1 - x0)
 
+    @property
+    def needed(self) -> float:
+        """The spreads a run must be behind to be stopped: `margin`, widened for a spread
+        that rests on few pairs of curves."""
+        if self.pairs < 1:
+            return math.inf
+        return self.margin * small_sample_factor(self.pairs, SMALL_SAMPLE_LEVEL)
+
     def check(self, best_curves: list[Curve], current: Curve) -> StopDecision | None:
         """A StopDecision when `current` is past min_progress and behind the mean of the
-        best's curves at the same progress by more than `margin` spreads; else None."""
+        best's curves at the same progress by more than `needed` spreads; else None."""
         if not self.calibrated or current.broken or current.end < self.min_progress:
             return None
         progress = current.end
@@ -206,6 +219,6 @@ class EarlyStop:
             return None
         best_loss = statistics.fmean(best)
         sigmas = (loss - best_loss) / (spread * math.sqrt(1 + 1 / len(best)))
-        if sigmas <= self.margin:
+        if sigmas <= self.needed:
             return None
         return StopDecision(progress, loss, best_loss, sigmas)

@@ -45,12 +45,12 @@ def live(stop: EarlyStop, best: list[Curve], points) -> StopDecision | None:
 
 def test_clearly_behind_is_stopped_past_min_progress():
     stop, best = calibrated()
-    behind = curve(10, offset=0.4)
+    behind = curve(10, offset=0.6)
     decision = live(stop, best, behind.points)
     assert decision is not None
     assert stop.min_progress <= decision.progress < stop.min_progress + 1
     assert decision.sigmas > stop.margin and decision.loss - decision.best_loss == pytest.approx(
-        0.4, abs=0.1)
+        0.6, abs=0.1)
     assert decision.why.startswith(f"stopped at {decision.progress:.0f}%: loss ")
     assert decision.to_dict() == {"progress": round(decision.progress, 1), "loss": decision.loss,
                                   "best_loss": decision.best_loss,
@@ -86,7 +86,7 @@ def test_without_calibration_it_never_stops():
 
 def test_a_nan_loss_is_left_to_crash_on_its_own():
     stop, best = calibrated()
-    behind = curve(10, offset=0.4, until=55.0)
+    behind = curve(10, offset=0.6, until=55.0)
     assert stop.check(best, behind) is not None
     behind.add(55.5, math.nan)
     assert behind.broken and stop.check(best, behind) is None
@@ -99,9 +99,9 @@ def test_sparse_and_empty_curves():
     decision = stop.check(best, sparse)
     assert decision is not None and decision.progress == 58.0
     assert stop.check(best, Curve()) is None
-    assert stop.check([], curve(10, offset=0.4)) is None  # nothing to compare with
+    assert stop.check([], curve(10, offset=0.6)) is None  # nothing to compare with
     short_best = [curve(1, until=30.0)]  # the best's curve does not reach this far
-    assert stop.check(short_best, curve(10, offset=0.4, until=60.0)) is None
+    assert stop.check(short_best, curve(10, offset=0.6, until=60.0)) is None
 
 
 def test_curve_from_a_log_and_its_smoothing():
@@ -136,3 +136,13 @@ def test_the_reason_in_words():
     # A small gap keeps enough digits to show it.
     assert "loss 3.7250 vs 3.7204" in describe_stop({"progress": 55.0, "loss": 3.725,
                                                      "best_loss": 3.7204, "sigmas": 9.0})
+
+
+def test_a_spread_from_one_pair_of_curves_asks_for_more():
+    one = EarlyStop().calibrate([[curve(1), curve(2)]])
+    many = EarlyStop().calibrate([[curve(s) for s in range(1, 6)],
+                                  [curve(s) for s in range(6, 11)]])
+    assert one.pairs == 1 and many.pairs == 8
+    assert one.needed == pytest.approx(6 * 6.98, abs=0.05)
+    assert 6 < many.needed < 6 * 1.2
+    assert EarlyStop().needed == math.inf
