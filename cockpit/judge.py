@@ -1,15 +1,39 @@
 """Honest judging: the noise floor of the metric and the keep policy built on it.
 
-The reference keeps any result that beats the best, so a lucky seed reads as a gain.
-Here the unmodified baseline runs more than once, the spread of those runs is the noise
-floor, and a change is kept only when it beats the best by more than `min_delta` (by
-default a multiple of that noise). A near-tie goes to the simpler change.
+The reference keeps any result that beats the best, so a lucky run reads as a gain. Here
+every repeated run of one commit (the baseline's re-runs, keep re-runs, confirm runs) feeds
+one pooled estimate of how much a re-run moves the metric: the noise floor. A change is kept
+only when it beats the best by more than `noise_multiple` times that noise, widened for how
+few runs the floor and the bar rest on, so that the chance of keeping a change that does
+nothing stays near 1 - Phi(noise_multiple) (2.3% at the default 2) however young the floor:
+
+    threshold = noise_multiple * factor(dof) * std * sqrt(1 + 1 / best_runs)
+
+- std: the pooled standard deviation of a run (every commit's runs around their own mean).
+- factor(dof) = t_p(dof) / z_p with p = Phi(noise_multiple): Student's t quantile over the
+  normal one, as a t-interval widens with few degrees of freedom. At the default 2:
+
+      dof      1     2     3     4     5    10    30
+      factor 6.98  2.26  1.65  1.43  1.32  1.14  1.04
+
+  so a floor from the 2 runs of a baseline (dof 1) asks for a gain of ~14 std (20 against a
+  single-run bar): 2 runs say almost nothing about the noise. 4 baseline runs (dof 3) ask
+  for 3.7 std against their mean; every keep re-run and confirm run tightens it further.
+- sqrt(1 + 1/best_runs): the delta is one new run minus the mean of the best's runs, and the
+  noise of that difference shrinks as the bar rests on more runs.
+
+A near-tie goes to the simpler change. Gains are positive when the result is better,
+whatever the metric's direction.
 """
 from __future__ import annotations
 
 import math
 import statistics
 from dataclasses import dataclass
+from statistics import NormalDist
+from typing import Iterable, Mapping
+
+MAX_EXACT_DOF = 1000  # beyond this the t quantile is the normal one to 4 digits
 
 
 @dataclass
@@ -42,13 +66,130 @@ class Noise:
                 "spread": self.spread}
 
 
+@dataclass(frozen=True)
+class NoiseFloor:
+    """The pooled noise of one run's metric, from groups of runs of the same commit."""
+
+    std: float  # pooled: squared deviations from each group's own mean over `dof`
+    dof: int  # degrees of freedom: runs minus groups
+    runs: int  # how many runs it rests on
+    groups: int  # how many commits were run more than once
+
+    @classmethod
+    def from_groups(cls, groups: Iterable[Iterable[float]] | Mapping[str, Iterable[float]]
+                    ) -> NoiseFloor | None:
+        """The floor pooled over groups (lists, or {commit: values}); None when no group has
+        two runs. Values that are not finite (a crashed run) are left out."""
+        if isinstance(groups, Mapping):
+            groups = groups.values()
+        squares, dof, runs, counted = 0.0, 0, 0, 0
+        for group in groups:
+            values = [float(v) for v in group if v is not None and math.isfinite(v)]
+            if len(values) < 2:
+                continue
+            mean = statistics.fmean(values)
+            squares += sum((v - mean) ** 2 for v in values)
+            dof += len(values) - 1
+            runs += len(values)
+            counted += 1
+        if dof == 0:
+            return None
+        return cls(math.sqrt(squares / dof), dof, runs, counted)
+
+    @classmethod
+    def from_events(cls, events: Iterable[dict]) -> NoiseFloor | None:
+        """The floor from a journal: each commit's experiment run (`result`) and its re-runs
+        (`measure`: baseline noise, keep re-runs, confirm runs), grouped by commit.
+
+        A kept experiment's own run is in its group although it was picked for beating the
+        bar (it is luckier than its commit): that can only widen the floor, never narrow it."""
+        groups: dict[str, list[float]] = {}
+        for e in events:
+            if e.get("event") in ("result", "measure") and e.get("commit") \
+                    and e.get("metric") is not None:
+                groups.setdefault(e["commit"], []).append(e["metric"])
+        return cls.from_groups(groups)
+
+    def factor(self, multiple: float) -> float:
+        """How much wider than `multiple` std a bar must be when the std rests on `dof`."""
+        return small_sample_factor(self.dof, multiple)
+
+    def describe(self) -> str:
+        """One line for the report and the screens: "noise floor: ±0.0103 from 5 runs of 2
+        commits"."""
+        commits = "1 commit" if self.groups == 1 else f"{self.groups} commits"
+        return f"noise floor: ±{self.std:.4f} from {self.runs} runs of {commits}"
+
+
+def describe_floor(floor: NoiseFloor | None) -> str:
+    """The floor in one line, or that there is none yet."""
+    return floor.describe() if floor is not None else "noise floor: not measured"
+
+
+def t_quantile(p: float, dof: int) -> float:
+    """Student's t quantile: the t with P(T <= t) = p for `dof` degrees of freedom.
+
+    Exact for whole degrees of freedom, without scipy: the t distribution's CDF has a closed
+    form in theta = atan(t / sqrt(dof)) (Abramowitz & Stegun 26.7.3 and 26.7.4), which rises
+    monotonically with theta, so bisection on theta finds the quantile to float precision.
+    Above MAX_EXACT_DOF it is the normal quantile."""
+    if not 0.0 < p < 1.0:
+        raise ValueError(f"p must be in (0, 1), not {p}")
+    if dof < 1:
+        raise ValueError(f"dof must be at least 1, not {dof}")
+    if p < 0.5:
+        return -t_quantile(1.0 - p, dof)
+    if dof > MAX_EXACT_DOF:
+        return NormalDist().inv_cdf(p)
+    target = 2.0 * p - 1.0  # P(|T| <= t)
+    low, high = 0.0, math.pi / 2
+    for _ in range(80):
+        mid = (low + high) / 2
+        if _t_central(mid, dof) < target:
+            low = mid
+        else:
+            high = mid
+    return math.sqrt(dof) * math.tan((low + high) / 2)
+
+
+def _t_central(theta: float, dof: int) -> float:
+    """P(|T| <= sqrt(dof) tan(theta)) for T with `dof` degrees of freedom (A&S 26.7.3-4)."""
+    s, c2 = math.sin(theta), math.cos(theta) ** 2
+    if dof % 2 == 0:  # sin(theta) * (1 + 1/2 c2 + 1*3/(2*4) c2^2 + ...), dof/2 terms
+        term, total = 1.0, 1.0
+        for k in range(1, dof // 2):
+            term *= c2 * (2 * k - 1) / (2 * k)
+            total += term
+        return s * total
+    if dof == 1:
+        return 2.0 * theta / math.pi
+    term, total = 1.0, 1.0  # (2/pi)(theta + sin cos (1 + 2/3 c2 + 2*4/(3*5) c2^2 + ...))
+    for k in range(1, (dof - 1) // 2):
+        term *= c2 * (2 * k) / (2 * k + 1)
+        total += term
+    return 2.0 / math.pi * (theta + s * math.cos(theta) * total)
+
+
+def small_sample_factor(dof: int, multiple: float) -> float:
+    """t_p(dof) / z_p at p = Phi(multiple): how much a bar of `multiple` std must widen when
+    the std is estimated from `dof` degrees of freedom (1 for a well-known std)."""
+    if multiple <= 0:
+        return 1.0
+    return t_quantile(NormalDist().cdf(multiple), dof) / multiple
+
+
 @dataclass
 class Verdict:
     status: str  # keep | discard
-    gain: float  # improvement over the best (positive = better, whatever the direction)
+    gain: float  # improvement over the bar (positive = better, whatever the direction)
     threshold: float  # the gain a keep needed
-    confidence: float | None  # gain in units of the noise spread (None: noise unknown)
+    confidence: float | None  # gain in units of the noise floor's std (None: no floor)
     why: str
+
+    @property
+    def near_miss(self) -> bool:
+        """Better than the bar, but within the noise: discarded, yet worth combining."""
+        return self.status == "discard" and 0 < self.gain <= self.threshold
 
 
 class KeepPolicy:
@@ -61,35 +202,88 @@ class KeepPolicy:
     def gain(self, value: float, best: float) -> float:
         return best - value if self.direction == "lower" else value - best
 
-    def threshold(self, noise: Noise | None) -> float:
+    def threshold(self, floor: NoiseFloor | Noise | None, best_runs: int = 1) -> float:
+        """The gain a keep needs over a bar that is the mean of `best_runs` runs."""
         if self.min_delta != "auto":
             return float(self.min_delta)
-        return self.noise_multiple * noise.spread if noise is not None else 0.0
+        floor = _as_floor(floor)
+        if floor is None:
+            return 0.0
+        return (self.noise_multiple * floor.factor(self.noise_multiple) * floor.std
+                * math.sqrt(1.0 + 1.0 / max(1, best_runs)))
 
-    def decide(self, value: float, best: float, noise: Noise | None,
-               lines_delta: int = 0) -> Verdict:
-        """Keep or discard `value` against the best so far.
+    def decide(self, value: float, best: float, floor: NoiseFloor | Noise | None,
+               lines_delta: int = 0, best_runs: int = 1) -> Verdict:
+        """Keep or discard `value` (one run) against `best`, the mean of the best's
+        `best_runs` runs.
 
         lines_delta is how many lines the change adds to the editable file (negative when
         it removes code): within the threshold, a change that makes the file shorter wins.
         """
+        floor = _as_floor(floor)
         gain = self.gain(value, best)
-        threshold = self.threshold(noise)
-        spread = noise.spread if noise is not None else 0.0
-        confidence = gain / spread if spread > 0 else None
-        conf = f" ({confidence:+.1f}x noise)" if confidence is not None else ""
+        threshold = self.threshold(floor, best_runs)
+        std = floor.std if floor is not None else 0.0
+        confidence = gain / std if std > 0 else None
+        bar = "the best's single run" if best_runs <= 1 else f"the best's mean of {best_runs} runs"
         if gain > threshold:
             return Verdict("keep", gain, threshold, confidence,
-                           f"beats the best by {gain:.6f} > {threshold:.6f}{conf}")
+                           f"beats {bar} by {gain:.6f} > {threshold:.6f}"
+                           f"{self._noise_words(floor, confidence, threshold)}")
         if abs(gain) <= threshold and lines_delta < 0:
             return Verdict("keep", gain, threshold, confidence,
-                           f"a tie within {threshold:.6f}{conf}, and simpler "
-                           f"({-lines_delta} lines fewer)")
+                           f"a tie with {bar} within {threshold:.6f}, and simpler "
+                           f"({-lines_delta} lines fewer)"
+                           f"{self._noise_words(floor, confidence, threshold)}")
         if gain > 0:
             return Verdict("discard", gain, threshold, confidence,
-                           f"better by {gain:.6f}, within the noise threshold {threshold:.6f}{conf}")
+                           f"near-miss: better than {bar} by {gain:.6f}, within the noise "
+                           f"(a keep needs {threshold:.6f})"
+                           f"{self._noise_words(floor, confidence, threshold)}")
+        words = f"worse than {bar} by {-gain:.6f}" if gain < 0 else f"no better than {bar}"
         return Verdict("discard", gain, threshold, confidence,
-                       f"worse than the best by {-gain:.6f}{conf}")
+                       f"{words}{self._noise_words(floor, confidence, threshold)}")
+
+    def needs_confirm(self, gain: float, threshold_then: float,
+                      floor_now: NoiseFloor | Noise | None, best_runs: int = 1) -> bool:
+        """Whether a keep should be re-checked with `cockpit confirm`: it was judged under an
+        older, smaller estimate of the noise (its bar was `threshold_then`), and its `gain`
+        does not clear the bar the floor measured since (`floor_now`) sets. A keep whose gain
+        clears the current bar too stands as it is."""
+        now = self.threshold(floor_now, best_runs)
+        return now > threshold_then and gain <= now
+
+    def _noise_words(self, floor: NoiseFloor | None, confidence: float | None,
+                     threshold: float) -> str:
+        if self.min_delta != "auto":
+            return f" (min_delta {threshold:g} from the config)"
+        if floor is None:
+            return "; no noise floor: any gain keeps"
+        if confidence is None:
+            return f"; {floor.describe()}: re-runs agreed exactly"
+        return f" ({confidence:+.1f}x the noise; {floor.describe()})"
+
+
+def _as_floor(noise: NoiseFloor | Noise | None) -> NoiseFloor | None:
+    """A single commit's runs (`Noise`, what a journal's `noise` event holds) as a floor."""
+    if isinstance(noise, Noise):
+        return NoiseFloor.from_groups([noise.values])
+    return noise
+
+
+def gain_of(delta_best: float | None, direction: str) -> float | None:
+    """An experiment's recorded delta vs its bar as a gain (positive = better)."""
+    if delta_best is None:
+        return None
+    return -delta_best if direction == "lower" else delta_best
+
+
+def is_near_miss(experiment, direction: str) -> bool:
+    """A discarded experiment that measured better than its bar, within the noise (not one
+    stopped early, which was behind)."""
+    gain = gain_of(experiment.delta_best, direction)
+    return (experiment.status == "discard" and experiment.early_stop is None
+            and experiment.metric is not None and gain is not None and gain > 0)
 
 
 def welch_t(a: list[float], b: list[float]) -> float | None:

@@ -1,12 +1,9 @@
 """Honest judging: noise floor, keep policy, confirm, report and finalize."""
 from __future__ import annotations
 
-import json
-
 import git
 import pytest
 from support import (
-    FAKE_TRAIN,
     ScriptedAgent,
     cockpit,
     make_workspace,
@@ -16,9 +13,18 @@ from support import (
 
 from cockpit.config import Config
 from cockpit.journal import SessionState
-from cockpit.judge import KeepPolicy, Noise, welch_t
+from cockpit.judge import (
+    KeepPolicy,
+    Noise,
+    NoiseFloor,
+    describe_floor,
+    is_near_miss,
+    small_sample_factor,
+    t_quantile,
+    welch_t,
+)
 from cockpit.loop import ResearchLoop
-from cockpit.report import SessionFacts, render_markdown, write_report
+from cockpit.report import SessionFacts, write_report
 
 # A train.py whose metric is a true effect plus seeded Gaussian noise (sigma 0.01): each
 # run draws the next seed from a counter file, so a session is random-looking yet repeatable.
@@ -84,21 +90,128 @@ def test_min_delta_zero_is_the_reference_and_keeps_noise(tmp_path):
         best = min(best, e.metric)
 
 
+def test_t_quantiles_match_the_table():
+    # Student's t, two-sided 95% and one-sided 95%, from any statistics table.
+    for dof, t975, t95 in [(1, 12.706, 6.314), (2, 4.303, 2.920), (3, 3.182, 2.353),
+                           (5, 2.571, 2.015), (10, 2.228, 1.812), (30, 2.042, 1.697)]:
+        assert t_quantile(0.975, dof) == pytest.approx(t975, abs=5e-4)
+        assert t_quantile(0.95, dof) == pytest.approx(t95, abs=5e-4)
+    assert t_quantile(0.025, 4) == pytest.approx(-2.776, abs=5e-4)
+    assert t_quantile(0.975, 5000) == pytest.approx(1.95996, abs=1e-4)  # the normal's
+    factors = [small_sample_factor(dof, 2.0) for dof in (1, 3, 30)]
+    assert factors == sorted(factors, reverse=True) and factors[-1] > 1
+
+
+def test_pooled_floor_from_groups_of_runs():
+    groups = {"base": [1.00, 1.02], "keep": [0.90, 0.93, 0.96], "once": [0.8], "crash": [None]}
+    floor = NoiseFloor.from_groups(groups)
+    # squared deviations from each group's own mean: 2 * 0.01^2 + 2 * 0.03^2, over 1 + 2 dof
+    assert floor.std == pytest.approx(((2 * 0.01 ** 2 + 2 * 0.03 ** 2) / 3) ** 0.5)
+    assert (floor.dof, floor.runs, floor.groups) == (3, 5, 2)
+    assert floor.describe() == f"noise floor: ±{floor.std:.4f} from 5 runs of 2 commits"
+    assert NoiseFloor.from_groups([[1.0], [2.0]]) is None
+    assert describe_floor(None) == "noise floor: not measured"
+    assert NoiseFloor.from_groups([[1.0, 1.01, 0.99]]).describe().endswith("3 runs of 1 commit")
+
+
+def test_floor_from_a_journal_pools_every_rerun_of_a_commit():
+    events = [{"event": "result", "n": 1, "commit": "a", "status": "keep", "metric": 1.00},
+              {"event": "measure", "commit": "a", "purpose": "noise", "metric": 1.02},
+              {"event": "noise", "commit": "a", "values": [1.00, 1.02]},  # not counted twice
+              {"event": "result", "n": 2, "commit": "b", "status": "keep", "metric": 0.90},
+              {"event": "measure", "commit": "b", "purpose": "keep", "metric": 0.96},
+              {"event": "measure", "commit": "b", "purpose": "confirm", "metric": None},
+              {"event": "result", "n": 3, "commit": "c", "status": "crash", "metric": None}]
+    floor = NoiseFloor.from_events(events)
+    assert (floor.runs, floor.groups, floor.dof) == (4, 2, 2)
+    assert floor.std == pytest.approx(((2 * 0.01 ** 2 + 2 * 0.03 ** 2) / 2) ** 0.5)
+
+
+def test_the_bar_widens_for_a_young_floor_and_narrows_for_a_bar_of_many_runs():
+    policy = KeepPolicy("lower", "auto", 2.0)
+    young = NoiseFloor(std=0.01, dof=1, runs=2, groups=1)
+    grown = NoiseFloor(std=0.01, dof=20, runs=26, groups=6)
+    assert policy.threshold(young) > 6 * policy.threshold(grown) / 2
+    assert policy.threshold(grown, best_runs=4) < policy.threshold(grown, best_runs=1)
+    assert policy.threshold(grown, best_runs=1) == pytest.approx(
+        2 * small_sample_factor(20, 2.0) * 0.01 * 2 ** 0.5)
+    # The within-noise keep of "+2.3x noise" from a 2-run floor is a near-miss now.
+    verdict = policy.decide(1.0 - 0.023, 1.0, young)
+    assert verdict.status == "discard" and verdict.near_miss
+    assert verdict.confidence == pytest.approx(2.3) and "near-miss" in verdict.why
+
+
+def test_chance_of_keeping_a_change_that_does_nothing_stays_near_the_design():
+    """Null changes judged against a floor of 2 runs: without the small-sample factor a
+    2-run floor keeps ~15% of them; with it, about 1 - Phi(2) = 2.3%."""
+    import random
+
+    rng = random.Random(5)
+    policy, keeps, trials = KeepPolicy("lower", "auto", 2.0), 0, 4000
+    for _ in range(trials):
+        floor = NoiseFloor.from_groups([[rng.gauss(0, 1), rng.gauss(0, 1)]])
+        best, value = rng.gauss(0, 1), rng.gauss(0, 1)
+        keeps += policy.decide(value, best, floor).status == "keep"
+    assert 0.01 < keeps / trials < 0.04
+
+
 def test_policy_decisions():
     policy = KeepPolicy("lower", "auto", 2.0)
-    noise = Noise([1.00, 1.01, 0.99])
-    assert noise.std == pytest.approx(0.01) and noise.mad == pytest.approx(0.01)
-    assert noise.spread == pytest.approx(0.014826)  # the MAD, scaled to a std, is larger here
-    assert policy.threshold(noise) == pytest.approx(2 * 0.014826)
-    assert policy.decide(0.95, 1.0, noise).status == "keep"
-    assert policy.decide(0.99, 1.0, noise).status == "discard"
-    tie = policy.decide(1.005, 1.0, noise, lines_delta=-3)
+    floor = NoiseFloor.from_groups([[1.00, 1.01, 0.99]] * 4)  # std 0.01, dof 8
+    threshold = policy.threshold(floor, best_runs=3)
+    assert threshold == pytest.approx(2 * small_sample_factor(8, 2.0) * 0.01 * (4 / 3) ** 0.5)
+    keep = policy.decide(0.95, 1.0, floor, best_runs=3)
+    assert keep.status == "keep" and not keep.near_miss
+    assert keep.why.startswith("beats the best's mean of 3 runs by 0.050000")
+    assert "+5.0x the noise; noise floor: ±0.0100 from 12 runs of 4 commits" in keep.why
+    near = policy.decide(0.99, 1.0, floor, best_runs=3)
+    assert near.status == "discard" and near.near_miss and near.gain == pytest.approx(0.01)
+    worse = policy.decide(1.02, 1.0, floor)
+    assert worse.status == "discard" and not worse.near_miss
+    assert worse.why.startswith("worse than the best's single run by 0.020000")
+    tie = policy.decide(1.005, 1.0, floor, lines_delta=-3)
     assert tie.status == "keep" and "simpler" in tie.why
-    assert policy.decide(1.005, 1.0, noise, lines_delta=+3).status == "discard"
-    higher = KeepPolicy("higher", 0.0)
-    assert higher.decide(0.81, 0.80, None).status == "keep"
-    assert higher.decide(0.80, 0.80, None).status == "discard"
+    assert policy.decide(1.005, 1.0, floor, lines_delta=+3).status == "discard"
+    # No floor: any gain keeps, and the words say so.
+    bare = policy.decide(0.999, 1.0, None)
+    assert bare.status == "keep" and "no noise floor: any gain keeps" in bare.why
+    # A single commit's runs (a journal's noise event) serve as a floor too.
+    assert policy.threshold(Noise([1.00, 1.01, 0.99])) == policy.threshold(
+        NoiseFloor.from_groups([[1.00, 1.01, 0.99]]))
+    higher = KeepPolicy("higher", "auto")
+    assert higher.decide(0.90, 0.80, floor).status == "keep"
+    up = higher.decide(0.805, 0.80, floor)
+    assert up.status == "discard" and up.near_miss and up.gain == pytest.approx(0.005)
+    assert higher.decide(0.78, 0.80, floor).why.startswith("worse than the best's single run")
+    fixed = KeepPolicy("higher", 0.0)
+    assert fixed.decide(0.81, 0.80, None).status == "keep"
+    assert fixed.decide(0.80, 0.80, None).status == "discard"
     assert welch_t([1.0, 1.01, 0.99], [0.9, 0.91, 0.89]) > 10
+
+
+def test_a_keep_judged_under_a_smaller_floor_asks_for_confirm():
+    policy = KeepPolicy("lower")
+    then = NoiseFloor(std=0.002, dof=1, runs=2, groups=1)
+    now = NoiseFloor(std=0.02, dof=6, runs=9, groups=3)
+    bar_then = policy.threshold(then)
+    assert 0.03 < bar_then < policy.threshold(now)
+    assert policy.needs_confirm(0.04, bar_then, now)  # kept then, within the noise now
+    assert not policy.needs_confirm(0.5, bar_then, now)  # clears today's bar too
+    assert not policy.needs_confirm(0.04, policy.threshold(now), then)  # the floor shrank
+
+
+def test_near_misses_from_recorded_experiments():
+    from cockpit.journal import Experiment
+
+    lower = Experiment(n=2, status="discard", metric=0.99, delta_best=-0.01)
+    assert is_near_miss(lower, "lower") and not is_near_miss(lower, "higher")
+    assert not is_near_miss(Experiment(n=3, status="discard", metric=1.01, delta_best=0.01),
+                            "lower")
+    stopped = Experiment(n=4, status="discard", metric=None, delta_best=None,
+                         early_stop={"progress": 50.0, "loss": 4.0, "best_loss": 3.5,
+                                     "sigmas": 8.0})
+    assert not is_near_miss(stopped, "lower")
+    assert not is_near_miss(Experiment(n=5, status="keep", metric=0.9, delta_best=-0.1), "lower")
 
 
 def test_confirm_says_whether_the_gain_holds(tmp_path):

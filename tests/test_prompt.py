@@ -90,3 +90,99 @@ def test_prompt_build_is_fast_at_500_experiments():
     for _ in range(5):
         build_messages(ctx, 8000)
     assert (time.perf_counter() - start) / 5 < 0.05
+
+
+def prior(count: int) -> list[Experiment]:
+    """`count` finished experiments of two earlier sessions: keeps, discards, crashes,
+    runs stopped early."""
+    out = []
+    for n in range(1, count + 1):
+        e = Experiment(n=n, description=f"earlier idea {n}: DEPTH {n} -> {n + 1} and a note "
+                       "on why", hypothesis="because", session="s1" if n <= count // 2 else "s2",
+                       commit=f"{n:040x}", diff="-A\n+B")
+        if n % 9 == 0:
+            e.status, e.reason = "crash", f"exit code 1: RuntimeError: shape mismatch #{n}"
+        elif n % 11 == 0:
+            e.status = "discard"
+            e.early_stop = {"progress": 55.0, "loss": 4.2, "best_loss": 3.9, "sigmas": 7.5}
+        elif n % 4 == 0:
+            e.status, e.metric, e.delta_best, e.confidence = "keep", 1.9, -0.003 * n, 0.3 * n
+        else:
+            e.status, e.metric, e.delta_best, e.confidence = "discard", 2.1, 0.001 * n, -0.1 * n
+        out.append(e)
+    return out
+
+
+def test_near_misses_rejections_and_early_stops_are_told_apart():
+    ctx = context(12)
+    near = Experiment(n=13, description="LEARNING_RATE 0.01 -> 0.02", status="discard",
+                      metric=1.995, delta_best=-0.004, confidence=1.3)
+    rejected = Experiment(n=14, description="DEPTH 4 -> 8", status="rejected",
+                          reason="rejected by the human: leave DEPTH alone")
+    stopped = Experiment(n=15, description="BATCH_SIZE 4 -> 1", status="discard",
+                         early_stop={"progress": 52.0, "loss": 4.31, "best_loss": 3.72,
+                                     "sigmas": 9.4})
+    ctx.history += [near, rejected, stopped]
+    text = build_messages(ctx, 24000)[1]["content"]
+    assert "# Near-misses" in text
+    assert "- #13 LEARNING_RATE 0.01 -> 0.02: gain 0.004000 = 1.3x the noise" in text
+    assert "# Ideas the human rejected" in text
+    assert '- #14 DEPTH 4 -> 8: "leave DEPTH alone"' in text
+    assert not re.search(r"^\s+14 rejected", text, re.M)  # not a row of results
+    assert "1 ideas rejected by the human, listed apart" in text
+    assert re.search(r"^\s+15 stopped\s+-\s+-\s+BATCH_SIZE 4 -> 1 \(stopped at 52%: loss 4.31 "
+                     r"vs 3.72 for the best at the same point, 9.4x the noise\)", text, re.M)
+    assert "Result: discarded, stopped at 52%" in text
+    # In the condensed form too.
+    big = context(300)
+    big.history += [near, rejected, stopped]
+    for e, n in zip((near, rejected, stopped), (301, 302, 303)):
+        e.n = n
+    lean = build_messages(big, 8000)
+    assert prompt_tokens(lean) <= 8000
+    text = lean[1]["content"]
+    assert '- #302 DEPTH 4 -> 8: "leave DEPTH alone"' in text and "#301 LEARNING_RATE" in text
+
+
+def test_lessons_from_earlier_sessions():
+    ctx = context(10, prior=prior(40))
+    text = build_messages(ctx, 24000)[1]["content"]
+    assert "# Lessons from earlier sessions (40 experiments in 2 sessions" in text
+    lessons = text[text.index("# Lessons"):text.index("# History")]
+    helped = lessons[lessons.index("Helped (kept): 9"):lessons.index("Hurt:")]
+    # the largest gain first, with its measured effect and where it was measured
+    assert helped.splitlines()[1] == ("- earlier idea 40: DEPTH 40 -> 41 and a note on why "
+                                      "(s2 #40): val_bpb -0.1200, +12.0x the noise")
+    assert "Hurt: 24" in lessons and "(s2 #39): val_bpb +0.0390, -3.9x the noise" in lessons
+    assert "Crashed: 4" in lessons and "RuntimeError: shape mismatch #9" in lessons
+    assert "Stopped early, behind the best: 3" in lessons
+    assert "stopped at 55%: loss 4.20 vs 3.90" in lessons
+
+
+def test_budget_is_honoured_with_prior_of_10_100_500():
+    for count in (10, 100, 500):
+        for budget in (8000, 12000, 24000):
+            ctx = context(100, prior=prior(count))
+            messages = build_messages(ctx, budget)
+            assert prompt_tokens(messages) <= budget, (count, budget)
+            text = messages[1]["content"]
+            for n in range(1, 101):  # the current session's history is all there
+                assert re.search(rf"^\s*{n} (keep|discard|crash|k|d|c)\s", text, re.M), n
+
+
+def test_lessons_give_way_before_the_sessions_history():
+    ctx = context(30, prior=prior(500))
+    without = build_messages(context(30), 24000)
+    rich_history = prompt_tokens(without)
+    full = build_messages(ctx, 24000)[1]["content"]
+    assert "Helped (kept): " in full and "- ... " in full
+    # Room for the richest history and only a condensed block of lessons:
+    tight = build_messages(ctx, rich_history + 800)
+    text = tight[1]["content"]
+    assert text.count("```diff") == without[1]["content"].count("```diff")
+    lessons = text[text.index("# Lessons"):text.index("# History")]
+    assert len(lessons) < len(full[full.index("# Lessons"):full.index("# History")])
+    # No room at all: the lessons go, the history stays as rich as before.
+    text = build_messages(ctx, rich_history)[1]["content"]
+    assert "# Lessons" not in text
+    assert text.count("```diff") == without[1]["content"].count("```diff")

@@ -1,13 +1,17 @@
-"""The offline tune agent: reads constants with ast, one-line edits, learns, never repeats."""
+"""The offline tune agent: reads constants with ast, one-line edits, learns, never repeats,
+reads the human, remembers earlier sessions."""
 from __future__ import annotations
 
 import ast
+import math
 
 import pytest
 
 from cockpit.agents import AgentContext, AgentExhausted
+from cockpit.agents.steering import read_steering
 from cockpit.agents.tune import TuneAgent, format_like, read_constants, step
 from cockpit.journal import Experiment
+from cockpit.judge import KeepPolicy, NoiseFloor
 
 SOURCE = '''\
 """A model."""
@@ -42,13 +46,33 @@ def test_steps_and_formatting():
     assert format_like("0.1", 0.05) == "0.05" and format_like("4", 8) == "8"
 
 
-def ctx(history=(), source=SOURCE, notes=()):
-    return AgentContext(program="", source=source, history=list(history), notes=list(notes))
+TUNABLE = ["DEPTH", "MODEL_DIM", "LEARNING_RATE", "ADAM_BETA2", "WEIGHT_DECAY"]
+BASE = {"DEPTH": 4, "MODEL_DIM": 256, "LEARNING_RATE": 3e-3, "ADAM_BETA2": 0.95,
+        "WEIGHT_DECAY": 0.1, "SEED": 1337}
 
 
-def experiment(n, proposal, status, delta):
+def ctx(history=(), source=SOURCE, notes=(), prior=(), direction="lower"):
+    return AgentContext(program="", source=source, history=list(history), notes=list(notes),
+                        prior=list(prior), direction=direction)
+
+
+def experiment(n, proposal, status, delta, **fields):
     return Experiment(n=n, description=proposal.description, params=proposal.params,
-                      move=proposal.move, status=status, delta_best=delta)
+                      move=proposal.move, status=status, delta_best=delta,
+                      metric=None if status in ("crash", "rejected") else 1.0 + (delta or 0),
+                      **fields)
+
+
+def rejected(n, proposal, reason="no reason given"):
+    return experiment(n, proposal, "rejected", None, reason=f"rejected by the human: {reason}")
+
+
+def key(params):
+    return tuple(sorted(params.items()))
+
+
+def baseline():
+    return Experiment(n=1, description="baseline", status="keep", metric=1.0)
 
 
 def test_first_move_is_a_one_line_change_of_the_learning_rate():
@@ -59,20 +83,6 @@ def test_first_move_is_a_one_line_change_of_the_learning_rate():
     assert changed == [("LEARNING_RATE = 3e-3  # peak", "LEARNING_RATE = 6e-3  # peak")]
     ast.parse(p.source)
     assert "SEED" not in p.description
-
-
-def test_momentum_after_a_kept_move_and_backoff_after_a_bad_one():
-    agent = TuneAgent()
-    first = agent.propose(ctx())
-    good = experiment(2, first, "keep", -0.05)
-    again = agent.propose(ctx([good], source=first.source))
-    assert again.move["name"] == first.move["name"] and again.move["direction"] == +1
-    assert "improved" in again.hypothesis
-
-    bad = experiment(2, first, "discard", +0.05)
-    back = agent.propose(ctx([bad]))
-    assert back.move == {**back.move, "name": "LEARNING_RATE", "direction": -1}
-    assert back.description == "LEARNING_RATE 3e-3 -> 1.5e-3" and "worse" in back.hypothesis
 
 
 def test_never_repeats_a_configuration_and_ends_when_exhausted():
@@ -94,9 +104,224 @@ def test_a_steering_note_naming_a_constant_puts_it_first():
     assert p.move["name"] == "DEPTH"
 
 
+def test_the_first_pass_tries_the_other_way_after_a_bad_step():
+    agent = TuneAgent()
+    first = agent.propose(ctx())
+    bad = experiment(2, first, "discard", +0.05)
+    back = agent.propose(ctx([baseline(), bad]))
+    assert back.move == {**back.move, "name": "LEARNING_RATE", "direction": -1}
+    assert back.description == "LEARNING_RATE 3e-3 -> 1.5e-3"
+    assert "worse by 0.0500" in back.hypothesis
+
+
 def test_a_gain_within_the_noise_is_not_called_worse():
     agent = TuneAgent()
     first = agent.propose(ctx())
-    small = experiment(2, first, "discard", -0.002)  # better, but not beyond the noise
-    back = agent.propose(ctx([small]))
+    small = experiment(2, first, "discard", -0.002, confidence=0.4)  # better, within the noise
+    back = agent.propose(ctx([baseline(), small]))
     assert "within the noise" in back.hypothesis and "worse" not in back.hypothesis
+
+
+def all_discarded(agent, history, source=SOURCE, notes=(), prior=(), limit=80):
+    """Propose until the agent is exhausted, each proposal discarded as slightly worse."""
+    proposals = []
+    for n in range(len(history) + 1, limit):
+        try:
+            p = agent.propose(ctx(history, source=source, notes=notes, prior=prior))
+        except AgentExhausted:
+            return proposals
+        proposals.append(p)
+        history.append(experiment(n, p, "discard", +0.01))
+    raise AssertionError("never exhausted")
+
+
+def test_every_constant_both_ways_before_momentum_or_refinement():
+    agent = TuneAgent()
+    first = agent.propose(ctx())
+    kept = experiment(2, first, "keep", -0.05)  # LEARNING_RATE up helped
+    history = [baseline(), kept]
+    proposals = all_discarded(agent, history, source=first.source)
+    moves = [(p.move["name"], p.move["direction"], p.move["factor"]) for p in proposals]
+    # The first pass: every other (constant, direction), at the coarse step, before anything
+    # else (LEARNING_RATE down from the new best is the configuration it came from).
+    first_pass = {(n, d) for n in TUNABLE for d in (+1, -1)} - {("LEARNING_RATE", +1),
+                                                               ("LEARNING_RATE", -1)}
+    assert {(n, d) for n, d, _ in moves[:len(first_pass)]} == first_pass
+    assert all(f == 2.0 for _, _, f in moves[:len(first_pass)])
+    # Then momentum: the kept move again, with its reason.
+    assert moves[len(first_pass)] == ("LEARNING_RATE", +1, 2.0)
+    assert "improved val_bpb by 0.0500" in proposals[len(first_pass)].hypothesis
+    assert "SEED" not in {m[0] for m in moves}
+
+
+def test_depth_is_reached_early():
+    names = [p.move["name"] for p in all_discarded(TuneAgent(), [baseline()])[:6]]
+    assert "DEPTH" in names[:4] and names[:2] == ["LEARNING_RATE", "LEARNING_RATE"]
+
+
+def test_a_rejection_is_not_a_measurement_and_is_never_proposed_again():
+    agent = TuneAgent()
+    first = agent.propose(ctx())
+    history = [baseline(), rejected(2, first)]
+    after = agent.propose(ctx(history))
+    assert key(after.params) != key(first.params)
+    assert "0.0000" not in after.hypothesis and "worse" not in after.hypothesis
+    proposals = all_discarded(agent, history)
+    assert key(first.params) not in {key(p.params) for p in proposals}
+
+
+def test_after_a_rejection_no_configuration_already_run_in_flight_or_rejected():
+    agent = TuneAgent()
+    up = agent.propose(ctx())
+    kept = experiment(2, up, "keep", -0.05)  # LEARNING_RATE 3e-3 -> 6e-3 kept
+    source = up.source
+    again = agent.propose(ctx([baseline(), kept], source=source))
+    in_flight = Experiment(n=3, description=again.description, params=again.params,
+                           move=again.move)  # still running on another worker
+    other = agent.propose(ctx([baseline(), kept, in_flight], source=source))
+    assert key(other.params) != key(again.params)
+    history = [baseline(), kept, in_flight, rejected(4, other, "too far")]
+    proposals = all_discarded(agent, history, source=source)
+    seen = [key(p.params) for p in proposals]
+    assert key(BASE) not in seen  # the baseline (where the kept move started)
+    assert key(again.params) not in seen and key(other.params) not in seen
+    assert len(seen) == len(set(seen)) and key(up.params) not in seen
+
+
+@pytest.mark.parametrize("reason", ["leave DEPTH alone", "don't touch the depth",
+                                    "stop changing the number of layers"])
+def test_a_rejection_reason_that_names_a_constant_steers_away_from_it(reason):
+    agent = TuneAgent()
+    depth = agent.propose(ctx(notes=["DEPTH"]))
+    assert depth.move["name"] == "DEPTH"
+    proposals = all_discarded(agent, [baseline(), rejected(2, depth, reason)])
+    assert proposals and all("DEPTH" not in p.move["name"] for p in proposals)
+
+
+def test_a_reason_without_a_constant_speaks_of_the_rejected_move():
+    agent = TuneAgent()
+    first = agent.propose(ctx())  # LEARNING_RATE up
+    alone = all_discarded(agent, [baseline(), rejected(2, first, "leave it alone")])
+    assert all(p.move["name"] != "LEARNING_RATE" for p in alone)
+    other_way = agent.propose(ctx([baseline(), rejected(2, first, "too high")]))
+    assert other_way.move["name"] == "LEARNING_RATE" and other_way.move["direction"] == -1
+
+
+def test_not_the_learning_rate_try_the_batch_size_instead():
+    source = SOURCE.replace("ADAM_BETA2 = 0.95", "BATCH_SIZE = 16")
+    agent = TuneAgent()
+    first = agent.propose(ctx(source=source))
+    assert first.move["name"] == "LEARNING_RATE"
+    history = [baseline(), rejected(2, first, "not the learning rate, try the batch size instead")]
+    proposals = all_discarded(agent, history, source=source)
+    assert proposals[0].move["name"] == "BATCH_SIZE"
+    assert all(p.move["name"] != "LEARNING_RATE" for p in proposals)
+
+
+def test_a_note_asking_again_brings_a_rejected_idea_back():
+    agent = TuneAgent()
+    depth = agent.propose(ctx(notes=["DEPTH"]))
+    history = [baseline(), rejected(2, depth, "not now")]
+    assert key(agent.propose(ctx(history, notes=["DEPTH"])).params) != key(depth.params)
+    again = agent.propose(ctx(history, notes=["try DEPTH again"]))
+    assert key(again.params) == key(depth.params)
+
+
+def test_an_early_stopped_run_is_a_discard_that_hurt():
+    agent = TuneAgent()
+    first = agent.propose(ctx())
+    stopped = Experiment(n=2, description=first.description, params=first.params,
+                         move=first.move, status="discard", metric=None,
+                         early_stop={"progress": 50.0, "loss": 4.1, "best_loss": 3.8,
+                                     "sigmas": 7.0})
+    back = agent.propose(ctx([baseline(), stopped]))
+    assert back.move["name"] == "LEARNING_RATE" and back.move["direction"] == -1
+    assert "stopped early" in back.hypothesis and "gained" not in back.hypothesis
+
+
+def test_two_near_misses_are_combined_on_top_of_the_best():
+    agent = TuneAgent()
+    history = [baseline()]
+    gains = {("LEARNING_RATE", +1): 0.006, ("WEIGHT_DECAY", -1): 0.004}
+    for n in range(2, 40):
+        p = agent.propose(ctx(history))
+        if len(p.move.get("combine", [])) == 2:
+            break
+        gain = gains.get((p.move["name"], p.move["direction"]), -0.01)
+        history.append(experiment(n, p, "discard", -gain, confidence=gain / 0.005))
+    else:
+        raise AssertionError("no combination proposed")
+    assert n == 2 + 2 * len(TUNABLE)  # right after the first pass
+    assert {m["name"] for m in p.move["combine"]} == {"LEARNING_RATE", "WEIGHT_DECAY"}
+    assert p.params == dict(BASE, LEARNING_RATE=6e-3, WEIGHT_DECAY=0.05)
+    changed = [(a, b) for a, b in zip(SOURCE.splitlines(), p.source.splitlines()) if a != b]
+    assert changed == [("LEARNING_RATE = 3e-3  # peak", "LEARNING_RATE = 6e-3  # peak"),
+                       ("WEIGHT_DECAY = 0.1", "WEIGHT_DECAY = 0.05")]
+    assert "near-misses" in p.hypothesis and "1.2x its std" in p.hypothesis
+
+
+def test_steering_reads_clauses_levers_and_directions():
+    s = read_steering(["try depth and leave the learning rate alone", "a smaller batch"],
+                      [], ["DEPTH", "LEARNING_RATE", "EMBEDDING_LR", "BATCH_SIZE"])
+    assert s.prefer == ["DEPTH", "BATCH_SIZE"]
+    assert s.avoid == {"LEARNING_RATE", "EMBEDDING_LR"}
+    assert s.direction == {"BATCH_SIZE": -1}
+    s = read_steering(["the learning rate is too high", "DEPTH is fine"], [],
+                      ["DEPTH", "LEARNING_RATE"])
+    assert s.direction == {"LEARNING_RATE": -1} and s.avoid == {"DEPTH"}
+
+
+# -- memory across sessions ----------------------------------------------------------
+def objective(params):
+    """A synthetic val_bpb: shallower is better down to 1 layer, the learning rate wants
+    a little more, the rest sits at its optimum."""
+    return (1.0 + 0.02 * math.log2(params["DEPTH"]) ** 2
+            + 0.01 * math.log2(params["LEARNING_RATE"] / 6e-3) ** 2
+            + 0.01 * math.log2(params["MODEL_DIM"] / 256) ** 2
+            + 0.2 * abs(params["ADAM_BETA2"] - 0.95)
+            + 0.01 * math.log2(params["WEIGHT_DECAY"] / 0.1) ** 2)
+
+
+def session(name, count, prior=()):
+    """`count` experiments of the tune agent judged by the real keep policy on `objective`."""
+    agent, policy = TuneAgent(), KeepPolicy("lower")
+    floor = NoiseFloor.from_groups([[1.0, 1.005, 0.995]] * 5)
+    best, source = objective(BASE), SOURCE
+    history = [Experiment(n=1, description="baseline", status="keep", metric=best,
+                          session=name)]
+    for n in range(2, count + 1):
+        p = agent.propose(ctx(history, source=source, prior=prior))
+        value = objective(p.params)
+        verdict = policy.decide(value, best, floor)
+        history.append(Experiment(n=n, description=p.description, hypothesis=p.hypothesis,
+                                  params=p.params, move=p.move, status=verdict.status, metric=value,
+                                  delta_best=value - best, confidence=verdict.confidence,
+                                  session=name))
+        if verdict.status == "keep":
+            best, source = value, p.source
+    return history
+
+
+def test_a_second_session_never_repeats_what_the_first_measured():
+    first = session("s1", 21)  # the baseline and 20 proposals
+    assert any(e.status == "keep" and e.move["name"] == "DEPTH" for e in first[1:])
+    measured = {key(e.params) for e in first[1:]} | {key(BASE)}
+    remembered = session("s2", 21, prior=first)
+    repeats = [e.description for e in remembered[1:] if key(e.params) in measured]
+    assert repeats == []
+    forgetful = session("s2", 21)
+    would_repeat = sum(key(e.params) in measured for e in forgetful[1:])
+    assert would_repeat >= 15, would_repeat
+    # What helped before comes first (its coarse steps are measured: a finer one).
+    assert remembered[1].move["name"] == "DEPTH" and remembered[1].move["direction"] == -1
+    assert "in session s1" in remembered[1].hypothesis
+
+
+def test_gains_follow_the_metric_direction():
+    agent = TuneAgent()
+    first = agent.propose(ctx(direction="higher"))
+    higher = experiment(2, first, "discard", +0.004, confidence=0.8)  # accuracy went up a bit
+    back = agent.propose(ctx([baseline(), higher], direction="higher"))
+    assert "gained only 0.0040, within the noise" in back.hypothesis
+    lower = agent.propose(ctx([baseline(), higher], direction="lower"))
+    assert "worse by 0.0040" in lower.hypothesis

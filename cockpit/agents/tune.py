@@ -1,28 +1,48 @@
 """The offline agent: one informed perturbation of train.py's constants at a time.
 
-It reads the top-level UPPERCASE numeric constants with `ast`, and picks the next move
-from the session's history, in this order:
-  1. momentum: the last kept move worked, so push the same constant the same way again;
-  2. back-off: a move that hurt (or crashed) is tried in the other direction;
-  3. exploration: a constant not tuned yet, learning rates and batch size first;
-  4. refinement: smaller steps around the best value once both directions failed.
-A configuration already tried in the session is never proposed again, and only the
-constant's literal is rewritten, so each diff is one line.
+It reads the top-level UPPERCASE numeric constants with `ast` and picks the next move from
+what is known: this session's experiments (those in flight included), the experiments of
+earlier sessions in the workspace (`ctx.prior`), and the human's words. In this order:
+  1. first pass: every constant in both directions, before anything else; constants whose
+     moves helped in earlier sessions first (in the direction that helped), then the ones
+     that usually matter most in a fixed time budget (learning rates, then model shape);
+     a move an earlier session measured without a keep is already known and skipped;
+  2. momentum: the last kept move worked, so push the same constant the same way again;
+  3. near-misses (better than the best, within the noise): two of them together on top of
+     the best, or one again on a best that has moved since it was measured;
+  4. refinement: smaller steps around the best value, both ways; then the coarse steps
+     again around a best that has moved since they were measured.
+Back-off is the first pass's second direction: a step that hurt, crashed or was stopped
+early is followed by the step the other way, which says why. A first-pass step to a
+configuration an earlier session kept goes on past it, the way it helped.
+A proposal the human rejected is a rejected idea, not a measurement, and the reason typed for
+it steers like a note (see `steering`): constants to leave alone are never moved, constants
+asked for come first. A configuration already run (in this session, in flight, or in an
+earlier session) or rejected is never proposed again, unless a note asks for its constant
+again. Only literals are rewritten: each diff changes one line (two for a pair of
+near-misses), and constants such as `SEED` are left alone.
 """
 from __future__ import annotations
 
 import ast
 import math
 from dataclasses import dataclass
+from itertools import combinations
 
 from cockpit.agents import AgentContext, AgentExhausted, Proposal
+from cockpit.agents.steering import Steering, read_steering
+from cockpit.journal import Experiment
+from cockpit.judge import gain_of
 
 FACTORS = (2.0, math.sqrt(2.0), 2 ** 0.25)  # coarse first, then finer around the best
 SKIP_WORDS = ("SEED", "BUDGET", "EVAL", "LOG", "PRINT", "INTERVAL", "EVERY", "DEVICE", "VERBOSE")
 # Constants worth trying first, by a word in their name: what usually matters most in a
-# fixed time budget (optimizer step size, then how many steps fit, then model shape).
-PRIORITY_WORDS = ("LR", "LEARNING_RATE", "BATCH", "WARMUP", "WARMDOWN", "DIM", "EMBD",
-                  "WIDTH", "DEPTH", "LAYER", "HEAD", "DECAY", "BETA", "MLP", "RATIO")
+# fixed time budget (optimizer step size, then the model's size against the tokens it can
+# see in the budget, then how many steps fit, then the schedule).
+PRIORITY_WORDS = ("LR", "LEARNING_RATE", "DEPTH", "LAYER", "DIM", "EMBD", "WIDTH", "BATCH",
+                  "WARMUP", "WARMDOWN", "HEAD", "DECAY", "BETA", "MLP", "RATIO")
+MAX_WALK = 3  # steps taken past configurations an earlier session kept
+REJECTED_PREFIX = "rejected by the human:"
 
 
 @dataclass
@@ -122,6 +142,149 @@ def _config_key(params: dict) -> tuple:
     return tuple(sorted(params.items()))
 
 
+Step = tuple[str, int, float]  # (constant, direction +1/-1, factor)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    steps: tuple[Step, ...]  # one step, or two for a pair of near-misses
+    why: str
+
+
+@dataclass
+class Outcome:
+    """One measured single-constant move (this session or an earlier one)."""
+
+    name: str
+    direction: int
+    factor: float
+    old: float | int
+    new: float | int
+    status: str  # keep | discard | crash
+    gain: float | None  # better than its bar by this much (None: crashed or stopped early)
+    confidence: float | None  # the gain in units of the noise
+    stopped_early: bool
+    session: str
+
+    @property
+    def helped(self) -> bool:
+        return self.status == "keep"
+
+    @property
+    def near_miss(self) -> bool:
+        return (self.status == "discard" and not self.stopped_early
+                and self.gain is not None and self.gain > 0)
+
+    def effect(self, metric: str) -> str:
+        """What the move did, in words (never a gain for a run that did not finish)."""
+        if self.status == "crash":
+            return "crashed"
+        if self.stopped_early:
+            return "was stopped early, behind the best"
+        if self.gain is None:
+            return f"ended {self.status}"
+        units = f"{self.confidence:.1f}x " if self.confidence is not None else ""
+        if self.helped:
+            noise = f" ({units}the noise)" if units else ""
+            return f"improved {metric} by {self.gain:.4f}{noise}"
+        if self.gain > 0:
+            noise = f" ({units}its std)" if units else ""
+            return f"gained only {self.gain:.4f}, within the noise{noise}"
+        return f"made {metric} worse by {-self.gain:.4f}"
+
+
+def _outcome(e: Experiment, direction: str) -> Outcome | None:
+    move = e.move or {}
+    if e.status not in ("keep", "discard", "crash") or "direction" not in move:
+        return None
+    stopped = e.early_stop is not None
+    return Outcome(move["name"], move["direction"], move.get("factor", 2.0), move["old"],
+                   move["new"], e.status, None if stopped else gain_of(e.delta_best, direction),
+                   None if stopped else e.confidence, stopped, e.session)
+
+
+def _moves_of(e: Experiment) -> list[dict]:
+    """The single-constant moves of an experiment (a pair of near-misses has two)."""
+    if not e.move:
+        return []
+    return list(e.move.get("combine") or [e.move])
+
+
+class Ledger:
+    """What is known before the next proposal.
+
+    - ran: configurations run in this session, in flight, or started from (each move's
+      starting point was the best, so it ran);
+    - earlier: configurations earlier sessions ran, with the outcome of their move;
+    - rejected: configurations the human rejected (in this session or an earlier one);
+    - outcomes / prior: the measured moves of this session / of earlier sessions;
+    - tried / refused: (constant, direction) moved in this session / rejected in it;
+      learned: moved in an earlier session without a keep (the first pass need not ask).
+    """
+
+    def __init__(self, ctx: AgentContext):
+        self.ran: set[tuple] = set()
+        self.earlier: dict[tuple, Outcome | None] = {}
+        self.rejected: set[tuple] = set()
+        self.outcomes: list[Outcome] = []
+        self.prior: list[Outcome] = []
+        self.tried: set[tuple[str, int]] = set()
+        self.refused: set[tuple[str, int]] = set()
+        self.learned: set[tuple[str, int]] = set()  # moves earlier sessions measured, not kept
+        self.rejections: list[tuple[str, str, int]] = []  # (reason, constant, direction)
+        for e in ctx.prior:
+            outcome = _outcome(e, ctx.direction)
+            if outcome is not None:
+                self.prior.append(outcome)
+                if not outcome.helped:
+                    self.learned.add((outcome.name, outcome.direction))
+            for key in self._starts(e):
+                self.earlier.setdefault(key, None)
+            if e.params and e.status == "rejected":
+                self.rejected.add(_config_key(e.params))
+            elif e.params:
+                self.earlier[_config_key(e.params)] = outcome
+        for e in ctx.history:
+            tried = self.refused if e.status == "rejected" else self.tried
+            tried.update((m["name"], m["direction"]) for m in _moves_of(e))
+            if e.status == "rejected":
+                if e.params:
+                    self.rejected.add(_config_key(e.params))
+                reason = e.reason.removeprefix(REJECTED_PREFIX).strip()
+                for m in _moves_of(e) or [{"name": "", "direction": 0}]:
+                    self.rejections.append((reason, m["name"], m["direction"]))
+                continue
+            self.ran.update(self._starts(e))
+            if e.params:
+                self.ran.add(_config_key(e.params))
+            outcome = _outcome(e, ctx.direction)
+            if outcome is not None:
+                self.outcomes.append(outcome)
+
+    @staticmethod
+    def _starts(e: Experiment) -> list[tuple]:
+        """The configuration a move started from (the best when it was proposed)."""
+        moves = _moves_of(e)
+        if not (e.params and moves):
+            return []
+        return [_config_key(dict(e.params, **{m["name"]: m["old"] for m in moves}))]
+
+    def blocked(self, params: dict, moved: list[str], steering: Steering) -> bool:
+        """Whether a configuration must not be proposed: it ran in this session, or it was
+        rejected or run in an earlier session and no note asks for its constants again."""
+        key = _config_key(params)
+        if key in self.ran:
+            return True
+        if key in self.rejected or key in self.earlier:
+            return not any(name in steering.again for name in moved)
+        return False
+
+    def earlier_keep(self, params: dict) -> bool:
+        """Whether an earlier session kept this configuration (a gain beyond the noise)."""
+        outcome = self.earlier.get(_config_key(params))
+        return outcome is not None and outcome.helped
+
+
 class TuneAgent:
     name = "tune"
 
@@ -132,83 +295,159 @@ class TuneAgent:
             raise AgentExhausted(
                 "the tune agent found no numeric UPPERCASE constants to tune in the editable file"
             )
+        ledger = Ledger(ctx)
+        steering = read_steering(ctx.notes, ledger.rejections, list(tunable))
         current = {n: c.value for n, c in constants.items()}
-        tried = {_config_key(e.params) for e in ctx.history if e.params}
-        tried.add(_config_key(current))
-        for move in self._ranked_moves(ctx, tunable):
-            name, direction, factor, why = move
-            const = tunable[name]
-            new = step(const.value, direction, factor)
-            if new is None:
-                continue
-            params = dict(current, **{name: new})
-            if _config_key(params) in tried:
-                continue
-            new_text = format_like(const.text, new)
-            if new_text == const.text:
-                continue
-            verb = "Raising" if direction > 0 else "Lowering"
-            return Proposal(
-                description=f"{name} {const.text} -> {new_text}",
-                hypothesis=f"{verb} {name} from {const.text} to {new_text}: {why}",
-                source=rewrite_constant(ctx.source, const, new_text),
-                params=params,
-                move={"name": name, "old": const.value, "new": new,
-                      "direction": direction, "factor": round(factor, 4)},
-            )
+        for candidate in self._ranked(ctx, tunable, ledger, steering):
+            proposal = self._realise(candidate, tunable, current, ledger, steering, ctx.source)
+            if proposal is not None:
+                return proposal
         raise AgentExhausted(
             "the tune agent has tried every step it knows around the best configuration; "
             "edit train.py or program.md by hand, or use another agent"
         )
 
-    def _ranked_moves(self, ctx: AgentContext, tunable: dict[str, Constant]):
-        """Candidate (name, direction, factor, why) moves, best first."""
-        metric = ctx.metric
-        outcomes: dict[str, list] = {}  # name -> [(direction, factor, status, delta)]
-        for e in ctx.history:
-            if e.move and e.status and e.move.get("name") in tunable:
-                outcomes.setdefault(e.move["name"], []).append(
-                    (e.move["direction"], e.move.get("factor", 2.0), e.status, e.delta_best)
-                )
-        moves = []
-        # 1. momentum: the most recent kept move, again.
-        kept = [e for e in ctx.history if e.move and e.status == "keep"
-                and e.move.get("name") in tunable]
-        if kept:
-            m = kept[-1].move
-            gain = abs(kept[-1].delta_best or 0.0)
-            moves.append((m["name"], m["direction"], m.get("factor", 2.0),
-                          f"the last step this way improved {metric} by {gain:.4f}, "
-                          "so the optimum likely lies further on"))
-        # Steering notes that name a constant put it first among the rest.
-        noted = [n for n in tunable if any(n in note for note in ctx.notes)]
-        # 2. back-off: the last move of a constant hurt or crashed; try the other way.
-        for name, history in outcomes.items():
-            direction, factor, status, delta = history[-1]
-            if status != "keep":
-                gained = delta is not None and (delta < 0) == (ctx.direction == "lower")
-                what = ("crashed" if status == "crash" else
-                        f"gained only {abs(delta):.4f}, within the noise" if gained else
-                        f"made {metric} worse by {abs(delta or 0):.4f}")
-                moves.append((name, -direction, factor,
-                              f"the step the other way {what}, so it may want to move this way"))
-        # 3. exploration: constants not tuned yet, most promising first.
-        fresh = sorted((n for n in tunable if n not in outcomes),
-                       key=lambda n: (n not in noted, _priority(n)))
-        for name in fresh:
-            moves.append((name, +1, FACTORS[0], _why_explore(name, +1, ctx.time_budget)))
-            moves.append((name, -1, FACTORS[0], _why_explore(name, -1, ctx.time_budget)))
-        # 4. refinement: finer steps around the best value, both ways.
-        for factor in FACTORS[1:]:
-            for name in sorted(tunable, key=lambda n: (n not in noted, _priority(n))):
-                for direction in (+1, -1):
-                    moves.append((name, direction, factor,
-                                  f"larger steps around the best value did not help; "
-                                  f"a finer step (x{factor:.2f}) may"))
-        if noted:  # a steered constant jumps ahead of everything but momentum
-            head, rest = moves[:1] if kept else [], moves[1:] if kept else moves
-            moves = head + [m for m in rest if m[0] in noted] + [m for m in rest if m[0] not in noted]
-        return moves
+    def _realise(self, candidate: Candidate, tunable: dict[str, Constant], current: dict,
+                 ledger: Ledger, steering: Steering, source: str) -> Proposal | None:
+        """The candidate as a proposal on the current source; None when a step is not
+        possible or the configuration is blocked."""
+        params, moves = dict(current), []
+        for name, direction, factor in candidate.steps:
+            new = step(current[name], direction, factor)
+            # A single move an earlier session kept: go on past it, the way it helped.
+            for _ in range(MAX_WALK if len(candidate.steps) == 1 else 0):
+                if new is None or not ledger.earlier_keep(dict(params, **{name: new})):
+                    break
+                new = step(new, direction, factor)
+            if new is None:
+                return None
+            const = tunable[name]
+            text = format_like(const.text, new)
+            if text == const.text:
+                return None
+            params[name] = new
+            moves.append((const, new, text, direction, factor))
+        if ledger.blocked(params, [m[0].name for m in moves], steering):
+            return None
+        for const, new, text, _, _ in sorted(moves, key=lambda m: -m[0].lineno):
+            source = rewrite_constant(source, const, text)  # bottom-up: offsets stay valid
+        records = [{"name": c.name, "old": c.value, "new": new, "direction": d,
+                    "factor": round(f, 4)} for c, new, _, d, f in moves]
+        description = ", ".join(f"{c.name} {c.text} -> {text}" for c, _, text, _, _ in moves)
+        if len(moves) == 1:
+            const, _, text, direction, _ = moves[0]
+            verb = "Raising" if direction > 0 else "Lowering"
+            hypothesis = f"{verb} {const.name} from {const.text} to {text}: {candidate.why}"
+            move = records[0]
+        else:
+            hypothesis = f"{description}: {candidate.why}"
+            move = {"name": "+".join(r["name"] for r in records), "combine": records}
+        return Proposal(description=description, hypothesis=hypothesis, source=source,
+                        params=params, move=move)
+
+    def _ranked(self, ctx: AgentContext, tunable: dict[str, Constant], ledger: Ledger,
+                steering: Steering) -> list[Candidate]:
+        """Every candidate, best first: the phases in order, the levers the human asked for
+        ahead of the rest, the ones to leave alone gone."""
+        order = self._first_pass_order(tunable, ledger)
+        candidates = [*self._first_pass(ctx, order, ledger, steering),
+                      *self._momentum(ctx, tunable, ledger),
+                      *self._near_misses(ctx, tunable, ledger),
+                      *self._refinement(ctx, order, ledger, steering)]
+        candidates = [c for c in candidates if all(steering.allows(s[0]) for s in c.steps)]
+        asked = {name: rank for rank, name in enumerate(steering.prefer)}
+        return sorted(candidates, key=lambda c: min(asked.get(s[0], len(asked)) for s in c.steps))
+
+    @staticmethod
+    def _first_pass_order(tunable: dict[str, Constant], ledger: Ledger) -> list[str]:
+        """Constants whose moves helped in earlier sessions first (the larger gain first),
+        then near-misses there, then untried ones by priority, then ones that only hurt."""
+        def rank(name: str) -> tuple:
+            seen = [o for o in ledger.prior if o.name == name]
+            helped = [o.gain or 0.0 for o in seen if o.helped]
+            near = [o.gain or 0.0 for o in seen if o.near_miss]
+            group = 0 if helped else 1 if near else 3 if seen else 2
+            return group, -max(helped or near or [0.0]), _priority(name)
+        return sorted(tunable, key=rank)
+
+    @staticmethod
+    def _directions(name: str, ledger: Ledger, steering: Steering) -> list[int]:
+        """Which way first: as the human said, else as an earlier session found best."""
+        gains = [o for o in ledger.prior if o.name == name and (o.helped or o.near_miss)]
+        default = max(gains, key=lambda o: o.gain or 0.0).direction if gains else +1
+        first = steering.first_direction(name, default)
+        return [first, -first]
+
+    def _first_pass(self, ctx: AgentContext, order: list[str], ledger: Ledger,
+                    steering: Steering) -> list[Candidate]:
+        out = []
+        for name in order:
+            for direction in self._directions(name, ledger, steering):
+                known = ((name, direction) in ledger.refused
+                         or (name, direction) in ledger.learned) and name not in steering.again
+                if (name, direction) not in ledger.tried and not known:
+                    other = [o for o in ledger.outcomes
+                             if o.name == name and o.direction == -direction]
+                    why = (f"the step the other way {other[-1].effect(ctx.metric)}" if other
+                           else _why_explore(name, direction, ctx.time_budget))
+                    why += _earlier_words(name, direction, ledger, ctx.metric)
+                    out.append(Candidate(((name, direction, FACTORS[0]),),
+                                         f"{why} (first pass over every constant)"))
+        return out
+
+    @staticmethod
+    def _momentum(ctx: AgentContext, tunable: dict[str, Constant], ledger: Ledger):
+        kept = [o for o in ledger.outcomes if o.helped and o.name in tunable]
+        if not kept:
+            return []
+        last = kept[-1]
+        return [Candidate(((last.name, last.direction, last.factor),),
+                          f"the last step this way {last.effect(ctx.metric)}, so the optimum "
+                          "likely lies further on")]
+
+    @staticmethod
+    def _near_misses(ctx: AgentContext, tunable: dict[str, Constant], ledger: Ledger):
+        """Near-misses still on their starting value: pairs first (their gains may add up
+        beyond the noise), then each alone on a best that has moved since."""
+        latest: dict[str, Outcome] = {}
+        for o in ledger.outcomes:
+            if o.near_miss and o.name in tunable and tunable[o.name].value == o.old:
+                latest[o.name] = o
+        near = sorted(latest.values(), key=lambda o: -(o.gain or 0.0))
+        pairs = sorted(combinations(near, 2), key=lambda p: -((p[0].gain or 0) + (p[1].gain or 0)))
+        out = [Candidate(((a.name, a.direction, a.factor), (b.name, b.direction, b.factor)),
+                         f"two near-misses together: {a.name} {a.effect(ctx.metric)} and "
+                         f"{b.name} {b.effect(ctx.metric)}; together they may clear the noise")
+               for a, b in pairs]
+        out += [Candidate(((o.name, o.direction, o.factor),),
+                          f"this step {o.effect(ctx.metric)} on an earlier best; on the "
+                          "current best it may clear the noise") for o in near]
+        return out
+
+    def _refinement(self, ctx: AgentContext, order: list[str], ledger: Ledger,
+                    steering: Steering) -> list[Candidate]:
+        """Finer steps around the best, both ways; then the coarse steps again, which are
+        new configurations once the best has moved since they were measured."""
+        out = []
+        for factor in (*FACTORS[1:], FACTORS[0]):
+            for name in order:
+                for direction in self._directions(name, ledger, steering):
+                    why = (f"a finer step (x{factor:.2f}) around the best value, between "
+                           "the coarser ones" if factor != FACTORS[0] else
+                           "measured on an earlier best; the best has moved since")
+                    why += _earlier_words(name, direction, ledger, ctx.metric)
+                    out.append(Candidate(((name, direction, factor),), why))
+        return out
+
+
+def _earlier_words(name: str, direction: int, ledger: Ledger, metric: str) -> str:
+    """What an earlier session measured for this move, if anything."""
+    same = [o for o in ledger.prior if o.name == name and o.direction == direction]
+    if not same:
+        return ""
+    o = max(same, key=lambda o: o.gain if o.gain is not None else -math.inf)
+    session = f"in session {o.session}" if o.session else "in an earlier session"
+    return f"; {session}, {name} {o.old:g} -> {o.new:g} {o.effect(metric)}"
 
 
 def _why_explore(name: str, direction: int, budget: int) -> str:
@@ -226,5 +465,6 @@ def _why_explore(name: str, direction: int, budget: int) -> str:
     if words & {"WARMUP", "WARMDOWN"}:
         return "the schedule's shape matters when the budget is short"
     if "DECAY" in words:
-        return "more regularisation may generalise better" if up else "less regularisation may fit faster"
+        return ("more regularisation may generalise better" if up
+                else "less regularisation may fit faster")
     return "not tuned yet in this session"

@@ -1,0 +1,224 @@
+"""Early stop: end a run whose loss falls behind the best's beyond the noise.
+
+While a run trains, its progress lines (`step 00123 (41.0%) | loss: 3.912345 | ...`) give a
+curve of (progress %, loss). At the same progress, the best commit's runs give the loss to
+beat, and repeated runs of one commit (the baseline's re-runs, keep re-runs) give how much
+the loss moves between runs of the same code at that point: the spread. A run more than
+`margin` spreads behind the best, past `min_progress` percent of its budget, is hopeless:
+stopping it gives the rest of the budget to the next idea.
+
+Pure logic: no processes, no files. The caller feeds the curves and acts on the decision.
+
+- Smoothing: the printed loss is a noisy per-step value, so a curve's loss at p is the mean
+  of its points over the trailing `window` percent of progress (the value interpolated at p
+  when the window holds fewer than MIN_WINDOW_POINTS points).
+- Calibration: at each GRID_STEP of progress, every group of two or more curves of the same
+  commit gives squared deviations from its own mean; they are pooled across commits and over
+  +-SPREAD_POOLING percent of progress (the spread changes slowly with progress, and one
+  pair of curves alone is too few to trust at a single point).
+- The comparison: (loss - best) / (spread * sqrt(1 + 1/m)) against m best curves, so the
+  spread of the difference is what `margin` counts. A spread from few pairs of curves can
+  be small by chance, so the margin widens as the keep bar does, by the judge's
+  small-sample factor at `pairs` degrees of freedom (x7.0 for one pair of curves, x1.65
+  for three). Loss is always lower-better, whatever the judged metric's direction.
+- Without calibration (no commit ran twice, or its re-runs agreed exactly) it never stops;
+  a NaN or infinite loss never stops a run here (the run crashes on its own, with a clearer
+  reason).
+
+Defaults (`min_progress` 50, `margin` 6) are chosen for few false stops rather than for
+savings: two runs of one commit agree closely at every point of progress, while two
+configurations that end equally well can travel differently (a change of learning rate,
+warmup or warmdown reshapes the curve, and train.py's warmdown starts at 60% of the budget,
+where curves cross). Half the budget gives such a change room to show itself, and six
+spreads of the difference is far beyond what re-runs produce (curves with the re-runs' own
+noise: no stop in 200, in tests/test_earlystop.py). A hopeless run still gives back up to
+half its budget. `bench/bench_earlystop.py` counts false stops on real train.py curves (run
+it on a quiet machine) before either is lowered.
+"""
+from __future__ import annotations
+
+import math
+import re
+import statistics
+from bisect import bisect_left, bisect_right, insort
+from dataclasses import dataclass, field
+
+from cockpit.judge import small_sample_factor
+
+PROGRESS = re.compile(r"\((\d+(?:\.\d+)?)%\).*?loss:\s*"
+                      r"([-+]?(?:[0-9.]+(?:[eE][-+]?\d+)?|nan|inf))", re.IGNORECASE)
+DEFAULT_MIN_PROGRESS = 50.0  # percent of the budget before a run may be stopped
+DEFAULT_MARGIN = 6.0  # how many spreads of the difference behind the best (a known spread)
+SMALL_SAMPLE_LEVEL = 2.0  # the keep bar's noise multiple: the level of the widening
+WINDOW = 5.0  # percent of progress the loss is averaged over, trailing
+MIN_WINDOW_POINTS = 3  # fewer points in the window: interpolate instead of averaging
+REACH = 1.0  # percent of progress a curve may be short of a point and still cover it
+GRID_STEP = 2.0  # percent of progress between calibration points
+SPREAD_POOLING = 10.0  # +- percent of progress pooled into one spread
+
+
+@dataclass
+class Curve:
+    """One run's loss over its progress: (percent, loss) points sorted by progress, finite
+    losses only; `broken` when a NaN or infinite loss was seen."""
+
+    points: list[tuple[float, float]] = field(default_factory=list)
+    broken: bool = False
+
+    def __post_init__(self) -> None:
+        given, self.points = self.points, []
+        for progress, loss in given:
+            self.add(progress, loss)
+
+    @classmethod
+    def from_log(cls, text: str) -> Curve:
+        """The curve of a run's log (its `\\r`-updated progress lines included)."""
+        curve = cls()
+        for line in re.split(r"[\r\n]", text):
+            match = PROGRESS.search(line)
+            if match:
+                curve.add(float(match.group(1)), float(match.group(2)))
+        return curve
+
+    def add(self, progress: float, loss: float) -> None:
+        if loss is None or not math.isfinite(loss):
+            self.broken = True
+            return
+        if self.points and progress < self.points[-1][0]:
+            insort(self.points, (progress, loss))
+        else:
+            self.points.append((progress, loss))
+
+    @property
+    def end(self) -> float:
+        """How far the run got, in percent (0 before its first point)."""
+        return self.points[-1][0] if self.points else 0.0
+
+    def loss_at(self, progress: float, window: float = WINDOW) -> float | None:
+        """The smoothed loss at `progress`; None when the curve does not cover it."""
+        if not self.points or progress < self.points[0][0] or progress > self.end + REACH:
+            return None
+        xs = [p for p, _ in self.points]
+        lo, hi = bisect_left(xs, progress - window), bisect_right(xs, progress)
+        if hi - lo >= MIN_WINDOW_POINTS:
+            return statistics.fmean(loss for _, loss in self.points[lo:hi])
+        return self._interpolate(progress, xs)
+
+    def _interpolate(self, progress: float, xs: list[float]) -> float:
+        i = bisect_left(xs, progress)
+        if i >= len(xs):
+            return self.points[-1][1]
+        (x1, y1) = self.points[i]
+        if x1 == progress or i == 0:
+            return y1
+        (x0, y0) = self.points[i - 1]
+        return y0 + (y1 - y0) * (progress - x0) / (x1 - x0)
+
+
+@dataclass(frozen=True)
+class StopDecision:
+    progress: float  # percent of the budget when it was stopped
+    loss: float  # the run's smoothed loss there
+    best_loss: float  # the best's smoothed loss at the same progress
+    sigmas: float  # how many spreads of the difference the run was behind
+
+    @property
+    def why(self) -> str:
+        return describe_stop(self.to_dict())
+
+    def to_dict(self) -> dict:
+        """The journal's `early_stop` record."""
+        return {"progress": round(self.progress, 1), "loss": self.loss,
+                "best_loss": self.best_loss, "sigmas": round(self.sigmas, 2)}
+
+
+def describe_stop(record: dict) -> str:
+    """An early stop in words: "stopped at 40%: loss 3.91 vs 3.72 for the best at the same
+    point, 5.1x the noise"."""
+    loss, best = record["loss"], record["best_loss"]
+    gap = abs(loss - best)
+    decimals = 2 if gap >= 0.01 or gap == 0 else min(6, 1 - math.floor(math.log10(gap)))
+    return (f"stopped at {record['progress']:.0f}%: loss {loss:.{decimals}f} vs "
+            f"{best:.{decimals}f} for the best at the same point, "
+            f"{record['sigmas']:.1f}x the noise")
+
+
+class EarlyStop:
+    """Says when a run is behind the best's runs beyond the calibrated noise."""
+
+    def __init__(self, min_progress: float = DEFAULT_MIN_PROGRESS,
+                 margin: float = DEFAULT_MARGIN, window: float = WINDOW):
+        self.min_progress = min_progress
+        self.margin = margin
+        self.window = window
+        self._grid: list[float] = []  # progress points where the spread is known
+        self._spread: list[float] = []
+        self.pairs = 0  # degrees of freedom of the calibration: curves minus commits
+
+    @property
+    def calibrated(self) -> bool:
+        return bool(self._grid)
+
+    def calibrate(self, groups: list[list[Curve]]) -> EarlyStop:
+        """Learn the spread of the loss from groups of curves of the same commit (a group
+        with one curve says nothing). Replaces any earlier calibration."""
+        groups = [[c for c in group if c.points] for group in groups]
+        groups = [group for group in groups if len(group) >= 2]
+        self.pairs = sum(len(group) - 1 for group in groups)
+        steps = int(100 / GRID_STEP)
+        grid = [GRID_STEP * k for k in range(1, steps + 1)]
+        squares, dofs = [0.0] * len(grid), [0] * len(grid)
+        for k, progress in enumerate(grid):
+            for group in groups:
+                losses = [v for v in (c.loss_at(progress, self.window) for c in group)
+                          if v is not None]
+                if len(losses) >= 2:
+                    mean = statistics.fmean(losses)
+                    squares[k] += sum((v - mean) ** 2 for v in losses)
+                    dofs[k] += len(losses) - 1
+        reach = int(round(SPREAD_POOLING / GRID_STEP))
+        self._grid, self._spread = [], []
+        for k, progress in enumerate(grid):
+            near = range(max(0, k - reach), min(len(grid), k + reach + 1))
+            dof = sum(dofs[j] for j in near)
+            if dofs[k] and dof:
+                self._grid.append(progress)
+                self._spread.append(math.sqrt(sum(squares[j] for j in near) / dof))
+        return self
+
+    def spread_at(self, progress: float) -> float | None:
+        """The calibrated spread of one run's loss at `progress` (None outside the grid)."""
+        if not self._grid or progress < self._grid[0] - GRID_STEP or progress > self._grid[-1]:
+            return None
+        i = bisect_left(self._grid, progress)
+        if i == 0:
+            return self._spread[0]
+        x0, x1 = self._grid[i - 1], self._grid[min(i, len(self._grid) - 1)]
+        y0, y1 = self._spread[i - 1], self._spread[min(i, len(self._grid) - 1)]
+        return y0 if x1 == x0 else y0 + (y1 - y0) * (progress - x0) / (x1 - x0)
+
+    @property
+    def needed(self) -> float:
+        """The spreads a run must be behind to be stopped: `margin`, widened for a spread
+        that rests on few pairs of curves."""
+        if self.pairs < 1:
+            return math.inf
+        return self.margin * small_sample_factor(self.pairs, SMALL_SAMPLE_LEVEL)
+
+    def check(self, best_curves: list[Curve], current: Curve) -> StopDecision | None:
+        """A StopDecision when `current` is past min_progress and behind the mean of the
+        best's curves at the same progress by more than `needed` spreads; else None."""
+        if not self.calibrated or current.broken or current.end < self.min_progress:
+            return None
+        progress = current.end
+        loss = current.loss_at(progress, self.window)
+        best = [v for v in (c.loss_at(progress, self.window) for c in best_curves)
+                if v is not None]
+        spread = self.spread_at(progress)
+        if loss is None or not best or not spread:
+            return None
+        best_loss = statistics.fmean(best)
+        sigmas = (loss - best_loss) / (spread * math.sqrt(1 + 1 / len(best)))
+        if sigmas <= self.needed:
+            return None
+        return StopDecision(progress, loss, best_loss, sigmas)

@@ -1,0 +1,148 @@
+"""Early stop on synthetic loss curves: behind beyond the noise stops, noise never does."""
+from __future__ import annotations
+
+import math
+import random
+
+import pytest
+
+from cockpit.earlystop import Curve, EarlyStop, StopDecision, describe_stop
+
+
+def curve(seed: int, offset: float = 0.0, run_sigma: float = 0.02, step_sigma: float = 0.05,
+          until: float = 100.0, every: float = 0.5, late_offset: float | None = None,
+          late_from: float = 100.0) -> Curve:
+    """A falling loss with a run-level shift (how re-runs of one commit differ) and per-step
+    noise; `offset` moves the whole curve (a worse or better change)."""
+    rng = random.Random(seed)
+    shift = rng.gauss(0, run_sigma)
+    c = Curve()
+    k = 1
+    while k * every <= until:
+        p = k * every
+        extra = late_offset if late_offset is not None and p >= late_from else offset
+        c.add(p, 3.0 + 4.0 * math.exp(-p / 25) + shift + extra + rng.gauss(0, step_sigma))
+        k += 1
+    return c
+
+
+def calibrated(**kw) -> tuple[EarlyStop, list[Curve]]:
+    best = [curve(s) for s in (1, 2, 3)]
+    other = [curve(s) for s in (4, 5)]  # re-runs of a second commit
+    return EarlyStop(**kw).calibrate([best, other]), best
+
+
+def live(stop: EarlyStop, best: list[Curve], points) -> StopDecision | None:
+    """Feed the points one by one as the progress lines arrive; the first decision."""
+    current = Curve()
+    for p, loss in points:
+        current.add(p, loss)
+        decision = stop.check(best, current)
+        if decision is not None:
+            return decision
+    return None
+
+
+def test_clearly_behind_is_stopped_past_min_progress():
+    stop, best = calibrated()
+    behind = curve(10, offset=0.6)
+    decision = live(stop, best, behind.points)
+    assert decision is not None
+    assert stop.min_progress <= decision.progress < stop.min_progress + 1
+    assert decision.sigmas > stop.margin and decision.loss - decision.best_loss == pytest.approx(
+        0.6, abs=0.1)
+    assert decision.why.startswith(f"stopped at {decision.progress:.0f}%: loss ")
+    assert decision.to_dict() == {"progress": round(decision.progress, 1), "loss": decision.loss,
+                                  "best_loss": decision.best_loss,
+                                  "sigmas": round(decision.sigmas, 2)}
+
+
+def test_within_the_noise_is_never_stopped():
+    stop, best = calibrated()
+    stops = sum(live(stop, best, curve(100 + s).points) is not None for s in range(200))
+    assert stops == 0
+    # Slightly behind (one run-to-run spread) is not hopeless either.
+    assert live(stop, best, curve(7, offset=0.02).points) is None
+
+
+def test_behind_only_before_min_progress_is_not_stopped():
+    stop, best = calibrated(min_progress=50.0)
+    slow_start = curve(11, offset=0.5, late_offset=0.0, late_from=45.0)
+    assert live(stop, best, slow_start.points) is None
+    # The same start, still behind after min_progress: stopped.
+    assert live(stop, best, curve(11, offset=0.5).points) is not None
+
+
+def test_without_calibration_it_never_stops():
+    best = [curve(1)]
+    behind = curve(10, offset=2.0).points
+    assert live(EarlyStop(), best, behind) is None
+    lone = EarlyStop().calibrate([[curve(1)], [curve(2)]])  # no commit ran twice
+    assert not lone.calibrated and live(lone, best, behind) is None
+    same = EarlyStop().calibrate([[curve(1, run_sigma=0, step_sigma=0),
+                                   curve(1, run_sigma=0, step_sigma=0)]])
+    assert live(same, best, behind) is None  # re-runs agreed exactly: no measure of noise
+
+
+def test_a_nan_loss_is_left_to_crash_on_its_own():
+    stop, best = calibrated()
+    behind = curve(10, offset=0.6, until=55.0)
+    assert stop.check(best, behind) is not None
+    behind.add(55.5, math.nan)
+    assert behind.broken and stop.check(best, behind) is None
+    assert stop.check(best, Curve([(60.0, math.inf), (61.0, 9.0)])) is None
+
+
+def test_sparse_and_empty_curves():
+    stop, best = calibrated()
+    sparse = Curve([(10.0, 7.0), (40.0, 6.0), (58.0, 5.5)])  # a few points, far behind
+    decision = stop.check(best, sparse)
+    assert decision is not None and decision.progress == 58.0
+    assert stop.check(best, Curve()) is None
+    assert stop.check([], curve(10, offset=0.6)) is None  # nothing to compare with
+    short_best = [curve(1, until=30.0)]  # the best's curve does not reach this far
+    assert stop.check(short_best, curve(10, offset=0.6, until=60.0)) is None
+
+
+def test_curve_from_a_log_and_its_smoothing():
+    log = ("step 00001 (0.5%) | loss: 7.100000 | lrm: 0.10\r"
+           "step 00002 (1.0%) | loss: 7.000000 | lrm: 0.20\r"
+           "step 00004 (2.0%) | loss: 6.800000 | lrm: 0.40\n"
+           "step 00003 (1.5%) | loss: 6.900000 | lrm: 0.30\n"  # arrives late: sorted in
+           "step 00005 (2.5%) | loss: nan | lrm: 0.50\n"
+           "val_bpb: 1.5\n")
+    c = Curve.from_log(log)
+    assert [p for p, _ in c.points] == [0.5, 1.0, 1.5, 2.0] and c.broken
+    assert c.loss_at(2.0, window=1.0) == pytest.approx((7.0 + 6.9 + 6.8) / 3)
+    assert c.loss_at(1.25, window=0.1) == pytest.approx(6.95)  # interpolated
+    assert c.loss_at(3.0) == pytest.approx(6.95)  # within reach of its end: the last window
+    assert c.loss_at(4.0) is None and c.loss_at(0.1) is None
+
+
+def test_spread_is_pooled_across_commits():
+    tight = [curve(s, run_sigma=0.01) for s in (1, 2, 3)]
+    loose = [curve(s, run_sigma=0.08) for s in (4, 5, 6)]
+    alone_tight = EarlyStop().calibrate([tight]).spread_at(60.0)
+    alone_loose = EarlyStop().calibrate([loose]).spread_at(60.0)
+    pooled = EarlyStop().calibrate([tight, loose])
+    assert alone_tight < pooled.spread_at(60.0) < alone_loose
+    assert pooled.pairs == 4
+
+
+def test_the_reason_in_words():
+    assert describe_stop({"progress": 40.0, "loss": 3.912, "best_loss": 3.7204,
+                          "sigmas": 5.08}) == ("stopped at 40%: loss 3.91 vs 3.72 for the best "
+                                               "at the same point, 5.1x the noise")
+    # A small gap keeps enough digits to show it.
+    assert "loss 3.7250 vs 3.7204" in describe_stop({"progress": 55.0, "loss": 3.725,
+                                                     "best_loss": 3.7204, "sigmas": 9.0})
+
+
+def test_a_spread_from_one_pair_of_curves_asks_for_more():
+    one = EarlyStop().calibrate([[curve(1), curve(2)]])
+    many = EarlyStop().calibrate([[curve(s) for s in range(1, 6)],
+                                  [curve(s) for s in range(6, 11)]])
+    assert one.pairs == 1 and many.pairs == 8
+    assert one.needed == pytest.approx(6 * 6.98, abs=0.05)
+    assert 6 < many.needed < 6 * 1.2
+    assert EarlyStop().needed == math.inf
