@@ -121,9 +121,17 @@ def cmd_init(args) -> int:
 def cmd_run(args) -> int:
     from cockpit.control import read_session
 
+    from cockpit.history import History, HistoryError
+
     workspace = workspace_of(args)
     config = run_config(workspace, args)
     check_workspace(workspace, config.experiment.editable)
+    if args.tag:
+        validate_tag(args.tag)
+    history = History(workspace)
+    if not history.has_commits():
+        raise HistoryError(f"{workspace} has no commits yet: commit your files first")
+    history.close()
     running = read_session(workspace)
     if args.headless or args.detach:
         if running is not None and running.alive:

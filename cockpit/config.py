@@ -71,7 +71,9 @@ class AgentConfig:
 
 @dataclass
 class JudgeConfig:
-    baseline_runs: int = 2  # runs of the unmodified baseline at the start; 0 or 1 = no noise floor
+    # runs of the unmodified baseline at the start; 0 or 1 = no noise floor. Few runs say
+    # little about the noise (2 runs: a keep needs ~14 std), so 4 (a keep needs ~3.7 std)
+    baseline_runs: int = 4
     min_delta: float | str = "auto"  # gain a keep needs; "auto" = noise_multiple x noise; 0 = reference
     noise_multiple: float = 2.0
     keep_reruns: int = 1  # re-runs of each kept commit, so the next bar is not one lucky run
@@ -212,7 +214,7 @@ command = ""                        # command: e.g. "claude -p" (prompt on stdin
 command_timeout = 1800              # seconds before the command agent is killed
 
 [judge]
-baseline_runs = 2                   # runs of the unmodified baseline: their spread is the noise
+baseline_runs = 4                   # runs of the unmodified baseline: their spread is the noise
 min_delta = "auto"                  # a keep must beat the best by more; "auto" = noise_multiple x
                                     # the noise spread; 0 = keep any gain (the reference)
 noise_multiple = 2.0

@@ -41,7 +41,7 @@ from cockpit.config import Config
 from cockpit.errors import CockpitError
 from cockpit.history import ConfigTampered, History, HistoryError
 from cockpit.journal import STATE_DIR, Experiment, Journal, SessionState, session_dir
-from cockpit.judge import KeepPolicy, Noise
+from cockpit.judge import KeepPolicy, Noise, NoiseFloor
 from cockpit.progress import last_progress
 from cockpit.proposals import Durations, Ticket, carry_onto, proposals_needed
 from cockpit.records import (
@@ -617,7 +617,8 @@ class Coordinator:
         else:
             exp = self.state.get(n)
             verdict = self.policy.decide(value, self.reference_value(best), self.noise,
-                                         lines_delta(exp.diff if exp else ""))
+                                         lines_delta(exp.diff if exp else ""),
+                                         best_runs=len(self.values_of(best.commit)))
             status = verdict.status
         memory = summary.get("peak_vram_mb")
         bar = self.reference_value(best) if best is not None and value is not None else None
@@ -625,6 +626,8 @@ class Coordinator:
             "result", n=n, commit=job.commit, status=status, metric=value, worker=job.worker,
             confidence=verdict.confidence if verdict else None,
             verdict=verdict.why if verdict else "",
+            threshold=verdict.threshold if verdict else None,
+            bar=bar, bar_runs=len(self.values_of(best.commit)) if bar is not None else 0,
             memory_gb=round(memory / 1024, 1) if isinstance(memory, float) else 0.0,
             summary=summary, seconds=round(finished.result.seconds, 1), reason=reason,
             delta_best=None if bar is None else value - bar,
@@ -672,17 +675,29 @@ class Coordinator:
         self._record("measure", k=m.k, commit=m.commit, purpose=m.purpose, metric=value,
                      reason=reason, seconds=round(finished.result.seconds, 1),
                      worker=finished.job.worker, log=self._rel(finished.job.log_path))
-        self._record_noise()
+        if m.purpose == "noise":
+            self._record_noise(m.commit)
 
-    def _record_noise(self) -> None:
-        """Once the baseline and its noise re-runs are all in: the session's noise floor."""
-        base = self.state.baseline
-        if base is None or self.noise is not None \
-                or any(m.purpose == "noise" for m in self._queued_or_running()):
+    def _record_noise(self, commit: str | None = None) -> None:
+        """Once a commit's noise runs are all in (the baseline's, at the start of a session,
+        or the best's for `cockpit noise`): its spread, and the floor it makes."""
+        commit = commit or (self.state.baseline.commit if self.state.baseline else None)
+        if commit is None or any(e["event"] == "noise" and e.get("commit") == commit
+                                 and e.get("at") == self._noise_round(commit)
+                                 for e in self.events) \
+                or any(m.purpose == "noise" and m.commit == commit
+                       for m in self._queued_or_running()):
             return
-        values = self.values_of(base.commit)
+        values = self.values_of(commit)
         if len(values) > 1:
-            self._record("noise", commit=base.commit, **Noise(values).to_dict())
+            self._record("noise", commit=commit, **Noise(values).to_dict(),
+                         at=self._noise_round(commit),
+                         floor=NoiseFloor.from_events(self.events).describe())
+
+    def _noise_round(self, commit: str) -> int:
+        """How many noise re-runs of a commit are in: a new round records anew."""
+        return sum(e["event"] == "measure" and e.get("purpose") == "noise"
+                   and e.get("commit") == commit for e in self.events)
 
     def _queued_or_running(self) -> list[Measurement]:
         return self.measurements + [s.measurement for s in self.slots if s.measurement]
@@ -694,12 +709,12 @@ class Coordinator:
         return m
 
     @property
-    def noise(self) -> Noise | None:
-        """The latest measured noise floor of the session (None before one is measured)."""
-        for e in reversed(self.events):
-            if e["event"] == "noise":
-                return Noise(e["values"])
-        return None
+    def noise(self) -> NoiseFloor | None:
+        """The session's noise floor, pooled from every commit run more than once (None
+        until the baseline's noise runs are in)."""
+        if not any(e["event"] == "noise" for e in self.events):
+            return None
+        return NoiseFloor.from_events(self.events)
 
     @property
     def policy(self) -> KeepPolicy:
@@ -883,8 +898,8 @@ class Coordinator:
             "crashed": sum(e.status == "crash" for e in state.ran),
             "best": best.metric if best else None, "best_n": best.n if best else None,
             "baseline": base.metric if base else None,
-            "noise": noise.spread if noise else None,
-            "noise_runs": len(noise.values) if noise else 0,
+            "noise": noise.std if noise else None,
+            "noise_runs": noise.runs if noise else 0,
             "budget": self.config.experiment.time_budget, "events": len(self.events)}}
 
     def _cmd_pause(self) -> str:

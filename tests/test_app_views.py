@@ -1,11 +1,11 @@
-"""The cockpit without a loop of its own: the program editor, the read-only view of a
-session another process runs, replay, and the small parts they are built from."""
+"""The cockpit on recorded sessions (no session process needed): the program editor, a
+session that is over, replay, and the small parts they are built from."""
 from __future__ import annotations
 
 import asyncio
 import fcntl
 import json
-import time
+import os
 
 from cockpit.widgets.metric_chart import MetricChart
 from cockpit.widgets.program_editor import ProgramEditor
@@ -15,8 +15,8 @@ from tui_support import synthetic_session, wait_for
 
 from cockpit.app import CockpitApp, ReplayApp
 from cockpit.feeds import FileTail, JournalTail, OutputBuffer
-from cockpit.session_view import parse_progress
-from cockpit.tui import lock_owner, owner_session
+from cockpit.control import SessionLock, read_session
+from cockpit.progress import parse_progress
 
 
 def run(app, scenario, size=(120, 40)):
@@ -71,20 +71,28 @@ def test_file_tail_follows_from_near_the_end(tmp_path):
 def test_progress_line_parsing():
     line = ("step 00123 (41.0%) | loss: 3.912345 | lrm: 1.00 | dt: 312ms | tok/sec: 52,480 | "
             "mfu: 38.1% | epoch: 1 | remaining: 177s")
-    assert parse_progress(line) == (41.0, 3.912345)
-    assert parse_progress("hello") == (None, None)
+    progress = parse_progress(line)
+    assert (progress.percent, progress.loss, progress.step, progress.remaining) == \
+        (41.0, 3.912345, 123, 177.0)
+    assert parse_progress("hello") is None
 
 
-def test_lock_owner_names_the_process_and_session(tmp_path):
-    assert lock_owner(tmp_path) is None
-    (tmp_path / ".cockpit").mkdir()
-    with open(tmp_path / ".cockpit" / "lock", "a+") as held:
+def test_the_lock_tells_a_live_session_from_a_dead_one(tmp_path):
+    assert read_session(tmp_path) is None
+    lock = SessionLock(tmp_path)
+    lock.acquire("nov23")
+    info = read_session(tmp_path)
+    assert info.alive and info.pid == os.getpid() and info.tag == "nov23" and info.started
+    lock.release()
+    assert read_session(tmp_path) is None  # a clean end names no one
+    # a lock file naming a process that holds no flock: dead, whatever pid it names
+    path = tmp_path / ".cockpit" / "lock"
+    path.write_text(json.dumps({"pid": os.getpid(), "started": "1", "tag": "x"}) + "\n")
+    dead = read_session(tmp_path)
+    assert dead is not None and not dead.alive and dead.tag == "x"
+    with open(path, "a+") as held:  # the flock held, but by a process the file does not name
         fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        held.write("pid 123, session nov23, since 10:00\n")
-        held.flush()
-        owner = lock_owner(tmp_path)
-        assert owner.startswith("pid 123") and owner_session(owner) == "nov23"
-    assert lock_owner(tmp_path) is None  # released: a live session may start here
+        assert not read_session(tmp_path).alive
 
 
 def to_end(editor):
@@ -92,29 +100,11 @@ def to_end(editor):
 
 
 # -- the program editor --------------------------------------------------------------
-def test_program_editor_saves_reloads_and_never_clobbers(tmp_path):
-    ws = synthetic_session(tmp_path / "ws", 3)
-    program = ws / "program.md"
-    app = CockpitApp(ws, "demo", watch_program=False)
-
-    async def scenario(pilot):
-        editor = app.main.query_one(ProgramEditor)
-        await pilot.press("e")
-        assert app.focused.id == "program-text"
-        to_end(editor)
-        await pilot.press(*"More depth.")
-        await pilot.press("ctrl+s")  # read-only view: nothing is written
-        assert "More depth" not in program.read_text()
-
-    run(app, scenario)
-
-
 def test_program_editor_in_a_live_cockpit(tmp_path):
     ws = synthetic_session(tmp_path / "ws", 2)
     program = ws / "program.md"
 
     app = CockpitApp(ws, "demo", watch_program=True)
-    app.main.read_only = False  # as in a live cockpit (no loop needed for the editor)
 
     async def scenario(pilot):
         editor = app.main.query_one(ProgramEditor)
@@ -146,37 +136,21 @@ def test_program_editor_in_a_live_cockpit(tmp_path):
     run(app, scenario)
 
 
-# -- the read-only view of a session run elsewhere ------------------------------------
-def test_watching_a_session_follows_its_journal_and_log(tmp_path):
+# -- a session that is over -------------------------------------------------------------
+def test_a_session_no_process_runs_shows_its_journal_and_says_so(tmp_path):
     ws = synthetic_session(tmp_path / "ws", 5)
-    app = CockpitApp(ws, "demo", owner="pid 99, session demo, since 10:00", watch_program=False)
-    journal = ws / ".cockpit" / "demo" / "journal.jsonl"
+
+    app = CockpitApp(ws, "demo", watch_program=False)
 
     async def scenario(pilot):
+        await wait_for(pilot, lambda: app.main.query_one(Timeline).numbers == [1, 2, 3, 4, 5],
+                       what="the journal")
         await pilot.pause(0.2)
-        timeline = app.main.query_one(Timeline)
-        assert timeline.numbers == [1, 2, 3, 4, 5]
         status = app.main.query_one("#status").status
-        assert "watching pid 99" in status.flags
-        assert app.check_action("approve", ()) is False  # not offered at all
-        log = ws / ".cockpit/demo/runs/0006/run.log"
-        log.parent.mkdir(parents=True)
-        log.write_text("data_fingerprint: x\n")
-        now = time.time()
-        with open(journal, "a") as f:
-            for e in ({"event": "proposal", "n": 6, "description": "six", "diff": ""},
-                      {"event": "commit", "n": 6, "commit": "f" * 40},
-                      {"event": "run_start", "n": 6, "commit": "f" * 40, "time": now,
-                       "log": ".cockpit/demo/runs/0006/run.log"}):
-                f.write(json.dumps({"time": now, **e}) + "\n")
-        await wait_for(pilot, lambda: timeline.numbers[-1] == 6, what="the new experiment")
-        with open(log, "a") as f:
-            f.write("\rstep 00001 (50.0%) | loss: 2.5")
+        assert "died" in status.flags  # no session_end, no process: it died
+        assert app.check_action("approve", ()) is None  # shown, dimmed: nothing to act on
         run_log = app.main.query_one(RunLog)
-        await wait_for(pilot, lambda: run_log.last_line.startswith("step 00001"), what="the log")
-        await pilot.pause(0.3)
-        status = app.main.query_one("#status").status
-        assert status.state == "training" and status.percent == 50.0 and status.n == 6
+        assert "run 5" in "\n".join(run_log.log_widget.lines)  # the last run's log
 
     run(app, scenario)
 

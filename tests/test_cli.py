@@ -98,7 +98,7 @@ def test_autoresearch_checkout_with_uv(tmp_path):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     uv = bin_dir / "uv"  # a stand-in for uv: `uv run X` runs X with this Python
-    uv.write_text(f"#!/bin/sh\n[ \"$1\" = run ] && shift\necho \"uv $@\" >> uv_calls.txt\n"
+    uv.write_text(f"#!/bin/sh\n[ \"$1\" = run ] && shift\necho \"uv $@\" >> $COCKPIT_UV_CALLS\n"
                   f"exec {os.sys.executable} \"$@\"\n")
     uv.chmod(uv.stat().st_mode | stat.S_IEXEC)
     ws = make_workspace(tmp_path / "autoresearch", extra={
@@ -108,12 +108,13 @@ def test_autoresearch_checkout_with_uv(tmp_path):
     (ws / "cockpit.toml").write_text('[experiment]\ntrain_command = "uv run train.py"\n')
     (ws / "results.tsv").write_text("commit\tval_bpb\tmemory_gb\tstatus\tdescription\n"
                                     "a1b2c3d\t0.997900\t44.0\tkeep\tbaseline\n")
-    env = {"PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    calls_file = tmp_path / "uv_calls.txt"
+    env = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "COCKPIT_UV_CALLS": str(calls_file)}
     result = cockpit("run", "--headless", "--experiments", "2", cwd=ws, env=env)
     assert result.returncode == 0, result.stderr
-    calls = (ws / "uv_calls.txt").read_text().splitlines()
-    # prepare once, then the baseline, its noise re-run, and experiment 2
-    assert calls == ["uv prepare.py"] + ["uv train.py"] * 3
+    calls = calls_file.read_text().splitlines()
+    # prepare once, then the baseline, its 3 noise re-runs, and experiment 2
+    assert calls == ["uv prepare.py"] + ["uv train.py"] * 5
     rows = (ws / "results.tsv").read_text().splitlines()
     assert rows[:2] == ["commit\tval_bpb\tmemory_gb\tstatus\tdescription",
                         "a1b2c3d\t0.997900\t44.0\tkeep\tbaseline"]

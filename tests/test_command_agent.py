@@ -10,7 +10,7 @@ import git
 from support import FAKE_TRAIN, make_workspace, read_journal, results_rows
 
 from cockpit.config import Config
-from cockpit.loop import ResearchLoop
+from cockpit.coordinator import Coordinator
 
 # A stand-in CLI: reads the prompt (a file argument, or stdin), then behaves as MODE says.
 FAKE_CLI = '''\
@@ -28,6 +28,14 @@ if mode == "syntax_first" and calls.read_text().count("call") == 1:
 if mode == "also_prepare":
     pathlib.Path("prepare.py").write_text("# rewritten by the agent\\n")
     pathlib.Path("notes.txt").write_text("scratch notes\\n")
+if mode == "commits":
+    import subprocess
+    pathlib.Path("extra.py").write_text("x = 1\\n")
+    subprocess.run(["git", "add", "extra.py"])
+    subprocess.run(["git", "commit", "-qm", "the agent commits", "--no-verify"],
+                   env={"GIT_AUTHOR_NAME": "a", "GIT_AUTHOR_EMAIL": "a@b", "GIT_COMMITTER_NAME": "a",
+                        "GIT_COMMITTER_EMAIL": "a@b", "PATH": "/usr/bin:/bin"})
+    subprocess.run(["git", "branch", "-f", "feature", "HEAD"], env={"PATH": "/usr/bin:/bin"})
 train.write_text(train.read_text().replace("LEARNING_RATE = 0.01", "LEARNING_RATE = 0.003"))
 print("HYPOTHESIS: a lower learning rate is closer to the optimum")
 print("DESCRIPTION: LR 0.01 -> 0.003 by the CLI")
@@ -54,8 +62,8 @@ def attempts(ws):
 
 def test_cli_edit_becomes_the_proposal(tmp_path):
     ws, config, calls = setup(tmp_path, "plain")
-    loop = ResearchLoop(ws, config, "t")
-    assert loop.run(2) == "ran 2 experiments as asked"
+    loop = Coordinator(ws, config, "t")
+    assert loop.run(2).why == "ran 2 experiments as asked"
     exp = loop.state.experiments[1]
     assert exp.description == "LR 0.01 -> 0.003 by the CLI" and exp.status == "keep"
     assert exp.hypothesis == "a lower learning rate is closer to the optimum"
@@ -68,17 +76,23 @@ def test_cli_edit_becomes_the_proposal(tmp_path):
 
 def test_prompt_arrives_on_stdin_without_a_placeholder(tmp_path):
     ws, config, calls = setup(tmp_path, "plain", stdin=True)
-    ResearchLoop(ws, config, "t").run(2)
+    Coordinator(ws, config, "t").run(2)
     assert "# Research program" in (tmp_path / "calls.txt.prompt").read_text()
 
 
 def test_other_files_it_touches_are_reverted_and_reported(tmp_path):
     ws, config, calls = setup(tmp_path, "also_prepare")
+    (ws / "program.md").write_text("# program\nMy unsaved words.\n")  # the human's, uncommitted
     lines = []
-    loop = ResearchLoop(ws, config, "t", on_event=lambda k, d: lines.append((k, d)))
+    loop = Coordinator(ws, config, "t")
+    loop.observers.append(lambda m: lines.extend((e["event"], e) for e in m["events"])
+                          if m["type"] == "journal" else None)
     loop.run(2)
     assert (ws / "prepare.py").read_text() == "print('data ready')\n"
     assert not (ws / "notes.txt").exists()
+    # it worked in a worktree of cockpit's: the human's checkout is as the human left it
+    assert (ws / "program.md").read_text() == "# program\nMy unsaved words.\n"
+    assert (ws / "train.py").read_text() == FAKE_TRAIN
     [attempt] = attempts(ws)
     assert attempt["accepted"] and attempt["reverted"] == ["notes.txt", "prepare.py"]
     assert loop.state.experiments[1].status == "keep"
@@ -89,7 +103,7 @@ def test_other_files_it_touches_are_reverted_and_reported(tmp_path):
 
 def test_a_syntax_error_is_sent_back_and_never_committed(tmp_path):
     ws, config, calls = setup(tmp_path, "syntax_first")
-    loop = ResearchLoop(ws, config, "t")
+    loop = Coordinator(ws, config, "t")
     loop.run(2)
     first, second = attempts(ws)
     assert not first["accepted"] and "train.py would not parse" in first["problem"]
@@ -103,8 +117,8 @@ def test_a_syntax_error_is_sent_back_and_never_committed(tmp_path):
 def test_a_hanging_cli_is_killed_and_the_headless_run_pauses(tmp_path):
     ws, config, calls = setup(tmp_path, "hang", max_attempts=1, command_timeout=1)
     start = time.monotonic()
-    loop = ResearchLoop(ws, config, "t")
-    why = loop.run(3)
+    loop = Coordinator(ws, config, "t")
+    why = loop.run(3).why
     assert time.monotonic() - start < 30
     assert why.startswith("paused: 3 proposals in a row failed") and "command_timeout" in why
     assert [a["accepted"] for a in attempts(ws)] == [False, False, False]
@@ -125,3 +139,20 @@ def test_missing_cli_is_one_line(tmp_path):
     assert result.stderr.strip().splitlines() == [
         "cockpit: command agent: the command agent's program `no-such-agent-cli` is not on PATH; "
         "install it or fix [agent] command"]
+
+
+def test_commits_and_branches_it_makes_are_dropped_or_reported(tmp_path):
+    ws, config, calls = setup(tmp_path, "commits")
+    repo = git.Repo(ws)
+    repo.create_head("feature")
+    main = repo.commit("main").hexsha
+    loop = Coordinator(ws, config, "t")
+    loop.run(2)
+    [attempt] = attempts(ws)
+    reverted = " ".join(attempt["reverted"])
+    assert "its commits (dropped" in reverted and "branch refs/heads/feature" in reverted
+    exp = loop.state.experiments[1]
+    # what it proposed is its change to train.py alone, committed by cockpit on the best
+    assert repo.commit(exp.commit).parents[0].hexsha == loop.state.experiments[0].commit
+    assert repo.git.show("--name-only", "--format=", exp.commit).split() == ["train.py"]
+    assert repo.commit("main").hexsha == main  # the human's checked-out branch: git refuses

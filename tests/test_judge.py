@@ -23,7 +23,7 @@ from cockpit.judge import (
     t_quantile,
     welch_t,
 )
-from cockpit.loop import ResearchLoop
+from cockpit.coordinator import Coordinator
 from cockpit.report import SessionFacts, write_report
 
 # A train.py whose metric is a true effect plus seeded Gaussian noise (sigma 0.01): each
@@ -56,15 +56,16 @@ def noisy_session(tmp_path, min_delta, baseline_runs=4):
     config = Config()
     config.judge.min_delta = min_delta
     config.judge.baseline_runs = baseline_runs
-    loop = ResearchLoop(ws, config, "noisy", agent=ScriptedAgent(*(idea(*i) for i in IDEAS)))
+    loop = Coordinator(ws, config, "noisy", agent=ScriptedAgent(*(idea(*i) for i in IDEAS)))
     loop.run(1 + len(IDEAS))
     return ws, loop
 
 
 def test_noise_aware_policy_keeps_real_gains_and_rejects_noise(tmp_path):
     ws, loop = noisy_session(tmp_path, "auto")
-    noise = loop.noise
-    assert noise is not None and len(noise.values) == 4 and 0.002 < noise.spread < 0.03
+    noise = next(e for e in read_journal(ws, "noisy") if e["event"] == "noise")
+    assert len(noise["values"]) == 4 and 0.002 < noise["spread"] < 0.03
+    assert loop.noise.runs >= 4
     ideas = loop.state.experiments[1:]
     kept = {IDEAS[i][1] for i, e in enumerate(ideas) if e.status == "keep"}
     assert kept == REAL
@@ -222,8 +223,8 @@ def test_confirm_says_whether_the_gain_holds(tmp_path):
     measures = [e for e in read_journal(ws, "noisy") if e["event"] == "measure"]
     assert sum(e["purpose"] == "confirm" for e in measures) == 6
     repo = git.Repo(ws)
-    assert repo.head.commit.hexsha == loop.state.best.commit and not repo.is_dirty()
-    assert len(repo.git.worktree("list").splitlines()) == 1  # the temporary worktree is gone
+    assert repo.commit("autoresearch/noisy").hexsha == loop.state.best.commit
+    assert not repo.is_dirty() and len(repo.git.worktree("list").splitlines()) == 1
 
 
 def test_noise_command_measures_the_best_commit(tmp_path):
@@ -231,7 +232,7 @@ def test_noise_command_measures_the_best_commit(tmp_path):
     assert loop.noise is None
     result = cockpit("noise", "--runs", "3", cwd=ws)
     assert result.returncode == 0, result.stderr
-    assert "noise floor: std" in result.stdout
+    assert "noise floor: std" in result.stdout and "over 3 runs" in result.stdout
     noise = [e for e in read_journal(ws, "noisy") if e["event"] == "noise"]
     assert len(noise) == 1 and noise[0]["commit"] == loop.state.best.commit
 
@@ -296,7 +297,7 @@ def test_report_plot_and_markdown_match_the_journal(tmp_path):
 
 def test_finalize_makes_a_clean_branch_of_kept_changes(tmp_path):
     ws = make_workspace(tmp_path / "ws")
-    loop = ResearchLoop(ws, Config(), "f")
+    loop = Coordinator(ws, Config(), "f")
     loop.run(6)
     repo = git.Repo(ws)
     session_head = repo.heads["autoresearch/f"].commit.hexsha

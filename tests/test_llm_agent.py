@@ -2,6 +2,7 @@
 on 127.0.0.1, driving the real loop on real git repos."""
 from __future__ import annotations
 
+import re
 import socket
 import subprocess
 import sys
@@ -14,7 +15,7 @@ from support import FAKE_TRAIN, cockpit, make_workspace, read_journal, results_r
 
 from cockpit.agents import AgentError
 from cockpit.config import Config
-from cockpit.loop import LoopError, ResearchLoop
+from cockpit.coordinator import EXIT_PAUSED, EXIT_USER, Coordinator, SessionError
 
 MODEL = "openai/gpt-4o-mini"  # priced in litellm's bundled cost map, served by the script
 
@@ -50,9 +51,19 @@ def llm_config(server: ScriptedLLMServer, **agent) -> Config:
 
 
 def run(ws, server, experiments, on_event=None, **agent):
-    loop = ResearchLoop(ws, llm_config(server, **agent), "t", on_event=on_event)
-    why = loop.run(experiments)
-    return loop, why
+    """The coordinator with the llm agent; on_event(kind, event) sees each journal event."""
+    loop = Coordinator(ws, llm_config(server, **agent), "t")
+    if on_event is not None:
+        loop.observers.append(lambda m: [on_event(e["event"], e) for e in m["events"]]
+                              if m["type"] == "journal" else None)
+    ending = loop.run(experiments)
+    loop.ending = ending
+    return loop, ending.why
+
+
+def branch_file(ws, name: str = "train.py") -> str:
+    """The session's best version of a file (the human's checkout never changes)."""
+    return git.Repo(ws).git.show(f"autoresearch/t:{name}") + "\n"
 
 
 def events(ws, kind):
@@ -115,7 +126,7 @@ def test_refused_answers_go_back_with_the_problem_and_never_touch_the_tree(tmp_p
     assert seen == [FAKE_TRAIN] * 4  # nothing reached the working tree before acceptance
     assert (ws / "prepare.py").read_text() == prepare
     repo = git.Repo(ws)
-    assert len(list(repo.iter_commits())) == 2  # the initial commit and the accepted change
+    assert len(list(repo.iter_commits("autoresearch/t"))) == 2  # the start and the accepted change
     assert loop.state.experiments[1].description == "LR 0.01 -> 0.003"
 
 
@@ -126,7 +137,7 @@ def test_garbage_then_whole_file(tmp_path):
     attempts = events(ws, "attempt")
     assert "found no SEARCH/REPLACE blocks" in attempts[0]["problem"]
     assert attempts[1]["accepted"] and attempts[1]["format"] == "whole file"
-    assert "BATCH_SIZE = 32" in (ws / "train.py").read_text()
+    assert "BATCH_SIZE = 32" in branch_file(ws)
 
 
 def test_refused_rounds_pause_a_headless_run_with_the_reason(tmp_path):
@@ -134,11 +145,12 @@ def test_refused_rounds_pause_a_headless_run_with_the_reason(tmp_path):
     with ScriptedLLMServer(SYNTAX, GARBAGE, SYNTAX) as server:
         loop, why = run(ws, server, 5, max_attempts=1)
     assert why.startswith("paused: 3 proposals in a row failed; the last: 1 answers in a row")
-    assert "would not parse" in why and loop.paused_reason
+    assert "would not parse" in why and loop.ending.code == EXIT_PAUSED
     assert len(events(ws, "proposal_failed")) == 3
     assert events(ws, "paused")[0]["kind"] == "proposals"
     assert [r[3] for r in results_rows(ws)] == ["keep"]
     assert not git.Repo(ws).is_dirty() and (ws / "train.py").read_text() == FAKE_TRAIN
+    assert branch_file(ws) == FAKE_TRAIN
 
 
 def test_rate_limit_backs_off_and_retries(tmp_path):
@@ -171,7 +183,7 @@ def test_unreachable_api_base_pauses_with_the_address(tmp_path):
     config.agent.kind, config.agent.model = "llm", MODEL
     config.agent.api_base, config.agent.retries, config.agent.backoff = \
         f"http://127.0.0.1:{port}/v1", 1, 0.01
-    why = ResearchLoop(ws, config, "t").run(3)
+    why = Coordinator(ws, config, "t").run(3).why
     assert why.startswith(f"paused: model {MODEL} failed after 2 tries: ")
     assert f"127.0.0.1:{port}" in why or "connect" in why.lower()
 
@@ -179,9 +191,10 @@ def test_unreachable_api_base_pauses_with_the_address(tmp_path):
 def test_bad_key_is_one_line_not_a_traceback(tmp_path):
     ws = make_workspace(tmp_path / "ws")
     with ScriptedLLMServer(Turn(status=401)) as server:
-        with pytest.raises(LoopError, match=r"^llm agent: model openai/gpt-4o-mini at http.*refused "
-                                            r"the key .*check the provider's API key"):
-            run(ws, server, 3)
+        loop, why = run(ws, server, 3)
+    assert loop.ending.code == EXIT_USER
+    assert re.match(r"^llm agent: model openai/gpt-4o-mini at http.*refused the key .*check the "
+                    r"provider's API key", why), why
 
 
 def test_crash_is_repaired_with_the_log_tail(tmp_path):
@@ -199,7 +212,7 @@ def test_crash_is_repaired_with_the_log_tail(tmp_path):
     # The fix is committed on the best commit (the baseline): the crash is not in its history.
     repo = git.Repo(ws)
     assert repo.commit(fixed.commit).parents[0].hexsha == loop.state.experiments[0].commit
-    assert "raise" not in (ws / "train.py").read_text() and "LEARNING_RATE = 0.003" in (ws / "train.py").read_text()
+    assert "raise" not in branch_file(ws) and "LEARNING_RATE = 0.003" in branch_file(ws)
     assert [e["repair_of"] for e in events(ws, "proposal")] == [None, None, 2]
 
 
@@ -243,13 +256,13 @@ def test_missing_key_is_named_before_anything_runs(tmp_path, monkeypatch):
     ws = make_workspace(tmp_path / "ws")
     config = Config()
     config.agent.kind, config.agent.model = "llm", "anthropic/claude-sonnet-4-5"
-    with pytest.raises(LoopError, match="ANTHROPIC_API_KEY is not set; export it"):
-        ResearchLoop(ws, config, "t").run(2)
+    with pytest.raises(SessionError, match="ANTHROPIC_API_KEY is not set; export it"):
+        Coordinator(ws, config, "t").run(2)
     assert not (ws / "results.tsv").exists()
 
 
 def test_tune_agent_never_imports_litellm():
-    code = ("import sys; from cockpit import cli, loop; from cockpit.agents import make_agent; "
+    code = ("import sys; from cockpit import cli, coordinator; from cockpit.agents import make_agent; "
             "from cockpit.config import Config; make_agent(Config()); "
             "print('litellm' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

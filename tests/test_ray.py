@@ -16,7 +16,7 @@ from support import (
 )
 
 from cockpit.config import Config
-from cockpit.parallel import ParallelLoop
+from cockpit.coordinator import Coordinator
 
 ray = pytest.importorskip("ray")
 
@@ -57,9 +57,10 @@ def test_experiments_run_on_ray_workers_with_their_logs_streamed(tmp_path, ray_p
     pool = ray_pool_factory(2)
     assert pool.kind == "ray" and pool.workers == 2 and not pool.use_gpus
     chunks = []
-    loop = ParallelLoop(ws, ray_config(), "r", pool=pool)
-    loop.on_worker_output = lambda worker, text: chunks.append((time.monotonic(), worker, text))
-    why = loop.run(4)
+    loop = Coordinator(ws, ray_config(), "r", pool=pool)
+    loop.observers.append(lambda m: chunks.append((time.monotonic(), m["worker"], m["text"]))
+                          if m["type"] == "output" else None)
+    why = loop.run(4).why
     assert why == "ran 4 experiments as asked"
     rows = results_rows(ws)
     assert len(rows) == 4 and all(r[3] in ("keep", "discard") for r in rows)
@@ -85,16 +86,19 @@ def test_a_killed_ray_worker_is_a_crash_with_the_reason_and_the_loop_goes_on(
     pool = ray_pool_factory(2)
     victim = {}
 
-    def on_output(worker, text):
+    def on_output(message):
+        if message["type"] != "output":
+            return
+        text = message["text"]
         if "pid " in text and "training" not in victim:
             victim["training"] = int(text.split("pid ", 1)[1].split()[0])
-            victim["actor"] = pool.actor_pid(worker)
+            victim["actor"] = pool.actor_pid(message["worker"])
             os.kill(victim["actor"], signal.SIGKILL)  # the worker process dies mid-run
 
-    loop = ParallelLoop(ws, ray_config(), "k", pool=pool, agent=ScriptedAgent(hang, *good))
-    loop.on_worker_output = on_output
+    loop = Coordinator(ws, ray_config(), "k", pool=pool, agent=ScriptedAgent(hang, *good))
+    loop.observers.append(on_output)
     started = time.monotonic()
-    why = loop.run(4)
+    why = loop.run(4).why
     assert why == "ran 4 experiments as asked" and time.monotonic() - started < 60
     by_n = {e.n: e for e in loop.state.experiments}
     assert by_n[2].status == "crash" and by_n[2].reason.startswith("worker lost:")
