@@ -159,8 +159,15 @@ def test_the_footer_fits_80_columns_with_help_and_shows_more_at_120():
         assert all(key.region.width > 0 for key in keys)
         help_key = next(key for key in keys if key.description == "help")
         assert help_key.key_display == "?" and help_key.region.right <= 80
-        await pilot.resize_terminal(120, 40)
-        await pilot.pause(0.2)
+        for width in (90, 100, 110, 120, 140):
+            await pilot.resize_terminal(width, 30)
+            await pilot.pause(0.2)
+            keys = footer_keys(app)
+            assert max(key.region.right for key in keys) <= width
+            assert "help" in [key.description for key in keys]
+            palette = next(key for key in keys if "-command-palette" in key.classes)
+            assert all(not key.region.overlaps(palette.region) for key in keys
+                       if key is not palette)
         assert [key.description for key in footer_keys(app)] == wide
 
     run(app, scenario, size=(120, 40))
