@@ -222,7 +222,7 @@ class Timeline(DataTable):
         self.column_layout = layout
         self.clear(columns=True)
         for column in layout:
-            self.add_column(_fit(Text(column.label), column), key=column.key,
+            self.add_column(column.label, key=column.key,
                             width=column.width + (0 if column.key == "description" else 1))
         for n in sorted(self._rows, reverse=True):
             self.add_row(*self._cells(self._rows[n]), key=str(n))
