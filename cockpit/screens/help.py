@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from itertools import groupby
 
+from rich.cells import cell_len
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -29,21 +32,22 @@ class HelpScreen(ModalScreen[None]):
         self.intro = intro
 
     def compose(self) -> ComposeResult:
-        table = Table.grid(padding=(0, 2))
-        table.add_column(style="bold", no_wrap=True)
-        table.add_column()
-        section = None
-        for name, key, description in self.rows:
-            if name != section:
-                section = name
-                if name:
-                    table.add_row(Text(name, style="bold underline"), "")
-            table.add_row(key, description)
+        key_width = max((cell_len(key) for _, key, _ in self.rows), default=1)
+        sections: list = []
+        for name, rows in groupby(self.rows, key=lambda row: row[0]):
+            if name:
+                sections.append(Text(name, style="bold underline"))
+            table = Table.grid(padding=(0, 2))
+            table.add_column(style="bold", no_wrap=True, width=key_width)
+            table.add_column()
+            for _, key, description in rows:
+                table.add_row(key, description)
+            sections.append(table)
         with VerticalScroll(classes="dialog", id="help-dialog"):
             yield Static("Keys", classes="dialog-question")
             if self.intro:
                 yield Static(self.intro, classes="dialog-hint")
-            yield Static(table, id="help-table")
+            yield Static(Group(*sections), id="help-table")
             yield Static("escape: close", classes="dialog-hint")
 
     def action_close(self) -> None:
