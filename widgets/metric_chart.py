@@ -258,10 +258,9 @@ class MetricChart(Vertical):
         plt = plot.plt
         plt.clear_data()
         plt.clear_figure()
-        measured = [p.metric for p in self.points if p.metric is not None]
         if not self.points:
             return
-        levels = list(measured)
+        levels = [p.metric for p in self.points if p.metric is not None]
         if self.bar is not None:
             levels += [self.bar - (self.band or 0), self.bar + (self.band or 0)]
         has_crash = any(p.metric is None for p in self.points)
