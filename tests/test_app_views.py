@@ -112,7 +112,7 @@ def test_program_editor_in_a_live_cockpit(tmp_path):
         to_end(editor)
         await pilot.press(*"Go deeper.")
         await pilot.press("ctrl+s")
-        assert program.read_text().endswith("Go deeper.")
+        assert program.read_text().endswith("Go deeper.\n")  # the final newline stays
         # an edit outside with no unsaved typing here: picked up (through watchfiles)
         program.write_text("# program\nfrom git pull\n")
         await wait_for(pilot, lambda: editor.text_area.text == "# program\nfrom git pull\n",
@@ -131,7 +131,7 @@ def test_program_editor_in_a_live_cockpit(tmp_path):
         editor.disk_changed()
         assert editor.conflict and "third" in program.read_text()
         await pilot.press("ctrl+s")  # after the banner, ctrl+s is the human's explicit choice
-        assert program.read_text().endswith("again")
+        assert program.read_text().endswith("again\n")
 
     run(app, scenario)
 

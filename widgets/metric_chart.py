@@ -1,18 +1,30 @@
-"""The metric chart: the metric per experiment (keep / discard / crash marked) with the
-best-so-far line, an optional cursor, and a Sparkline of the current run's loss."""
+"""The metric chart: the metric per experiment (keep / discard / crash marked), the
+best-so-far as a step line, the bar to beat with its noise band, an optional cursor, and
+a one-line sparkline of the current run's loss against the best run's at the same
+progress.
+
+The key sits on its own line under the plot (no legend over the data); the y ticks fall
+on round values and the x ticks on whole experiment numbers. A redraw with nothing new
+is skipped, and the plot is built once per change, not once per repaint.
+"""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.widgets import Sparkline
+from textual.widget import Widget
+from textual.widgets import Static
 from textual_plotext import PlotextPlot
 
 MAX_LOSS_POINTS = 200
 MARKS = {"keep": ("green", "●"), "discard": ("yellow", "○"), "crash": ("red", "x")}
 # With parallel workers the colour says which worker, the marker still says the status.
 WORKER_COLORS = ("cyan", "magenta", "orange", "blue", "green", "yellow", "red", "white")
+BEST_COLOR, BAR_COLOR, BAND_COLOR, CURSOR_COLOR = "green", "cyan", "blue", "cyan"
+SPARK_BLOCKS = "▁▂▃▄▅▆▇█"
 
 
 @dataclass(frozen=True)
@@ -23,7 +35,160 @@ class Point:
     worker: int = 0
 
 
+def nice_step(span: float, count: int) -> float:
+    """A round step (1, 2, 2.5 or 5 times a power of ten) cutting `span` into at most
+    `count` intervals."""
+    raw = span / max(1, count)
+    if raw <= 0:
+        return 1.0
+    power = 10 ** math.floor(math.log10(raw))
+    for multiple in (1, 2, 2.5, 5, 10):
+        if multiple * power >= raw * (1 - 1e-9):
+            return multiple * power
+    return 10 * power
+
+
+def finer_step(step: float) -> float:
+    """The next round step under `step` (5 -> 2.5 -> 2 -> 1 -> 0.5 ...)."""
+    power = 10 ** math.floor(math.log10(step) + 1e-9)
+    return next(m * power for m in (5, 2.5, 2, 1, 0.5) if m * power < step * (1 - 1e-9))
+
+
+def nice_ticks(low: float, high: float, count: int) -> tuple[list[float], list[str]]:
+    """Round tick values within [low, high], about `count` intervals apart (at least two
+    ticks), and their labels, all with the same number of decimals."""
+    if high <= low:
+        pad = abs(low) * 0.01 or 0.01
+        low, high = low - pad, high + pad
+    step = nice_step(high - low, max(1, count))
+    while True:
+        first, last = math.ceil(low / step - 1e-9), math.floor(high / step + 1e-9)
+        if last > first or step < (high - low) * 1e-6:
+            break
+        step = finer_step(step)
+    ticks = [round(i * step, 12) for i in range(first, last + 1)]
+    decimals = next(d for d in range(12) if abs(step * 10 ** d - round(step * 10 ** d)) < 1e-6)
+    return ticks, [f"{t:.{decimals}f}" for t in ticks]
+
+
+def integer_ticks(first: int, last: int, count: int) -> list[int]:
+    """Whole numbers on a round step (1, 2, 5, 10, 20 ...) within [first, last], at most
+    about `count` of them."""
+    raw = max(1, last - first) / max(1, count)
+    step = next(m * 10 ** k for k in range(12) for m in (1, 2, 5) if m * 10 ** k >= raw)
+    start = math.ceil(first / step) * step
+    return list(range(start, last + 1, step)) or [first]
+
+
+def best_steps(points: list[Point]) -> tuple[list[float], list[float]]:
+    """The best-so-far as a step line: flat until a keep, then straight down (or up) to
+    it, through the last experiment."""
+    xs: list[float] = []
+    ys: list[float] = []
+    best = None
+    for p in sorted(points, key=lambda p: p.n):
+        if p.status == "keep" and p.metric is not None:
+            if best is not None:
+                xs.append(p.n)
+                ys.append(best)
+            best = p.metric
+            xs.append(p.n)
+            ys.append(best)
+    if xs and points:
+        last = max(p.n for p in points)
+        if last > xs[-1]:
+            xs.append(last)
+            ys.append(ys[-1])
+    return xs, ys
+
+
+def spark(current: list[float], reference: list[float] | None, width: int) -> Text:
+    """The loss as bars, `width` cells: where the run has a value, its bar (green at or
+    under the reference at the same index, red above it); past the run's end, the
+    reference's bar, dim. Both lists are sampled on the same progress grid."""
+    reference = reference or []
+    length = max(len(current), len(reference))
+    values = [v for v in (*current, *reference) if math.isfinite(v)]
+    text = Text()
+    if not length or width <= 0 or not values:
+        return text
+    low, high = min(values), max(values)
+    cells = min(width, length)
+
+    def bucket(series: list[float], i: int) -> float | None:
+        lo, hi = i * length // cells, max(i * length // cells + 1, (i + 1) * length // cells)
+        chunk = [v for v in series[lo:hi] if math.isfinite(v)]
+        return sum(chunk) / len(chunk) if chunk else None
+
+    for i in range(cells):
+        mine, theirs = bucket(current, i), bucket(reference, i)
+        value = mine if mine is not None else theirs
+        if value is None:
+            text.append(" ")
+            continue
+        level = 0 if high == low else round((value - low) / (high - low) * (len(SPARK_BLOCKS) - 1))
+        if mine is None:
+            style = "dim"
+        elif theirs is None:
+            style = "cyan"
+        else:
+            style = "green" if mine <= theirs else "red"
+        text.append(SPARK_BLOCKS[level], style=style)
+    return text
+
+
+class CachedPlot(PlotextPlot):
+    """A PlotextPlot that builds its picture once per change, not on every repaint."""
+
+    generation = 0  # bumped by whoever changes the plot's data
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._cache: tuple[tuple, Text] | None = None
+
+    def render(self):
+        key = (self.size, self.app.theme, self.generation)
+        if self._cache is None or self._cache[0] != key:
+            self._cache = (key, super().render())
+        return self._cache[1]
+
+
+class LossSpark(Widget):
+    """One line: the current run's loss, against the best run's at the same progress."""
+
+    DEFAULT_CSS = "LossSpark { height: 1; }"
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.current: list[float] = []
+        self.reference: list[float] | None = None
+
+    def set(self, current: list[float], reference: list[float] | None) -> None:
+        if (current, reference) != (self.current, self.reference):
+            self.current, self.reference = current, reference
+            self.refresh()
+
+    def render(self) -> Text:
+        text = Text(no_wrap=True, overflow="crop")
+        now = self.current[-1] if self.current else None
+        if now is None and not self.reference:
+            return text
+        at = len(self.current) - 1
+        if now is not None:
+            text.append(f"loss {now:.3f} ")
+        if self.reference and 0 <= at < len(self.reference):
+            then = self.reference[at]
+            text.append(f"best {then:.3f} ", style="green" if now <= then else "red")
+        elif self.reference:
+            text.append(f"best {self.reference[-1]:.3f} ", style="dim")
+        text.append_text(spark(self.current, self.reference, self.size.width - text.cell_len))
+        return text
+
+
 class MetricChart(Vertical):
+    """Methods called down: `set_points`, `set_cursor`, `set_bar`, `set_losses`,
+    `redraw` (after the pane is shown again)."""
+
     DEFAULT_CLASSES = "pane"
 
     def __init__(self, metric: str = "val_bpb", lower_is_better: bool = True, **kwargs) -> None:
@@ -32,12 +197,23 @@ class MetricChart(Vertical):
         self.lower_is_better = lower_is_better
         self.points: list[Point] = []
         self.cursor: int | None = None
+        self.bar: float | None = None
+        self.band: float | None = None
         self.losses: list[float] = []
+        self.reference: list[float] | None = None
         self._drawn = None  # what the plot last showed, to skip identical redraws
 
     def compose(self) -> ComposeResult:
-        yield PlotextPlot(id="metric-plot")
-        yield Sparkline([], id="loss-sparkline")
+        yield Static(f"{self.metric} per experiment", id="chart-title", markup=False)
+        yield CachedPlot(id="metric-plot")
+        yield Static("", id="chart-key", markup=False)
+        yield LossSpark(id="loss-sparkline")
+
+    def on_resize(self) -> None:
+        self.redraw()
+
+    def on_show(self) -> None:
+        self.redraw()
 
     def set_points(self, points: list[Point], cursor: int | None = None) -> None:
         self.points = points
@@ -48,48 +224,100 @@ class MetricChart(Vertical):
         self.cursor = n
         self.redraw()
 
-    def set_losses(self, losses: list[float]) -> None:
-        self.losses = losses[-MAX_LOSS_POINTS:]
-        self.query_one(Sparkline).data = self.losses
+    def set_bar(self, value: float | None, band: float | None = None) -> None:
+        """The bar a result must beat (the best's mean) and the noise band around it
+        (drawn at bar ± band); None removes them."""
+        self.bar = value
+        self.band = band if value is not None else None
+        self.redraw()
+
+    def set_losses(self, current: list[float], reference: list[float] | None = None) -> None:
+        """The current run's loss so far and, sampled on the same progress grid (index i
+        is the same point of the budget in both), the best run's loss. The reference may
+        run longer than the current run: a run stopped early shows against the whole."""
+        self.losses = current[-MAX_LOSS_POINTS:]
+        self.reference = reference[:MAX_LOSS_POINTS] if reference else None
+        if self.is_mounted:
+            self.query_one(LossSpark).set(self.losses, self.reference)
 
     def redraw(self) -> None:
-        key = (tuple(self.points), self.cursor)
-        if key == self._drawn or not self.is_mounted:
+        if not self.is_mounted:
+            return
+        plot = self.query_one(CachedPlot)
+        width, height = plot.size
+        key = (tuple(self.points), self.cursor, self.bar, self.band, width, height)
+        if key == self._drawn:
             return
         self._drawn = key
-        widget = self.query_one(PlotextPlot)
-        plt = widget.plt
+        self._draw(plot, width, height)
+        plot.generation += 1
+        plot.refresh()
+        self.query_one("#chart-key", Static).update(self._key())
+
+    def _draw(self, plot: CachedPlot, width: int, height: int) -> None:
+        plt = plot.plt
         plt.clear_data()
         plt.clear_figure()
-        plt.title(f"{self.metric} per experiment")
-        measured = [p for p in self.points if p.metric is not None]
-        if measured:
-            low = min(p.metric for p in measured)
-            high = max(p.metric for p in measured)
-            crash_y = high + (high - low) * 0.05 if high > low else high + 0.01
-            best_x, best_y, best = [], [], None
-            for p in self.points:
-                if p.status == "keep" and p.metric is not None:
-                    best = p.metric
-                if best is not None:
-                    best_x.append(p.n)
-                    best_y.append(best)
-            if best_x:
-                plt.plot(best_x, best_y, color="green", marker="braille", label="best")
-            workers = sorted({p.worker for p in self.points})
-            for status, (color, marker) in MARKS.items():
-                for worker in workers:
-                    mine = [p for p in self.points if p.status == status and p.worker == worker]
-                    if not mine:
-                        continue
-                    xs = [p.n for p in mine]
-                    ys = [crash_y if p.metric is None else p.metric for p in mine]
-                    if len(workers) > 1:
-                        color = WORKER_COLORS[worker % len(WORKER_COLORS)]
-                        label = f"gpu{worker} {status}"
-                    else:
-                        label = status
-                    plt.scatter(xs, ys, color=color, marker=marker, label=label)
+        if not self.points:
+            return
+        levels = [p.metric for p in self.points if p.metric is not None]
+        if self.bar is not None:
+            levels += [self.bar - (self.band or 0), self.bar + (self.band or 0)]
+        has_crash = any(p.metric is None for p in self.points)
+        rows = max(2, height - 3)  # the frame and the x tick labels take three rows
+        low, high = (min(levels), max(levels)) if levels else (0.0, 1.0)
+        if high - low < 1e-12:
+            low, high = low - (abs(low) * 0.01 or 0.01), high + (abs(high) * 0.01 or 0.01)
+        pad = (high - low) / max(4, rows * 2)
+        low, high = low - pad, high + pad
+        ticks, labels = nice_ticks(low, high, max(1, rows // 2))
+        top = high + (high - low) / max(1, rows) if has_crash else high  # crashes: one row up
+        plt.ylim(low, top)
+        plt.yticks(ticks, labels)
+        first, last = min(p.n for p in self.points), max(p.n for p in self.points)
+        digits = len(str(last))
+        xticks = integer_ticks(first, last, max(1, (width - 8) // (digits + 5)))
+        plt.xlim(first - 0.5 if first == last else first, last + 0.5 if first == last else last)
+        plt.xticks(xticks, [str(x) for x in xticks])
+        x_span = [first, last] if first != last else [first - 0.5, last + 0.5]
+        if self.bar is not None:
+            if self.band:
+                for edge in (self.bar - self.band, self.bar + self.band):
+                    plt.plot(x_span, [edge, edge], marker="┈", color=BAND_COLOR)
+            plt.plot(x_span, [self.bar, self.bar], marker="─", color=BAR_COLOR)
+        best_x, best_y = best_steps(self.points)
+        if best_x:
+            plt.plot(best_x, best_y, color=BEST_COLOR, marker="braille")
+        workers = sorted({p.worker for p in self.points})
+        for status, (color, marker) in MARKS.items():
+            for worker in workers:
+                mine = [p for p in self.points if p.status == status and p.worker == worker]
+                if not mine:
+                    continue
+                if len(workers) > 1:
+                    color = WORKER_COLORS[worker % len(WORKER_COLORS)]
+                plt.scatter([p.n for p in mine], [top if p.metric is None else p.metric
+                                                  for p in mine], color=color, marker=marker)
         if self.cursor is not None:
-            plt.vline(self.cursor, "cyan")
-        widget.refresh()
+            plt.vline(self.cursor, CURSOR_COLOR)
+
+    def _key(self) -> Text:
+        """The chart's key, one line under the plot."""
+        key = Text(no_wrap=True, overflow="ellipsis")
+        statuses = {p.status for p in self.points}
+        for status, (color, marker) in MARKS.items():
+            if status in statuses:
+                key.append(marker, style=color)
+                key.append(f"{status} ")
+        if any(p.status == "keep" for p in self.points):
+            key.append("⣀", style=BEST_COLOR)
+            key.append("best ")
+        if self.bar is not None:
+            key.append("─", style=BAR_COLOR)
+            key.append("bar ")
+            if self.band:
+                key.append("┈", style=BAND_COLOR)
+                key.append(f"±{self.band:.4g} ")
+        if len({p.worker for p in self.points}) > 1:
+            key.append("colour: worker", style="dim")
+        return key

@@ -1,12 +1,18 @@
 """The program editor: program.md in a TextArea, saved on ctrl+s.
 
+The file is the human's: a save writes back every byte they did not change (each
+untouched line keeps its own line ending, CRLF or LF; a final newline stays; trailing
+spaces stay), and the text is shown as written, hard wraps and all (no soft wrap: long
+lines scroll sideways).
+
 An edit made outside (another editor, `git pull`) is seen through `watchfiles`: with no
-unsaved typing here it is loaded; with unsaved typing it is a conflict, shown in a banner,
-and nothing is written until the human chooses (ctrl+s again keeps the typed text, ctrl+l
-loads the disk's version).
+unsaved typing here it is loaded, keeping the cursor and the scroll where they were;
+with unsaved typing it is a conflict, shown in a banner, and nothing is written until
+the human chooses (ctrl+s again keeps the typed text, ctrl+l loads the disk's version).
 """
 from __future__ import annotations
 
+import difflib
 import threading
 from pathlib import Path
 
@@ -16,6 +22,41 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import Static, TextArea
+from textual.widgets.text_area import Document
+
+
+def split_lines(text: str) -> tuple[list[str], list[str]]:
+    """The lines of `text` as a TextArea holds them (a final newline makes a last empty
+    line), and the ending each one had ("" for the last)."""
+    contents = Document(text).lines
+    endings = [line[len(body):] for line, body in
+               zip(text.splitlines(keepends=True), contents)]
+    return contents, endings[:len(contents) - 1] + [""]
+
+
+def merge_edit(original: str, edited: list[str]) -> str:
+    """The text to save: `edited` (the editor's lines) written with the bytes of
+    `original` wherever a line is unchanged. Lines the human added or changed end the
+    way the file mostly does, and a file that ended with a newline still does."""
+    contents, endings = split_lines(original)
+    newline = Document(original).newline
+    last = len(edited) - 1
+    out: list[str] = []
+    matcher = difflib.SequenceMatcher(None, contents, edited, autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        for offset, j in enumerate(range(j1, j2)):
+            i = i1 + offset if tag == "equal" else None
+            if j == last:
+                ending = ""
+            elif i is not None and i < len(contents) - 1:
+                ending = endings[i]
+            else:
+                ending = newline
+            out.append(edited[j] + ending)
+    text = "".join(out)
+    if len(contents) > 1 and contents[-1] == "" and edited and edited[-1] != "":
+        text += newline  # typed on the last, empty line: the file's final newline stays
+    return text
 
 
 class ProgramEditor(Vertical):
@@ -44,13 +85,13 @@ class ProgramEditor(Vertical):
         self.path = path
         self.watch_disk = watch
         self.read_only = read_only
-        self.disk_text = self._read()  # what we last loaded from / wrote to disk
+        self.disk_text = self._read()  # what we last loaded from / wrote to disk, exactly
         self.conflict = False
         self._stop_watch = threading.Event()
 
     def compose(self) -> ComposeResult:
         yield Static("", id="program-conflict", markup=False)
-        yield TextArea(self.disk_text, language=_language(), soft_wrap=True,
+        yield TextArea(self.disk_text, language=_language(), soft_wrap=False,
                        read_only=self.read_only, id="program-text", show_line_numbers=False)
 
     @property
@@ -59,7 +100,13 @@ class ProgramEditor(Vertical):
 
     @property
     def modified(self) -> bool:
-        return self.text_area.text != self.disk_text
+        """Whether a save would change the file."""
+        return self.text_to_save != self.disk_text
+
+    @property
+    def text_to_save(self) -> str:
+        """What a save writes: the editor's lines with the file's untouched bytes."""
+        return merge_edit(self.disk_text, self.text_area.document.lines)
 
     def on_mount(self) -> None:
         self.query_one("#program-conflict").display = False
@@ -78,16 +125,32 @@ class ProgramEditor(Vertical):
         if on_disk != self.disk_text and not self.conflict:
             self.disk_changed()  # changed under us before the watcher said so: never clobber
             return
-        text = self.text_area.text
-        self.path.write_text(text, encoding="utf-8")
+        text = self.text_to_save
+        self.path.write_bytes(text.encode("utf-8"))
         self.disk_text = text
         self._hide_conflict()
         self.post_message(self.Saved(self.path))
 
     def action_load_disk(self) -> None:
         self.disk_text = self._read()
-        self.text_area.load_text(self.disk_text)
+        self._load(self.disk_text)
         self._hide_conflict()
+
+    def _load(self, text: str) -> None:
+        """Load `text`, keeping the cursor and the scroll where they were (clamped)."""
+        area = self.text_area
+        row, column = area.cursor_location
+        scroll_x, scroll_y = area.scroll_offset
+        area.load_text(text)
+        lines = area.document.lines
+        row = min(row, len(lines) - 1)
+        area.move_cursor((row, min(column, len(lines[row]))))
+
+        def restore_scroll() -> None:
+            area.scroll_to(x=scroll_x, y=scroll_y, animate=False, immediate=True)
+            area.scroll_cursor_visible()
+
+        self.call_after_refresh(restore_scroll)
 
     def disk_changed(self) -> None:
         """The file on disk may have changed (called by the watcher, or by a test)."""
@@ -96,7 +159,7 @@ class ProgramEditor(Vertical):
             return  # our own save, or a touch without a change
         if not self.modified:
             self.disk_text = on_disk
-            self.text_area.load_text(on_disk)
+            self._load(on_disk)
             self.post_message(self.Changed(self.path, conflict=False))
         else:
             self._show_conflict()
@@ -114,8 +177,8 @@ class ProgramEditor(Vertical):
         self.query_one("#program-conflict").display = False
 
     def _read(self) -> str:
-        try:
-            return self.path.read_text(encoding="utf-8")
+        try:  # bytes, not read_text: universal newlines would turn CRLF into LF
+            return self.path.read_bytes().decode("utf-8")
         except FileNotFoundError:
             return ""
 

@@ -1,4 +1,10 @@
-"""The status line: state, experiment, budget progress, best metric, agent and cost."""
+"""The status line: state, experiment, budget progress, best metric, the noise floor, the
+session's pace, agent and cost.
+
+It is built from parts ranked by importance; a narrow terminal drops the least important
+ones first (the agent, the pace, the best's gain over the baseline ...) and keeps the
+state, the experiment, the best and the flags.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -10,6 +16,7 @@ STATE_STYLE = {"training": "bold green", "re-running": "bold green",
                "awaiting approval": "bold reverse yellow",
                "paused": "bold yellow", "proposing": "bold cyan", "judging": "bold cyan",
                "finished": "bold", "watching": "bold magenta"}
+GAP = "  "
 
 
 @dataclass(frozen=True)
@@ -23,20 +30,111 @@ class Status:
     best_vs_baseline: float | None = None
     lower_is_better: bool = True
     noise: float | None = None  # the metric's measured noise spread (std of re-runs)
+    noise_runs: int = 0  # how many runs that spread rests on
     confidence: float | None = None  # the best's last gain, in units of that noise
     metric: str = "val_bpb"
     agent: str = ""
     cost: float = 0.0
     flags: str = ""  # auto-approve, pause pending, read-only ...
+    # the session's pace (cockpit.stats.Pace has these very names)
+    per_hour: float | None = None  # finished runs per hour
+    keep_rate: float | None = None  # keeps / judged runs
+    since_keep: float | None = None  # seconds since the last keep
+    eta: float | None = None  # seconds until the current run's training ends
 
 
-def _clock(seconds: float) -> str:
+def clock(seconds: float) -> str:
+    """m:ss under an hour, else 1h05m."""
     seconds = max(0, int(seconds))
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
     return f"{seconds // 60}:{seconds % 60:02d}"
 
 
+def noise_label(spread: float | None, runs: int = 0) -> str:
+    """`noise ±0.0103 (5 runs)`, or `no noise floor`."""
+    if spread is None or spread <= 0:
+        return "no noise floor"
+    return f"noise ±{spread:.4f}" + (f" ({runs} runs)" if runs else "")
+
+
+Part = tuple[int, Text, Text | None]  # rank (0 matters most), text, a shorter form
+
+
+def status_parts(s: Status, width: int) -> list[Part]:
+    """Every part of the line, in display order."""
+    parts: list[Part] = []
+
+    def add(rank: int, text: str | Text, style: str = "", short: str | None = None) -> None:
+        text = text if isinstance(text, Text) else Text(text, style=style)
+        parts.append((rank, text, None if short is None else Text(short, style=style)))
+
+    state = s.state
+    if state in ("training", "re-running") and s.percent is not None:
+        state = f"{state} {s.percent:.0f}%"
+    add(0, f" {state} ", STATE_STYLE.get(s.state, "bold"))
+    if s.n is not None:
+        add(1, f"#{s.n}")
+    if s.elapsed is not None and s.budget:
+        bar = max(6, min(16, width // 10))
+        filled = int(bar * min(1.0, s.elapsed / s.budget))
+        text = Text()
+        text.append("━" * filled, style="green")
+        text.append("━" * (bar - filled), style="dim")
+        add(10, text)
+        add(3, f"{clock(s.elapsed)}/{clock(s.budget)}")
+    if s.eta is not None:
+        add(5, f"eta {clock(s.eta)}", "dim")
+    if s.best is not None:
+        add(2, f"best {s.best:.6f}")
+        if s.best_vs_baseline is not None:
+            gained = (s.best_vs_baseline < 0) == s.lower_is_better and s.best_vs_baseline != 0
+            add(7, f"({s.best_vs_baseline:+.6f})", "green" if gained else "")
+        if s.confidence is not None:
+            add(9, f"{s.confidence:.1f}x", "dim")
+    noise = noise_label(s.noise, s.noise_runs)
+    add(4, noise, "dim", short=noise.split(" (")[0])
+    if s.per_hour is not None:
+        add(6, f"{s.per_hour:.1f}/h", "dim")
+    if s.keep_rate is not None:
+        add(6, f"keep {s.keep_rate:.0%}", "dim")
+    if s.since_keep is not None:
+        add(8, f"kept {clock(s.since_keep)} ago", "dim")
+    if s.agent:
+        add(11, s.agent, "dim")
+    add(6 if s.cost else 12, f"${s.cost:.2f}", "dim")
+    if s.flags:
+        add(1, s.flags, "italic")
+    return parts
+
+
+def fit_parts(parts: list[Part], width: int) -> Text:
+    """The most important parts that fit in `width` cells (each in its full form, else
+    its short one), in display order."""
+    chosen: dict[int, Text] = {}
+    used = 0
+    for index in sorted(range(len(parts)), key=lambda i: parts[i][0]):
+        _, text, short = parts[index]
+        for form in (text, short):
+            cost = form.cell_len + (len(GAP) if chosen else 0) if form is not None else None
+            if cost is not None and used + cost <= width:
+                chosen[index] = form
+                used += cost
+                break
+    line = Text(no_wrap=True, overflow="ellipsis")
+    for index in range(len(parts)):
+        if index in chosen:
+            if line:
+                line.append(GAP)
+            line.append_text(chosen[index])
+    if not chosen and parts:  # not even the state fits: show what does
+        line.append_text(parts[0][1])
+        line.truncate(width, overflow="ellipsis")
+    return line
+
+
 class StatusBar(Static):
-    """One line, rendered from a Status: the App sets `status`, the bar draws it."""
+    """One line, rendered from a Status: the App calls `show(status)`, the bar draws it."""
 
     def __init__(self, **kwargs) -> None:
         super().__init__("", markup=False, **kwargs)
@@ -51,36 +149,5 @@ class StatusBar(Static):
         self.refresh()
 
     def render(self) -> Text:
-        s = self.status
-        state = s.state
-        if state in ("training", "re-running") and s.percent is not None:
-            state = f"{state} {s.percent:.0f}%"
-        parts = Text()
-        parts.append(f" {state} ", style=STATE_STYLE.get(s.state, "bold"))
-        if s.n is not None:
-            parts.append(f" #{s.n}")
         width = self.size.width or 120
-        if s.elapsed is not None and s.budget:
-            bar = max(6, min(24, width // 8))
-            filled = int(bar * min(1.0, s.elapsed / s.budget))
-            parts.append("  ")
-            parts.append("━" * filled, style="green")
-            parts.append("━" * (bar - filled), style="dim")
-            parts.append(f" {_clock(s.elapsed)}/{_clock(s.budget)}")
-        if s.best is not None:
-            parts.append(f"  best {s.best:.6f}")
-            if s.best_vs_baseline is not None:
-                gained = (s.best_vs_baseline < 0) == s.lower_is_better and s.best_vs_baseline != 0
-                parts.append(f" ({s.best_vs_baseline:+.6f})", style="green" if gained else "")
-            if s.confidence is not None:
-                parts.append(f" {s.confidence:.1f}x", style="dim")
-        if s.noise is not None and width >= 90:
-            parts.append(f"  noise ±{s.noise:.4f}", style="dim")
-        if width >= 100 and s.agent:
-            parts.append(f"  {s.agent}", style="dim")
-        if width >= 100 or s.cost:
-            parts.append(f"  ${s.cost:.2f}", style="dim")
-        if s.flags:
-            parts.append(f"  {s.flags}", style="italic")
-        parts.truncate(width, overflow="ellipsis")
-        return parts
+        return fit_parts(status_parts(self.status, width), width)

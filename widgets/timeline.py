@@ -1,16 +1,32 @@
-"""The timeline: one row per experiment, newest first, updated in place as results land."""
+"""The timeline: one row per experiment, newest first, updated in place as results land.
+
+The columns fit the pane: the description keeps at least DESCRIPTION_MIN characters
+when the pane has room for them, a one-character status mark stands in for the status
+word, and delta, commit and memory join only where there is room to spare. The verdict
+column says the judgement where the result is: `+2.3x` (a keep, in units of the noise),
+`noise` (better, but within it), `-1.1x`, `stop@40%` (stopped early), or the start of a
+crash's reason. Rows can be marked for a comparison, and `find` searches them.
+"""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from rich.text import Text
 from textual.message import Message
 from textual.widgets import DataTable
 
-COLUMNS = ("n", "commit", "metric", "delta", "status", "mem", "description")
-WORKER_COLUMNS = ("n", "gpu") + COLUMNS[1:]  # a session with parallel workers
 STATUS_STYLE = {"keep": "green", "discard": "yellow", "crash": "red", "rejected": "magenta",
                 None: "cyan"}
+# The chart's markers, so a row and its point read alike.
+STATUS_MARK = {"keep": "●", "discard": "○", "crash": "x", "rejected": "-"}
+LIVE_MARK = {"running": "▶", "awaiting": "?", "proposed": "·"}
+MARK = "◆"  # a row marked for comparison
+DESCRIPTION_MIN = 40  # characters of description kept whenever the pane allows it
+DESCRIPTION_ROOMY = 50  # optional columns join only while the description keeps this many
+VERDICT_WIDTH = 10
+EXIT_CODE = re.compile(r"^exit code -?\d+:\s*")
+EXCEPTION_NAME = re.compile(r"^[A-Za-z_.]*(Error|Exception):\s*(?=\S)")
 
 
 @dataclass(frozen=True)
@@ -25,24 +41,130 @@ class Row:
     description: str
     live_status: str = "running"  # what to print while status is None
     worker: int = 0  # the parallel worker that ran it
+    confidence: float | None = None  # the gain over the bar in units of the noise
+    reason: str = ""  # why it crashed or was rejected
+    stopped_at: float | None = None  # percent of the budget where it was stopped early
 
-    def cells(self, show_worker: bool = False) -> tuple:
-        metric = "" if self.metric is None else f"{self.metric:.6f}"
-        delta = "" if self.delta is None else f"{self.delta:+.6f}"
-        status = self.status or self.live_status
-        worker = (Text(str(self.worker), justify="right"),) if show_worker else ()
-        return (
-            Text(str(self.n), justify="right"), *worker, self.commit[:7],
-            Text(metric, justify="right"),
-            Text(delta, justify="right",
-                 style="green" if (self.delta or 0) < 0 else "" if self.delta is None else "red"),
-            Text(status, style=STATUS_STYLE.get(self.status, "")),
-            Text("" if not self.memory_gb else f"{self.memory_gb:.1f}", justify="right"),
-            " ".join(self.description.split()),
-        )
+    @property
+    def verdict(self) -> str:
+        """The judgement in a few characters."""
+        if self.status is None:
+            return self.live_status
+        if self.status == "crash":
+            return short_reason(self.reason) or "crash"
+        if self.status == "rejected":
+            return "rejected"
+        if self.stopped_at is not None:
+            return f"stop@{self.stopped_at:.0f}%"
+        c = self.confidence
+        if c is None:
+            return self.status
+        if self.status == "discard" and c > 0:
+            return "noise"
+        return f"{c:+.0f}x" if abs(c) >= 100 else f"{c:+.1f}x"
+
+    def verdict_style(self) -> str:
+        if self.status is None or self.status in ("crash", "rejected"):
+            return STATUS_STYLE.get(self.status, "")
+        if self.status == "keep":
+            return "green"
+        return "yellow" if self.verdict == "noise" else "dim"
+
+    def cells(self, columns: list[Column], marked: bool = False) -> list[Text]:
+        """The row's cells for `columns`, each exactly its column's width."""
+        return [_fit(self._value(c.key, marked), c) for c in columns]
+
+    def _value(self, key: str, marked: bool) -> Text:
+        if key == "n":
+            text = Text(str(self.n))
+            if marked:
+                text = Text.assemble((MARK, "bold magenta"), " ", text)
+            return text
+        if key == "gpu":
+            return Text(str(self.worker))
+        if key == "mark":
+            mark = STATUS_MARK.get(self.status) or LIVE_MARK.get(self.live_status, "▶")
+            return Text(mark, style=STATUS_STYLE.get(self.status, ""))
+        if key == "status":
+            return Text(self.status or self.live_status, style=STATUS_STYLE.get(self.status, ""))
+        if key == "metric":
+            return Text("" if self.metric is None else f"{self.metric:.6f}")
+        if key == "verdict":
+            return Text(self.verdict, style=self.verdict_style())
+        if key == "delta":
+            style = "" if self.delta is None else "green" if self.delta < 0 else "red"
+            return Text("" if self.delta is None else f"{self.delta:+.6f}", style=style)
+        if key == "commit":
+            return Text(self.commit[:7])
+        if key == "mem":
+            return Text("" if not self.memory_gb else f"{self.memory_gb:.1f}")
+        return Text(" ".join(self.description.split()))
+
+    def matches(self, needle: str) -> bool:
+        """Whether `needle` (lower case) is in the row's n, description, status or verdict."""
+        haystack = f"#{self.n} {self.description} {self.status or self.live_status} " \
+                   f"{self.verdict} {self.commit[:7]}"
+        return needle in haystack.lower()
+
+
+def short_reason(reason: str) -> str:
+    """A crash reason's telling start: "exit code 1: RuntimeError: CUDA out of memory"
+    -> "CUDA out of memory" (the whole reason is in the diff view's note)."""
+    return EXCEPTION_NAME.sub("", EXIT_CODE.sub("", reason.strip()))
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    label: str
+    width: int  # content width; a one-space gap follows every column but the last
+    right: bool = False  # right-justified (numbers)
+
+
+def _fit(text: Text, column: Column) -> Text:
+    """`text` cut (with an ellipsis) or padded to the column's width, plus the gap."""
+    text = text.copy()
+    text.truncate(column.width, overflow="ellipsis", pad=False)
+    pad = column.width - text.cell_len
+    if column.right:
+        text = Text.assemble(" " * pad, text)
+    else:
+        text.append(" " * pad)
+    if column.key != "description":
+        text.append(" ")
+    return text
+
+
+def layout_columns(width: int, metric: str, n_width: int, show_worker: bool) -> list[Column]:
+    """The columns that fit `width` cells: the essential ones, then (while the
+    description keeps DESCRIPTION_ROOMY characters) the status word, delta, commit and
+    memory. The description takes the rest, at least DESCRIPTION_MIN where possible."""
+    columns = [Column("n", "n", n_width, right=True)]
+    if show_worker:
+        columns.append(Column("gpu", "gpu", 3, right=True))
+    columns += [Column("mark", "", 1), Column("metric", metric, 8, right=True),
+                Column("verdict", "verdict", VERDICT_WIDTH)]
+    extras = [("mark", Column("status", "status", 8)), (None, Column("delta", "delta", 9, True)),
+              (None, Column("commit", "commit", 7)), (None, Column("mem", "mem", 4, True))]
+
+    def used(cols: list[Column]) -> int:
+        return sum(c.width + 1 for c in cols)
+
+    for replaces, column in extras:
+        trial = [c for c in columns if c.key != replaces]
+        trial.insert(len(trial) if replaces is None else columns.index(
+            next(c for c in columns if c.key == replaces)), column)
+        if width - used(trial) >= DESCRIPTION_ROOMY:
+            columns = trial
+    room = max(width - used(columns), min(DESCRIPTION_MIN, 12))
+    return columns + [Column("description", "description", room)]
 
 
 class Timeline(DataTable):
+    """The experiments, newest first. Methods called down: `set_rows`, `select`,
+    `toggle_mark`, `find`. Messages up: `Selected(n)` as the cursor moves, `Opened(n)`
+    on enter, `MarksChanged(marked)`."""
+
     DEFAULT_CLASSES = "pane"
 
     class Selected(Message):
@@ -52,23 +174,63 @@ class Timeline(DataTable):
             super().__init__()
             self.n = n
 
+    class Opened(Message):
+        """Enter on experiment n: show it whole (its full log and diff)."""
+
+        def __init__(self, n: int) -> None:
+            super().__init__()
+            self.n = n
+
+    class MarksChanged(Message):
+        def __init__(self, marked: list[int]) -> None:
+            super().__init__()
+            self.marked = marked
+
     def __init__(self, metric: str = "val_bpb", **kwargs) -> None:
-        super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)
+        super().__init__(cursor_type="row", zebra_stripes=False, cell_padding=0, **kwargs)
         self.metric = metric
         self._rows: dict[int, Row] = {}
+        self._marked: list[int] = []
         self.show_workers = False  # a worker column, once a second worker shows up
+        self.column_layout: list[Column] = []
 
     @property
     def columns_shown(self) -> tuple[str, ...]:
-        return WORKER_COLUMNS if self.show_workers else COLUMNS
+        return tuple(c.key for c in self.column_layout)
+
+    @property
+    def marked(self) -> list[int]:
+        """Experiments marked for comparison, oldest first."""
+        return sorted(self._marked)
 
     def on_mount(self) -> None:
-        self._add_columns()
+        self._relayout()
 
-    def _add_columns(self) -> None:
-        for name in self.columns_shown:
-            label = self.metric if name == "metric" else name
-            self.add_column(label, key=name)
+    def on_resize(self) -> None:
+        self._relayout()
+
+    def _fit_width(self) -> int:
+        # the vertical scrollbar's room is kept either way, so rows never jiggle
+        return max(20, self.size.width - self.styles.scrollbar_size_vertical)
+
+    def _relayout(self) -> None:
+        n_width = max(2, len(str(max(self._rows, default=0)))) + (2 if self._marked else 0)
+        layout = layout_columns(self._fit_width(), self.metric, n_width, self.show_workers)
+        if layout == self.column_layout:
+            return
+        selected = self.selected_n
+        self.column_layout = layout
+        self.clear(columns=True)
+        for column in layout:
+            self.add_column(column.label, key=column.key,
+                            width=column.width + (0 if column.key == "description" else 1))
+        for n in sorted(self._rows, reverse=True):
+            self.add_row(*self._cells(self._rows[n]), key=str(n))
+        if selected is not None:
+            self.select(selected)
+
+    def _cells(self, row: Row) -> list[Text]:
+        return row.cells(self.column_layout, row.n in self._marked)
 
     def set_rows(self, rows: list[Row]) -> None:
         """Bring the table to `rows` (any order): changed rows update in place, new ones
@@ -76,32 +238,38 @@ class Timeline(DataTable):
         on the newest."""
         selected = self.selected_n
         following = selected is None or selected == max(self._rows, default=None)
+        widest = len(str(max(self._rows, default=0)))
         if not self.show_workers and any(row.worker for row in rows):
-            self.show_workers = True  # rebuilt once, with the worker column after n
-            self.clear(columns=True)
-            self._rows = {}
-            self._add_columns()
+            self.show_workers = True
+        for row in rows:
+            self._rows.setdefault(row.n, row)
+        if (self.show_workers and "gpu" not in self.columns_shown
+                or len(str(max(self._rows, default=0))) != widest):
+            self._relayout()  # rebuilt with the new column widths
         added = False
         for row in rows:
-            old = self._rows.get(row.n)
-            if old == row:
+            key = str(row.n)
+            if key in self.rows and self._rows[row.n] == row:
                 continue
-            if old is None:
-                self.add_row(*row.cells(self.show_workers), key=str(row.n))
+            self._rows[row.n] = row
+            if key not in self.rows:
+                self.add_row(*self._cells(row), key=key)
                 added = True
             else:
-                for column, value in zip(self.columns_shown, row.cells(self.show_workers)):
-                    self.update_cell(str(row.n), column, value, update_width=True)
-            self._rows[row.n] = row
+                self._update_row(row)
         if added:
-            self.sort("n", key=lambda cell: -int(cell.plain))
+            self.sort("n", key=lambda cell: -_number(cell))
         if not self._rows:
             return
         target = max(self._rows) if following else selected
         self.select(target)
 
+    def _update_row(self, row: Row) -> None:
+        for column, value in zip(self.column_layout, self._cells(row)):
+            self.update_cell(str(row.n), column.key, value)
+
     def select(self, n: int) -> None:
-        if n in self._rows:
+        if n in self._rows and str(n) in self.rows:
             index = self.get_row_index(str(n))
             if index != self.cursor_row:
                 self.move_cursor(row=index, animate=False)
@@ -120,9 +288,57 @@ class Timeline(DataTable):
         """Experiment numbers, oldest first."""
         return sorted(self._rows)
 
+    def toggle_mark(self, n: int | None = None) -> bool:
+        """Mark experiment n (default: the selected one) for a comparison, or unmark it.
+        Returns whether it is marked now."""
+        n = self.selected_n if n is None else n
+        if n is None or n not in self._rows:
+            return False
+        if n in self._marked:
+            self._marked.remove(n)
+        else:
+            self._marked.append(n)
+        before = self.column_layout
+        self._relayout()  # the n column widens for the first mark, narrows after the last
+        if self.column_layout == before:
+            self._update_row(self._rows[n])
+        self.post_message(self.MarksChanged(self.marked))
+        return n in self._marked
+
+    def clear_marks(self) -> None:
+        for n in list(self._marked):
+            self.toggle_mark(n)
+
+    def find(self, text: str, forward: bool = True) -> int | None:
+        """Select the next row (down the table, older; `forward=False`: up) after the
+        cursor whose n, description, status or verdict contains `text` (any case),
+        wrapping around. Returns its experiment number, or None when none matches."""
+        needle = text.strip().lower()
+        if not needle or not self._rows:
+            return None
+        order = [int(self.coordinate_to_cell_key((i, 0)).row_key.value)
+                 for i in range(self.row_count)]
+        start = self.cursor_row if 0 <= self.cursor_row < len(order) else -1
+        step = 1 if forward else -1
+        for offset in range(1, len(order) + 1):
+            n = order[(start + step * offset) % len(order)]
+            if self._rows[n].matches(needle):
+                self.select(n)
+                return n
+        return None
+
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         event.stop()
         key = event.row_key.value if event.row_key is not None else None
         # a highlight queued before a sort names a row the cursor is no longer on
         if key is not None and int(key) == self.selected_n:
             self.post_message(self.Selected(int(key)))
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        if event.row_key is not None and event.row_key.value is not None:
+            self.post_message(self.Opened(int(event.row_key.value)))
+
+
+def _number(cell: Text) -> int:
+    return int("".join(ch for ch in cell.plain if ch.isdigit()) or 0)
