@@ -8,6 +8,10 @@ detaches; the research goes on. Every pane is folded from the journal, like repl
 from __future__ import annotations
 
 import functools
+import os
+import shlex
+import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -22,7 +26,10 @@ from cockpit.link import SessionLink
 from cockpit.messages import Answered, JournalArrived, LiveChanged, SessionGone
 from cockpit.screens.confirm import ConfirmScreen
 from cockpit.screens.help import HelpScreen
-from cockpit.screens.main import KEYS, MainScreen
+from cockpit.screens.experiment import ExperimentScreen
+from cockpit.screens.main import MainScreen
+from cockpit.screens.notes import NotesScreen
+from cockpit.screens.proposal_editor import ProposalEditor
 from cockpit.screens.panes import PaneScreen
 from cockpit.screens.replay import ReplayScreen
 from cockpit.screens.steer import NoteScreen
@@ -37,6 +44,7 @@ from cockpit.widgets.timeline import Timeline
 DRAIN_HZ = 4  # output polling: 250 ms keeps a flood's last line well under 1 s
 CHART_MIN_INTERVAL = 1.0  # seconds between loss sparkline redraws
 FRESH_RUN = 2.0  # seconds: a run this young is followed from its start, not its log's tail
+FULL_LOG_CHARS = 5_000_000  # an experiment opened in full shows this much of its log
 
 CSS_FILE = Path(__file__).with_name("app.tcss")
 
@@ -67,8 +75,9 @@ class CockpitApp(App):
 
     def __init__(self, workspace: Path, tag: str, metric: str = "val_bpb",
                  direction: str = "lower", watch_program: bool = True,
-                 resume: callable = None) -> None:
+                 resume: callable = None, keymap: dict[str, str] | None = None) -> None:
         super().__init__()
+        self.keymap = keymap or {}  # the user's remapped keys (cockpit.toml [keys])
         self.workspace = workspace
         self.tag = tag
         self.view = SessionView()
@@ -81,11 +90,13 @@ class CockpitApp(App):
         self._shown_version = -1
         self._last_losses = 0.0
         self.main = MainScreen(workspace / "program.md", metric, direction == "lower",
-                               read_only=False, watch_program=watch_program)
+                               watch_program=watch_program)
 
     # -- lifecycle -----------------------------------------------------------------
     async def on_mount(self) -> None:
         self.theme = "textual-dark"
+        if self.keymap:
+            self.set_keymap(self.keymap)
         await self.push_screen(self.main)
         self.attach()
         # owned by the main screen, so they stop with it when the app closes
@@ -192,7 +203,9 @@ class CockpitApp(App):
             return
         self._shown_version = self.view.version
         self.main.query_one(Timeline).set_rows(self.view.rows())
-        self.main.query_one(MetricChart).set_points(self.view.points())
+        chart = self.main.query_one(MetricChart)
+        chart.set_points(self.view.points())
+        chart.set_bar(*self.view.bar())
         self.show_selected()
 
     def refresh_status(self) -> None:
@@ -239,7 +252,8 @@ class CockpitApp(App):
             return
         self.main.query_one(DiffView).show(
             _title(exp), exp.hypothesis, exp.diff,
-            describe(exp, self.view.state.metric, awaiting=n in self.view.awaiting))
+            describe(exp, self.view.state.metric, awaiting=n in self.view.awaiting),
+            verdict=self.view.verdict(exp))
 
     # -- program editor ------------------------------------------------------------
     def on_program_editor_saved(self, message: ProgramEditor.Saved) -> None:
@@ -254,11 +268,11 @@ class CockpitApp(App):
 
     # -- actions (keys, footer, command palette) ----------------------------------
     def check_action(self, action: str, parameters: tuple) -> bool | None:
-        session = {"approve", "reject", "toggle_auto_approve", "pause_resume", "stop_run",
-                   "steer"}
+        session = {"approve", "reject", "edit_proposal", "toggle_auto_approve", "pause_resume",
+                   "stop_run", "steer", "notes"}
         if action in session and not self.attached:
             return None  # shown dimmed: no session to act on
-        if action in ("approve", "reject") and not self.view.awaiting:
+        if action in ("approve", "reject", "edit_proposal") and not self.view.awaiting:
             return None
         if action == "resume_session":
             return bool(self.gone) and self.resume_session is not None and not self.view.ended
@@ -350,6 +364,114 @@ class CockpitApp(App):
         self.notify(f"run log: worker gpu{self.shown_worker}")
         self.refresh_status()
 
+    def action_edit_proposal(self) -> None:
+        """Change the pending proposal before it runs: $EDITOR when set, else in the app."""
+        n = self._decided()
+        if n is None:
+            return
+        exp = self.view.state.get(n)
+        try:
+            from cockpit.history import History
+
+            source = History(self.workspace).git("cat-file", "blob", exp.source_blob)
+        except Exception as exc:  # an old journal without the blob: say so, change nothing
+            self.notify(f"#{n}'s proposed file cannot be read: {exc}", severity="error")
+            return
+        self.link.send("hold", client=self.link.client_id, on=True)
+
+        def edited(text: str | None) -> None:
+            self.link.send("hold", client=self.link.client_id, on=False)
+            if text is None or text == source:
+                self.notify(f"#{n} unchanged: it still awaits your decision")
+                return
+            self.link.send("approve", n=n, source=text)
+
+        editor = os.environ.get("VISUAL") or os.environ.get("EDITOR")
+        if editor:
+            edited(self._edit_outside(editor, exp, source))
+        else:
+            self.push_screen(ProposalEditor(n, self.editable, source), edited)
+
+    def _edit_outside(self, editor: str, exp: Experiment, source: str) -> str | None:
+        """The proposal in the human's own $EDITOR (the screen is handed over meanwhile)."""
+        suffix = Path(self.editable).suffix or ".txt"
+        with tempfile.NamedTemporaryFile("w", suffix=suffix, prefix=f"proposal-{exp.n}-",
+                                         delete=False, encoding="utf-8") as f:
+            f.write(source)
+        path = Path(f.name)
+        try:
+            with self.suspend():
+                code = subprocess.call([*shlex.split(editor), str(path)])
+            return path.read_text(encoding="utf-8") if code == 0 else None
+        finally:
+            path.unlink(missing_ok=True)
+
+    @property
+    def editable(self) -> str:
+        return (self.view.config.get("experiment") or {}).get("editable", "train.py")
+
+    def action_notes(self) -> None:
+        def chosen(note_id: int | None) -> None:
+            if note_id is not None:
+                self.link.send("drop_note", id=note_id)
+
+        self.push_screen(NotesScreen(list(self.view.live.get("notes") or [])), chosen)
+
+    def on_timeline_opened(self, message: Timeline.Opened) -> None:
+        self.open_experiment(message.n)
+
+    def action_open_experiment(self) -> None:
+        n = self.main.query_one(Timeline).selected_n
+        if n is not None:
+            self.open_experiment(n)
+
+    def open_experiment(self, n: int) -> None:
+        """Its whole diff and whole log, on a screen of their own."""
+        exp = self.view.state.get(n)
+        if exp is None:
+            return
+        log = read_tail(self.workspace / exp.log, FULL_LOG_CHARS) if exp.log else ""
+        self.push_screen(ExperimentScreen(
+            _title(exp), exp.hypothesis, exp.diff,
+            describe(exp, self.view.state.metric, awaiting=n in self.view.awaiting),
+            verdict=self.view.verdict(exp), log=log))
+
+    def action_mark(self) -> None:
+        timeline = self.main.query_one(Timeline)
+        timeline.toggle_mark()
+        marked = timeline.marked
+        self.notify(f"marked {', '.join(f'#{n}' for n in marked)}" + (
+            ": c compares them" if len(marked) == 2 else "") if marked else "no marks")
+
+    def action_compare(self) -> None:
+        """The two marked experiments as one diff (or, with fewer marks, the best against
+        the baseline)."""
+        marked = self.main.query_one(Timeline).marked
+        state = self.view.state
+        if len(marked) >= 2:
+            older, newer = (state.get(n) for n in sorted(marked)[-2:])
+        else:
+            older, newer = state.baseline, state.best
+        if older is None or newer is None or not older.commit or not newer.commit:
+            self.notify("mark two experiments that ran (m), or wait for a best to compare "
+                        "with the baseline")
+            return
+        from cockpit.coordinator import unified_diff
+        from cockpit.history import History
+
+        history = History(self.workspace)
+        name = self.editable
+        diff = unified_diff(history.file_at(older.commit, name), history.file_at(newer.commit, name),
+                            name)
+        metric = state.metric
+        words = []
+        for e in (older, newer):
+            value = f"{e.metric:.6f}" if e.metric is not None else e.status
+            words.append(f"#{e.n} {metric} {value}")
+        self.push_screen(ExperimentScreen(
+            f"#{older.n} → #{newer.n}", f"{newer.description} (against {older.description})",
+            diff, "   vs   ".join(words)))
+
     def action_edit_program(self) -> None:
         self.main.show_pane("program")
         self.main.query_one("#program-text").focus()
@@ -361,12 +483,8 @@ class CockpitApp(App):
         self.push_screen(ReplayScreen(self.workspace, self.tag, self.view.state.metric))
 
     def action_help(self) -> None:
-        keys = [(_key_label(key), label) for key, _, label, _ in KEYS]
-        keys += [("ctrl+s", "Save program.md (in the editor)"),
-                 ("ctrl+l", "Load program.md from disk (after a conflict)"),
-                 ("escape", "Leave the editor"), ("ctrl+p", "Command palette")]
-        self.push_screen(HelpScreen(keys, f"Session {self.tag}: quitting detaches, the "
-                                          "research goes on."))
+        self.push_screen(HelpScreen(intro=f"Session {self.tag}: quitting detaches, the "
+                                          "research goes on.", keymap=self.keymap))
 
     def action_toggle_theme(self) -> None:
         self.theme = "textual-light" if self.theme == "textual-dark" else "textual-dark"
@@ -399,10 +517,6 @@ class CockpitApp(App):
 
 def _title(exp: Experiment) -> str:
     return f"#{exp.n} {exp.description}"
-
-
-def _key_label(key: str) -> str:
-    return {"question_mark": "?"}.get(key, key)
 
 
 class ReplayApp(App):

@@ -5,28 +5,19 @@ from functools import partial
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
-COMMANDS = [
-    ("Approve the proposal", "approve", "run the proposed change"),
-    ("Reject the proposal", "reject", "record it as rejected, with your reason"),
-    ("Toggle auto-approve", "toggle_auto_approve", "run proposals without asking"),
-    ("Pause / resume", "pause_resume", "pause after the run in flight, or go on"),
-    ("Stop the run now", "stop_run", "end the run in flight (asks first)"),
-    ("Add a steering note", "steer", "guide the next proposals"),
-    ("Edit program.md", "edit_program", "the research instructions"),
-    ("Replay the session", "replay", "step through every experiment"),
-    ("Help: keys", "help", "every key binding"),
-    ("Light / dark theme", "toggle_theme", "switch Textual's theme"),
-    ("Quit", "quit", "asks first when the loop is running"),
-]
-
+from cockpit.keymap import palette_entries
 
 class CockpitCommands(Provider):
     def _commands(self):
         app = self.app
-        for title, action, help_text in COMMANDS:
-            if app.check_action(action, ()) is not True:
+        for title, action, help_text in palette_entries(getattr(app, "keymap", None)):
+            target = action.split(".", 1)[1] if action.startswith("screen.") else action
+            owner = app.screen if action.startswith("screen.") else app
+            if action.startswith("screen.") and not hasattr(owner, f"action_{target}"):
                 continue
-            yield title, partial(app.run_action, action), help_text
+            if owner is app and app.check_action(action.split("(")[0], ()) is not True:
+                continue
+            yield title, partial(owner.run_action, target), help_text
 
     async def discover(self) -> Hits:
         for title, callback, help_text in self._commands():

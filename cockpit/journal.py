@@ -96,6 +96,9 @@ class Experiment:
     delta_baseline: float | None = None
     confidence: float | None = None  # the gain over the best in units of the noise spread
     verdict: str = ""  # the keep policy's decision, in words
+    threshold: float | None = None  # the gain a keep needed when it was judged
+    bar: float | None = None  # what its delta is measured against (the best's mean)
+    bar_runs: int = 0  # how many runs of the best that mean rests on
     repair_of: int | None = None  # the crashed experiment this one tries to fix
     worker: int = 0  # which parallel worker ran it (journals without the field: worker 0)
     # A run stopped early because its loss curve fell behind the best's beyond the noise:
@@ -157,7 +160,7 @@ class SessionState:
             exp = self._by_n[e["n"]]
             for key in ("commit", "log", "pid", "worker", "status", "metric", "memory_gb", "reason",
                         "summary", "seconds", "delta_best", "delta_baseline",
-                        "confidence", "verdict", "early_stop"):
+                        "confidence", "verdict", "early_stop", "threshold", "bar", "bar_runs"):
                 if key in e:
                     setattr(exp, key, e[key])
 
@@ -190,10 +193,16 @@ class SessionState:
 
     @property
     def best(self) -> Experiment | None:
-        """The last kept experiment: the commit the branch stands on."""
-        kept = [e for e in self.experiments if e.status == "keep"]
-        return kept[-1] if kept else None
+        """The session's best (see best_of)."""
+        return best_of(self.experiments)
 
     @property
     def next_n(self) -> int:
         return max(self._by_n, default=0) + 1
+
+
+def best_of(experiments) -> Experiment | None:
+    """The best of a session: its last kept experiment, the commit its branch stands on.
+    A keep beat the best before it by the keep policy (which honours the metric's
+    direction), so the judge, the chart, the report and the prompt all mean this one."""
+    return next((e for e in reversed(experiments) if e.status == "keep"), None)

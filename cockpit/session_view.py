@@ -6,10 +6,13 @@ No widget code here: the App turns this into widget rows, points and a status li
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 from cockpit.journal import Experiment, SessionState
+from cockpit.judge import KeepPolicy, NoiseFloor, gain_of
 from cockpit.progress import parse_progress
+from cockpit.stats import Pace, RunProgress, pace
+from cockpit.widgets.diff_view import VerdictLine
 from cockpit.widgets.metric_chart import Point
 from cockpit.widgets.status_bar import Status
 from cockpit.widgets.timeline import Row
@@ -35,6 +38,9 @@ class SessionView:
     workers: int = 1  # parallel workers of the session (its `workers` event)
     # worker -> its latest run: {"key": (worker, kind, n), "log", "time", "done", "title"}
     runs: dict = field(default_factory=dict)
+    measured: dict = field(default_factory=dict)  # commit -> every value measured of it
+    finished_at: dict = field(default_factory=dict)  # n -> when its result was recorded
+    config: dict = field(default_factory=dict)  # the session's settings (its session event)
 
     def apply(self, event: dict) -> None:
         """Fold one journal event (the journal is the source of truth)."""
@@ -45,6 +51,7 @@ class SessionView:
             self.budget = float((config.get("experiment") or {}).get("time_budget", self.budget))
             self.agent = event.get("agent", self.agent)
             self.model = (config.get("agent") or {}).get("model", "") or self.model
+            self.config = config or self.config
             self.ended = ""
         elif kind == "attempt":  # each model answer carries its cost
             self.cost += float(event.get("cost_usd") or 0.0)
@@ -63,7 +70,12 @@ class SessionView:
             self.runs[worker] = {"key": (worker, "experiment" if experiment else "measure", n),
                                  "log": event.get("log", ""), "time": event.get("time", 0.0),
                                  "done": False, "title": title}
-        elif kind in ("result", "measure"):
+        if kind in ("result", "measure") and event.get("metric") is not None \
+                and event.get("commit"):
+            self.measured.setdefault(event["commit"], []).append(event["metric"])
+        if kind == "result" and "n" in event:
+            self.finished_at[event["n"]] = float(event.get("time", 0.0))
+        if kind in ("result", "measure"):
             for run in self.runs.values():
                 kind_n = ("experiment", event.get("n")) if kind == "result" else \
                     ("measure", event.get("k"))
@@ -125,6 +137,39 @@ class SessionView:
             return "proposing"
         return "between runs"
 
+    def floor(self) -> NoiseFloor | None:
+        """The pooled noise floor, once the session measured its noise."""
+        return NoiseFloor.from_groups(self.measured) if self.noise is not None else None
+
+    def bar(self) -> tuple[float | None, float | None]:
+        """The bar the next result must beat (the best's mean) and the gain a keep needs."""
+        best = self.state.best
+        values = self.measured.get(best.commit, []) if best is not None else []
+        if not values:
+            return None, None
+        judge = self.config.get("judge") or {}
+        policy = KeepPolicy(self.state.direction, judge.get("min_delta", "auto"),
+                            judge.get("noise_multiple", 2.0))
+        return sum(values) / len(values), policy.threshold(self.floor(), len(values))
+
+    def verdict(self, e: Experiment) -> VerdictLine | None:
+        """How a finished experiment was judged, for the change pane."""
+        if e.status is None or e.status == "rejected":
+            return None
+        gain = gain_of(e.delta_best, self.state.direction)
+        against = ("the best's mean of {} runs".format(e.bar_runs) if e.bar_runs > 1 else
+                   "the best's single run" if e.bar_runs == 1 else "")
+        return VerdictLine(e.status, gain, e.threshold, e.confidence, against)
+
+    def pace(self, now: float | None = None) -> Pace:
+        now = now or time.time()
+        run = self.running[0] if self.running else None
+        progress = None
+        if run is not None:
+            progress = RunProgress(elapsed=run["elapsed"] + (now - self.live_at),
+                                   budget=self.budget, percent=self.percent)
+        return pace(self.state, self.finished_at, now, progress)
+
     def rows(self) -> list[Row]:
         awaiting = set(self.awaiting)
         return [experiment_row(e, "awaiting" if e.n in awaiting else
@@ -152,17 +197,18 @@ class SessionView:
             (state.experiments[-1].n if state.experiments else None))
         agent = self.agent + (f" · {self.model}" if self.model else "")
         phase = self.phase
-        if phase == "paused" and self.live.get("pause_reason"):
-            phase = "paused"
+        floor = self.floor()
         return Status(
             state=phase, percent=self.percent if run is not None else None, n=n,
             elapsed=elapsed, budget=self.budget,
             best=best.metric if best else None,
             best_vs_baseline=(best.metric - baseline.metric) if best and baseline else None,
             lower_is_better=state.direction == "lower",
-            noise=self.noise, confidence=best.confidence if best else None,
+            noise=floor.std if floor else None, noise_runs=floor.runs if floor else 0,
+            confidence=best.confidence if best else None,
             metric=state.metric, agent=agent,
             cost=float(self.live.get("cost_usd", self.cost) or 0.0), flags=flags,
+            **asdict(self.pace(now)),
         )
 
 
@@ -170,7 +216,8 @@ def experiment_row(e: Experiment, live: str = "running") -> Row:
     """A timeline row; `live` says what an unfinished one is doing (running, awaiting, queued)."""
     return Row(n=e.n, commit=e.commit or "", metric=e.metric, delta=e.delta_best,
                status=e.status, memory_gb=e.memory_gb or 0.0, description=e.description,
-               worker=e.worker, live_status=live)
+               worker=e.worker, live_status=live, confidence=e.confidence, reason=e.reason,
+               stopped_at=(e.early_stop or {}).get("progress"))
 
 
 def describe(e: Experiment, metric: str, awaiting: bool = False) -> str:

@@ -249,7 +249,7 @@ def test_small_terminal_collapses_panes_into_tabs(tmp_path):
         shown = [p for p, _ in main.PANES if main.query_one(f"#{p}").display]
         assert shown == ["run-log"]
         assert main.query_one(RunLog).log_widget.lines  # caught up when shown
-        await pilot.press("e")
+        await pilot.press("E")
         assert main.query_one("#program").display and app.focused.id == "program-text"
         await pilot.press("escape")
         assert app.focused.id == "timeline"

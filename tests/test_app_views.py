@@ -108,7 +108,7 @@ def test_program_editor_in_a_live_cockpit(tmp_path):
 
     async def scenario(pilot):
         editor = app.main.query_one(ProgramEditor)
-        await pilot.press("e")
+        await pilot.press("E")
         to_end(editor)
         await pilot.press(*"Go deeper.")
         await pilot.press("ctrl+s")

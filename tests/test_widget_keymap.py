@@ -28,7 +28,8 @@ from cockpit.screens.help import HelpScreen
 ACTION_IDS = {"approve", "reject", "edit_proposal", "toggle_auto_approve", "pause_resume",
               "stop_run", "steer", "notes", "edit_program", "open_experiment", "search",
               "mark", "compare", "replay", "next_worker", "help", "quit", "pane_timeline",
-              "pane_change", "pane_log", "pane_chart", "pane_program", "toggle_theme"}
+              "pane_change", "pane_log", "pane_chart", "pane_program", "toggle_theme",
+              "resume_session"}
 
 
 class KeysScreen(Screen):

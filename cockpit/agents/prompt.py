@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from cockpit.agents import AgentContext
 from cockpit.agents.edits import one_line
 from cockpit.earlystop import describe_stop
-from cockpit.journal import Experiment
+from cockpit.journal import Experiment, best_of
 from cockpit.judge import gain_of, is_near_miss
 
 CHARS_PER_TOKEN = 4  # a rough, provider-independent estimate (code runs ~3.5-4.5)
@@ -187,7 +187,7 @@ def _setup(ctx: AgentContext) -> str:
              f"- Metric: {ctx.metric}, {ctx.direction} is better."]
     if ctx.hardware:
         lines.append(f"- Machine: {ctx.hardware}.")
-    best = _best(ctx.history)
+    best = best_of(ctx.history)
     if best is not None:
         facts = [f"{ctx.metric} {best.metric:.6f}"]
         if best.memory_gb:
@@ -216,7 +216,7 @@ def _history(ctx: AgentContext, level: Level, repair: RepairTask | None) -> str:
     rejected = _rejected(finished, level)
     if not done:
         return "\n\n".join(p for p in ("# History\n\nNo experiments yet.", rejected) if p)
-    best, base = _best(done), next((e for e in done if e.metric is not None), None)
+    best, base = best_of(done), next((e for e in done if e.metric is not None), None)
     counts = {s: sum(e.status == s for e in finished)
               for s in ("keep", "discard", "crash", "rejected")}
     stopped = sum(e.early_stop is not None for e in done)
@@ -397,6 +397,3 @@ def _task(ctx: AgentContext, repair: RepairTask | None) -> str:
         editable=ctx.editable)
 
 
-def _best(history: list[Experiment]) -> Experiment | None:
-    kept = [e for e in history if e.status == "keep"]
-    return kept[-1] if kept else None
