@@ -59,6 +59,7 @@ class Experiment:
     commit: str | None = None
     log: str | None = None
     pid: int | None = None  # the training process while it runs
+    run_id: str = ""  # the marker every process of its run carries
     status: str | None = None  # keep | discard | crash | rejected; None while in flight
     metric: float | None = None
     memory_gb: float = 0.0
@@ -122,8 +123,8 @@ class SessionState:
             self.experiments.append(exp)
         elif kind in ("commit", "run_start", "run_pid", "result") and e.get("n") in self._by_n:
             exp = self._by_n[e["n"]]
-            for key in ("commit", "log", "pid", "status", "metric", "memory_gb", "reason",
-                        "summary", "seconds", "delta_best", "delta_baseline",
+            for key in ("commit", "log", "pid", "run_id", "status", "metric", "memory_gb",
+                        "reason", "summary", "seconds", "delta_best", "delta_baseline",
                         "confidence", "verdict", "early_stop"):
                 if key in e:
                     setattr(exp, key, e[key])

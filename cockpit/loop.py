@@ -40,13 +40,21 @@ from cockpit.records import (
 )
 from cockpit.report import PLOT_NAME
 from cockpit.report import REPORT_NAME as MORNING_REPORT
-from cockpit.runners.local import LocalRunner, RunResult, kill_orphan, training_env
+from cockpit.runners.local import (
+    LocalRunner,
+    RunResult,
+    kill_leftovers,
+    new_run_id,
+    training_env,
+)
 from cockpit.summary import (
     crash_reason,
     failure_reason,
     find_value,
     metric_value,
     parse_summary,
+    read_head,
+    read_tail,
 )
 
 MAX_CRASH_STREAK = 10  # stop instead of burning a night on a broken setup
@@ -290,7 +298,7 @@ class ResearchLoop:
             self.history.reset_to(self.history.head())
         self.history.start_branch(branch)
         if in_flight is not None:
-            if in_flight.pid and kill_orphan(in_flight.pid):
+            if in_flight.run_id and kill_leftovers(in_flight.run_id, in_flight.pid):
                 self.on_event("orphan_killed", {"n": in_flight.n, "pid": in_flight.pid})
             self._record("result", n=in_flight.n, commit=in_flight.commit, status="crash",
                          metric=None, memory_gb=0.0, summary={}, seconds=0.0,
@@ -342,12 +350,13 @@ class ResearchLoop:
         self._record("commit", n=n, commit=commit)
         self._prepare_data()
         log = self.dir / "runs" / f"{n:04d}" / "run.log"
+        run_id = new_run_id()
         self._record("run_start", n=n, commit=commit,
-                     log=str(log.relative_to(self.workspace)))
+                     log=str(log.relative_to(self.workspace)), run_id=run_id)
         self.on_event("run_start", {"n": n, "commit": commit, "description": proposal.description,
                                     "hypothesis": proposal.hypothesis,
                                     "log": str(log.relative_to(self.workspace))})
-        result = self._train(self.workspace, log,
+        result = self._train(self.workspace, log, run_id=run_id,
                              on_start=lambda pid: self._record("run_pid", n=n, pid=pid))
         self.on_event("judging", {"n": n})
         self._judge(n, commit, result, log)
@@ -429,7 +438,7 @@ class ResearchLoop:
                 self.on_event("measuring", {"commit": commit, "run": i + 1, "runs": runs,
                                             "purpose": purpose})
                 result = self._train(cwd, log)
-                text = log.read_text(encoding="utf-8", errors="replace")
+                text = read_tail(log)
                 summary = parse_summary(text)
                 reason = crash_reason(result, text, summary, self.state.metric,
                                       self.config.experiment.hard_timeout)
@@ -445,13 +454,13 @@ class ResearchLoop:
                 self.history.remove_worktree(str(worktree))
         return values
 
-    def _train(self, cwd: Path, log: Path, on_start=None) -> RunResult:
+    def _train(self, cwd: Path, log: Path, on_start=None, run_id: str | None = None) -> RunResult:
         """One run of the train command under the watchdog, secrets scrubbed, budget passed."""
         experiment = self.config.experiment
         return self.runner.run(
             experiment.train_command, cwd=cwd, log_path=log, timeout=experiment.hard_timeout,
             env=training_env({"COCKPIT_TIME_BUDGET": str(experiment.time_budget)}),
-            on_output=self.on_output, on_start=on_start)
+            on_output=self.on_output, on_start=on_start, run_id=run_id)
 
     # -- steps ---------------------------------------------------------------------
     def _baseline(self) -> Proposal:
@@ -543,7 +552,7 @@ class ResearchLoop:
         path = self.workspace / exp.log
         if not path.exists():
             return exp.reason
-        text = path.read_text(encoding="utf-8", errors="replace")
+        text = read_tail(path)
         lines = [line.rsplit("\r", 1)[-1] for line in text.splitlines()]  # progress: last state
         return "\n".join(lines[-LOG_TAIL_LINES:])
 
@@ -556,7 +565,7 @@ class ResearchLoop:
             raise ProposalFailed(f"the {self.agent.name} agent's proposal was refused: {exc}") from None
 
     def _judge(self, n: int, commit: str, result: RunResult, log: Path) -> None:
-        text = log.read_text(encoding="utf-8", errors="replace") if log.exists() else ""
+        text = read_tail(log)  # the summary block and the last error are at the end
         summary = parse_summary(text)
         name = self.state.metric
         value = metric_value(summary, name)
@@ -580,7 +589,7 @@ class ResearchLoop:
             summary=summary, seconds=round(result.seconds, 1), reason=reason,
             delta_best=None if value is None or best is None else value - self.reference_value(best),
             delta_baseline=None if value is None or baseline is None else value - baseline.metric,
-            data_fingerprint=find_value(text, "data_fingerprint"),
+            data_fingerprint=find_value(read_head(log), "data_fingerprint"),
         )
 
     def _prepare_data(self) -> None:
@@ -599,7 +608,7 @@ class ResearchLoop:
         if result.stopped:
             raise LoopError("stopped while preparing the data")
         if result.returncode != 0:
-            text = log.read_text(errors="replace") if log.exists() else ""
+            text = read_tail(log)
             raise LoopError(f"`{command}` failed ({result.error or failure_reason(text)}); "
                             f"see {log}")
 

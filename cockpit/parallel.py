@@ -31,7 +31,7 @@ from cockpit.history import History
 from cockpit.journal import Experiment
 from cockpit.loop import MAX_CRASH_STREAK, LoopError, ResearchLoop, _sha
 from cockpit.records import REPORT_NAME, write_experiments_md
-from cockpit.runners.local import LocalRunner, kill_orphan, training_env
+from cockpit.runners.local import LocalRunner, kill_leftovers, new_run_id, training_env
 from cockpit.runners.pool import Finished, Job, WorkerPool
 
 WAIT_SECONDS = 0.1  # the coordinator's longest sleep: stop and pause answer within it
@@ -294,7 +294,8 @@ class ParallelLoop(ResearchLoop):
         self._record("commit", n=n, commit=commit)
         log = self.dir / "runs" / f"{n:04d}" / "run.log"
         relative = str(log.relative_to(self.workspace))
-        self._record("run_start", n=n, commit=commit, log=relative)
+        run_id = new_run_id()
+        self._record("run_start", n=n, commit=commit, log=relative, run_id=run_id)
         self.on_event("run_start", {"n": n, "commit": commit, "description": proposal.description,
                                     "hypothesis": proposal.hypothesis, "log": relative,
                                     "worker": worker})
@@ -304,7 +305,7 @@ class ParallelLoop(ResearchLoop):
                   cwd=tree, log_path=log, timeout=experiment.hard_timeout,
                   env={"COCKPIT_TIME_BUDGET": str(experiment.time_budget)},
                   files=self.history.tree_files(commit) if remote else None,
-                  prepare=self.prepare_command() if remote else "")
+                  prepare=self.prepare_command() if remote else "", run_id=run_id)
         self.pool.start(job, on_output=self._worker_output,
                         on_start=lambda pid: self._inbox.put(("pid", n, pid)))
 
@@ -326,16 +327,16 @@ class ParallelLoop(ResearchLoop):
             self._stop.wait(WAIT_SECONDS)
         return super().measure(commit, runs, purpose)
 
-    def _train(self, cwd: Path, log: Path, on_start=None):
+    def _train(self, cwd: Path, log: Path, on_start=None, run_id: str | None = None):
         devices = getattr(self.pool, "devices", None)
         if not devices:
-            return super()._train(cwd, log, on_start)
+            return super()._train(cwd, log, on_start, run_id)
         experiment = self.config.experiment
         env = {"COCKPIT_TIME_BUDGET": str(experiment.time_budget),
                "CUDA_VISIBLE_DEVICES": devices[0]}
         return self.runner.run(experiment.train_command, cwd=cwd, log_path=log,
                                timeout=experiment.hard_timeout, env=training_env(env),
-                               on_output=self.on_output, on_start=on_start)
+                               on_output=self.on_output, on_start=on_start, run_id=run_id)
 
     def _worker_output(self, worker: int, text: str) -> None:
         if self.on_worker_output is not None:
@@ -367,7 +368,7 @@ class ParallelLoop(ResearchLoop):
         """Every experiment a killed cockpit left in flight is a crash (not only the last)."""
         last = self.state.in_flight  # the sequential loop's recovery takes this one
         for exp in [e for e in self.state.running if e is not last]:
-            if exp.pid and kill_orphan(exp.pid):
+            if exp.run_id and kill_leftovers(exp.run_id, exp.pid):
                 self.on_event("orphan_killed", {"n": exp.n, "pid": exp.pid})
             self._record("result", n=exp.n, commit=exp.commit, status="crash", metric=None,
                          memory_gb=0.0, summary={}, seconds=0.0, reason=INTERRUPTED,

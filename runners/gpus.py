@@ -27,7 +27,7 @@ class GpuPool(WorkerPool):
         env = training_env(dict(job.env, CUDA_VISIBLE_DEVICES=self.devices[job.worker]))
         return self.runners[job.worker].run(job.command, cwd=job.cwd, log_path=job.log_path,
                                             timeout=job.timeout, env=env, on_output=on_output,
-                                            on_start=on_start)
+                                            on_start=on_start, run_id=job.run_id)
 
     def stop(self, worker: int | None = None) -> None:
         for k, runner in enumerate(self.runners):

@@ -34,6 +34,7 @@ class Job:
     # The commit's tracked files, for a backend that runs it on another machine.
     files: dict[str, bytes] | None = None
     prepare: str = ""  # run once per remote worker before its first job ("" = none)
+    run_id: str | None = None  # the marker of its processes (None: the runner makes one)
 
 
 @dataclass

@@ -226,12 +226,13 @@ def test_a_killed_parallel_cockpit_marks_every_run_in_flight_and_goes_on(tmp_pat
 
     hang = FAKE_TRAIN.replace("SEED = 42", (
         "SEED = 42\n"
-        "if (LEARNING_RATE, BATCH_SIZE) != (0.01, 16) and os.path.exists(os.environ['HANG_FILE']):\n"
+        "if (LEARNING_RATE, BATCH_SIZE) != (0.01, 16)"
+        " and os.path.exists(os.environ['COCKPIT_HANG_FILE']):\n"
         "    time.sleep(120)"))
     ws = make_workspace(tmp_path / "ws", train=hang)
     flag = tmp_path / "hang"
     flag.write_text("")
-    env = {**os.environ, "HANG_FILE": str(flag)}
+    env = {**os.environ, "COCKPIT_HANG_FILE": str(flag)}
     proc = subprocess.Popen([sys.executable, "-m", "cockpit", "run", "--headless", "--workers",
                              "2", "--tag", "k"], cwd=ws, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -250,7 +251,7 @@ def test_a_killed_parallel_cockpit_marks_every_run_in_flight_and_goes_on(tmp_pat
     flag.unlink()
 
     result = cockpit("run", "--headless", "--workers", "2", "--experiments", "1", cwd=ws,
-                     env={"HANG_FILE": str(flag)})
+                     env={"COCKPIT_HANG_FILE": str(flag)})
     assert result.returncode == 0, result.stderr
     rows = results_rows(ws)
     assert [r[3] for r in rows[:3]] == ["keep", "crash", "crash"] and len(rows) == 4
