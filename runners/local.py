@@ -211,7 +211,12 @@ class LocalRunner:
                 elif term_at is not None and not killed and now >= term_at + self.kill_grace:
                     _kill_run(proc.pid, run_id)
                     killed = True
-                wake = deadline if term_at is None else term_at + self.kill_grace
+                if term_at is None:
+                    wake = deadline
+                elif not killed:
+                    wake = term_at + self.kill_grace
+                else:  # only its exit is awaited now
+                    wake = now + TICK
                 pump.step(max(0.0, min(TICK, wake - now)))
         finally:
             if exit_fd is not None:
