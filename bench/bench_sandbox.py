@@ -3,11 +3,11 @@
   1. start-up: seconds of a trivial command (`true`, then `python -c pass`) through the
      runner, inside the sandbox and outside (target: < 0.3 s extra);
   2. compute: a CPU-bound workload's throughput inside vs outside (target: < 2 % slower):
-     pure-Python arithmetic and a torch matmul loop, each for a fixed time;
+     pure-Python arithmetic and a one-thread torch matmul loop, each for a fixed time;
   3. with --train SECONDS: train.py's tokens/s on the prepared data, inside vs outside.
 
-Runs alternate (outside, inside, outside, ...) so a busy machine weighs on both alike;
-figures are medians.
+Runs alternate (outside, inside, inside, outside, ...) so a busy machine weighs on both
+alike; figures are medians.
 
     python bench/bench_sandbox.py [--runs 10] [--train 20]
 """
@@ -41,6 +41,7 @@ print("---\\nrate:", n / {seconds})
 """
 TORCH_WORK = """\
 import time, torch
+torch.set_num_threads(1)  # one thread: on a shared machine, a waiting OpenMP team is noise
 torch.manual_seed(0)
 a, b = torch.randn(512, 512), torch.randn(512, 512)
 a @ b
@@ -71,18 +72,19 @@ def run(command: str, workdir: Path, sandbox: SandboxPolicy | None,
 
 
 def side_by_side(runs: int, measure) -> tuple[float, float]:
-    """Medians of measure(sandboxed) over alternating runs: (outside, inside)."""
-    outside, inside = [], []
-    for _ in range(runs):
-        outside.append(measure(False))
-        inside.append(measure(True))
-    return statistics.median(outside), statistics.median(inside)
+    """Medians of measure(sandboxed) over alternating runs, (outside, inside); each round
+    swaps which goes first, so neither always follows the other."""
+    results: dict[bool, list[float]] = {False: [], True: []}
+    for i in range(runs):
+        for sandboxed in ((False, True) if i % 2 == 0 else (True, False)):
+            results[sandboxed].append(measure(sandboxed))
+    return statistics.median(results[False]), statistics.median(results[True])
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=10, help="runs of each start-up measure")
-    ap.add_argument("--work-runs", type=int, default=5, help="runs of each compute measure")
+    ap.add_argument("--work-runs", type=int, default=6, help="runs of each compute measure")
     ap.add_argument("--seconds", type=float, default=2.0, help="length of a compute run")
     ap.add_argument("--train", type=int, default=0, help="train.py budget in seconds (0: skip)")
     args = ap.parse_args()
