@@ -132,6 +132,8 @@ def wrap(argv: list[str], policy: SandboxPolicy) -> list[str]:
         if path.exists():
             args += ["--ro-bind", str(path), str(path)]
     for path in map(_real, policy.hidden):
+        if path == workdir or path in workdir.parents:
+            continue  # hiding it would hide the run's own worktree
         if path.is_dir():
             args += ["--tmpfs", str(path), "--remount-ro", str(path)]
         elif path.exists():

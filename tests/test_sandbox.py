@@ -222,6 +222,9 @@ def test_wrap_puts_the_protections_after_the_writable_worktree(workdir, home):
     assert joined.index(f"--bind {workdir} ") < joined.index(f"--ro-bind {workdir}/.git ")
     assert joined.index(f"--ro-bind {home} ") < joined.index(f"--tmpfs {home}/.ssh ")
     assert "--unshare-net" not in wrap(["true"], policy_for(workdir, home, network=True))
+    argv = wrap(["true"], SandboxPolicy(workdir=workdir, hidden=[workdir.parent, workdir]))
+    tmpfs = [argv[i + 1] for i, arg in enumerate(argv) if arg == "--tmpfs"]
+    assert tmpfs == ["/tmp", "/dev/shm"]  # hiding an ancestor would hide the worktree
 
 
 def test_describe_says_what_is_and_is_not_isolated(workdir, home):
