@@ -139,7 +139,8 @@ def crash_reason(result, text: str, summary: dict, metric: str, hard_timeout: in
                if getattr(result, "sandboxed", False) else "")
     if result.returncode != 0:
         code = result.returncode
-        how = f"killed by {signal_name(-code)}" if code < 0 else f"exit code {code}"
+        killed = code is not None and code < 0
+        how = f"killed by {signal_name(-code)}" if killed else f"exit code {code}"
         return f"{how}: {refused or failure_reason(text)}"
     if not summary:
         return ("finished without a summary block (no `---` followed by key: value lines)"
