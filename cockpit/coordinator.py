@@ -53,9 +53,10 @@ from cockpit.records import (
 )
 from cockpit.report import PLOT_NAME
 from cockpit.report import REPORT_NAME as MORNING_REPORT
-from cockpit.runners.local import LocalRunner, kill_orphan, training_env
+from cockpit.runners.local import LocalRunner, kill_leftovers, new_run_id, training_env
 from cockpit.runners.pool import Finished, Job, Started, WorkerPool
-from cockpit.summary import crash_reason, failure_reason, find_value, metric_value, parse_summary
+from cockpit.summary import (crash_reason, failure_reason, find_value, metric_value,
+                             parse_summary, read_head, read_tail)
 
 MAX_CRASH_STREAK = 10  # stop instead of burning a night on a broken setup
 MAX_FAILED_PROPOSALS = 3  # rounds of refused answers in a row before the loop pauses
@@ -593,7 +594,7 @@ class Coordinator:
         if finished.outcome is not None:
             return finished.outcome
         log = finished.job.log_path
-        text = log.read_text(encoding="utf-8", errors="replace") if log.exists() else ""
+        text = read_tail(log)  # the summary is at the end; a flood of output stays on disk
         summary = parse_summary(text)
         metric = self.state.metric
         reason = crash_reason(finished.result, text, summary, metric,
@@ -601,7 +602,7 @@ class Coordinator:
         if reason == STOPPED and self._stop_cause != "human":
             reason = f"ended with the session: {self._stop_cause}"
         value = None if reason else metric_value(summary, metric)
-        finished.outcome = (summary, value, reason, text[-4096:])
+        finished.outcome = (summary, value, reason, read_head(log) + "\n" + text[-4096:])
         return finished.outcome
 
     def _judge(self, finished: Finished) -> None:
@@ -814,10 +815,20 @@ class Coordinator:
         self.awaiting[exp.n] = ticket
 
     def _kill_leftovers(self) -> None:
-        """Processes of runs a killed cockpit left behind (their groups) are killed."""
+        """Every process of a run a killed cockpit left behind is killed: its group, even
+        when the group's leader already exited, and anything carrying its run's marker."""
+        run_ids = {}
         for e in self.events:
-            if e["event"] in ("run_pid", "measure_pid", "prepare_pid") and e.get("pid") \
-                    and kill_orphan(e["pid"]):
+            if e["event"] == "run_start":
+                run_ids[("n", e.get("n"))] = e.get("run_id")
+            elif e["event"] in ("measure_start", "prepare_start"):
+                run_ids[("k", e.get("k"))] = e.get("run_id")
+        for e in self.events:
+            if e["event"] not in ("run_pid", "measure_pid", "prepare_pid") or not e.get("pid"):
+                continue
+            key = ("n", e.get("n")) if e["event"] == "run_pid" else ("k", e.get("k"))
+            run_id = run_ids.get(key)
+            if run_id and kill_leftovers(run_id, e["pid"]):
                 self._record("leftover_killed", pid=e["pid"], n=e.get("n"), k=e.get("k"))
 
     def _plan_start(self) -> None:
@@ -1110,6 +1121,9 @@ class Coordinator:
         best = self.state.best
         return best.commit if best is not None else self.state.base
 
+    def _passthrough(self) -> tuple[str, ...]:
+        return tuple(getattr(self.config.experiment, "env", ()) or ())
+
     def _worker_branch(self, worker: int) -> str:
         return worker_branch(self.tag, worker, len(self.slots) or 1)
 
@@ -1219,7 +1233,7 @@ class Coordinator:
         path = self.workspace / exp.log if exp.log else None
         if path is None or not path.exists():
             return exp.reason
-        text = path.read_text(encoding="utf-8", errors="replace")
+        text = read_tail(path)
         lines = [line.rsplit("\r", 1)[-1] for line in text.splitlines()]  # progress: last state
         return "\n".join(lines[-LOG_TAIL_LINES:])
 
@@ -1234,20 +1248,23 @@ class Coordinator:
         self._emit_live_event("preparing", command=command)
         runner = LocalRunner()
         self._preparing = runner
+        run_id = new_run_id()
+        self._record("prepare_start", k=0, command=command, run_id=run_id)
 
         def started(pid: int) -> None:
-            self._record("prepare_pid", pid=pid)
+            self._record("prepare_pid", k=0, pid=pid)
 
         job = Job(n=0, worker=0, commit="", command=command, cwd=tree, log_path=log,
-                  timeout=PREPARE_TIMEOUT, kind="prepare")
+                  timeout=PREPARE_TIMEOUT, kind="prepare", run_id=run_id)
         result = runner.run(command, cwd=tree, log_path=log, timeout=PREPARE_TIMEOUT,
-                            env=training_env(), on_output=lambda text: self._output(job, text),
-                            on_start=started)
+                            env=training_env(passthrough=self._passthrough()),
+                            on_output=lambda text: self._output(job, text), on_start=started,
+                            run_id=run_id)
         self._preparing = None
         if result.stopped:
             raise SessionError("stopped while preparing the data")
         if result.returncode != 0:
-            text = log.read_text(errors="replace") if log.exists() else ""
+            text = read_tail(log)
             raise SessionError(f"`{command}` failed ({result.error or failure_reason(text)}); "
                                f"see {log}")
 

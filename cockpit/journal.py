@@ -85,6 +85,7 @@ class Experiment:
     commit: str | None = None
     log: str | None = None
     pid: int | None = None  # the training process while it runs
+    run_id: str = ""  # the marker every process of its run carries
     # keep | discard | crash | rejected; None while proposed, awaiting approval or running
     status: str | None = None
     metric: float | None = None
@@ -158,9 +159,10 @@ class SessionState:
             self.experiments.append(exp)
         elif kind in ("commit", "run_start", "run_pid", "result") and e.get("n") in self._by_n:
             exp = self._by_n[e["n"]]
-            for key in ("commit", "log", "pid", "worker", "status", "metric", "memory_gb", "reason",
-                        "summary", "seconds", "delta_best", "delta_baseline",
-                        "confidence", "verdict", "early_stop", "threshold", "bar", "bar_runs"):
+            for key in ("commit", "log", "pid", "run_id", "worker", "status", "metric",
+                        "memory_gb", "reason", "summary", "seconds", "delta_best",
+                        "delta_baseline", "confidence", "verdict", "early_stop", "threshold",
+                        "bar", "bar_runs"):
                 if key in e:
                     setattr(exp, key, e[key])
 

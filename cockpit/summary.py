@@ -2,11 +2,27 @@
 from __future__ import annotations
 
 import math
+import os
 import re
 import signal
+from pathlib import Path
+
+from cockpit.runners.sandbox import HIDDEN_IN_HOME
 
 SUMMARY_LINE = re.compile(r"^([A-Za-z_][\w.]*):\s+(\S.*?)\s*$")
 ERROR_LINE = re.compile(r"(Error|Exception|FAIL|Traceback|Killed|nan)", re.IGNORECASE)
+TAIL_BYTES = 256 * 1024  # the summary block and the last error are at the end of a log
+HEAD_BYTES = 64 * 1024  # what a run prints before training (device, data_fingerprint, ...)
+
+# What a process in the sandbox sees when it reaches past it.
+NETWORK_REFUSED = re.compile(
+    r"Network is unreachable|Connection refused|Temporary failure in name resolution"
+    r"|Name or service not known|No address associated with hostname"
+    r"|Failed to establish a new connection|Could not resolve host", re.IGNORECASE)
+WRITE_REFUSED = re.compile(r"Read-only file system(?::\s*'(?P<path>[^']+)')?")
+HIDDEN_PATH = re.compile(
+    r"'(?P<path>[^']*/(?:" + "|".join(map(re.escape, HIDDEN_IN_HOME))
+    + r")(?:/[^']*)?)'")
 
 
 def parse_summary(text: str) -> dict[str, float | str]:
@@ -30,6 +46,33 @@ def parse_summary(text: str) -> dict[str, float | str]:
         except ValueError:
             summary[key] = raw
     return summary
+
+
+def read_tail(path: Path | str, max_bytes: int = TAIL_BYTES) -> str:
+    """The end of a log (at most `max_bytes` of it) as text, from its first whole line on:
+    memory stays bounded whatever the log's size or shape (a flood of `\\r` included)."""
+    try:
+        with open(path, "rb") as f:
+            size = f.seek(0, os.SEEK_END)
+            start = max(0, size - max_bytes)
+            f.seek(start)
+            data = f.read(max_bytes)
+    except OSError:
+        return ""
+    if start > 0:  # the first line is cut: drop it (a line ends at \n, a progress state at \r)
+        ends = [i for i in (data.find(b"\n"), data.find(b"\r")) if i >= 0]
+        data = data[min(ends) + 1:] if ends else data
+    return data.decode("utf-8", errors="replace")
+
+
+def read_head(path: Path | str, max_bytes: int = HEAD_BYTES) -> str:
+    """The beginning of a log (at most `max_bytes` of it) as text."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(max_bytes)
+    except OSError:
+        return ""
+    return data.decode("utf-8", errors="replace")
 
 
 def find_value(text: str, key: str) -> str | None:
@@ -56,21 +99,52 @@ def metric_value(summary: dict, name: str) -> float | None:
     return None
 
 
+def signal_name(number: int) -> str:
+    """SIGKILL for 9; `signal 40` for a number without a name (a real-time signal)."""
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def sandbox_refusal(text: str, offline: bool = True, limit: int = 200) -> str:
+    """What the sandbox refused the run, in words, from the last line of its output that
+    shows it ("" when none does): a hidden path, a write to a read-only one, or (when the
+    sandbox had no network) a connection."""
+    lines = [line.strip() for line in text.replace("\r", "\n").splitlines() if line.strip()]
+    for line in reversed(lines):
+        hidden = HIDDEN_PATH.search(line)
+        if hidden and ("No such file" in line or "Permission denied" in line
+                       or "Read-only" in line or "Not a directory" in line):
+            return f"the sandbox hides {hidden['path']}: {line[:limit]}"
+        write = WRITE_REFUSED.search(line)
+        if write:
+            where = f" to {write['path']}" if write["path"] else ""
+            return f"the sandbox refused a write{where}: {line[:limit]}"
+        if offline and NETWORK_REFUSED.search(line):
+            return f"the sandbox refused a network connection: {line[:limit]}"
+    return ""
+
+
 def crash_reason(result, text: str, summary: dict, metric: str, hard_timeout: int) -> str:
-    """Why a finished run (a runners RunResult and its log text) has no usable metric;
-    "" when it has one."""
+    """Why a finished run (a runners RunResult and the tail of its log) has no usable
+    metric; "" when it has one. Never raises."""
     if result.error:
         return result.error
     if result.stopped:
         return "stopped by the human"
     if result.timed_out:
         return f"timed out: killed after the {hard_timeout}s hard limit"
+    refused = (sandbox_refusal(text, offline=getattr(result, "offline", False))
+               if getattr(result, "sandboxed", False) else "")
     if result.returncode != 0:
         code = result.returncode
-        how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
-        return f"{how}: {failure_reason(text)}"
+        killed = code is not None and code < 0
+        how = f"killed by {signal_name(-code)}" if killed else f"exit code {code}"
+        return f"{how}: {refused or failure_reason(text)}"
     if not summary:
-        return "finished without a summary block (no `---` followed by key: value lines)"
+        return ("finished without a summary block (no `---` followed by key: value lines)"
+                + (f"; {refused}" if refused else ""))
     if metric_value(summary, metric) is None:
         return f"{metric} is {summary.get(metric, 'missing')!s} in the summary"
     return ""

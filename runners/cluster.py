@@ -21,7 +21,13 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Callable
 
-from cockpit.runners.local import LocalRunner, RunResult, kill_orphan, training_env
+from cockpit.runners.local import (
+    LocalRunner,
+    RunResult,
+    kill_leftovers,
+    new_run_id,
+    training_env,
+)
 from cockpit.runners.pool import Job, WorkerPool
 
 from cockpit.errors import CockpitError
@@ -138,7 +144,8 @@ class RayPool(WorkerPool):
         # Ship this code by value: the cluster's nodes need Ray, not cockpit installed.
         import cockpit.runners.cluster
         import cockpit.runners.local
-        for module in (cockpit.runners.local, cockpit.runners.cluster):
+        import cockpit.runners.sandbox
+        for module in (cockpit.runners.sandbox, cockpit.runners.local, cockpit.runners.cluster):
             ray.cloudpickle.register_pickle_by_value(module)
         self._actor_class = ray.remote(TrainWorker)
 
@@ -166,8 +173,9 @@ class RayPool(WorkerPool):
         ray = self.ray
         actor = self._actor(job.worker)
         start = time.monotonic()
+        run_id = job.run_id or new_run_id()
         ref = actor.run.remote(job.n, job.files or {}, job.command, job.timeout, job.env,
-                               job.prepare, self.passthrough, job.run_id)
+                               job.prepare, self.passthrough, run_id)
         job.log_path.parent.mkdir(parents=True, exist_ok=True)
         pid = None
         with open(job.log_path, "wb") as log:
@@ -201,21 +209,21 @@ class RayPool(WorkerPool):
                 return result
             except ray.exceptions.RayError as exc:
                 self._actors[job.worker] = None  # the slot gets a fresh actor next time
-                self._reap(actor, pid, self._hosts[job.worker])
+                self._reap(actor, run_id, pid, self._hosts[job.worker])
                 why = _first_line(exc)
                 message = f"worker lost: {type(exc).__name__}: {why}"
                 log.write(f"\n{message}\n".encode())
                 return RunResult(None, time.monotonic() - start, error=message)
 
-    def _reap(self, actor, pid: int | None, host: str | None) -> None:
+    def _reap(self, actor, run_id: str, pid: int | None, host: str | None) -> None:
         """A dead actor leaves its training process behind (its own process group): on
         this host we end it; a lost node took its processes with it."""
         try:
             self.ray.kill(actor, no_restart=True)
         except Exception:
             pass
-        if pid and host == self.host:
-            kill_orphan(pid)
+        if host == self.host:
+            kill_leftovers(run_id, pid)
 
     def stop_runs(self, worker: int | None) -> None:
         for job in self.busy_jobs():

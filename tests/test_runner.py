@@ -1,12 +1,28 @@
-"""The subprocess runner: streaming, its own process group, the watchdog's TERM then KILL."""
+"""The subprocess runner: streaming, the watchdog nothing escapes, the allow-listed
+environment, and what a finished run's log says (bounded reads, exit signals)."""
 from __future__ import annotations
 
+import json
 import os
+import signal
+import subprocess
 import sys
+import textwrap
 import threading
 import time
 
-from cockpit.runners.local import LocalRunner, split_command, training_env
+import pytest
+from cockpit.runners.local import (
+    LocalRunner,
+    kill_leftovers,
+    marked_processes,
+    split_command,
+    training_env,
+)
+
+from cockpit.summary import crash_reason, parse_summary, read_tail
+
+UNIQUE = f"{os.getpid()}-{time.time_ns()}"  # run ids no other test session uses
 
 
 def py(code: str, where) -> str:
@@ -18,7 +34,8 @@ def py(code: str, where) -> str:
 
 def test_streams_output_to_log_and_callback(tmp_path):
     chunks = []
-    code = "import sys\nfor i in range(3): print(f'line {i}', flush=True)\nsys.stderr.write('err\\n')"
+    code = ("import sys\nfor i in range(3): print(f'line {i}', flush=True)\n"
+            "sys.stderr.write('err\\n')")
     result = LocalRunner().run(py(code, tmp_path), cwd=tmp_path, log_path=tmp_path / "run.log",
                                timeout=30, on_output=chunks.append)
     assert result.returncode == 0 and not result.timed_out
@@ -34,13 +51,13 @@ def test_watchdog_escalates_to_sigkill_for_a_run_that_ignores_sigterm(tmp_path):
             "print(child.pid, flush=True)\n"
             "time.sleep(300)")
     started = time.monotonic()
-    result = LocalRunner(kill_grace=0.5).run(py(code, tmp_path), cwd=tmp_path, log_path=tmp_path / "run.log",
-                                              timeout=1)
+    result = LocalRunner(kill_grace=0.5).run(py(code, tmp_path), cwd=tmp_path,
+                                             log_path=tmp_path / "run.log", timeout=1)
     assert result.timed_out and result.returncode == -9
     assert time.monotonic() - started < 10
     child = int((tmp_path / "run.log").read_text().split()[0])
     time.sleep(0.2)
-    assert not os.path.exists(f"/proc/{child}") or "Z" in open(f"/proc/{child}/stat").read().split()[2]
+    assert not alive(child)
 
 
 def test_stop_ends_the_run_now(tmp_path):
@@ -62,11 +79,283 @@ def test_bare_python_means_this_python():
     assert split_command("uv run train.py")[0] == "uv"
 
 
-def test_training_env_drops_secrets(monkeypatch):
-    monkeypatch.setenv("ANTHROPIC_API_KEY", "x")
-    monkeypatch.setenv("GITHUB_TOKEN", "x")
-    monkeypatch.setenv("MY_SECRET", "x")
-    monkeypatch.setenv("TOKENIZERS_PARALLELISM", "true")  # not a secret: keeps its value
+SECRETS = [
+    "ANTHROPIC_API_KEY", "OPENAI_API_KEY", "GITHUB_TOKEN", "GH_TOKEN", "GITLAB_TOKEN",
+    "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
+    "DATABASE_URL", "PGPASSWORD", "PGUSER", "MYSQL_PWD", "REDIS_URL", "MONGODB_URI",
+    "SSH_AUTH_SOCK", "SSH_AGENT_PID", "GPG_AGENT_INFO", "DBUS_SESSION_BUS_ADDRESS",
+    "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "WANDB_API_KEY", "NPM_TOKEN", "TWINE_PASSWORD",
+    "DOCKER_PASSWORD", "GOOGLE_APPLICATION_CREDENTIALS", "AZURE_CLIENT_SECRET",
+    "AZURE_STORAGE_CONNECTION_STRING", "SLACK_WEBHOOK_URL", "SENTRY_DSN", "VAULT_TOKEN",
+    "KUBECONFIG", "CI_JOB_TOKEN", "PIP_INDEX_URL", "UV_INDEX_URL", "UV_PUBLISH_TOKEN",
+    "GIT_ASKPASS", "NETRC", "MY_SECRET", "STRIPE_SECRET_KEY",
+    # names an allowed prefix would let through, and values that carry a password
+    "NVIDIA_API_KEY", "COCKPIT_TOKEN", "TORCH_HUB_TOKEN", "UV_INDEX_PRIVATE_PASSWORD",
+    "CUDA_AUTH", "CONDA_CREDENTIALS", "HF_HOME",
+]
+
+
+def test_training_env_is_an_allow_list_that_drops_secrets(monkeypatch):
+    for name in SECRETS:
+        monkeypatch.setenv(name, "postgres://user:hunter2@db/x" if name == "HF_HOME" else "s3cr3t")
+    kept = {"PATH": "/usr/bin", "HOME": "/home/u", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
+            "VIRTUAL_ENV": "/v", "CUDA_VISIBLE_DEVICES": "0", "OMP_NUM_THREADS": "4",
+            "TORCHINDUCTOR_CACHE_DIR": "/c", "TRITON_CACHE_DIR": "/t",
+            "TOKENIZERS_PARALLELISM": "true", "UV_CACHE_DIR": "/uv", "COCKPIT_DATA_DIR": "/d"}
+    for name, value in kept.items():
+        monkeypatch.setenv(name, value)
     env = training_env({"COCKPIT_TIME_BUDGET": "60"})
-    assert not {"ANTHROPIC_API_KEY", "GITHUB_TOKEN", "MY_SECRET"} & set(env)
-    assert env["TOKENIZERS_PARALLELISM"] == "true" and env["COCKPIT_TIME_BUDGET"] == "60"
+    assert len(SECRETS) >= 30
+    assert not set(SECRETS) & set(env), set(SECRETS) & set(env)
+    assert not any("s3cr3t" in value or "hunter2" in value for value in env.values())
+    assert {name: env.get(name) for name in kept} == kept
+    assert env["COCKPIT_TIME_BUDGET"] == "60" and env["PYTHONUNBUFFERED"] == "1"
+
+
+def test_passthrough_and_extra_come_after_the_checks(monkeypatch):
+    monkeypatch.setenv("WANDB_API_KEY", "k")
+    monkeypatch.setenv("SOME_SETTING", "v")
+    env = training_env({"SOME_SETTING": "mine"}, passthrough=["WANDB_API_KEY", "NOT_SET_ANYWHERE"])
+    assert env["WANDB_API_KEY"] == "k"  # the human asked for it by name
+    assert env["SOME_SETTING"] == "mine" and "NOT_SET_ANYWHERE" not in env
+    assert "WANDB_API_KEY" not in training_env()
+
+
+# -- the watchdog: hostile runs -----------------------------------------------------------
+
+def alive(pid: int) -> bool:
+    """Whether `pid` is a live process (a zombie waiting for its parent is not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def pids_in(log) -> list[int]:
+    return [int(line.split()[1]) for line in log.read_text().splitlines()
+            if line.startswith("pid ")]
+
+
+ESCAPE = textwrap.dedent("""\
+    import os, signal, sys, time
+    def say(line):  # one write: lines of processes sharing the pipe never interleave
+        os.write(1, (line + "\\n").encode())
+    def escape():
+        # a double fork into a session of its own that keeps the output pipe open
+        if os.fork() == 0:
+            os.setsid()
+            if os.fork() == 0:
+                signal.signal(signal.SIGTERM, signal.SIG_IGN)
+                say(f"pid {os.getpid()}")
+                while True:
+                    say("still here")
+                    time.sleep(0.2)
+            os._exit(0)
+        os.wait()
+""")
+
+
+def test_a_setsid_child_that_holds_the_pipe_cannot_outlive_the_hard_timeout(tmp_path):
+    code = ESCAPE + textwrap.dedent("""\
+        escape()
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        say(f"pid {os.getpid()}")
+        time.sleep(300)
+    """)
+    started = time.monotonic()
+    result = LocalRunner(kill_grace=0.5).run(py(code, tmp_path), cwd=tmp_path,
+                                             log_path=tmp_path / "run.log", timeout=1,
+                                             run_id=f"escape-1-{UNIQUE}")
+    assert result.timed_out and result.returncode == -signal.SIGKILL
+    assert time.monotonic() - started < 5  # timeout 1 s + grace 0.5 s, not 300 s
+    pids = pids_in(tmp_path / "run.log")
+    assert len(pids) == 2 and not any(alive(pid) for pid in pids)
+    assert marked_processes(f"escape-1-{UNIQUE}") == []
+
+
+def test_leftovers_of_a_run_that_exited_are_killed(tmp_path):
+    code = ESCAPE + "escape()\nsay(f'pid {os.getpid()}')\n"
+    result = LocalRunner().run(py(code, tmp_path), cwd=tmp_path, log_path=tmp_path / "run.log",
+                               timeout=30, run_id=f"exited-1-{UNIQUE}")
+    assert result.returncode == 0 and not result.timed_out and result.seconds < 5
+    assert not any(alive(pid) for pid in pids_in(tmp_path / "run.log"))
+    assert marked_processes(f"exited-1-{UNIQUE}") == []
+
+
+def test_an_unmarked_escape_holding_the_pipe_does_not_block_the_end(tmp_path):
+    # env -i drops the marker: nothing can find this process, but the run still ends.
+    code = ("import subprocess, sys\n"
+            "subprocess.Popen(['env', '-i', sys.executable, '-c', "
+            "'import os, time; os.setsid(); print(\"pid\", os.getpid(), flush=True); "
+            "time.sleep(60)'])\n"
+            "import time; time.sleep(0.5)\n")
+    runner = LocalRunner(drain_grace=0.3)
+    result = runner.run(py(code, tmp_path), cwd=tmp_path, log_path=tmp_path / "run.log",
+                        timeout=30)
+    (escaped,) = pids_in(tmp_path / "run.log")
+    try:
+        assert result.returncode == 0 and result.seconds < 3
+    finally:
+        os.kill(escaped, signal.SIGKILL)
+
+
+def test_a_flood_of_output_cannot_hold_off_the_hard_timeout(tmp_path):
+    code = ("import signal, sys\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+            "while True: sys.stdout.write('\\rstep 1 | loss 3.0' * 1000)\n")
+    seen = []
+    started = time.monotonic()
+    result = LocalRunner(kill_grace=0.3).run(py(code, tmp_path), cwd=tmp_path,
+                                             log_path=tmp_path / "run.log", timeout=1,
+                                             on_output=lambda text: seen.append(len(text)))
+    assert result.timed_out and result.returncode == -signal.SIGKILL
+    assert time.monotonic() - started < 5 and sum(seen) > 0
+    (tmp_path / "run.log").unlink()
+
+
+def test_stop_kills_a_setsid_child_too(tmp_path):
+    code = ESCAPE + "escape()\nimport time; time.sleep(60)\n"
+    runner = LocalRunner()
+    threading.Timer(0.5, runner.stop).start()
+    result = runner.run(py(code, tmp_path), cwd=tmp_path, log_path=tmp_path / "run.log",
+                        timeout=60, run_id=f"stop-1-{UNIQUE}")
+    assert result.stopped and not result.timed_out and result.seconds < 10
+    assert marked_processes(f"stop-1-{UNIQUE}") == []
+
+
+@pytest.mark.parametrize("timeout", [1e11, float("inf"), float("nan")])
+def test_a_huge_timeout_does_not_crash_the_runner(tmp_path, timeout):
+    result = LocalRunner().run(py("print('ok')", tmp_path), cwd=tmp_path,
+                               log_path=tmp_path / "run.log", timeout=timeout)
+    assert result.returncode == 0 and not result.timed_out
+
+
+def test_every_process_carries_the_run_marker(tmp_path):
+    code = ("import os, subprocess, sys\nprint(os.environ['COCKPIT_RUN'])\n"
+            "subprocess.run([sys.executable, '-c', "
+            "'import os; print(os.environ[\"COCKPIT_RUN\"])'])")
+    result = LocalRunner().run(py(code, tmp_path), cwd=tmp_path, log_path=tmp_path / "run.log",
+                               timeout=30, run_id="marked-7")
+    assert result.run_id == "marked-7"
+    assert (tmp_path / "run.log").read_text().split() == ["marked-7", "marked-7"]
+    fresh = LocalRunner().run(py("pass", tmp_path), cwd=tmp_path, log_path=tmp_path / "b.log",
+                              timeout=30)
+    assert len(fresh.run_id) == 32  # a fresh uuid when the caller names none
+
+
+def test_a_run_killed_by_a_realtime_signal_is_a_crash_with_its_number(tmp_path):
+    code = "import os\nprint('Traceback: about to die', flush=True)\nos.kill(os.getpid(), 40)"
+    result = LocalRunner().run(py(code, tmp_path), cwd=tmp_path, log_path=tmp_path / "run.log",
+                               timeout=30)
+    assert result.returncode == -40
+    text = read_tail(tmp_path / "run.log")
+    reason = crash_reason(result, text, parse_summary(text), "val_bpb", 60)
+    assert reason == "killed by signal 40: Traceback: about to die"
+    killed = LocalRunner().run(py("import os\nos.kill(os.getpid(), 9)", tmp_path), cwd=tmp_path,
+                               log_path=tmp_path / "k.log", timeout=30)
+    assert crash_reason(killed, "", {}, "val_bpb", 60) == "killed by SIGKILL: no output"
+
+
+# -- leftovers of an interrupted run (a restarted cockpit cleans up) ----------------------
+
+LEFTOVERS = ESCAPE + textwrap.dedent("""\
+    import subprocess
+    escape()  # a setsid grandchild
+    worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    say(f"pid {worker.pid}")  # a child in the group; its leader exits now
+""")
+
+
+def start_interrupted_run(tmp_path, run_id: str) -> tuple[int, list[int]]:
+    """A run whose cockpit died: its group's leader has exited, two processes remain."""
+    script = tmp_path / "leftovers.py"
+    script.write_text(LEFTOVERS)
+    leader = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE,
+                              start_new_session=True, env={**os.environ, "COCKPIT_RUN": run_id})
+    pids = []
+    while len(pids) < 2:
+        line = leader.stdout.readline()
+        pids += [int(line.split()[1])] if line.startswith(b"pid ") else []
+    leader.wait()
+    leader.stdout.close()
+    return leader.pid, pids
+
+
+def test_kill_leftovers_finds_a_group_without_its_leader_and_escaped_children(tmp_path):
+    pgid, pids = start_interrupted_run(tmp_path, f"interrupted-1-{UNIQUE}")
+    assert all(alive(pid) for pid in pids)
+    assert kill_leftovers(f"interrupted-1-{UNIQUE}", pgid) == 2
+    time.sleep(0.1)
+    assert not any(alive(pid) for pid in pids)
+    assert kill_leftovers(f"interrupted-1-{UNIQUE}", pgid) == 0
+
+
+def test_kill_leftovers_never_touches_a_process_without_the_marker(tmp_path):
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"],
+                             start_new_session=True,
+                             env={**os.environ, "COCKPIT_RUN": "someone-else"})
+    try:
+        # its pid as if a journaled run's group id had been reused
+        assert kill_leftovers(f"interrupted-2-{UNIQUE}", other.pid) == 0
+        assert kill_leftovers("someone-els", other.pid) == 0  # a prefix is not the marker
+        time.sleep(0.1)
+        assert other.poll() is None
+    finally:
+        other.kill()
+        other.wait()
+
+
+# -- a run's log: bounded reads ---------------------------------------------------------
+
+FLOOD_DRIVER = textwrap.dedent("""\
+    import json, sys
+    from pathlib import Path
+    from cockpit.runners.local import LocalRunner
+    from cockpit.summary import crash_reason, parse_summary, read_tail
+    def peak_rss_mb():
+        # This process's own high-water mark. getrusage's ru_maxrss would also count the
+        # memory of the (large) test process it was forked from, which exec does not reset.
+        status = Path("/proc/self/status").read_text()
+        return int(status.split("VmHWM:")[1].split()[0]) / 1024
+    workdir, command = Path(sys.argv[1]), sys.argv[2]
+    seen = [0]
+    def on_output(text):
+        seen[0] += len(text)
+    result = LocalRunner().run(command, cwd=workdir, log_path=workdir / "run.log", timeout=120,
+                               on_output=on_output)
+    text = read_tail(workdir / "run.log")
+    summary = parse_summary(text)
+    print(json.dumps({"summary": summary, "seen": seen[0], "returncode": result.returncode,
+                      "reason": crash_reason(result, text, summary, "val_bpb", 120),
+                      "log_bytes": (workdir / "run.log").stat().st_size,
+                      "peak_rss_mb": peak_rss_mb()}))
+""")
+FLOOD = textwrap.dedent("""\
+    import sys
+    chunk = ("\\rstep 00123 (41.0%) | loss: 3.912345 | tok/sec: 52,480" * 20000).encode()
+    for _ in range(300 * 2**20 // len(chunk) + 1):
+        sys.stdout.buffer.write(chunk)
+    print("\\n---\\nval_bpb:          0.997900\\nnum_steps:        953")
+""")
+
+
+def test_a_300_mb_flood_of_progress_keeps_memory_bounded(tmp_path):
+    driver = tmp_path / "driver.py"
+    driver.write_text(FLOOD_DRIVER)
+    out = subprocess.run([sys.executable, str(driver), str(tmp_path), py(FLOOD, tmp_path)],
+                         capture_output=True, text=True, timeout=120)
+    (tmp_path / "run.log").unlink(missing_ok=True)
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    assert report["log_bytes"] > 300 * 2**20 and report["seen"] > 300 * 2**20
+    assert report["summary"] == {"val_bpb": 0.9979, "num_steps": 953.0}
+    assert report["returncode"] == 0 and report["reason"] == ""
+    assert report["peak_rss_mb"] < 150, report
+
+
+def test_read_tail_starts_at_a_whole_line(tmp_path):
+    log = tmp_path / "run.log"
+    log.write_bytes(b"x" * 1000 + b"\rstep 9 | loss 2\n---\nval_bpb: 1.5\n")
+    assert read_tail(log, max_bytes=30) == "---\nval_bpb: 1.5\n"
+    assert read_tail(log, max_bytes=10**6).startswith("x" * 1000)
+    assert read_tail(tmp_path / "missing.log") == ""
