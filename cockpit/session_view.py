@@ -41,10 +41,12 @@ class SessionView:
     measured: dict = field(default_factory=dict)  # commit -> every value measured of it
     finished_at: dict = field(default_factory=dict)  # n -> when its result was recorded
     config: dict = field(default_factory=dict)  # the session's settings (its session event)
+    last_event: float = 0.0  # when the newest journal event was written
 
     def apply(self, event: dict) -> None:
         """Fold one journal event (the journal is the source of truth)."""
         self.state.apply(event)
+        self.last_event = max(self.last_event, float(event.get("time") or 0.0))
         kind = event.get("event")
         if kind == "session":
             config = event.get("config") or {}
@@ -162,6 +164,8 @@ class SessionView:
         return VerdictLine(e.status, gain, e.threshold, e.confidence, against)
 
     def pace(self, now: float | None = None) -> Pace:
+        if self.ended or not self.live:  # over (or not attached): its pace when it stopped
+            now = self.last_event
         now = now or time.time()
         run = self.running[0] if self.running else None
         progress = None
