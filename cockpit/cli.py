@@ -125,7 +125,7 @@ def cmd_run(args) -> int:
 
     workspace = workspace_of(args)
     config = run_config(workspace, args)
-    check_workspace(workspace, config.experiment.editable)
+    check_workspace(workspace, config.experiment.editable, tuple(config.experiment.fixed))
     if args.tag:
         validate_tag(args.tag)
     history = History(workspace)

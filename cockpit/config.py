@@ -6,6 +6,8 @@ and what is allowed; the CLI prints that line and exits.
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +34,15 @@ class ExperimentConfig:
     timeout: int = 0  # hard kill after this many seconds; 0 = 2 x time_budget + allowance
     editable: str = "train.py"
     prepare_command: str = "auto"  # "auto": run prepare.py like train.py, if it exists; "" = never
+    # Files a run must leave as they are (read-only in the sandbox, checked after every run).
+    fixed: list = field(default_factory=lambda: ["prepare.py"])
+    # The data a run reads: checked unchanged after every run. "auto": prepare.py's own
+    # (COCKPIT_DATA_DIR, else ~/.cache/cockpit/data) when it uses one; "" = none.
+    data_dir: str = "auto"
+    # Untracked paths linked into cockpit's worktrees (a .venv, a data folder): "auto" = every
+    # top-level entry git ignores in the checkout, or a list of names.
+    share: list | str = "auto"
+    env: list = field(default_factory=list)  # variables passed to runs beyond the allow-list
 
     @property
     def hard_timeout(self) -> int:
@@ -42,10 +53,20 @@ class ExperimentConfig:
 class MetricConfig:
     name: str = "val_bpb"
     direction: str = "lower"
+    # A value outside [min, max] is not a result but a broken run (a crash). "auto": a
+    # bits-per-byte metric lies in [0, 64]; any metric is finite and below 1e9 in size.
+    min: float | str = "auto"
+    max: float | str = "auto"
 
     def better(self, a: float, b: float) -> bool:
         """True when metric value a beats b."""
         return a < b if self.direction == "lower" else a > b
+
+    def plausible_range(self) -> tuple[float, float]:
+        bpb = "bpb" in self.name.lower() or "bits_per_byte" in self.name.lower()
+        low = self.min if self.min != "auto" else (0.0 if bpb else -IMPLAUSIBLE)
+        high = self.max if self.max != "auto" else (64.0 if bpb else IMPLAUSIBLE)
+        return float(low), float(high)
 
 
 @dataclass
@@ -67,6 +88,7 @@ class AgentConfig:
     # "aider --yes --message-file {prompt_file} train.py"; run without a shell.
     command: str = ""
     command_timeout: int = 1800  # seconds before a command agent is killed
+    concurrency: int = 4  # llm: proposals made at once (ahead of need, for idle workers)
 
 
 @dataclass
@@ -77,6 +99,26 @@ class JudgeConfig:
     min_delta: float | str = "auto"  # gain a keep needs; "auto" = noise_multiple x noise; 0 = reference
     noise_multiple: float = 2.0
     keep_reruns: int = 1  # re-runs of each kept commit, so the next bar is not one lucky run
+
+
+@dataclass
+class EarlyStopConfig:
+    # "auto": on once the session's noise floor is measured (re-runs give the loss curve's
+    # spread); true: on as soon as it can be calibrated; false: never.
+    enabled: bool | str = "auto"
+    shadow: bool = False  # only journal what it would have stopped, stop nothing
+    min_progress: float = 50.0  # percent of the budget before a run may be stopped
+    margin: float = 6.0  # how many spreads of the loss a run must be behind
+
+
+@dataclass
+class SandboxConfig:
+    # "auto": runs are isolated where this machine can (bubblewrap, user namespaces), and
+    # cockpit says what is not where it cannot; "on": refuse to run without isolation; "off".
+    mode: str = "auto"
+    network: bool = False  # a train.py that downloads (kernels, weights) needs it
+    read_only: list = field(default_factory=list)  # more paths a run may read, never write
+    writable: list = field(default_factory=list)  # paths a run may write besides its worktree
 
 
 @dataclass
@@ -92,37 +134,76 @@ class Config:
     metric: MetricConfig = field(default_factory=MetricConfig)
     agent: AgentConfig = field(default_factory=AgentConfig)
     judge: JudgeConfig = field(default_factory=JudgeConfig)
+    early_stop: EarlyStopConfig = field(default_factory=EarlyStopConfig)
+    sandbox: SandboxConfig = field(default_factory=SandboxConfig)
     runner: RunnerConfig = field(default_factory=RunnerConfig)
+    keys: dict = field(default_factory=dict)  # [keys]: action id -> key(s), checked by keymap
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
 
+IMPLAUSIBLE = 1e9
+DAY = 24 * 3600
 # Values outside the type that are still refused, with what is allowed.
 CHOICES = {
     ("metric", "direction"): ("lower", "higher"),
     ("agent", "kind"): ("tune", "llm", "command"),
     ("runner", "kind"): ("local", "gpus", "ray"),
+    ("sandbox", "mode"): ("auto", "on", "off"),
 }
-POSITIVE = {("experiment", "time_budget"), ("agent", "request_timeout"),
-            ("agent", "max_output_tokens"), ("agent", "prompt_tokens"),
-            ("agent", "max_attempts"), ("agent", "command_timeout")}
-NON_NEGATIVE = {("experiment", "timeout"), ("judge", "baseline_runs"), ("judge", "keep_reruns"), ("judge", "noise_multiple"), ("agent", "temperature"), ("agent", "retries"),
-                ("agent", "backoff"), ("agent", "repair_attempts"), ("agent", "max_cost_usd"),
-                ("runner", "workers")}
-AUTO_OR_NUMBER = {("judge", "min_delta")}
+# (low, high) allowed for each number: nothing a value can do reaches a timer or a loop
+# that would misbehave with it (NaN and infinities are refused everywhere).
+RANGES = {
+    ("experiment", "time_budget"): (1, 7 * DAY),
+    ("experiment", "timeout"): (0, 30 * DAY),
+    ("agent", "temperature"): (0, 2),
+    ("agent", "request_timeout"): (0.001, DAY),
+    ("agent", "retries"): (0, 100),
+    ("agent", "backoff"): (0, 3600),
+    ("agent", "max_output_tokens"): (1, 10_000_000),
+    ("agent", "prompt_tokens"): (100, 100_000_000),
+    ("agent", "max_attempts"): (1, 100),
+    ("agent", "repair_attempts"): (0, 100),
+    ("agent", "max_cost_usd"): (0, 1e9),
+    ("agent", "command_timeout"): (1, 7 * DAY),
+    ("agent", "concurrency"): (1, 64),
+    ("judge", "baseline_runs"): (0, 1000),
+    ("judge", "noise_multiple"): (0, 100),
+    ("judge", "keep_reruns"): (0, 100),
+    ("judge", "min_delta"): (0, 1e12),
+    ("metric", "min"): (-1e12, 1e12),
+    ("metric", "max"): (-1e12, 1e12),
+    ("early_stop", "min_progress"): (0, 100),
+    ("early_stop", "margin"): (0, 1000),
+    ("runner", "workers"): (0, 4096),
+}
+AUTO_OR_NUMBER = {("judge", "min_delta"), ("metric", "min"), ("metric", "max")}
+AUTO_OR_BOOL = {("early_stop", "enabled")}
+AUTO_OR_LIST = {("experiment", "share")}
 NON_EMPTY = {("experiment", "train_command"), ("experiment", "editable"), ("metric", "name")}
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def load_config(workspace: Path) -> Config:
     """Read workspace/cockpit.toml if it exists; defaults otherwise."""
     path = workspace / CONFIG_NAME
     config = Config()
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         return config
+    if path.is_dir():
+        raise ConfigError(f"{path} is a directory: cockpit.toml must be a file (move the "
+                          "directory away)")
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text; save it as UTF-8") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc.strerror}); check its permissions") \
+            from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
     sections = {f.name for f in dataclasses.fields(config)}
     for section, values in data.items():
@@ -133,9 +214,25 @@ def load_config(workspace: Path) -> Config:
             )
         if not isinstance(values, dict):
             raise ConfigError(f"{path}: {section} must be a table [{section}]")
+        if section == "keys":
+            set_keys(config, values, str(path))
+            continue
         for key, value in values.items():
             set_value(config, section, key, value, source=str(path))
+    check_config(config, str(path))
     return config
+
+
+def set_keys(config: Config, values: dict, source: str) -> None:
+    """[keys]: action id -> a key, keys separated by commas, or a list of keys (the keymap
+    checks the names when the cockpit starts; `cockpit doctor` checks them too)."""
+    for key, value in values.items():
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            value = ",".join(value)
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError(f"{source}: [keys] {key} must be a key such as \"x\" or "
+                              f"\"ctrl+x\", got {value!r}")
+        config.keys[key] = value
 
 
 def set_value(config: Config, section: str, key: str, value, source: str = "command line") -> None:
@@ -146,38 +243,79 @@ def set_value(config: Config, section: str, key: str, value, source: str = "comm
         raise ConfigError(
             f"{source}: unknown key [{section}] {key}; allowed: " + ", ".join(sorted(fields))
         )
-    expected = type(getattr(type(target)(), key))
+    default = getattr(type(target)(), key)
+    expected = type(default)
     name = f"[{section}] {key}"
     if (section, key) in AUTO_OR_NUMBER:
-        if value != "auto" and (isinstance(value, bool) or not isinstance(value, (int, float))
-                                or value < 0):
-            raise ConfigError(f"{source}: {name} must be \"auto\" or a number >= 0, got {value!r}")
-        setattr(target, key, value if value == "auto" else float(value))
+        if value == "auto":
+            setattr(target, key, value)
+            return
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{source}: {name} must be \"auto\" or a number, got {value!r}")
+        expected = float
+    elif (section, key) in AUTO_OR_BOOL:
+        if value != "auto" and not isinstance(value, bool):
+            raise ConfigError(f"{source}: {name} must be true, false or \"auto\", got {value!r}")
+        setattr(target, key, value)
         return
-    if expected is int and (isinstance(value, bool) or not isinstance(value, int)):
+    elif (section, key) in AUTO_OR_LIST:
+        if value != "auto":
+            setattr(target, key, _paths(value, name, source))
+        else:
+            setattr(target, key, value)
+        return
+    if expected is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{source}: {name} must be true or false, got {value!r}")
+    elif expected is list:
+        value = _paths(value, name, source) if key != "env" else _names(value, name, source)
+    elif expected is int and (isinstance(value, bool) or not isinstance(value, int)):
         raise ConfigError(f"{source}: {name} must be an integer, got {value!r}")
-    if expected is float and (isinstance(value, bool) or not isinstance(value, (int, float))):
-        raise ConfigError(f"{source}: {name} must be a number, got {value!r}")
-    if expected is float:
+    elif expected is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{source}: {name} must be a number, got {value!r}")
+        if not math.isfinite(value):
+            raise ConfigError(f"{source}: {name} must be a finite number, got {value!r}")
         value = float(value)
-    if expected is str and not isinstance(value, str):
+    elif expected is str and not isinstance(value, str):
         raise ConfigError(f"{source}: {name} must be a string, got {value!r}")
     allowed = CHOICES.get((section, key))
     if allowed and value not in allowed:
         raise ConfigError(
             f"{source}: {name} = {value!r} is not allowed; use one of: " + ", ".join(allowed)
         )
-    if (section, key) in POSITIVE and value <= 0:
-        what = "number of seconds" if section == "experiment" or "timeout" in key else "number"
-        raise ConfigError(f"{source}: {name} must be a positive {what}, got {value}")
-    if (section, key) in NON_NEGATIVE and value < 0:
-        if section == "experiment":
-            raise ConfigError(f"{source}: {name} must be 0 (automatic) or a number of seconds, "
-                              f"got {value}")
-        raise ConfigError(f"{source}: {name} must be 0 or more, got {value}")
+    bounds = RANGES.get((section, key))
+    if bounds is not None and not bounds[0] <= value <= bounds[1]:
+        low, high = bounds
+        unit = " seconds" if "timeout" in key or key == "time_budget" else ""
+        zero = " (0 = automatic)" if (section, key) == ("experiment", "timeout") else ""
+        raise ConfigError(f"{source}: {name} must be between {low:g} and {high:g}{unit}"
+                          f"{zero}, got {value}")
     if (section, key) in NON_EMPTY and not value.strip():
         raise ConfigError(f"{source}: {name} must not be empty")
     setattr(target, key, value)
+
+
+def check_config(config: Config, source: str) -> None:
+    """What no single key can say: keys that contradict each other."""
+    low, high = config.metric.plausible_range()
+    if low >= high:
+        raise ConfigError(f"{source}: [metric] min ({low:g}) must be below max ({high:g})")
+
+
+def _paths(value, name: str, source: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise ConfigError(f"{source}: {name} must be a list of paths, e.g. [\"data\"], "
+                          f"got {value!r}")
+    return [v.strip() for v in value]
+
+
+def _names(value, name: str, source: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and ENV_NAME.match(v)
+                                              for v in value):
+        raise ConfigError(f"{source}: {name} must be a list of variable names, e.g. "
+                          f"[\"WANDB_MODE\"], got {value!r}")
+    return list(value)
 
 
 DEFAULT_TOML = """\
@@ -189,10 +327,17 @@ time_budget = 300                   # seconds of training per experiment
 timeout = 0                         # hard kill (seconds); 0 = 2 x time_budget + 120
 editable = "train.py"               # the one file the agent may change
 prepare_command = "auto"            # "auto" runs prepare.py before the first run; "" never
+fixed = ["prepare.py"]              # files a run must leave as they are (checked every run)
+data_dir = "auto"                   # the data a run reads, checked unchanged every run
+share = "auto"                      # untracked paths linked into cockpit's worktrees
+                                    # ("auto": what git ignores here, e.g. a .venv)
+env = []                            # more variables passed to runs, e.g. ["WANDB_MODE"]
 
 [metric]
 name = "val_bpb"                    # read from the summary block train.py prints
 direction = "lower"                 # or "higher" (e.g. test_acc)
+min = "auto"                        # a value outside [min, max] is a broken run, never a
+max = "auto"                        # result ("auto": bits per byte lies in [0, 64])
 
 [agent]
 kind = "tune"                       # tune: offline, perturbs train.py's constants
@@ -220,6 +365,22 @@ min_delta = "auto"                  # a keep must beat the best by more; "auto" 
 noise_multiple = 2.0
 keep_reruns = 1                     # re-runs of a kept commit (with a noise floor): its mean is
                                     # the bar for the next idea, not one lucky run
+
+[early_stop]
+enabled = "auto"                    # stop a run whose loss falls behind the best's beyond the
+                                    # noise ("auto": once the noise floor is measured)
+shadow = false                      # only journal what it would have stopped
+min_progress = 50.0                 # percent of the budget before a run may be stopped
+margin = 6.0                        # spreads of the loss a run must be behind
+
+[sandbox]
+mode = "auto"                       # runs isolated: no network, .git and fixed files read-only,
+                                    # your secrets out of sight; "on": refuse to run without it
+network = false
+read_only = []                      # more paths a run may read, never write
+writable = []                       # more paths a run may write (its worktree always)
+
+[keys]                              # remap any key of the cockpit, e.g. approve = "y"
 
 [runner]
 kind = "local"                      # local: one run at a time; gpus: one worker per GPU of

@@ -37,6 +37,7 @@ from cockpit.agents import (
     make_agent,
 )
 from cockpit.agents.edits import EditRefused, validate_source
+from cockpit import guards
 from cockpit.config import Config
 from cockpit.errors import CockpitError
 from cockpit.history import ConfigTampered, History, HistoryError
@@ -196,6 +197,9 @@ class Coordinator:
         self._live_sent: dict | None = None
         self._stop_cause = "human"  # who ended the runs the pool was told to stop
         self._progress: dict = {}  # worker -> the newest Progress of its run
+        self.sandbox = guards.Sandboxing(False, "not decided yet")
+        self.data_dir: Path | None = None
+        self._data: dict | None = None  # the data's snapshot after preparing it
         self.interrupted = False  # Ctrl-C or SIGTERM ended it
         self._measure_only = False
         self._preparing: LocalRunner | None = None
@@ -531,7 +535,9 @@ class Coordinator:
                   env={"COCKPIT_TIME_BUDGET": str(experiment.time_budget)},
                   files=self.history.tree_files(commit) if remote else None,
                   prepare=self.prepare_command() if remote else "",
-                  kind=kind, run_id=f"{self.tag}-{kind[0]}{key}-{uuid.uuid4().hex[:8]}")
+                  kind=kind, run_id=f"{self.tag}-{kind[0]}{key}-{uuid.uuid4().hex[:8]}",
+                  sandbox=guards.policy_for(self.config, self.workspace, tree, self.data_dir)
+                  if self.sandbox.on and not remote else None)
         slot.job, slot.started = job, time.monotonic()
         self._progress.pop(slot.worker, None)
         announce(job)  # journaled before its first output can reach anyone
@@ -554,6 +560,9 @@ class Coordinator:
         except ConfigTampered as exc:
             self._tampered(exc, job, measurement)
             return
+        broken = self._broke_the_rules(job)
+        if broken:
+            finished.outcome = ({}, None, broken, "")
         if job.kind == "measure":
             self._measured(measurement, finished)
         else:
@@ -566,6 +575,25 @@ class Coordinator:
             else:
                 self._judge(finished)
         self._judge_held()
+
+    def _broke_the_rules(self, job: Job) -> str:
+        """Whether a run changed what results rest on: the fixed files of its worktree (put
+        back from git at the next checkout) or the data (which ends the session)."""
+        if self.pool.kind == "ray":
+            return ""  # it ran elsewhere, on files shipped to it
+        changed = guards.changed_fixed_files(self.history, job.cwd, job.commit,
+                                             list(self.config.experiment.fixed))
+        if changed:
+            self._record("fixed_changed", files=changed, by=job.n, kind=job.kind)
+            return f"the run modified {', '.join(changed)} (restored; the evaluation is fixed)"
+        data = guards.data_changes(self._data, guards.data_snapshot(self.data_dir))
+        if data:
+            shown = ", ".join(data[:3]) + (f" and {len(data) - 3} more" if len(data) > 3 else "")
+            self._end(f"the data in {self.data_dir} changed during a run ({shown}): no later "
+                      "result could be judged on it; prepare the data again (delete the "
+                      "directory, or run prepare.py) and start a new session", EXIT_FAILED)
+            return f"the run modified the data in {self.data_dir} ({shown})"
+        return ""
 
     def _is_baseline_ticket(self, ticket: Ticket) -> bool:
         return ticket.proposal is not None and ticket.proposal.description == "baseline" \
@@ -602,6 +630,15 @@ class Coordinator:
         if reason == STOPPED and self._stop_cause != "human":
             reason = f"ended with the session: {self._stop_cause}"
         value = None if reason else metric_value(summary, metric)
+        if not reason:
+            reason = guards.implausible(self.config, value)
+            value = None if reason else value
+        fingerprint = find_value(read_head(log), "data_fingerprint")
+        expected = self._fingerprint()
+        if not reason and fingerprint and expected and fingerprint != expected:
+            reason = (f"the run read other data (fingerprint {fingerprint}; the session's is "
+                      f"{expected})")
+            value = None
         finished.outcome = (summary, value, reason, read_head(log) + "\n" + text[-4096:])
         return finished.outcome
 
@@ -635,6 +672,7 @@ class Coordinator:
             delta_baseline=None if value is None or baseline is None
             else value - baseline.metric,
             data_fingerprint=find_value(text, "data_fingerprint"),
+            sandboxed=bool(job.sandbox),
         )
         exp = self.state.get(n)
         if self._is_baseline(n):
@@ -775,6 +813,13 @@ class Coordinator:
             e for e in self.events if e["event"] == "note")]
         dropped = {e.get("id") for e in self.events if e["event"] == "note_dropped"}
         self._notes = [note for note in self._notes if note["id"] not in dropped]
+        guards.check_parses(self.history, self.best_commit(), self.editable)
+        self.sandbox = guards.sandboxing(self.config)
+        if not self.sandbox.on and not any(e["event"] == "sandbox_off"
+                                           and e.get("why") == self.sandbox.why
+                                           for e in self.events[-50:]):
+            self._record("sandbox_off", why=self.sandbox.why)
+        self.data_dir = guards.data_dir_of(self.config, self.workspace)
         self._next_n = self.state.next_n
         legacy = sum(e["event"] == "measure" and "k" not in e for e in self.events)
         self._next_k = 1 + max([legacy] + [e.get("k", 0) for e in self.events
@@ -1121,6 +1166,11 @@ class Coordinator:
         best = self.state.best
         return best.commit if best is not None else self.state.base
 
+    def _fingerprint(self) -> str | None:
+        """The data fingerprint the session's first measured run reported."""
+        return next((e.get("data_fingerprint") for e in self.events if e["event"] == "result"
+                     and e.get("data_fingerprint") and e.get("metric") is not None), None)
+
     def _passthrough(self) -> tuple[str, ...]:
         return tuple(getattr(self.config.experiment, "env", ()) or ())
 
@@ -1242,6 +1292,7 @@ class Coordinator:
         """Once per session start: make sure the data exists (fast when it does)."""
         command = self.prepare_command()
         if not command or self.pool.kind == "ray":  # ray: each node prepares its own
+            self._data = guards.data_snapshot(self.data_dir)
             return
         tree = self.trees.checkout("w0", self.best_commit())
         log = self.dir / "prepare.log"
@@ -1263,6 +1314,8 @@ class Coordinator:
         self._preparing = None
         if result.stopped:
             raise SessionError("stopped while preparing the data")
+        if result.returncode == 0:
+            self._data = guards.data_snapshot(self.data_dir)
         if result.returncode != 0:
             text = read_tail(log)
             raise SessionError(f"`{command}` failed ({result.error or failure_reason(text)}); "

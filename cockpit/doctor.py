@@ -47,8 +47,10 @@ class Report:
 def cmd_doctor(args) -> int:
     from cockpit.options import OPTION_NAMES, agent_overrides
 
+    from cockpit.workspace import workspace_of
+
+    workspace = workspace_of(args)
     report = Report()
-    workspace = args.workspace.resolve()
     config = Config()
     try:
         config = load_config(workspace)
@@ -61,7 +63,10 @@ def cmd_doctor(args) -> int:
     except ConfigError as exc:
         report.line(FIX, "config", str(exc))
     check_workspace(report, workspace, config)
+    check_session(report, workspace)
     check_data(report, workspace)
+    check_sandbox(report, workspace, config)
+    check_keys(report, config)
     check_device(report)
     check_agent(report, config)
     report.stream.write("all good: `cockpit run`\n" if not report.fixes
@@ -72,7 +77,14 @@ def cmd_doctor(args) -> int:
 def check_workspace(report: Report, workspace: Path, config: Config) -> None:
     from cockpit.history import History, HistoryError
 
+    from cockpit.workspace import WorkspaceError, check_editable
+
     editable = config.experiment.editable
+    try:
+        check_editable(workspace, editable, tuple(config.experiment.fixed))
+    except WorkspaceError as exc:
+        report.line(FIX, "workspace", str(exc))
+        return
     if not (workspace / editable).exists():
         report.line(FIX, "workspace", f"{workspace} has no {editable}: `cockpit init DIR` makes "
                     "a workspace, or run inside an autoresearch checkout")
@@ -100,6 +112,54 @@ def check_workspace(report: Report, workspace: Path, config: Config) -> None:
                     "yours is running, or one was killed (then remove the file)")
     if not (workspace / "program.md").exists():
         report.line(WARN, "program", "no program.md: the agent gets no research instructions")
+
+
+def check_session(report: Report, workspace: Path) -> None:
+    from cockpit.control import read_session
+
+    info = read_session(workspace)
+    if info is None:
+        report.line(OK, "session", "none running here")
+    elif info.alive:
+        report.line(OK, "session", f"{info.described} is running: `cockpit` attaches to it")
+    else:
+        report.line(WARN, "session", f"{info.described} died: `cockpit run --detach` resumes "
+                    "it (nothing recorded is lost)")
+
+
+def check_sandbox(report: Report, workspace: Path, config: Config) -> None:
+    from cockpit.runners.sandbox import SandboxPolicy, available, describe
+
+    mode = config.sandbox.mode
+    if mode == "off":
+        report.line(WARN, "sandbox", "[sandbox] mode = \"off\": runs have your rights: your "
+                    "network, files and secrets")
+        return
+    ok, why = available()
+    if not ok:
+        status = FIX if mode == "on" else WARN
+        report.line(status, "sandbox", f"isolation does not work here ({why}): runs would have "
+                    "your network, files and secrets" + (
+                        "; [sandbox] mode = \"on\" refuses to run" if mode == "on" else ""))
+        return
+    policy = SandboxPolicy.for_run(workspace, fixed=tuple(config.experiment.fixed),
+                                   network=config.sandbox.network)
+    report.line(OK, "sandbox", "runs are isolated: " + "; ".join(describe(policy)))
+
+
+def check_keys(report: Report, config: Config) -> None:
+    if not config.keys:
+        return
+    from cockpit.errors import CockpitError
+    from cockpit.keymap import keymap_from
+
+    try:
+        keymap_from(config.keys)
+    except CockpitError as exc:
+        report.line(FIX, "keys", str(exc))
+    else:
+        report.line(OK, "keys", f"{len(config.keys)} remapped: "
+                    + ", ".join(f"{k} = {v}" for k, v in config.keys.items()))
 
 
 def check_data(report: Report, workspace: Path) -> None:

@@ -45,7 +45,7 @@ def add_commands(sub) -> None:
 def run(args) -> int:
     workspace = workspace_of(args)
     config = load_config(workspace)
-    check_workspace(workspace, config.experiment.editable)
+    check_workspace(workspace, config.experiment.editable, tuple(config.experiment.fixed))
     tag = validate_tag(args.tag) if args.tag else latest_session(workspace)
     if tag is None or not (session_dir(workspace, tag) / "journal.jsonl").exists():
         raise WorkspaceError(f"no session {'named ' + tag + ' ' if tag else ''}in {workspace} "

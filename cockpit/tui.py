@@ -67,7 +67,7 @@ def replay(workspace: Path, tag: str | None) -> int:
     from cockpit.workspace import validate_tag
 
     config = load_config(workspace)
-    check_workspace(workspace, config.experiment.editable)
+    check_workspace(workspace, config.experiment.editable, tuple(config.experiment.fixed))
     if tag:
         validate_tag(tag)
     tag = tag or latest_session(workspace)

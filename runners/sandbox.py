@@ -56,6 +56,9 @@ class SandboxPolicy:
     network: bool = False  # False: only a private loopback
     devices: list[Path] = field(default_factory=list)  # device nodes passed through (GPUs)
     setenv: dict[str, str] = field(default_factory=dict)  # set inside, over the run's env
+    # Read-only paths that must stay visible although a private /tmp covers them (a
+    # workspace, a tool, a virtualenv that lives under /tmp).
+    visible: list[Path] = field(default_factory=list)
 
     @classmethod
     def for_run(
@@ -125,6 +128,9 @@ def wrap(argv: list[str], policy: SandboxPolicy) -> list[str]:
     for device in policy.devices:
         if device.exists():
             args += ["--dev-bind", str(device), str(device)]
+    for path in sorted(set(map(_real, policy.visible))):  # before the binds nested in them
+        if path.exists() and any(path.is_relative_to(t) for t in (Path("/tmp"), Path("/dev/shm"))):
+            args += ["--ro-bind", str(path), str(path)]
     for path in [workdir, *map(_real, policy.writable)]:
         if path.exists():
             args += ["--bind", str(path), str(path)]

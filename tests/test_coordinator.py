@@ -185,37 +185,53 @@ with open(gitdir / "config", "a") as f:
 pathlib.Path(".gitattributes").write_text("* filter=steal\\n")''')
 
 
-def test_code_a_run_plants_in_git_never_runs_with_cockpits_rights(tmp_path, monkeypatch):
+@pytest.mark.parametrize("sandbox", ["auto", "off"])
+def test_code_a_run_plants_in_git_never_runs_with_cockpits_rights(tmp_path, monkeypatch,
+                                                                   sandbox):
+    """In the sandbox the writes are refused; without it, cockpit's git commands still run
+    none of what was planted (and put the config back, keeping the planted copy)."""
+    from cockpit.runners.sandbox import available
+
+    if sandbox == "auto" and not available()[0]:
+        pytest.skip(available()[1])
     monkeypatch.setenv("OPENAI_API_KEY", "sk-secret-value")
     monkeypatch.setenv("COCKPIT_SPY", str(tmp_path / "spy"))
     ws = make_workspace(tmp_path / "ws")
     config_before = (ws / ".git" / "config").read_bytes()
+    config = Config()
+    config.sandbox.mode = sandbox
     agent = ScriptedAgent(lr(0.5, HOSTILE), lr(0.003), lr(0.002))
-    coordinator, ending = run_session(ws, 4, agent=agent)
+    coordinator, ending = run_session(ws, 4, agent=agent, config=config)
     assert ending.code == 0, ending.why
     assert not list(tmp_path.glob("spy*")), "a planted hook or config key ran"
-    assert (ws / ".git" / "config").read_bytes() == config_before  # put back
+    assert (ws / ".git" / "config").read_bytes() == config_before
+    crashed = coordinator.state.experiments[1]
+    assert crashed.status == "crash"
     events = read_journal(ws, "t")
     tampered = [e for e in events if e["event"] == "tampered"]
-    assert tampered and "core.fsmonitor" in tampered[0]["keys"]
-    assert (ws / tampered[0]["kept"]).exists()  # the planted version is kept, not lost
-    crashed = coordinator.state.experiments[1]
-    assert crashed.status == "crash" and "modified .git/config" in crashed.reason
+    if sandbox == "off":
+        assert tampered and "core.fsmonitor" in tampered[0]["keys"]
+        assert (ws / tampered[0]["kept"]).exists()  # the planted version is kept, not lost
+        assert "modified .git/config" in crashed.reason
+    else:
+        # refused, or not even visible (a workspace under /tmp is behind the run's private /tmp)
+        assert not tampered and ("sandbox refused a write" in crashed.reason
+                                 or "No such file" in crashed.reason), crashed.reason
     assert [e.status for e in coordinator.state.experiments[2:]] == ["keep", "discard"]
 
 
 def test_secrets_never_reach_the_training_process(tmp_path):
-    dump = FAKE_TRAIN.replace("SEED = 42", "SEED = 42\nopen('/tmp/' + os.environ['COCKPIT_DUMP'], 'w').write('\\n'.join(os.environ))")
+    dump = FAKE_TRAIN.replace("SEED = 42", "SEED = 42\nprint('ENV', ' '.join(os.environ), flush=True)")
     ws = make_workspace(tmp_path / "ws", train=dump)
     secrets = {"OPENAI_API_KEY": "sk-x", "HF_TOKEN": "hf-x", "AWS_SECRET_ACCESS_KEY": "s",
                "DATABASE_URL": "postgres://u:p@h/db", "PGPASSWORD": "p", "API_KEY": "k",
                "SSH_AUTH_SOCK": "/tmp/agent.sock", "GITHUB_TOKEN": "g"}
-    name = f"cockpit-env-{os.getpid()}.txt"
-    env = {**secrets, "COCKPIT_DUMP": name, "LANG": "C.UTF-8"}
+    env = {**secrets, "LANG": "C.UTF-8"}
     result = cockpit("run", "--headless", "--experiments", "1", "--budget", "7", cwd=ws, env=env)
     assert result.returncode == 0, result.stderr
-    names = set(Path("/tmp", name).read_text().split("\n"))
-    Path("/tmp", name).unlink()
+    log = (ws / ".cockpit").glob("*/runs/0001/run.log")
+    line = next(line for line in next(log).read_text().splitlines() if line.startswith("ENV "))
+    names = set(line.split()[1:])
     assert not names & set(secrets)
     assert {"PATH", "COCKPIT_TIME_BUDGET"} <= names
 

@@ -163,17 +163,23 @@ def test_a_second_session_is_refused_and_a_killed_one_is_known_dead_and_resumed(
             time.sleep(0.05)
 
 
-def test_a_grandchild_that_outlived_its_leader_is_killed_on_restart(tmp_path):
+@pytest.mark.parametrize("sandbox", ["off", "auto"])
+def test_a_grandchild_that_outlived_its_leader_is_killed_on_restart(tmp_path, sandbox):
     """The run's leader exits, its grandchild holds on; cockpit is killed; the restart
-    kills the grandchild too."""
+    kills the grandchild too. In the sandbox, the grandchild dies with its leader."""
+    from cockpit.runners.sandbox import available
+
+    if sandbox == "auto" and not available()[0]:
+        pytest.skip(available()[1])
     leave = FAKE_TRAIN.replace("SEED = 42", (
         "SEED = 42\n"
         "if LEARNING_RATE != 0.01 and os.path.exists(os.environ['COCKPIT_HANG']):\n"
         "    import subprocess\n"
         "    subprocess.Popen(['sleep', '313'], stdout=subprocess.DEVNULL)\n"
         "    time.sleep(60)"))
-    ws = make_workspace(tmp_path / "ws", train=leave)
-    flag = tmp_path / "hang"
+    ws = make_workspace(tmp_path / "ws", train=leave,
+                        extra={"cockpit.toml": f'[sandbox]\nmode = "{sandbox}"\n'})
+    flag = ws / "hang.flag"  # in the workspace: a run in the sandbox can see it
     flag.write_text("")
     env = {**os.environ, "COCKPIT_HANG": str(flag)}
     proc = subprocess.Popen([sys.executable, "-m", "cockpit", "run", "--headless", "--tag", "g"],
@@ -186,9 +192,13 @@ def test_a_grandchild_that_outlived_its_leader_is_killed_on_restart(tmp_path):
                            what="the grandchild")
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-        os.kill(leader, signal.SIGKILL)  # the leader dies; the grandchild lives on
-        time.sleep(0.2)
-        assert subprocess.run(["pgrep", "-f", "sleep 313"], capture_output=True).returncode == 0
+        os.kill(leader, signal.SIGKILL)  # the leader dies
+        time.sleep(0.3)
+        alive = subprocess.run(["pgrep", "-f", "sleep 313"], capture_output=True).returncode == 0
+        if sandbox == "auto":
+            assert not alive  # its PID namespace went with it
+            return
+        assert alive  # unsandboxed, the grandchild lives on
         flag.unlink()
         result = cockpit("run", "--headless", "--experiments", "1", cwd=ws,
                          env={"COCKPIT_HANG": str(flag)})

@@ -1,0 +1,166 @@
+"""What stands between agent-written code and what it must not touch.
+
+- The sandbox each run gets (when this machine can isolate: see cockpit.runners.sandbox).
+- After each run, whether it changed what the session's results rest on: the fixed files
+  (prepare.py: the evaluation) in its worktree, and the data it reads. A run that did is a
+  crash; fixed files come back from git, but changed data ends the session, since no later
+  result could be judged on it.
+- Whether a metric is a result at all: a value outside its plausible range (negative bits
+  per byte, 1e308) is a broken run, never the best.
+"""
+from __future__ import annotations
+
+import ast
+import math
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from cockpit.config import Config
+from cockpit.errors import CockpitError
+from cockpit.history import History, HistoryError
+
+MAX_DATA_FILES = 100_000  # a data dir with more files is not watched file by file
+CACHE_DIR = "cache"  # under .cockpit/: compilers' caches, kept from run to run
+
+
+class GuardError(CockpitError):
+    """The session cannot run as configured (one line for the user)."""
+
+
+@dataclass
+class Sandboxing:
+    """Whether runs are isolated, and why not when they are not."""
+
+    on: bool
+    why: str
+
+
+def sandboxing(config: Config) -> Sandboxing:
+    """Decide once per session: on, or off with the reason (an error where it must be on)."""
+    mode = config.sandbox.mode
+    if mode == "off":
+        return Sandboxing(False, "[sandbox] mode = \"off\"")
+    from cockpit.runners.sandbox import available
+
+    ok, why = available()
+    if not ok and mode == "on":
+        raise GuardError(f"[sandbox] mode = \"on\" but runs cannot be isolated here: {why}; "
+                         "set mode = \"auto\" to run without isolation")
+    return Sandboxing(ok, why)
+
+
+def policy_for(config: Config, workspace: Path, tree: Path, data_dir: Path | None):
+    """The sandbox of one run in `tree` (a worktree of cockpit's)."""
+    from cockpit.runners.sandbox import SandboxPolicy
+
+    policy = SandboxPolicy.for_run(tree, fixed=tuple(config.experiment.fixed), data_dir=data_dir,
+                                   compile_cache=workspace / ".cockpit" / CACHE_DIR,
+                                   network=config.sandbox.network)
+    policy.read_only += [_path(p, workspace) for p in config.sandbox.read_only]
+    policy.writable += [_path(p, workspace) for p in config.sandbox.writable]
+    # What the run needs to see even where the private /tmp covers it: the workspace (its
+    # linked .venv), the tools on PATH, the Python running cockpit.
+    policy.visible += [workspace, Path(sys.prefix), Path(sys.executable).parent]
+    policy.visible += [Path(p) for p in os.environ.get("PATH", "").split(os.pathsep) if p]
+    return policy
+
+
+def _path(text: str, workspace: Path) -> Path:
+    path = Path(os.path.expanduser(text))
+    return path if path.is_absolute() else workspace / path
+
+
+# -- the editable file ------------------------------------------------------------------
+def check_parses(history: History, commit: str, editable: str) -> None:
+    """The session's starting file must be there and parse (a Python one): else nothing can
+    be measured or proposed."""
+    try:
+        text = history.file_at(commit, editable)
+    except HistoryError:
+        raise GuardError(f"{editable} is not committed (the session starts from your last "
+                         "commit): commit it first") from None
+    except UnicodeDecodeError:
+        raise GuardError(f"{editable} is not UTF-8 text") from None
+    if not editable.endswith(".py"):
+        return
+    try:
+        ast.parse(text, filename=editable)
+    except SyntaxError as exc:
+        raise GuardError(f"{editable} does not parse (line {exc.lineno}: {exc.msg}) in your "
+                         "last commit: fix it and commit") from None
+
+
+# -- fixed files and data ---------------------------------------------------------------
+def changed_fixed_files(history: History, tree: Path, commit: str, fixed: list[str]) -> list[str]:
+    """The fixed files a run changed (or deleted) in its worktree, against its commit."""
+    changed = []
+    for name in fixed:
+        try:
+            expected = history.blob_at(commit, name)
+        except HistoryError:
+            continue  # not tracked here: nothing to compare with
+        path = tree / name
+        try:
+            if path.is_symlink() or path.read_bytes() != expected:
+                changed.append(name)
+        except OSError:
+            changed.append(name)
+    return changed
+
+
+def data_dir_of(config: Config, workspace: Path) -> Path | None:
+    """Where the data the runs read lives, when it can be known."""
+    setting = config.experiment.data_dir
+    if setting == "":
+        return None
+    if setting != "auto":
+        return _path(setting, workspace)
+    prepare = workspace / "prepare.py"
+    try:
+        uses_ours = "COCKPIT_DATA_DIR" in prepare.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    if not uses_ours:
+        return None
+    return Path(os.environ.get("COCKPIT_DATA_DIR") or Path.home() / ".cache" / "cockpit" / "data")
+
+
+def data_snapshot(data_dir: Path | None) -> dict[str, tuple[int, int]] | None:
+    """Every data file's size and modification time (cheap: no file is read)."""
+    if data_dir is None or not data_dir.is_dir():
+        return None
+    snapshot = {}
+    for root, _, files in os.walk(data_dir):
+        for name in files:
+            path = Path(root) / name
+            try:
+                stat = path.stat()
+            except OSError:
+                continue
+            snapshot[str(path.relative_to(data_dir))] = (stat.st_size, stat.st_mtime_ns)
+            if len(snapshot) > MAX_DATA_FILES:
+                return None
+    return snapshot
+
+
+def data_changes(before: dict | None, after: dict | None) -> list[str]:
+    """The data files added, removed or rewritten between two snapshots."""
+    if before is None or after is None:
+        return []
+    return sorted(name for name in before.keys() | after.keys()
+                  if before.get(name) != after.get(name))
+
+
+# -- the metric ---------------------------------------------------------------------------
+def implausible(config: Config, value: float | None) -> str:
+    """Why a metric value cannot be a result ("" when it can)."""
+    if value is None:
+        return ""
+    name = config.metric.name
+    low, high = config.metric.plausible_range()
+    if not math.isfinite(value) or not low <= value <= high:
+        return (f"{name} = {value:.6g} is not plausible (outside [{low:g}, {high:g}]; "
+                "[metric] min/max set the range)")
+    return ""
