@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import os
+from dataclasses import replace
 import shlex
 import subprocess
 import tempfile
@@ -89,6 +90,7 @@ class CockpitApp(App):
         self.approval: int | None = None  # the proposal shown for a decision
         self._shown_version = -1
         self._last_losses = 0.0
+        self._best_curve: tuple = (None, None)  # (the best's log, its loss curve)
         self.main = MainScreen(workspace / "program.md", metric, direction == "lower",
                                watch_program=watch_program)
 
@@ -173,15 +175,31 @@ class CockpitApp(App):
         self.shown_run = run["key"]
         run_log = self.main.query_one(RunLog)
         buffer = self.link.output(run["key"])
+        text = ""
         if run["done"] or time.time() - run["time"] > FRESH_RUN:
             buffer.drain()  # what it printed so far is in its log
-            run_log.reset(read_tail(self.workspace / run["log"]) if run["log"] else "")
-        else:
-            run_log.reset()
+            text = read_tail(self.workspace / run["log"]) if run["log"] else ""
+        run_log.reset(text)
         where = f" · gpu{self.shown_worker}" if self.view.workers > 1 else ""
         run_log.border_title = f"run log · {run['title']}{where}"
-        self.view.new_run_shown()
-        self.main.query_one(MetricChart).set_losses([])
+        self.view.new_run_shown(text)
+        self.show_losses()
+
+    def show_losses(self) -> None:
+        """The sparkline: the shown run's loss against the best run's at the same progress."""
+        self._last_losses = time.monotonic()
+        self.main.query_one(MetricChart).set_losses(*self.view.losses(self.best_curve()))
+
+    def best_curve(self):
+        """The loss curve of the best's run (read from its log once per best)."""
+        best = self.view.state.best
+        if best is None or not best.log:
+            return None
+        if self._best_curve[0] != best.log:
+            from cockpit.earlystop import Curve
+
+            self._best_curve = (best.log, Curve.from_log(read_tail(self.workspace / best.log)))
+        return self._best_curve[1]
 
     def drain_output(self) -> None:
         if self.shown_run is None:
@@ -192,10 +210,8 @@ class CockpitApp(App):
         run_log = self.main.query_one(RunLog)
         run_log.feed(text, dropped)
         self.view.on_progress_line(run_log.assembler.current or "")
-        now = time.monotonic()
-        if now - self._last_losses >= CHART_MIN_INTERVAL:
-            self._last_losses = now
-            self.main.query_one(MetricChart).set_losses(self.view.losses)
+        if time.monotonic() - self._last_losses >= CHART_MIN_INTERVAL:
+            self.show_losses()
 
     # -- what is shown -----------------------------------------------------------------
     def refresh_experiments(self) -> None:
@@ -220,6 +236,8 @@ class CockpitApp(App):
         if running > 1:
             flags.append(f"{running} in flight")
         status = self.view.status(" · ".join(flags), self.shown_worker)
+        if self.gone and not self.view.ended:
+            status = replace(status, state="not running", elapsed=None, percent=None)
         self.main.query_one(StatusBar).show(status)
 
     def show_approval(self) -> None:

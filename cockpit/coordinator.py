@@ -43,6 +43,7 @@ from cockpit.errors import CockpitError
 from cockpit.history import ConfigTampered, History, HistoryError
 from cockpit.journal import STATE_DIR, Experiment, Journal, SessionState, session_dir
 from cockpit.judge import KeepPolicy, Noise, NoiseFloor
+from cockpit.earlystop import Curve, EarlyStop, StopDecision
 from cockpit.progress import last_progress
 from cockpit.proposals import Durations, Ticket, carry_onto, proposals_needed
 from cockpit.records import (
@@ -67,6 +68,8 @@ TICK = 0.1  # the coordinator's longest sleep: commands are answered within it
 INTERRUPTED = "interrupted: cockpit stopped during this experiment"
 STOPPED = "stopped by the human"
 HOLD_SECONDS = 600.0  # a client's hold on auto-approve (a dialog open) lapses after this
+EARLY_STOP_SECONDS = 1.0  # how often running experiments are checked against the best
+CURVE_BYTES = 20_000_000  # of a finished run's log read for its loss curve
 
 # Why a session ended, as the process's exit code.
 EXIT_OK, EXIT_USER, EXIT_PAUSED, EXIT_FAILED = 0, 2, 3, 4
@@ -198,6 +201,11 @@ class Coordinator:
         self._stop_cause = "human"  # who ended the runs the pool was told to stop
         self._progress: dict = {}  # worker -> the newest Progress of its run
         self.sandbox = guards.Sandboxing(False, "not decided yet")
+        # early stop: each running experiment's loss curve, as its output comes in
+        self._live_curves: dict[int, list[tuple[float, float]]] = {}  # n -> points
+        self._curves: dict[str, Curve] = {}  # a finished run's log -> its curve
+        self._early: dict[int, StopDecision] = {}  # experiments stopped (or, shadow, not)
+        self._early_check = 0.0
         self.data_dir: Path | None = None
         self._data: dict | None = None  # the data's snapshot after preparing it
         self.interrupted = False  # Ctrl-C or SIGTERM ended it
@@ -278,6 +286,7 @@ class Coordinator:
                                      "as asked")
                 return
             self._schedule()
+            self._check_early_stops()
             self._publish_live()
 
     def _busy(self) -> bool:
@@ -603,6 +612,62 @@ class Coordinator:
         exp = self.state.get(n)
         return exp is not None and exp.description == "baseline" and not exp.diff
 
+    # -- early stop --------------------------------------------------------------------
+    def _early_stopper(self) -> EarlyStop | None:
+        """The early-stop check, calibrated on every commit run more than once (None when
+        it is off: by config, or "auto" before the noise floor is measured)."""
+        settings = self.config.early_stop
+        if settings.enabled is False or settings.enabled == "auto" and self.noise is None:
+            return None
+        groups: dict[str, list[Curve]] = {}
+        for path, commit in self._run_logs():
+            groups.setdefault(commit, []).append(self._curve_of(path))
+        stopper = EarlyStop(settings.min_progress, settings.margin)
+        stopper.calibrate([g for g in groups.values() if len(g) > 1])
+        return stopper if stopper.calibrated else None
+
+    def _run_logs(self) -> list[tuple[str, str]]:
+        """(log, commit) of every finished run that measured its commit."""
+        runs = [(e.log, e.commit) for e in self.state.experiments
+                if e.log and e.commit and e.metric is not None]
+        runs += [(e["log"], e["commit"]) for e in self.events
+                 if e["event"] == "measure" and e.get("metric") is not None and e.get("log")]
+        return runs
+
+    def _curve_of(self, log: str) -> Curve:
+        if log not in self._curves:
+            self._curves[log] = Curve.from_log(read_tail(self.workspace / log, CURVE_BYTES))
+        return self._curves[log]
+
+    def _check_early_stops(self) -> None:
+        """Once a second: is a running experiment hopelessly behind the best at the same
+        progress? Stop it (or, in shadow mode, journal that it would have been)."""
+        now = time.monotonic()
+        if now - self._early_check < EARLY_STOP_SECONDS:
+            return
+        self._early_check = now
+        running = [s for s in self.slots if s.job is not None and s.job.kind == "experiment"
+                   and s.job.n not in self._early and not self._is_baseline(s.job.n)]
+        if not running:
+            return
+        stopper = self._early_stopper()
+        best = self.state.best
+        if stopper is None or best is None:
+            return
+        best_curves = [self._curve_of(path) for path, commit in self._run_logs()
+                       if commit == best.commit]
+        for slot in running:
+            n = slot.job.n
+            decision = stopper.check(best_curves, Curve(list(self._live_curves.get(n, ()))))
+            if decision is None:
+                continue
+            self._early[n] = decision
+            shadow = self.config.early_stop.shadow
+            self._record("early_stop", n=n, shadow=shadow, **decision.to_dict(),
+                         why=decision.why)
+            if not shadow:
+                self.pool.stop(slot.worker)
+
     # -- judging -------------------------------------------------------------------------
     def _bar_pending(self) -> bool:
         """Nothing to judge against yet: no baseline, or the noise runs or re-runs of the
@@ -645,6 +710,10 @@ class Coordinator:
     def _judge(self, finished: Finished) -> None:
         job = finished.job
         n = job.n
+        stopped = self._early.get(n)
+        if stopped is not None and not self.config.early_stop.shadow and finished.result.stopped:
+            self._judge_stopped(finished, stopped)
+            return
         summary, value, reason, text = self._read_run(finished)
         best, baseline = self.state.best, self.state.baseline
         verdict = None
@@ -682,6 +751,17 @@ class Coordinator:
         else:
             self.history.set_branch(self._worker_branch(job.worker), self.best_commit())
         self._outcome(exp)
+
+    def _judge_stopped(self, finished: Finished, decision: StopDecision) -> None:
+        """A run stopped early: a discard, with the reason (results.tsv keeps its format)."""
+        job = finished.job
+        self._record("result", n=job.n, commit=job.commit, status="discard", metric=None,
+                     worker=job.worker, memory_gb=0.0, summary={},
+                     seconds=round(finished.result.seconds, 1), reason=decision.why,
+                     verdict=decision.why, early_stop=decision.to_dict(), delta_best=None,
+                     delta_baseline=None, sandboxed=bool(job.sandbox))
+        self.history.set_branch(self._worker_branch(job.worker), self.best_commit())
+        self._outcome(self.state.get(job.n))
 
     def _outcome(self, exp: Experiment) -> None:
         """A judged experiment: its row, experiments.md, what follows from it."""
@@ -1154,6 +1234,8 @@ class Coordinator:
         progress = last_progress(text)
         if progress is not None:
             self._progress[job.worker] = progress
+            if job.kind == "experiment" and progress.loss is not None:
+                self._live_curves.setdefault(job.n, []).append((progress.percent, progress.loss))
         self._emit({"type": "output", "worker": job.worker, "kind": job.kind, "n": job.n,
                     "text": text})
 

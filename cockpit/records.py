@@ -20,6 +20,8 @@ def tsv_row(exp: Experiment) -> str:
     memory = exp.memory_gb if exp.status != "crash" else 0.0
     assert exp.status in ("keep", "discard", "crash"), exp.status  # rejected ideas never ran
     description = " ".join(exp.description.split())  # no tabs or newlines inside a cell
+    if exp.early_stop:  # no metric was measured: say why the cell reads 0
+        description += f" (stopped early at {exp.early_stop['progress']:.0f}%)"
     return f"{short(exp.commit or '0' * 7)}\t{metric:.6f}\t{memory:.1f}\t{exp.status}\t{description}\n"
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, field
 
+from cockpit.earlystop import Curve
 from cockpit.journal import Experiment, SessionState
 from cockpit.judge import KeepPolicy, NoiseFloor, gain_of
 from cockpit.progress import parse_progress
@@ -17,7 +18,7 @@ from cockpit.widgets.metric_chart import Point
 from cockpit.widgets.status_bar import Status
 from cockpit.widgets.timeline import Row
 
-MAX_LOSSES = 200
+LOSS_GRID = 2.0  # percent of progress between two points of the loss sparkline
 
 
 @dataclass
@@ -31,7 +32,7 @@ class SessionView:
     live_at: float = 0.0  # when it arrived (elapsed times count from there)
     ended: str = ""  # why the session ended ("" while it runs)
     percent: float | None = None  # the shown run's progress
-    losses: list[float] = field(default_factory=list)  # the shown run's loss, as it goes
+    curve: Curve = field(default_factory=Curve)  # the shown run's loss over its progress
     noise: float | None = None  # the session's measured noise spread
     noise_runs: int = 0
     version: int = 0  # bumped whenever the experiment list changed
@@ -97,11 +98,23 @@ class SessionView:
             return
         self.percent = progress.percent
         if progress.loss is not None:
-            self.losses.append(progress.loss)
-            del self.losses[:-MAX_LOSSES]
+            self.curve.add(progress.percent, progress.loss)
 
-    def new_run_shown(self) -> None:
-        self.percent, self.losses = None, []
+    def new_run_shown(self, text: str = "") -> None:
+        """A run comes on screen: its curve so far from `text` (its log), else empty."""
+        self.curve = Curve.from_log(text) if text else Curve()
+        self.percent = self.curve.end if self.curve.points else None
+
+    def losses(self, best: Curve | None = None) -> tuple[list[float], list[float] | None]:
+        """The shown run's loss and the best run's, on one grid of progress (the best's
+        runs to the end, so a run stopped early shows against the whole)."""
+        grid = [LOSS_GRID * k for k in range(1, int(100 / LOSS_GRID) + 1)]
+        end = self.curve.end if self.curve.points else 0.0
+        current = [v for v in (self.curve.loss_at(p) for p in grid if p <= end) if v is not None]
+        reference = None
+        if best is not None and best.points:
+            reference = [v for v in (best.loss_at(p) for p in grid) if v is not None]
+        return current, reference
 
     # -- derived -------------------------------------------------------------------
     @property

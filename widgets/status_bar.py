@@ -15,7 +15,7 @@ from textual.widgets import Static
 STATE_STYLE = {"training": "bold green", "re-running": "bold green",
                "awaiting approval": "bold reverse yellow",
                "paused": "bold yellow", "proposing": "bold cyan", "judging": "bold cyan",
-               "finished": "bold", "watching": "bold magenta"}
+               "finished": "bold", "not running": "bold reverse red", "stopping": "bold yellow"}
 GAP = "  "
 
 

@@ -1,0 +1,86 @@
+"""Early stop in a real session: shims whose loss curves the test sets, judged by the
+coordinator while they run."""
+from __future__ import annotations
+
+import pytest
+from support import ScriptedAgent, make_workspace, read_journal, results_rows, run_session
+
+from cockpit.config import Config
+
+# A train.py whose loss curve is set by its constants: OFFSET shifts it, EARLY_ONLY shifts
+# it only before 30% of the budget, and every run has a little noise of its own.
+CURVE = '''\
+import os, random, sys, time
+OFFSET = 0.0
+EARLY_ONLY = 0.0
+STEPS = 60
+print("data_fingerprint: curves01", flush=True)
+rng = random.Random()
+for i in range(STEPS + 1):
+    pct = 100.0 * i / STEPS
+    loss = 4.0 - 2.0 * pct / 100 + OFFSET + (EARLY_ONLY if pct < 30 else 0.0) + rng.gauss(0, 0.004)
+    print(f"\\rstep {i:05d} ({pct:.1f}%) | loss: {loss:.6f} | remaining: 0s", end="", flush=True)
+    time.sleep(0.03)
+print()
+print("---")
+print(f"val_bpb:          {1.0 + OFFSET + rng.gauss(0, 0.002):.6f}")
+print("peak_vram_mb:     100.0")
+'''
+
+
+def variant(offset: float = 0.0, early_only: float = 0.0) -> str:
+    return CURVE.replace("OFFSET = 0.0", f"OFFSET = {offset}").replace(
+        "EARLY_ONLY = 0.0", f"EARLY_ONLY = {early_only}")
+
+
+def session(tmp_path, *ideas: str, shadow: bool = False, baseline_runs: int = 3,
+            enabled="auto"):
+    ws = make_workspace(tmp_path / "ws", train=CURVE)
+    config = Config()
+    config.judge.baseline_runs = baseline_runs
+    config.judge.keep_reruns = 0
+    config.early_stop.min_progress = 30.0
+    config.early_stop.shadow = shadow
+    config.early_stop.enabled = enabled
+    coordinator, ending = run_session(ws, 1 + len(ideas), agent=ScriptedAgent(*ideas),
+                                      config=config)
+    assert ending.code == 0, ending.why
+    return ws, coordinator
+
+
+def test_clearly_behind_is_stopped_the_rest_is_not(tmp_path):
+    ws, coordinator = session(tmp_path, variant(offset=0.5), variant(offset=0.001),
+                              variant(early_only=0.5))
+    behind, close, early = coordinator.state.experiments[1:]
+    assert behind.status == "discard" and behind.early_stop is not None
+    assert behind.metric is None and behind.reason.startswith("stopped at ")
+    assert "for the best at the same point" in behind.reason
+    assert 30 <= behind.early_stop["progress"] < 100 and behind.early_stop["sigmas"] > 6
+    assert behind.seconds < 0.85 * close.seconds  # it gave back part of its budget
+    assert close.early_stop is None and close.metric is not None
+    assert early.early_stop is None and early.metric is not None  # behind only early on
+    rows = results_rows(ws)
+    assert rows[1][1:4] == ["0.000000", "0.0", "discard"] and "stopped early at" in rows[1][4]
+    assert all(len(row) == 5 for row in rows)
+
+
+def test_shadow_mode_stops_nothing_and_journals_what_it_would_have(tmp_path):
+    ws, coordinator = session(tmp_path, variant(offset=0.5), shadow=True)
+    behind = coordinator.state.experiments[1]
+    assert behind.metric is not None and behind.early_stop is None  # it ran to the end
+    would = [e for e in read_journal(ws, "t") if e["event"] == "early_stop"]
+    assert len(would) == 1 and would[0]["shadow"] and would[0]["n"] == 2
+    assert would[0]["sigmas"] > 6 and would[0]["why"].startswith("stopped at ")
+
+
+def test_no_noise_floor_never_stops_early(tmp_path):
+    ws, coordinator = session(tmp_path, variant(offset=0.5), baseline_runs=1)
+    behind = coordinator.state.experiments[1]
+    assert behind.early_stop is None and behind.metric is not None
+    assert not any(e["event"] == "early_stop" for e in read_journal(ws, "t"))
+
+
+@pytest.mark.parametrize("enabled", [False])
+def test_early_stop_can_be_turned_off(tmp_path, enabled):
+    ws, coordinator = session(tmp_path, variant(offset=0.5), enabled=enabled)
+    assert coordinator.state.experiments[1].early_stop is None
