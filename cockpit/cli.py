@@ -86,6 +86,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("cockpit: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except OSError as exc:  # a full disk, a read-only file: the machine's state, in one line
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"cockpit: {exc.strerror or exc}{where}: free the space or fix the permission, "
+              "then run again (nothing recorded is lost)", file=sys.stderr)
+        return EXIT_USER
 
 
 def dispatch(args) -> int:

@@ -41,8 +41,9 @@ from cockpit import guards
 from cockpit.config import Config
 from cockpit.errors import CockpitError
 from cockpit.history import ConfigTampered, History, HistoryError
-from cockpit.journal import STATE_DIR, Experiment, Journal, SessionState, session_dir
-from cockpit.judge import KeepPolicy, Noise, NoiseFloor
+from cockpit.journal import (STATE_DIR, Experiment, Journal, SessionState, earlier_sessions,
+                             session_dir)
+from cockpit.judge import KeepPolicy, Noise, NoiseFloor, gain_of
 from cockpit.earlystop import Curve, EarlyStop, StopDecision
 from cockpit.progress import last_progress
 from cockpit.proposals import Durations, Ticket, carry_onto, proposals_needed
@@ -206,6 +207,7 @@ class Coordinator:
         self._curves: dict[str, Curve] = {}  # a finished run's log -> its curve
         self._early: dict[int, StopDecision] = {}  # experiments stopped (or, shadow, not)
         self._early_check = 0.0
+        self._prior_cache: list[Experiment] | None = None
         self.data_dir: Path | None = None
         self._data: dict | None = None  # the data's snapshot after preparing it
         self.interrupted = False  # Ctrl-C or SIGTERM ended it
@@ -796,6 +798,28 @@ class Coordinator:
                      worker=finished.job.worker, log=self._rel(finished.job.log_path))
         if m.purpose == "noise":
             self._record_noise(m.commit)
+        self._flag_keeps()
+
+    def _flag_keeps(self) -> None:
+        """Keeps judged under an older, smaller estimate of the noise that today's floor no
+        longer backs are flagged for `cockpit confirm` (once each)."""
+        floor = self.noise
+        if floor is None:
+            return
+        for exp in self.state.experiments:
+            if exp.status != "keep" or exp.flagged or exp.threshold is None \
+                    or self._is_baseline(exp.n):
+                continue
+            gain = gain_of(exp.delta_best, self.state.direction)
+            if gain is None or not self.policy.needs_confirm(gain, exp.threshold, floor,
+                                                             max(1, exp.bar_runs)):
+                continue
+            now = self.policy.threshold(floor, max(1, exp.bar_runs))
+            self._record("flagged", n=exp.n, why=(
+                f"kept with a gain of {gain:.6f} over a bar of {exp.threshold:.6f}; the noise "
+                f"floor measured since ({floor.describe().removeprefix('noise floor: ')}) asks "
+                f"{now:.6f}: check it with `cockpit confirm`"))
+            write_experiments_md(self.workspace / REPORT_NAME, self.state)
 
     def _record_noise(self, commit: str | None = None) -> None:
         """Once a commit's noise runs are all in (the baseline's, at the start of a session,
@@ -1328,10 +1352,20 @@ class Coordinator:
             metric=self.state.metric, direction=self.state.direction,
             time_budget=self.config.experiment.time_budget,
             notes=[note["text"] for note in self._notes], editable=self.editable,
-            hardware=self._machine, scratch=scratch, n=n,
+            hardware=self._machine, scratch=scratch, n=n, prior=self._prior(),
             workspace=self._agent_tree() if getattr(self.agent, "needs_worktree", False)
             else None,
             record=lambda event, **fields: self._record(event, n=n, **fields))
+
+    def _prior(self) -> list[Experiment]:
+        """What earlier sessions in this workspace measured on the same data (the session's
+        fingerprint, once its first run printed one): read once per session."""
+        fingerprint = self._fingerprint()
+        if fingerprint is None:
+            return []
+        if self._prior_cache is None:
+            self._prior_cache = earlier_sessions(self.workspace, self.tag)
+        return [e for e in self._prior_cache if e.data_fingerprint == fingerprint]
 
     def _agent_tree(self) -> Path:
         """Where a command agent works: a worktree of its own at the best commit."""

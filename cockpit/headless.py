@@ -198,6 +198,19 @@ class HeadlessPrinter:
         self.say(f"{e['by']} planted {', '.join(e['keys'])} in {e['path']}: restored "
                  f"(the changed copy is in {e['kept']})")
 
+    def _on_flagged(self, e: dict) -> None:
+        self.say(f"#{e['n']} to confirm: {e['why']}")
+
+    def _on_early_stop(self, e: dict) -> None:
+        if e.get("shadow"):
+            self.say(f"#{e['n']} would have been {e['why']} (early stop in shadow mode)")
+
+    def _on_sandbox_off(self, e: dict) -> None:
+        self.say(f"runs are not isolated: {e['why']}")
+
+    def _on_fixed_changed(self, e: dict) -> None:
+        self.say(f"a run modified {', '.join(e['files'])}: restored from git")
+
     def _on_stopping(self, e: dict) -> None:
         self.say("stopping: " + ("ending the runs in flight" if e.get("now")
                                  else "after the runs in flight"))

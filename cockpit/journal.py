@@ -109,6 +109,8 @@ class Experiment:
     base: str = ""  # the best commit its change was made on
     source_blob: str = ""  # the proposed file as a git blob (a restarted session re-offers it)
     edited: bool = False  # the human changed the proposal before approving it
+    data_fingerprint: str = ""  # the data it was measured on (its run prints it)
+    flagged: str = ""  # a keep the noise floor measured since no longer backs: why
 
     @property
     def finished(self) -> bool:
@@ -157,12 +159,14 @@ class SessionState:
             )
             self._by_n[exp.n] = exp
             self.experiments.append(exp)
+        elif kind == "flagged" and e.get("n") in self._by_n:
+            self._by_n[e["n"]].flagged = e.get("why", "")
         elif kind in ("commit", "run_start", "run_pid", "result") and e.get("n") in self._by_n:
             exp = self._by_n[e["n"]]
             for key in ("commit", "log", "pid", "run_id", "worker", "status", "metric",
                         "memory_gb", "reason", "summary", "seconds", "delta_best",
                         "delta_baseline", "confidence", "verdict", "early_stop", "threshold",
-                        "bar", "bar_runs"):
+                        "bar", "bar_runs", "data_fingerprint"):
                 if key in e:
                     setattr(exp, key, e[key])
 
@@ -208,3 +212,19 @@ def best_of(experiments) -> Experiment | None:
     A keep beat the best before it by the keep policy (which honours the metric's
     direction), so the judge, the chart, the report and the prompt all mean this one."""
     return next((e for e in reversed(experiments) if e.status == "keep"), None)
+
+
+def earlier_sessions(workspace: Path, tag: str) -> list[Experiment]:
+    """The finished experiments of every other session in the workspace, oldest session
+    first, each with its `session` set (what the agents remember)."""
+    found = []
+    journals = sorted((workspace / STATE_DIR).glob("*/journal.jsonl"),
+                      key=lambda p: p.stat().st_mtime)
+    for path in journals:
+        if path.parent.name == tag:
+            continue
+        state = SessionState.from_events(Journal(path).read())
+        for exp in state.finished:
+            exp.session = path.parent.name
+            found.append(exp)
+    return found

@@ -3,10 +3,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cockpit.errors import CockpitError
 from cockpit.history import short
 from cockpit.journal import Experiment, SessionState
 
 RESULTS_NAME = "results.tsv"
+
+
+class RecordsError(CockpitError):
+    """A record file cockpit keeps cannot be written where it belongs (one line)."""
 REPORT_NAME = "experiments.md"
 
 
@@ -26,22 +31,33 @@ def tsv_row(exp: Experiment) -> str:
 
 
 def append_result(path: Path, metric: str, exp: Experiment) -> None:
+    """One row at the end of results.tsv (its header first, in a new file); a last line a
+    human or a crash left without its newline gets one, so rows are never glued."""
+    if path.is_dir():
+        raise RecordsError(f"{path} is a directory: cockpit writes results.tsv there; move it "
+                           "away")
     if not path.exists() or path.stat().st_size == 0:
         path.write_text(tsv_header(metric))
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(tsv_row(exp))
+    with open(path, "a+b") as f:
+        f.seek(0, 2)
+        if f.tell() > 0:
+            f.seek(-1, 2)
+            if f.read(1) != b"\n":
+                f.write(b"\n")
+        f.write(tsv_row(exp).encode("utf-8"))
 
 
 def reconcile_results(path: Path, state: SessionState) -> int:
     """Append the journal's finished experiments that results.tsv lacks (a kill between
     journaling a result and writing its row). Rows already there are never touched."""
-    existing = path.read_text(encoding="utf-8").splitlines(keepends=True) if path.exists() else []
+    existing = path.read_text(encoding="utf-8", errors="replace").splitlines() \
+        if path.is_file() else []
     counts: dict[str, int] = {}
     for line in existing:
         counts[line] = counts.get(line, 0) + 1
     added = 0
     for exp in state.ran:
-        row = tsv_row(exp)
+        row = tsv_row(exp).rstrip("\n")
         if counts.get(row, 0) > 0:
             counts[row] -= 1
         else:
@@ -93,6 +109,8 @@ def render_experiments_md(state: SessionState) -> str:
                    f"{_fmt(e.delta_baseline, signed=True)} vs baseline\n")
         why = e.reason or e.verdict  # a crash's cause, or the keep policy's numbers
         out.append(f"- **Decision:** {e.status}" + (f": {why}" if why else "") + "\n")
+        if e.flagged:
+            out.append(f"- **To confirm:** {e.flagged}\n")
         if e.diff:
             out.append(f"\n```diff\n{e.diff.rstrip()}\n```\n")
     return "".join(out)

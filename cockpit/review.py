@@ -43,6 +43,11 @@ def add_commands(sub) -> None:
 
 
 def run(args) -> int:
+    runs = getattr(args, "runs", None)
+    if runs is not None and runs < 2:
+        raise WorkspaceError(f"--runs must be at least 2 (a spread needs two runs), got {runs}")
+    if getattr(args, "top", 0) < 0:
+        raise WorkspaceError(f"--top must be 0 or more, got {args.top}")
     workspace = workspace_of(args)
     config = load_config(workspace)
     check_workspace(workspace, config.experiment.editable, tuple(config.experiment.fixed))
@@ -50,10 +55,6 @@ def run(args) -> int:
     if tag is None or not (session_dir(workspace, tag) / "journal.jsonl").exists():
         raise WorkspaceError(f"no session {'named ' + tag + ' ' if tag else ''}in {workspace} "
                              "yet: run `cockpit run` first")
-    for name in ("runs", "top"):
-        value = getattr(args, name, None)
-        if value is not None and value < 0:
-            raise WorkspaceError(f"--{name} must be 0 or more, got {value}")
     return {"noise": cmd_noise, "confirm": cmd_confirm, "report": cmd_report,
             "finalize": cmd_finalize}[args.command](args, workspace, config, tag)
 
@@ -135,8 +136,6 @@ def _values_since(events: list[dict], plan) -> dict:
 
 
 def cmd_noise(args, workspace, config, tag) -> int:
-    if args.runs < 2:
-        raise WorkspaceError("--runs must be at least 2 to measure a spread")
     state = SessionState.from_events(_events(workspace, tag))
     best = state.best
     if best is None:
@@ -152,8 +151,6 @@ def cmd_noise(args, workspace, config, tag) -> int:
 
 
 def cmd_confirm(args, workspace, config, tag) -> int:
-    if args.runs < 2:
-        raise WorkspaceError("--runs must be at least 2 to tell a gain from noise")
     events = _events(workspace, tag)
     state = SessionState.from_events(events)
     base, best = state.baseline, state.best

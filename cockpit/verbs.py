@@ -8,6 +8,7 @@ import time
 
 from cockpit.client import NoSession, request
 from cockpit.errors import CockpitError
+from cockpit.workspace import workspace_of
 
 VERBS = ("status", "pause", "resume", "stop", "steer", "notes", "approve", "reject")
 EXIT_NO_SESSION = 1
@@ -38,7 +39,7 @@ def add_verbs(sub) -> None:
 
 
 def run_verb(args) -> int:
-    workspace = args.workspace.resolve()
+    workspace = workspace_of(args)
     try:
         if args.command == "status":
             return _status(workspace, args.json)

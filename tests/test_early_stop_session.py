@@ -84,3 +84,48 @@ def test_no_noise_floor_never_stops_early(tmp_path):
 def test_early_stop_can_be_turned_off(tmp_path, enabled):
     ws, coordinator = session(tmp_path, variant(offset=0.5), enabled=enabled)
     assert coordinator.state.experiments[1].early_stop is None
+
+
+def test_a_second_session_remembers_what_the_first_measured(tmp_path):
+    """The tune agent of a new session never re-runs a configuration an earlier session on
+    the same data measured."""
+    from support import FAKE_TRAIN
+
+    ws = make_workspace(tmp_path / "ws", train=FAKE_TRAIN)
+    config = Config()
+    config.judge.baseline_runs = 0
+    first, _ = run_session(ws, 8, config=config, tag="first")
+    second, _ = run_session(ws, 8, config=config, tag="second")
+    key = lambda e: tuple(sorted(e.params.items()))  # noqa: E731
+    measured = {key(e) for e in first.state.experiments[1:] if e.params}
+    again = [e for e in second.state.experiments[1:] if e.params and key(e) in measured]
+    assert measured and not again, [e.description for e in again]
+
+
+def test_keeps_the_floor_no_longer_backs_are_flagged_for_confirm(tmp_path):
+    from cockpit.coordinator import Coordinator
+    from cockpit.journal import SessionState
+    from support import FAKE_TRAIN
+
+    ws = make_workspace(tmp_path / "ws", train=FAKE_TRAIN)
+    coordinator = Coordinator(ws, Config(), "f")
+    coordinator.open()
+    base = coordinator.state.base
+    events = [  # a keep judged against a floor of 2 close runs; then noisy re-runs came in
+        {"event": "proposal", "n": 1, "description": "baseline", "diff": ""},
+        {"event": "result", "n": 1, "commit": base, "status": "keep", "metric": 1.000},
+        {"event": "measure", "commit": base, "purpose": "noise", "metric": 1.001},
+        {"event": "noise", "commit": base, "values": [1.0, 1.001], "spread": 0.0007},
+        {"event": "proposal", "n": 2, "description": "LR up", "diff": "-a\n+b\n"},
+        {"event": "result", "n": 2, "commit": "c" * 40, "status": "keep", "metric": 0.99,
+         "delta_best": -0.0105, "threshold": 0.008, "bar_runs": 2},
+        {"event": "measure", "commit": "c" * 40, "purpose": "keep", "metric": 1.03},
+    ]
+    coordinator.events = events
+    coordinator.state = SessionState.from_events(events)
+    coordinator._flag_keeps()
+    flagged = [e for e in read_journal(ws, "f") if e["event"] == "flagged"]
+    assert [e["n"] for e in flagged] == [2] and "cockpit confirm" in flagged[0]["why"]
+    coordinator._flag_keeps()  # once each
+    assert sum(e["event"] == "flagged" for e in read_journal(ws, "f")) == 1
+    assert "To confirm" in (ws / "experiments.md").read_text()

@@ -1,0 +1,120 @@
+"""Training code that misbehaves, run by a real session: it is a crash with its reason, what
+it changed comes back (or ends the session when it cannot), and the research goes on."""
+from __future__ import annotations
+
+import git
+import pytest
+from support import FAKE_TRAIN, ScriptedAgent, make_workspace, read_journal, results_rows, run_session
+
+from cockpit.config import Config
+from cockpit.coordinator import EXIT_FAILED
+from cockpit.runners.sandbox import available
+
+SANDBOXES = ["off"] + (["auto"] if available()[0] else [])
+
+
+def lr(value: float, train: str = FAKE_TRAIN) -> str:
+    return train.replace("LEARNING_RATE = 0.01", f"LEARNING_RATE = {value}")
+
+
+def hostile(code: str, value: float = 0.5) -> str:
+    """FAKE_TRAIN with a different learning rate that runs `code` first."""
+    return lr(value).replace("SEED = 42", "SEED = 42\n" + code)
+
+
+def config_with(sandbox: str, **experiment) -> Config:
+    config = Config()
+    config.sandbox.mode = sandbox
+    config.judge.baseline_runs = 0
+    for key, value in experiment.items():
+        setattr(config.experiment, key, value)
+    return config
+
+
+@pytest.mark.parametrize("sandbox", SANDBOXES)
+def test_a_run_that_rewrites_the_evaluation(tmp_path, sandbox):
+    prepare = "print('the fixed evaluation')\n"
+    ws = make_workspace(tmp_path / "ws", extra={"prepare.py": prepare})
+    rewrite = hostile("open('prepare.py', 'w').write('print(\"always great\")\\n')")
+    config = config_with(sandbox, prepare_command="")
+    coordinator, ending = run_session(ws, 3, agent=ScriptedAgent(rewrite, lr(0.003)),
+                                      config=config)
+    assert ending.code == 0, ending.why
+    crashed, after = coordinator.state.experiments[1:]
+    assert crashed.status == "crash"
+    if sandbox == "off":
+        assert "the run modified prepare.py (restored" in crashed.reason
+    else:
+        assert "sandbox refused a write to prepare.py" in crashed.reason, crashed.reason
+    assert after.status == "keep"  # the next run found the evaluation as it was
+    assert (ws / "prepare.py").read_text() == prepare
+    assert git.Repo(ws).git.show(f"{after.commit}:prepare.py") + "\n" == prepare
+
+
+@pytest.mark.parametrize("sandbox", SANDBOXES)
+def test_a_run_that_changes_the_data(tmp_path, sandbox):
+    ws = make_workspace(tmp_path / "ws", extra={".gitignore": "data/\n"})
+    (ws / "data").mkdir()
+    (ws / "data" / "shard0.bin").write_bytes(b"\x00" * 64)
+    poison = hostile("open('data/shard0.bin', 'ab').write(b'poison')")
+    config = config_with(sandbox, data_dir="data", prepare_command="")
+    coordinator, ending = run_session(ws, 3, agent=ScriptedAgent(poison, lr(0.003)),
+                                      config=config)
+    crashed = coordinator.state.experiments[1]
+    assert crashed.status == "crash"
+    if sandbox == "off":  # nothing can put the data back: no later result may be judged
+        assert ending.code == EXIT_FAILED and "the data in" in ending.why
+        assert "shard0.bin" in crashed.reason and len(coordinator.state.experiments) == 2
+    else:
+        assert ending.code == 0 and "sandbox refused a write" in crashed.reason
+        assert (ws / "data" / "shard0.bin").read_bytes() == b"\x00" * 64
+
+
+@pytest.mark.parametrize("value", ["-0.5", "1e308", "nan"])
+def test_an_implausible_metric_is_a_crash_never_the_best(tmp_path, value):
+    ws = make_workspace(tmp_path / "ws")
+    lying = lr(0.5).replace('print(f"val_bpb:          {val:.6f}")', f'print("val_bpb: {value}")')
+    coordinator, ending = run_session(ws, 3, agent=ScriptedAgent(lying, lr(0.003)),
+                                      config=config_with("off"))
+    crashed = coordinator.state.experiments[1]
+    assert crashed.status == "crash" and crashed.metric is None
+    assert "not plausible" in crashed.reason or "val_bpb is nan" in crashed.reason
+    assert coordinator.state.best.n == 3
+    row = results_rows(ws)[1]
+    assert row[1] == "0.000000" and len(row[1]) < 12
+
+
+def test_a_run_killed_by_a_real_time_signal(tmp_path):
+    ws = make_workspace(tmp_path / "ws")
+    killed = hostile("import signal\nos.kill(os.getpid(), 40)\ntime.sleep(5)")
+    coordinator, ending = run_session(ws, 3, agent=ScriptedAgent(killed, lr(0.003)),
+                                      config=config_with("off"))
+    assert ending.code == 0
+    assert coordinator.state.experiments[1].reason.startswith("killed by signal 40")
+
+
+def test_a_run_that_deletes_its_script_and_switches_branches(tmp_path):
+    ws = make_workspace(tmp_path / "ws")
+    vandal = hostile("import subprocess\nos.remove('train.py')\n"
+                     "subprocess.run(['git', 'checkout', '-q', '-b', 'hijack'])\n"
+                     "raise SystemExit('gone')")
+    main = git.Repo(ws).commit("main").hexsha
+    coordinator, ending = run_session(ws, 4, agent=ScriptedAgent(vandal, lr(0.003), lr(0.002)),
+                                      config=config_with("off"))
+    assert ending.code == 0, ending.why
+    statuses = [e.status for e in coordinator.state.experiments]
+    assert statuses[:3] == ["keep", "crash", "keep"]
+    repo = git.Repo(ws)
+    assert repo.active_branch.name == "main" and repo.commit("main").hexsha == main
+    assert (ws / "train.py").read_text() == FAKE_TRAIN
+
+
+def test_a_streak_of_crashes_ends_the_session_with_a_failure_code(tmp_path):
+    ws = make_workspace(tmp_path / "ws")
+    broken = [hostile(f"raise RuntimeError('broken idea {k}')", value=0.5 + k / 100)
+              for k in range(12)]
+    coordinator, ending = run_session(ws, 20, agent=ScriptedAgent(*broken),
+                                      config=config_with("off"))
+    assert ending.code == EXIT_FAILED and "10 experiments in a row crashed" in ending.why
+    assert sum(e["event"] == "result" and e["status"] == "crash"
+               for e in read_journal(ws, "t")) == 10
