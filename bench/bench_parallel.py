@@ -1,23 +1,17 @@
-"""Scale-out: experiments per hour with 1 worker vs 2 workers, local and on Ray, in one run.
+"""One coordinator, 1..N workers: experiments per hour at 1, 2 and 4 workers (this box, and
+Ray), with default judging (the baseline's noise runs and keep re-runs are pool jobs too),
+the share of worker-time left idle, and a slow model proposing ahead of need.
 
-Every variant runs the same session (the tune agent on a train.py that keeps one core busy
-for --seconds, then prints the summary) on a fresh workspace:
+Every variant runs the same session (the tune agent; a train.py that *waits* --seconds, so
+4 workers on a 2-core machine measure the coordinator, not the cores) on a fresh workspace.
+Throughput is counted after the baseline: from the first experiment's start to the last
+result. Idle is the share of (workers x that window) no run occupied.
 
-  local x1   the sequential loop (`--runner local`)
-  gpus  x2   two workers on this box (`--runner gpus --workers 2`; CPU here)
-  ray   x1   one Ray actor, on a local Ray started once for the bench (not timed)
-  ray   x2   two Ray actors
-
-Throughput is steady state: experiments after the baseline per hour, from the baseline's
-result to the last result (the baseline runs alone once per session). Scheduling overhead
-per experiment is its wall time on one worker minus the training command's own time.
-
-    python bench/bench_parallel.py --experiments 13 --seconds 1.0
+    python bench/bench_parallel.py --experiments 24 --seconds 1.0
 """
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -25,28 +19,23 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
 
 import git  # noqa: E402
-from cockpit.runners.gpus import GpuPool  # noqa: E402
 
 from cockpit.config import Config  # noqa: E402
-from cockpit.loop import ResearchLoop  # noqa: E402
-from cockpit.parallel import ParallelLoop  # noqa: E402
+from cockpit.coordinator import Coordinator  # noqa: E402
 
-# One core busy for BUSY_SECONDS (a pure-Python loop), then the reference's summary.
 TRAIN = '''\
 import math, os, time
 LEARNING_RATE = 0.01
 BATCH_SIZE = 16
 WARMUP_STEPS = 100
-BUSY_SECONDS = {seconds}
-end = time.perf_counter() + BUSY_SECONDS
-x = 0
-while time.perf_counter() < end:
-    for i in range(10000):
-        x += i
+DEPTH = 4
+time.sleep({seconds})
 val = 1.0 + (math.log10(LEARNING_RATE) + 2.5) ** 2 + 0.01 * abs(math.log2(BATCH_SIZE) - 5)
-val += 0.001 * abs(math.log2(WARMUP_STEPS) - 7)
+val += 0.001 * abs(math.log2(WARMUP_STEPS) - 7) + 0.002 * abs(DEPTH - 6)
+val += (hash(os.environ.get("COCKPIT_RUN", "")) % 1000) / 1e6  # a little noise per run
 print("---")
 print(f"val_bpb:          {{val:.6f}}")
 print("training_seconds: {seconds}")
@@ -66,94 +55,107 @@ def workspace(root: Path, seconds: float) -> Path:
 
 
 def config(kind: str, workers: int) -> Config:
-    c = Config()
+    c = Config()  # default judging: 4 baseline runs, a keep re-run
     c.runner.kind, c.runner.workers = kind, workers
-    c.judge.baseline_runs = 0  # no re-runs: every run is an experiment, comparable across variants
     c.experiment.prepare_command = ""
+    c.sandbox.mode = "off"  # measured on its own in bench_sandbox.py
     return c
 
 
-def measure(name: str, loop, experiments: int) -> dict:
+def measure(name: str, coordinator: Coordinator, experiments: int) -> dict:
     start = time.perf_counter()
-    why = loop.run(experiments)
+    ending = coordinator.run(experiments)
     wall = time.perf_counter() - start
-    events = [json.loads(l) for l in loop.journal.path.read_text().splitlines()]
-    results = [e for e in events if e["event"] == "result"]
-    assert len(results) == experiments, (name, why)
-    steady = results[-1]["time"] - results[0]["time"]
-    training = [r["seconds"] for r in results]
-    return {"name": name, "wall": wall, "per_hour": (experiments - 1) / steady * 3600,
-            "per_experiment": wall / experiments,
-            "training": sum(training) / len(training),
-            "crashes": sum(r["status"] == "crash" for r in results)}
+    events = coordinator.events
+    results = [e for e in events if e["event"] == "result" and e["status"] != "rejected"]
+    assert len(results) >= experiments, (name, ending.why)
+    first = min(e["time"] for e in events if e["event"] == "run_start" and e["n"] > 1)
+    last = max(e["time"] for e in events if e["event"] in ("result", "measure"))
+    after = [e for e in results if e["n"] > 1]
+    window = last - first
+    busy = 0.0
+    started: dict[tuple, float] = {}
+    for e in events:
+        if e["event"] in ("run_start", "measure_start"):
+            started[(e["event"], e.get("n", e.get("k")))] = e["time"]
+        elif e["event"] in ("result", "measure"):
+            key = ("run_start", e.get("n")) if e["event"] == "result" else \
+                ("measure_start", e.get("k"))
+            if key in started:
+                busy += max(0.0, min(e["time"], last) - max(started.pop(key), first))
+    workers = len(coordinator.slots)
+    return {"name": name, "wall": wall, "workers": workers,
+            "per_hour": len(after) / window * 3600 if window > 0 else 0.0,
+            "idle": 1 - busy / (workers * window) if window > 0 else 0.0,
+            "reruns": sum(e["event"] == "measure" for e in events)}
+
+
+def slow_model(tmp: Path, seconds: float, delay: float, experiments: int) -> dict:
+    """2 workers, an llm that takes `delay` s an answer: proposals made ahead of need."""
+    from llm_server import ScriptedLLMServer, Turn
+
+    answers = []
+    for k in range(experiments * 3):
+        source = TRAIN.format(seconds=seconds).replace("BATCH_SIZE = 16", f"BATCH_SIZE = {17 + k}")
+        answers.append(Turn(f"HYPOTHESIS: try {17 + k}\nDESCRIPTION: batch {17 + k}\n\n"
+                            f"```python\n{source}```\n", delay=delay))
+    with ScriptedLLMServer(*answers) as server:
+        c = config("gpus", 2)
+        c.agent.kind, c.agent.model, c.agent.api_base = "llm", "openai/gpt-4o-mini", server.api_base
+        c.judge.baseline_runs = 2
+        return measure("llm x2", Coordinator(workspace(tmp / "llm", seconds), c, "b"),
+                       experiments)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--experiments", type=int, default=13)
-    parser.add_argument("--seconds", type=float, default=1.0, help="training time per experiment")
+    parser.add_argument("--experiments", type=int, default=24)
+    parser.add_argument("--seconds", type=float, default=1.0, help="run time per experiment")
     parser.add_argument("--no-ray", action="store_true")
     args = parser.parse_args()
     n, seconds = args.experiments, args.seconds
     rows = []
     with tempfile.TemporaryDirectory(prefix="cockpit-bench-") as tmp:
         tmp = Path(tmp)
-
-        def fresh(name):
-            return workspace(tmp / name, seconds)
-
-        print(f"local x1: {n} experiments of {seconds:g} s ...", flush=True)
-        rows.append(measure("local x1", ResearchLoop(fresh("l1"), config("local", 1), "b"), n))
-        print("gpus  x2: ...", flush=True)
-        rows.append(measure("gpus  x2", ParallelLoop(fresh("g2"), config("gpus", 2), "b",
-                                                     pool=GpuPool(2)), n))
-        ray_start = None
+        for k in (1, 2, 4):
+            print(f"gpus x{k}: {n} experiments of {seconds:g} s ...", flush=True)
+            rows.append(measure(f"gpus x{k}", Coordinator(workspace(tmp / f"g{k}", seconds),
+                                                          config("gpus", k), "b"), n))
         if not args.no_ray:
             import ray
+
             from cockpit.runners.cluster import RayPool
 
-            t = time.perf_counter()
-            ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-            ray_start = time.perf_counter() - t
-            for k in (1, 2):
-                t = time.perf_counter()
+            ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False)
+            for k in (1, 2, 4):
                 pool = RayPool(k)
                 pool.warm_up()  # its actors start before the clock (once per session)
-                actors = time.perf_counter() - t
-                print(f"ray   x{k}: ... (actors up in {actors:.1f} s)", flush=True)
-                rows.append(measure(f"ray   x{k}", ParallelLoop(fresh(f"r{k}"), config("ray", k),
-                                                               "b", pool=pool), n))
+                print(f"ray  x{k}: ...", flush=True)
+                rows.append(measure(f"ray  x{k}", Coordinator(workspace(tmp / f"r{k}", seconds),
+                                                              config("ray", k), "b", pool=pool),
+                                    n))
             ray.shutdown()
+        print("llm  x2: a model taking 2 s per answer, 1 s runs ...", flush=True)
+        rows.append(slow_model(tmp, seconds, 2.0, max(8, n // 2)))
 
     print()
-    print(f"{n} experiments, {seconds:g} s of one busy core each, on {_cores()} cores")
-    print(f"{'variant':10} {'wall s':>8} {'exp/hour':>10} {'s/exp':>7} {'train s':>8} "
-          f"{'overhead s/exp':>15}")
+    print(f"{n} experiments of {seconds:g} s (runs wait, they do not compute), default judging")
+    print(f"{'variant':9} {'wall s':>7} {'exp/hour':>9} {'idle':>6} {'re-runs':>8}")
     for r in rows:
-        overhead = r["per_experiment"] - r["training"]
-        note = f"{overhead:15.3f}" if r["name"].endswith("x1") else f"{'':15}"
-        print(f"{r['name']:10} {r['wall']:8.1f} {r['per_hour']:10.0f} {r['per_experiment']:7.2f} "
-              f"{r['training']:8.2f} {note}" + (f"  ({r['crashes']} crashed)" if r["crashes"] else ""))
+        print(f"{r['name']:9} {r['wall']:7.1f} {r['per_hour']:9.0f} {r['idle']:6.1%} "
+              f"{r['reruns']:8d}")
     by = {r["name"]: r for r in rows}
     print()
-    print(f"throughput ratio, 2 workers vs 1, local: "
-          f"{by['gpus  x2']['per_hour'] / by['local x1']['per_hour']:.2f}   (target >= 1.8)")
-    if "ray   x2" in by:
-        print(f"throughput ratio, 2 workers vs 1, ray:   "
-              f"{by['ray   x2']['per_hour'] / by['ray   x1']['per_hour']:.2f}   (target >= 1.8)")
-        print(f"throughput ratio, ray x2 vs local x1:    "
-              f"{by['ray   x2']['per_hour'] / by['local x1']['per_hour']:.2f}")
-        local = by["local x1"]["per_experiment"] - by["local x1"]["training"]
-        remote = by["ray   x1"]["per_experiment"] - by["ray   x1"]["training"]
-        print(f"scheduling overhead per experiment: local {local * 1000:.0f} ms, "
-              f"ray {remote * 1000:.0f} ms (+{(remote - local) * 1000:.0f} ms); "
-              f"ray.init (once): {ray_start:.1f} s")
-
-
-def _cores() -> int:
-    import os
-
-    return len(os.sched_getaffinity(0))
+    for backend in ("gpus", "ray "):
+        one = by.get(f"{backend} x1")
+        if one is None:
+            continue
+        for k, target in ((2, 1.8), (4, 3.4)):
+            ratio = by[f"{backend} x{k}"]["per_hour"] / one["per_hour"]
+            print(f"{backend.strip():4} {k} workers vs 1: {ratio:.2f}x experiments/hour "
+                  f"(target >= {target})")
+    print(f"llm with a 2 s model on 2 workers: idle {by['llm x2']['idle']:.1%} of worker-time "
+          "after the baseline (target < 15%)")
 
 
 if __name__ == "__main__":

@@ -165,6 +165,7 @@ class ModelClient:
 
 class LLMAgent:
     name = "llm"
+    expected_seconds = 30.0  # a model's answer, until its own durations are known
 
     def __init__(self, settings: AgentConfig, client: ModelClient | None = None):
         if not settings.model.strip():
@@ -173,6 +174,7 @@ class LLMAgent:
                              "ollama/qwen2.5-coder)")
         self.settings = settings
         self.client = client or ModelClient(settings)
+        self.concurrency = settings.concurrency  # proposals asked for at once, ahead of need
 
     def preflight(self) -> None:
         self.client.check()
