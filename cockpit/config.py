@@ -6,6 +6,7 @@ and what is allowed; the CLI prints that line and exits.
 from __future__ import annotations
 
 import dataclasses
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,6 +87,30 @@ class RunnerConfig:
     address: str = ""  # ray: an existing cluster ("auto", "ray://host:10001"); "" = a local Ray
 
 
+# What [notify] can send (all by default): see cockpit.notify.
+NOTIFY_EVENTS = ("best", "paused", "crashes", "stalled", "ended", "summary")
+
+
+@dataclass
+class NotifyConfig:
+    urls: list = field(default_factory=list)  # apprise URLs, one per service (ntfy://, tgram://, ...)
+    events: list = field(default_factory=lambda: list(NOTIFY_EVENTS))
+    crash_streak: int = 3  # crashes in a row that send a message; 0 = never
+    stalled_experiments: int = 20  # experiments in a row without a keep; 0 = never
+    stalled_hours: float = 4.0  # hours without a keep; 0 = never
+    approval_minutes: float = 15.0  # a proposal waiting this long for a human; 0 = never
+    summary_at: str = "08:00"  # local time of the daily summary (HH:MM[:SS]); "" = none
+    min_interval: float = 60.0  # seconds between two messages to one service; more are merged
+    retries: int = 3  # resends of a failed message, with a backoff that doubles
+    backoff: float = 5.0  # seconds before the first resend
+
+
+@dataclass
+class ServeConfig:
+    host: str = "127.0.0.1"  # `cockpit serve`: another address needs --host and a token
+    port: int = 8000  # 0 = any free port
+
+
 @dataclass
 class Config:
     experiment: ExperimentConfig = field(default_factory=ExperimentConfig)
@@ -93,9 +118,15 @@ class Config:
     agent: AgentConfig = field(default_factory=AgentConfig)
     judge: JudgeConfig = field(default_factory=JudgeConfig)
     runner: RunnerConfig = field(default_factory=RunnerConfig)
+    notify: NotifyConfig = field(default_factory=NotifyConfig)
+    serve: ServeConfig = field(default_factory=ServeConfig)
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """Every setting, as the journal records it: a notify URL (it holds tokens) only by
+        its scheme."""
+        data = dataclasses.asdict(self)
+        data["notify"]["urls"] = [url.split("://", 1)[0] + "://***" for url in self.notify.urls]
+        return data
 
 
 # Values outside the type that are still refused, with what is allowed.
@@ -103,15 +134,21 @@ CHOICES = {
     ("metric", "direction"): ("lower", "higher"),
     ("agent", "kind"): ("tune", "llm", "command"),
     ("runner", "kind"): ("local", "gpus", "ray"),
+    ("notify", "events"): NOTIFY_EVENTS,
 }
 POSITIVE = {("experiment", "time_budget"), ("agent", "request_timeout"),
             ("agent", "max_output_tokens"), ("agent", "prompt_tokens"),
             ("agent", "max_attempts"), ("agent", "command_timeout")}
 NON_NEGATIVE = {("experiment", "timeout"), ("judge", "baseline_runs"), ("judge", "keep_reruns"), ("judge", "noise_multiple"), ("agent", "temperature"), ("agent", "retries"),
                 ("agent", "backoff"), ("agent", "repair_attempts"), ("agent", "max_cost_usd"),
-                ("runner", "workers")}
+                ("runner", "workers")} | {
+    ("notify", key) for key in ("crash_streak", "stalled_experiments", "stalled_hours",
+                                "approval_minutes", "min_interval", "retries", "backoff")} | {
+    ("serve", "port")}
 AUTO_OR_NUMBER = {("judge", "min_delta")}
-NON_EMPTY = {("experiment", "train_command"), ("experiment", "editable"), ("metric", "name")}
+NON_EMPTY = {("experiment", "train_command"), ("experiment", "editable"), ("metric", "name"),
+             ("serve", "host")}
+CLOCK_TIME = re.compile(r"([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?")
 
 
 def load_config(workspace: Path) -> Config:
@@ -154,6 +191,9 @@ def set_value(config: Config, section: str, key: str, value, source: str = "comm
             raise ConfigError(f"{source}: {name} must be \"auto\" or a number >= 0, got {value!r}")
         setattr(target, key, value if value == "auto" else float(value))
         return
+    if expected is list:
+        _set_list(target, section, key, value, source)
+        return
     if expected is int and (isinstance(value, bool) or not isinstance(value, int)):
         raise ConfigError(f"{source}: {name} must be an integer, got {value!r}")
     if expected is float and (isinstance(value, bool) or not isinstance(value, (int, float))):
@@ -177,7 +217,24 @@ def set_value(config: Config, section: str, key: str, value, source: str = "comm
         raise ConfigError(f"{source}: {name} must be 0 or more, got {value}")
     if (section, key) in NON_EMPTY and not value.strip():
         raise ConfigError(f"{source}: {name} must not be empty")
+    if (section, key) == ("notify", "summary_at") and value and not CLOCK_TIME.fullmatch(value):
+        raise ConfigError(f"{source}: {name} must be a local time like \"08:00\" (or \"\" for "
+                          f"none), got {value!r}")
+    if (section, key) == ("serve", "port") and value > 65535:
+        raise ConfigError(f"{source}: {name} must be a port number up to 65535, got {value}")
     setattr(target, key, value)
+
+
+def _set_list(target, section: str, key: str, value, source: str) -> None:
+    """A list of strings, each one of CHOICES where the key has them."""
+    name = f"[{section}] {key}"
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{source}: {name} must be a list of strings, got {value!r}")
+    allowed = CHOICES.get((section, key))
+    wrong = [v for v in value if allowed and v not in allowed]
+    if wrong:
+        raise ConfigError(f"{source}: {name} has {wrong[0]!r}; allowed: " + ", ".join(allowed))
+    setattr(target, key, list(value))
 
 
 DEFAULT_TOML = """\
@@ -226,4 +283,21 @@ kind = "local"                      # local: one run at a time; gpus: one worker
                                     # this box; ray: workers on a Ray cluster
 workers = 0                         # 0 = one per GPU (gpus, ray), or per CPU without GPUs
 address = ""                        # ray: "auto" or "ray://head:10001"; "" starts a local Ray
+
+[notify]
+urls = []                           # apprise URLs, one per service, e.g. "ntfys://ntfy.sh/TOPIC",
+                                    # "tgram://BOT_TOKEN/CHAT_ID", "json://host/path";
+                                    # `cockpit notify --test` tries them
+events = ["best", "paused", "crashes", "stalled", "ended", "summary"]
+crash_streak = 3                    # crashes in a row that send a message
+stalled_experiments = 20            # experiments in a row without a keep
+stalled_hours = 4.0                 # hours without a keep
+approval_minutes = 15.0             # a proposal waiting this long for your approval
+summary_at = "08:00"                # the daily summary, local time ("" = none)
+min_interval = 60.0                 # seconds between two messages to one service (more are merged)
+retries = 3                         # resends of a failed message (backoff doubling from 5 s)
+
+[serve]
+host = "127.0.0.1"                  # `cockpit serve`: another address needs --host (and a token)
+port = 8000
 """
