@@ -229,7 +229,8 @@ def _set_list(target, section: str, key: str, value, source: str) -> None:
     """A list of strings, each one of CHOICES where the key has them."""
     name = f"[{section}] {key}"
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ConfigError(f"{source}: {name} must be a list of strings, got {value!r}")
+        shown = type(value).__name__ if key == "urls" else repr(value)  # a URL holds tokens
+        raise ConfigError(f"{source}: {name} must be a list of strings, got {shown}")
     allowed = CHOICES.get((section, key))
     wrong = [v for v in value if allowed and v not in allowed]
     if wrong:

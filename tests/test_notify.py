@@ -104,16 +104,18 @@ class TimedObservers(list):
         super().append(observer)
 
 
-def news_session(ws: Path, urls: list[str], **notify) -> tuple[Coordinator, TimedObservers]:
+def news_session(ws: Path, urls: list[str], crash_seconds: float = 0.0,
+                 **notify) -> tuple[Coordinator, TimedObservers]:
     """A session through serve_session, as `cockpit run` runs it: the baseline, a better
-    change (kept), two crashes, then the provider goes down: it pauses, and with no one to
-    resume it, ends."""
+    change (kept), two crashes (each after crash_seconds), then the provider goes down: it
+    pauses, and with no one to resume it, ends."""
     config = Config()
     config.judge.baseline_runs = 1
     config.judge.min_delta = 0.0
     config.notify = NotifyConfig(urls=urls, crash_streak=2, min_interval=0.0, summary_at="",
                                  retries=1, backoff=0.05, **notify)
-    agent = ScriptThenOutage(BETTER, faulty_train("raises"), faulty_train("raises"))
+    crash = faulty_train("raises").replace("SEED = 42", f"SEED = 42\ntime.sleep({crash_seconds})")
+    agent = ScriptThenOutage(BETTER, crash, crash)
     coordinator = Coordinator(ws, config, "t", agent=agent)
     coordinator.observers = observers = TimedObservers()
     handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -136,20 +138,20 @@ def test_each_piece_of_news_arrives_once_with_its_figures(tmp_path, receiver, ca
     ws = make_workspace(tmp_path / "ws")
     coordinator, observers = news_session(ws, [ok.url()])
 
-    titles = ok.titles()
-    assert len(titles) == 4, titles
-    best, crashes, paused, ended = ok.posts
-    assert "new best val_bpb 1.0" in best["title"]
+    said = "\n\n".join(f"{p['title']}\n{p['message']}" for p in ok.posts)
+    for news in ("new best val_bpb", "2 crashes in a row", "paused: it waits for you",
+                 "session ended: paused"):
+        assert said.count(news) == 1, said  # each once (two at the same moment: one post)
     two = coordinator.state.get(2)
-    assert two.status == "keep" and f"{two.metric:.6f}" in best["message"]
-    assert f"gain {-two.delta_best:.6f} over the best" in best["message"]
-    assert "vs the baseline 1.260000" in best["message"]
-    assert "2 crashes in a row" in crashes["title"] and "#4" in crashes["message"]
-    assert "CUDA error: out of memory" in crashes["message"]
-    assert "paused" in paused["title"] and "provider is down" in paused["message"]
-    assert "session ended: paused" in ended["title"]
-    assert "4 experiments: 1 kept, 0 discarded, 2 crashed" in ended["message"]
-    assert f"best {two.metric:.6f} (#2" in ended["message"]
+    assert two.status == "keep"
+    assert f"#2 scripted change 2: val_bpb {two.metric:.6f}; gain {-two.delta_best:.6f} over " \
+           "the best" in said
+    assert "vs the baseline 1.260000" in said
+    assert "the last: #4 scripted change 4: exit code 1" in said
+    assert "CUDA error: out of memory" in said
+    assert "the model provider is down" in said
+    assert "4 experiments: 1 kept, 0 discarded, 2 crashed" in said
+    assert f"best {two.metric:.6f} (#2 scripted change 2), baseline 1.260000" in said
     assert all(p["path"] == f"/hook/{SECRET}" for p in ok.posts)
 
     # the coordinator's thread only queued: well under 50 ms a call
@@ -168,7 +170,8 @@ def test_a_failing_service_never_slows_the_loop_and_is_reported_once(tmp_path, r
     bad = receiver(mode, hang=3.0)
     ws = make_workspace(tmp_path / "ws")
     start = time.monotonic()
-    coordinator, observers = news_session(ws, [bad.url("?rto=0.3&cto=0.3")])
+    # the crashes take a while: the failure is in before the session ends
+    coordinator, observers = news_session(ws, [bad.url("?rto=0.3&cto=0.3")], crash_seconds=1.5)
     seconds = time.monotonic() - start
 
     assert max(observers.seconds) < 0.05, max(observers.seconds)
@@ -390,3 +393,17 @@ def test_the_status_line_shows_a_failing_service(tmp_path, receiver):
             os.kill(info.pid, signal.SIGKILL)
     failed = [e for e in read_journal(ws, "t") if e["event"] == "notify_failed"]
     assert len(failed) == 1 and failed[0]["service"] == "JSON (urls[1])"
+
+
+@pytest.mark.parametrize("toml, says", [
+    (f'urls = "tgram://{SECRET}/123"', "[notify] urls must be a list of strings, got str"),
+    ('events = ["best", "sometimes"]', "[notify] events has 'sometimes'; allowed: best, paused"),
+    ('summary_at = "8am"', '[notify] summary_at must be a local time like "08:00"'),
+    ("crash_streak = -1", "[notify] crash_streak must be 0 or more"),
+])
+def test_a_bad_notify_setting_is_one_line(tmp_path, toml, says):
+    ws = make_workspace(tmp_path / "ws")
+    (ws / "cockpit.toml").write_text(f"[notify]\n{toml}\n")
+    result = cockpit("notify", cwd=ws)
+    assert result.returncode == 2 and says in result.stderr, result.stderr
+    assert len(result.stderr.splitlines()) == 1 and SECRET not in result.stderr
