@@ -38,6 +38,7 @@ from cockpit.judge import gain_of
 TICK = 1.0  # seconds between the watcher's looks at the clock (approvals, stalls, summary)
 FLUSH_SECONDS = 10.0  # the session's last messages get this long once it ended
 MAX_ERROR = 200  # characters of a service's error kept
+UNKNOWN = "is not a URL apprise knows: see https://github.com/caronc/apprise/wiki"
 
 
 class NotifyError(CockpitError):
@@ -63,22 +64,21 @@ class Service:
     attachments: bool  # the service takes files
 
 
-def parse_services(urls: list[str]) -> tuple[list[Service], list[str]]:
-    """The URLs apprise knows, as services; a line for each one it does not."""
+def parse_services(urls: list[str]) -> tuple[list[Service], list[Service]]:
+    """The URLs apprise knows, as services, and the ones it does not (named by scheme)."""
     import apprise
 
     quiet_apprise()
-    services, problems = [], []
+    known, unknown = [], []
     for i, url in enumerate(urls, 1):
         plugin = apprise.Apprise.instantiate(url)
         if plugin is None:
             scheme = url.split("://", 1)[0] if "://" in url else "no scheme"
-            problems.append(f"urls[{i}] ({scheme}://...) is not a URL apprise knows: see "
-                            "https://github.com/caronc/apprise/wiki")
-            continue
-        services.append(Service(f"{plugin.service_name} (urls[{i}])", url,
-                                bool(getattr(plugin, "attachment_support", False))))
-    return services, problems
+            unknown.append(Service(f"urls[{i}] ({scheme}://...)", url, False))
+        else:
+            known.append(Service(f"{plugin.service_name} (urls[{i}])", url,
+                                 bool(getattr(plugin, "attachment_support", False))))
+    return known, unknown
 
 
 def url_secrets(url: str) -> list[str]:
@@ -382,15 +382,15 @@ class Notifier:
         self.report = report  # (service, ok, error): the session journals a failing one
         self.backlog = backlog  # events[:n] of the session: what happened before we came
         self.plot = plot  # where the summary's plot is drawn
-        services, problems = parse_services(settings.urls)
+        services, unknown = parse_services(settings.urls)
         self.failing: set[str] = set()
         self._lock = threading.Lock()
         self.watcher = Watcher(settings, tag, time.time())
         self.channels = [Channel(s, settings, tag, self._result) for s in services]
         self._inbox: queue.SimpleQueue = queue.SimpleQueue()
         self._folded = False
-        for problem in problems:
-            self._say(f"[notify] {problem}: skipped (`cockpit doctor` checks them)")
+        for service in unknown:  # said, journaled and shown like a service that fails
+            self._result(service, False, "not a URL apprise knows; see `cockpit doctor`")
         self.thread = threading.Thread(target=self._watch, name="notify-watch", daemon=True)
         self.thread.start()
 
@@ -505,15 +505,15 @@ def run(args) -> int:
     if not settings.urls:
         raise NotifyError(f"no [notify] urls in {workspace / CONFIG_NAME}: add e.g. "
                           'urls = ["ntfys://ntfy.sh/YOUR-TOPIC"] (any apprise URL)')
-    services, problems = parse_services(settings.urls)
+    services, unknown = parse_services(settings.urls)
     if not args.test:
         for service in services:
             print(f"{service.label}{'' if service.attachments else ' (no files)'}")
-        for problem in problems:
-            print(f"FAIL  {problem}")
+        for service in unknown:
+            print(f"FAIL  {service.label} {UNKNOWN}")
         print("events: " + (", ".join(e for e in NOTIFY_EVENTS if e in settings.events)
                             or "none"))
-        return 1 if problems else 0
+        return 1 if unknown else 0
     note = Note("test", "cockpit: a test message", f"From `cockpit notify --test` in "
                 f"{workspace} on {socket.gethostname()}: the session's news will reach you here.")
     results: dict[str, tuple[bool, str]] = {}
@@ -526,8 +526,8 @@ def run(args) -> int:
     for service in services:
         ok, why = results[service.label]
         print(f"ok    {service.label}" if ok else f"FAIL  {service.label}: {why}")
-    for problem in problems:
-        print(f"FAIL  {problem}")
+    for service in unknown:
+        print(f"FAIL  {service.label} {UNKNOWN}")
     worked = sum(ok for ok, _ in results.values())
     print(f"{worked} of {len(settings.urls)} worked")
     return 0 if worked == len(settings.urls) else 1
@@ -542,12 +542,12 @@ def check(report, config) -> None:
         report.line(OK, "notify", "no [notify] urls: no notifications")
         return
     try:
-        services, problems = parse_services(urls)
+        services, unknown = parse_services(urls)
     except ImportError:
         report.line(FIX, "notify", "apprise is not installed: pip install apprise")
         return
-    for problem in problems:
-        report.line(FIX, "notify", problem)
+    for service in unknown:
+        report.line(FIX, "notify", f"{service.label} {UNKNOWN}")
     if services:
         report.line(OK, "notify", ", ".join(s.label for s in services) + " (`cockpit notify "
                     "--test` sends a test message)")
