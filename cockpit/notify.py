@@ -153,7 +153,6 @@ class Channel:
         self.tag = tag
         self.on_result = on_result
         self.pending: list[Note] = []
-        self.sent = 0  # messages delivered
         self.cond = threading.Condition()
         self.closing = False
         self._last = float("-inf")
@@ -196,7 +195,6 @@ class Channel:
                 time.sleep(self.settings.backoff * 2 ** (attempt - 1))
             ok, why = send(self.service, note)
             if ok:
-                self.sent += 1
                 self.on_result(self.service, True, "")
                 return
         self.on_result(self.service, False, why)
