@@ -235,6 +235,9 @@ class CockpitApp(App):
         running = len(self.view.running)
         if running > 1:
             flags.append(f"{running} in flight")
+        failing = self.view.live.get("notify_failing")
+        if failing and not self.gone:
+            flags.append("notify failing: " + ", ".join(failing))
         status = self.view.status(" · ".join(flags), self.shown_worker)
         if self.gone and not self.view.ended:
             status = replace(status, state="not running", elapsed=None, percent=None)

@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from cockpit import review, verbs
+from cockpit import notify, review, serve, verbs
 from cockpit.errors import CockpitError
 from cockpit.options import add_agent_options, add_run_options, run_config, session_options
 from cockpit.workspace import (
@@ -71,6 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
                             "cockpit (kept or not: diff, log, metric)")
     replay.add_argument("--tag", help="the session to replay (default: the latest)")
     review.add_commands(sub)
+    serve.add_command(sub)
+    notify.add_command(sub)
     return parser
 
 
@@ -104,6 +106,8 @@ def dispatch(args) -> int:
         return replay(workspace_of(args), args.tag)
     if args.command in review.COMMANDS:
         return review.run(args)
+    if args.command in ("serve", "notify"):
+        return {"serve": serve, "notify": notify}[args.command].run(args)
     if args.command == "doctor":
         from cockpit.doctor import cmd_doctor
 

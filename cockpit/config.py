@@ -128,6 +128,30 @@ class RunnerConfig:
     address: str = ""  # ray: an existing cluster ("auto", "ray://host:10001"); "" = a local Ray
 
 
+# What [notify] can send (all by default): see cockpit.notify.
+NOTIFY_EVENTS = ("best", "paused", "crashes", "stalled", "ended", "summary")
+
+
+@dataclass
+class NotifyConfig:
+    urls: list = field(default_factory=list)  # apprise URLs, one per service (ntfy://, tgram://, ...)
+    events: list = field(default_factory=lambda: list(NOTIFY_EVENTS))
+    crash_streak: int = 3  # crashes in a row that send a message; 0 = never
+    stalled_experiments: int = 20  # experiments in a row without a keep; 0 = never
+    stalled_hours: float = 4.0  # hours without a keep; 0 = never
+    approval_minutes: float = 15.0  # a proposal waiting this long for a human; 0 = never
+    summary_at: str = "08:00"  # local time of the daily summary (HH:MM[:SS]); "" = none
+    min_interval: float = 60.0  # seconds between two messages to one service; more are merged
+    retries: int = 3  # resends of a failed message, with a backoff that doubles
+    backoff: float = 5.0  # seconds before the first resend
+
+
+@dataclass
+class ServeConfig:
+    host: str = "127.0.0.1"  # `cockpit serve`: another address needs --host and a token
+    port: int = 8000  # 0 = any free port
+
+
 @dataclass
 class Config:
     experiment: ExperimentConfig = field(default_factory=ExperimentConfig)
@@ -137,10 +161,16 @@ class Config:
     early_stop: EarlyStopConfig = field(default_factory=EarlyStopConfig)
     sandbox: SandboxConfig = field(default_factory=SandboxConfig)
     runner: RunnerConfig = field(default_factory=RunnerConfig)
+    notify: NotifyConfig = field(default_factory=NotifyConfig)
+    serve: ServeConfig = field(default_factory=ServeConfig)
     keys: dict = field(default_factory=dict)  # [keys]: action id -> key(s), checked by keymap
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """Every setting, as the journal records it: a notify URL (it holds tokens) only by
+        its scheme."""
+        data = dataclasses.asdict(self)
+        data["notify"]["urls"] = [url.split("://", 1)[0] + "://***" for url in self.notify.urls]
+        return data
 
 
 IMPLAUSIBLE = 1e9
@@ -151,6 +181,7 @@ CHOICES = {
     ("agent", "kind"): ("tune", "llm", "command"),
     ("runner", "kind"): ("local", "gpus", "ray"),
     ("sandbox", "mode"): ("auto", "on", "off"),
+    ("notify", "events"): NOTIFY_EVENTS,
 }
 # (low, high) allowed for each number: nothing a value can do reaches a timer or a loop
 # that would misbehave with it (NaN and infinities are refused everywhere).
@@ -177,11 +208,22 @@ RANGES = {
     ("early_stop", "min_progress"): (0, 100),
     ("early_stop", "margin"): (0, 1000),
     ("runner", "workers"): (0, 4096),
+    ("notify", "crash_streak"): (0, 1000),
+    ("notify", "stalled_experiments"): (0, 100_000),
+    ("notify", "stalled_hours"): (0, 24 * 365),
+    ("notify", "approval_minutes"): (0, 60 * 24 * 365),
+    ("notify", "min_interval"): (0, DAY),
+    ("notify", "retries"): (0, 100),
+    ("notify", "backoff"): (0, DAY),
+    ("serve", "port"): (0, 65535),
 }
 AUTO_OR_NUMBER = {("judge", "min_delta"), ("metric", "min"), ("metric", "max")}
 AUTO_OR_BOOL = {("early_stop", "enabled")}
 AUTO_OR_LIST = {("experiment", "share")}
-NON_EMPTY = {("experiment", "train_command"), ("experiment", "editable"), ("metric", "name")}
+NON_EMPTY = {("experiment", "train_command"), ("experiment", "editable"), ("metric", "name"),
+             ("serve", "host")}
+CLOCK_TIME = re.compile(r"([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?")
+LISTS_OF_CHOICES = {("notify", "events"), ("notify", "urls")}
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -267,6 +309,9 @@ def set_value(config: Config, section: str, key: str, value, source: str = "comm
     if expected is bool:
         if not isinstance(value, bool):
             raise ConfigError(f"{source}: {name} must be true or false, got {value!r}")
+    elif expected is list and (section, key) in LISTS_OF_CHOICES:
+        _set_list(target, section, key, value, source)
+        return
     elif expected is list:
         value = _paths(value, name, source) if key != "env" else _names(value, name, source)
     elif expected is int and (isinstance(value, bool) or not isinstance(value, int)):
@@ -293,6 +338,11 @@ def set_value(config: Config, section: str, key: str, value, source: str = "comm
                           f"{zero}, got {value}")
     if (section, key) in NON_EMPTY and not value.strip():
         raise ConfigError(f"{source}: {name} must not be empty")
+    if (section, key) == ("notify", "summary_at") and value and not CLOCK_TIME.fullmatch(value):
+        raise ConfigError(f"{source}: {name} must be a local time like \"08:00\" (or \"\" for "
+                          f"none), got {value!r}")
+    if (section, key) == ("serve", "port") and value > 65535:
+        raise ConfigError(f"{source}: {name} must be a port number up to 65535, got {value}")
     setattr(target, key, value)
 
 
@@ -316,6 +366,19 @@ def _names(value, name: str, source: str) -> list[str]:
         raise ConfigError(f"{source}: {name} must be a list of variable names, e.g. "
                           f"[\"WANDB_MODE\"], got {value!r}")
     return list(value)
+
+
+def _set_list(target, section: str, key: str, value, source: str) -> None:
+    """A list of strings, each one of CHOICES where the key has them."""
+    name = f"[{section}] {key}"
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        shown = type(value).__name__ if key == "urls" else repr(value)  # a URL holds tokens
+        raise ConfigError(f"{source}: {name} must be a list of strings, got {shown}")
+    allowed = CHOICES.get((section, key))
+    wrong = [v for v in value if allowed and v not in allowed]
+    if wrong:
+        raise ConfigError(f"{source}: {name} has {wrong[0]!r}; allowed: " + ", ".join(allowed))
+    setattr(target, key, list(value))
 
 
 DEFAULT_TOML = """\
@@ -387,4 +450,21 @@ kind = "local"                      # local: one run at a time; gpus: one worker
                                     # this box; ray: workers on a Ray cluster
 workers = 0                         # 0 = one per GPU (gpus, ray), or per CPU without GPUs
 address = ""                        # ray: "auto" or "ray://head:10001"; "" starts a local Ray
+
+[notify]
+urls = []                           # apprise URLs, one per service, e.g. "ntfys://ntfy.sh/TOPIC",
+                                    # "tgram://BOT_TOKEN/CHAT_ID", "json://host/path";
+                                    # `cockpit notify --test` tries them
+events = ["best", "paused", "crashes", "stalled", "ended", "summary"]
+crash_streak = 3                    # crashes in a row that send a message
+stalled_experiments = 20            # experiments in a row without a keep
+stalled_hours = 4.0                 # hours without a keep
+approval_minutes = 15.0             # a proposal waiting this long for your approval
+summary_at = "08:00"                # the daily summary, local time ("" = none)
+min_interval = 60.0                 # seconds between two messages to one service (more are merged)
+retries = 3                         # resends of a failed message (backoff doubling from 5 s)
+
+[serve]
+host = "127.0.0.1"                  # `cockpit serve`: another address needs --host (and a token)
+port = 8000
 """

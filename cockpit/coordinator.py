@@ -189,6 +189,7 @@ class Coordinator:
         self._failed_streak = 0
         self._notes: list[dict] = []  # {"id", "text"}
         self._holds: dict[str, float] = {}  # client -> when its hold lapses
+        self._notify_failing: dict[str, str] = {}  # notification service -> its last error
         # state the clients see
         self.paused = False
         self.pause_kind = ""  # "", "human", "cost", "provider", "proposals"
@@ -1166,6 +1167,16 @@ class Coordinator:
             self._holds.pop(client, None)
         return "held" if on else "released"
 
+    def _cmd_notified(self, service: str, ok: bool, error: str = "") -> str:
+        """The notifier's word on a service (named without its tokens): failing, journaled
+        once until it works again, or working again."""
+        if ok and self._notify_failing.pop(service, None) is not None:
+            self._record("notify_recovered", service=service)
+        elif not ok and service not in self._notify_failing:
+            self._notify_failing[service] = error
+            self._record("notify_failed", service=service, error=error)
+        return "noted"
+
     def _cmd_measure(self, commits: list[str], runs: int, purpose: str = "confirm") -> str:
         for commit in commits:
             for _ in range(runs):
@@ -1236,7 +1247,8 @@ class Coordinator:
                 "auto_approve": self.auto_approve, "holds": len(self._holds),
                 "stopping": self.stopping, "notes": list(self._notes),
                 "ended": self.ending.why if self.ending else "",
-                "cost_usd": round(self.cost_usd, 6), "agent": self.agent.name}
+                "cost_usd": round(self.cost_usd, 6), "agent": self.agent.name,
+                "notify_failing": sorted(self._notify_failing)}
 
     def _publish_live(self) -> None:
         live = self.live()

@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+from cockpit import notify, serve
 from cockpit.config import Config, ConfigError, load_config, set_value
 
 OK, WARN, FIX = "ok", "warn", "FIX"
@@ -69,6 +70,8 @@ def cmd_doctor(args) -> int:
     check_keys(report, config)
     check_device(report)
     check_agent(report, config)
+    serve.check(report, config)
+    notify.check(report, config)
     report.stream.write("all good: `cockpit run`\n" if not report.fixes
                         else f"{report.fixes} thing{'s' * (report.fixes != 1)} to fix\n")
     return 1 if report.fixes else 0

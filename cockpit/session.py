@@ -30,6 +30,7 @@ from multiprocessing.connection import (
 )
 from pathlib import Path
 
+from cockpit import notify
 from cockpit.control import SessionLock
 from cockpit.coordinator import Coordinator, Ending
 
@@ -240,9 +241,10 @@ def serve_session(coordinator: Coordinator, max_experiments: int | None, backgro
     workspace = coordinator.workspace
     lock = SessionLock(workspace)
     socket_path, key_file = lock.acquire(coordinator.tag, log)
-    server = None
+    server = notifier = None
     try:
         server = SessionServer(coordinator, socket_path, key_file.read_text().strip().encode())
+        notifier = notify.install(coordinator) if measure is None else None
         _install_signals(coordinator, background)
         return coordinator.run(max_experiments, measure=measure)
     finally:
@@ -250,6 +252,8 @@ def serve_session(coordinator: Coordinator, max_experiments: int | None, backgro
             server.close()
         key_file.unlink(missing_ok=True)
         lock.release()
+        if notifier is not None:  # its last news goes out with the workspace free again
+            notifier.close()
 
 
 def _install_signals(coordinator: Coordinator, background: bool) -> None:
