@@ -369,8 +369,7 @@ class Coordinator:
             else:
                 remaining.append(None)  # a re-run: its worker is accounted for already
         need = proposals_needed(remaining, self.run_time.expected or 1.0,
-                                self.propose_time.expected
-                                or getattr(self.agent, "expected_seconds", None))
+                                self.propose_time.expected)
         if self._max is not None:
             need = min(need, self._max - self._started)
         have = len(self.ready) + len(self.awaiting) + len(self.proposing)

@@ -5,12 +5,14 @@ starts per websocket), a client of the workspace's one session with full control
 same panes, keys and dialogs as in a terminal. Closing the tab ends that App only; the
 session runs on. When no session runs, `cockpit serve` starts one in the background.
 
-Who may connect: it binds 127.0.0.1 by default (from a laptop: `ssh -L`). There a request
-must name the loopback as its Host (a web page elsewhere cannot point its own name at
-this port), and a websocket must come from the page's own origin (another site's script
-cannot drive the cockpit). Another address is warned about, and every request to it must
-carry the token printed at start (`?token=...`, kept in a cookie by the page): page,
-websocket and assets alike are refused with HTTP 403 without it.
+Who may connect: only the user who started it, like the session's own socket. Every request
+must carry the token printed at start (`?token=...` in the URL, then a cookie the page
+keeps): page, websocket and assets alike are refused with HTTP 403 without it, so the
+other users of a shared GPU box cannot use a port they can all reach. It binds 127.0.0.1 by
+default (from a laptop: `ssh -L`); there a request must also name the loopback as its Host
+(a web page elsewhere cannot point its own name at this port). A websocket must come from
+the page's own origin (another site's script cannot drive the cockpit). Another address is
+reachable from the network and is warned about.
 """
 from __future__ import annotations
 
@@ -68,8 +70,9 @@ class Guard:
     """Who may reach the server: see the module's doc. `refusal` is why a request is
     refused, "" when it may pass."""
 
-    token: str  # "" on the loopback
+    token: str  # every request carries it (query, then cookie)
     port: int
+    loopback: bool = True  # bound to the loopback: the Host must name it too
 
     @property
     def cookie(self) -> str:
@@ -77,12 +80,11 @@ class Guard:
 
     def refusal(self, path: str, headers, query, cookies) -> str:
         host = headers.get("Host", "")
-        if self.token:
-            given = query.get("token") or cookies.get(self.cookie) or ""
-            if not secrets.compare_digest(given.encode(), self.token.encode()):
-                return "this cockpit needs its token: open the URL `cockpit serve` printed"
-        elif not is_loopback(urlsplit(f"//{host}").hostname or ""):
+        if self.loopback and not is_loopback(urlsplit(f"//{host}").hostname or ""):
             return "this cockpit answers on localhost only (reach it through `ssh -L`)"
+        given = query.get("token") or cookies.get(self.cookie) or ""
+        if not secrets.compare_digest(given.encode(), self.token.encode()):
+            return "this cockpit needs its token: open the URL `cockpit serve` printed"
         origin = headers.get("Origin")
         if path == "/ws" and origin is not None and urlsplit(origin).netloc != host:
             return "a websocket from another site is refused"
@@ -181,7 +183,7 @@ def run(args) -> int:
     loopback = is_loopback(host)
     sock = listen(host, port)
     port = sock.getsockname()[1]
-    guard = Guard("" if loopback else secrets.token_urlsafe(24), port)
+    guard = Guard(secrets.token_urlsafe(24), port, loopback)
     options = _session_options(args)
     tag = ensure_session(workspace, args, options)
     command = shlex.join([sys.executable, "-m", "cockpit", "-C", str(workspace), "serve",
@@ -237,9 +239,9 @@ def _announce(host: str, port: int, guard: Guard, tag: str, loopback: bool) -> N
     if loopback:
         where = f"localhost:{port}" if host in ("127.0.0.1", "localhost") else \
             f"{host if ':' not in host else f'[{host}]'}:{port}"
-        print(f"cockpit: session {tag} in a browser at http://{where}/")
+        print(f"cockpit: session {tag} in a browser at http://{where}/?token={guard.token}")
         print(f"from your laptop: ssh -L {port}:localhost:{port} {getpass.getuser()}@"
-              f"{socket.gethostname()}   then open http://localhost:{port}/")
+              f"{socket.gethostname()}   then open that URL")
     else:
         print(f"cockpit: warning: serving on {host}, reachable from the network: anyone with "
               "the URL below has full control of the research (the default 127.0.0.1 with "

@@ -403,7 +403,7 @@ def test_the_status_line_shows_a_failing_service(tmp_path, receiver):
     (f'urls = "tgram://{SECRET}/123"', "[notify] urls must be a list of strings, got str"),
     ('events = ["best", "sometimes"]', "[notify] events has 'sometimes'; allowed: best, paused"),
     ('summary_at = "8am"', '[notify] summary_at must be a local time like "08:00"'),
-    ("crash_streak = -1", "[notify] crash_streak must be 0 or more"),
+    ("crash_streak = -1", "[notify] crash_streak must be between 0 and 1000"),
 ])
 def test_a_bad_notify_setting_is_one_line(tmp_path, toml, says):
     ws = make_workspace(tmp_path / "ws")

@@ -128,7 +128,7 @@ def test_a_proposal_approved_in_chromium(tmp_path, served):
     started = cockpit("run", "--detach", "--review", "--tag", "t", cwd=ws)
     assert started.returncode == 0, started.stderr
     server = served(ws)
-    assert server.url == f"http://localhost:{server.port}/"
+    assert server.url.startswith(f"http://localhost:{server.port}/?token=")
     assert f"ssh -L {server.port}:localhost:{server.port} " in "".join(server.out)
     shot = tmp_path / "cockpit-in-chromium.png"
 
@@ -168,13 +168,19 @@ def test_the_loopback_answers_to_its_own_name_only(tmp_path, served):
     assert "session l started in the background" in "".join(server.out)
     assert read_session(ws).alive and read_session(ws).tag == "l"
     local = f"localhost:{server.port}"
-    assert server.get("/", {"Host": local}).status == 200
-    assert server.get("/static/js/textual.js", {"Host": f"127.0.0.1:{server.port}"}).status == 200
-    rebound = server.get("/", {"Host": f"evil.example:{server.port}"})
+    token = re.search(r"\?token=(\S+)", server.url).group(1)
+    cookie = {"Cookie": f"cockpit_token_{server.port}={token}"}
+    # even on the loopback, only the one who started it: other users can reach the port
+    assert server.get("/", {"Host": local}).status == 403
+    assert server.get(f"/?token={token}", {"Host": local}).status == 200
+    assert server.get("/static/js/textual.js",
+                      {"Host": f"127.0.0.1:{server.port}", **cookie}).status == 200
+    rebound = server.get(f"/?token={token}", {"Host": f"evil.example:{server.port}"})
     assert rebound.status == 403 and b"localhost only" in rebound.body
-    foreign = server.get("/ws", {"Host": local, "Origin": "http://evil.example", **WS_HEADERS})
+    foreign = server.get("/ws", {"Host": local, "Origin": "http://evil.example", **WS_HEADERS,
+                                 **cookie})
     assert foreign.status == 403
-    own = server.get("/ws", {"Host": local, "Origin": f"http://{local}", **WS_HEADERS})
+    own = server.get("/ws", {"Host": local, "Origin": f"http://{local}", **WS_HEADERS, **cookie})
     assert own.status == 101
 
 
@@ -248,14 +254,16 @@ def test_a_port_in_use_is_said_in_one_line(tmp_path):
 
 
 def test_guard_rules():
-    local = Guard("", 8000)
-    assert local.refusal("/", {"Host": "localhost:8000"}, {}, {}) == ""
-    assert local.refusal("/", {"Host": "127.0.0.1:9999"}, {}, {}) == ""  # a forwarded port
-    assert local.refusal("/", {"Host": "[::1]:8000"}, {}, {}) == ""
-    assert local.refusal("/", {"Host": "gpu-box:8000"}, {}, {})
-    assert local.refusal("/", {}, {}, {})
-    assert local.refusal("/ws", {"Host": "localhost:8000", "Origin": "null"}, {}, {})
-    net = Guard("t0k3n", 8000)
+    local = Guard("s3cr3t", 8000)
+    token = {"token": "s3cr3t"}
+    assert local.refusal("/", {"Host": "localhost:8000"}, token, {}) == ""
+    assert local.refusal("/", {"Host": "127.0.0.1:9999"}, token, {}) == ""  # a forwarded port
+    assert local.refusal("/", {"Host": "[::1]:8000"}, token, {}) == ""
+    assert local.refusal("/", {"Host": "localhost:8000"}, {}, {})  # another user: no token
+    assert local.refusal("/", {"Host": "gpu-box:8000"}, token, {})
+    assert local.refusal("/", {}, token, {})
+    assert local.refusal("/ws", {"Host": "localhost:8000", "Origin": "null"}, token, {})
+    net = Guard("t0k3n", 8000, loopback=False)
     assert net.refusal("/", {"Host": "gpu-box:8000"}, {"token": "t0k3n"}, {}) == ""
     assert net.refusal("/x", {"Host": "gpu-box:8000"}, {}, {"cockpit_token_8000": "t0k3n"}) == ""
     assert net.refusal("/x", {"Host": "gpu-box:8000"}, {}, {"cockpit_token_8001": "t0k3n"})

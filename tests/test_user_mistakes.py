@@ -99,6 +99,12 @@ BAD_VALUES = {
     "sandbox": {"mode": ["strict", True], "network": ["yes"], "read_only": ["/data"],
                 "writable": [5]},
     "runner": {"kind": ["gpu"], "workers": [-1, 10**5], "address": [1]},
+    "notify": {"urls": ["json://x", [1]], "events": [["sometimes"], "best"],
+               "crash_streak": [-1, 10**6], "stalled_experiments": [-1],
+               "stalled_hours": [-1, float("nan")], "approval_minutes": [-1],
+               "summary_at": ["8am", 8], "min_interval": [-1], "retries": [-1, 1000],
+               "backoff": [-1]},
+    "serve": {"host": ["", 1], "port": [-1, 70000, "80"]},
 }
 CASES = [(section, key, value) for section, keys in BAD_VALUES.items()
          for key, values in keys.items() for value in values]

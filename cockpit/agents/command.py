@@ -42,7 +42,6 @@ OUTPUT_LIMIT = 20_000  # characters of the CLI's output kept in the journal
 class CommandAgent:
     name = "command"
     needs_worktree = True  # it edits files: it gets a worktree of cockpit's own
-    expected_seconds = 120.0  # until its own durations are known
     def __init__(self, settings: AgentConfig):
         if not settings.command.strip():
             raise AgentError('the command agent needs a command: set [agent] command in '

@@ -165,7 +165,6 @@ class ModelClient:
 
 class LLMAgent:
     name = "llm"
-    expected_seconds = 30.0  # a model's answer, until its own durations are known
 
     def __init__(self, settings: AgentConfig, client: ModelClient | None = None):
         if not settings.model.strip():
