@@ -70,7 +70,7 @@ def measure(name: str, coordinator: Coordinator, experiments: int) -> dict:
     results = [e for e in events if e["event"] == "result" and e["status"] != "rejected"]
     assert len(results) >= experiments, (name, ending.why)
     first = min(e["time"] for e in events if e["event"] == "run_start" and e["n"] > 1)
-    last = max(e["time"] for e in events if e["event"] in ("result", "measure"))
+    last = max(e.get("ended", e["time"]) for e in events if e["event"] in ("result", "measure"))
     after = [e for e in results if e["n"] > 1]
     window = last - first
     busy = 0.0
@@ -81,8 +81,9 @@ def measure(name: str, coordinator: Coordinator, experiments: int) -> dict:
         elif e["event"] in ("result", "measure"):
             key = ("run_start", e.get("n")) if e["event"] == "result" else \
                 ("measure_start", e.get("k"))
-            if key in started:
-                busy += max(0.0, min(e["time"], last) - max(started.pop(key), first))
+            if key in started:  # its worker was busy until the run ended (not when judged)
+                end = e.get("ended", e["time"])
+                busy += max(0.0, min(end, last) - max(started.pop(key), first))
     workers = len(coordinator.slots)
     return {"name": name, "wall": wall, "workers": workers,
             "per_hour": len(after) / window * 3600 if window > 0 else 0.0,
@@ -90,7 +91,8 @@ def measure(name: str, coordinator: Coordinator, experiments: int) -> dict:
             "reruns": sum(e["event"] == "measure" for e in events)}
 
 
-def slow_model(tmp: Path, seconds: float, delay: float, experiments: int) -> dict:
+def slow_model(tmp: Path, seconds: float, delay: float, experiments: int,
+               concurrency: int) -> dict:
     """2 workers, an llm that takes `delay` s an answer: proposals made ahead of need."""
     from llm_server import ScriptedLLMServer, Turn
 
@@ -103,6 +105,8 @@ def slow_model(tmp: Path, seconds: float, delay: float, experiments: int) -> dic
         c = config("gpus", 2)
         c.agent.kind, c.agent.model, c.agent.api_base = "llm", "openai/gpt-4o-mini", server.api_base
         c.judge.baseline_runs = 2
+        # a model twice as slow as a run, on 2 workers: ~5 answers must be in the making
+        c.agent.concurrency = concurrency
         return measure("llm x2", Coordinator(workspace(tmp / "llm", seconds), c, "b"),
                        experiments)
 
@@ -112,6 +116,8 @@ def main() -> None:
     parser.add_argument("--experiments", type=int, default=24)
     parser.add_argument("--seconds", type=float, default=1.0, help="run time per experiment")
     parser.add_argument("--no-ray", action="store_true")
+    parser.add_argument("--concurrency", type=int, default=6,
+                        help="[agent] concurrency of the slow model's session")
     args = parser.parse_args()
     n, seconds = args.experiments, args.seconds
     rows = []
@@ -136,7 +142,7 @@ def main() -> None:
                                     n))
             ray.shutdown()
         print("llm  x2: a model taking 2 s per answer, 1 s runs ...", flush=True)
-        rows.append(slow_model(tmp, seconds, 2.0, max(8, n // 2)))
+        rows.append(slow_model(tmp, seconds, 2.0, n, args.concurrency))
 
     print()
     print(f"{n} experiments of {seconds:g} s (runs wait, they do not compute), default judging")

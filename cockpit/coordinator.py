@@ -369,7 +369,8 @@ class Coordinator:
             else:
                 remaining.append(None)  # a re-run: its worker is accounted for already
         need = proposals_needed(remaining, self.run_time.expected or 1.0,
-                                self.propose_time.expected)
+                                self.propose_time.expected,
+                                slow_until_known=getattr(self.agent, "slow", False))
         if self._max is not None:
             need = min(need, self._max - self._started)
         have = len(self.ready) + len(self.awaiting) + len(self.proposing)
@@ -743,7 +744,7 @@ class Coordinator:
             delta_baseline=None if value is None or baseline is None
             else value - baseline.metric,
             data_fingerprint=find_value(text, "data_fingerprint"),
-            sandboxed=bool(job.sandbox),
+            sandboxed=bool(job.sandbox), ended=round(finished.ended, 3),
         )
         exp = self.state.get(n)
         if self._is_baseline(n):
@@ -795,7 +796,8 @@ class Coordinator:
         summary, value, reason, _ = self._read_run(finished)
         self._record("measure", k=m.k, commit=m.commit, purpose=m.purpose, metric=value,
                      reason=reason, seconds=round(finished.result.seconds, 1),
-                     worker=finished.job.worker, log=self._rel(finished.job.log_path))
+                     worker=finished.job.worker, log=self._rel(finished.job.log_path),
+                     ended=round(finished.ended, 3))
         if m.purpose == "noise":
             self._record_noise(m.commit)
         self._flag_keeps()
@@ -1205,8 +1207,9 @@ class Coordinator:
     def _pause(self, reason: str, kind: str) -> None:
         self._record("paused", reason=reason, kind=kind)
         if kind != "human" and not self.wait_when_paused:
-            # no one will come to resume it: end, saying why (cron, CI)
-            self._end(f"paused: {reason}", EXIT_PAUSED)
+            # no one will come to resume it: end once the runs in flight are recorded
+            self.ending = Ending(f"paused: {reason}", EXIT_PAUSED)
+            self.stopping = self.ending.why
             return
         self.paused, self.pause_kind, self.pause_reason = True, kind, reason
 

@@ -57,13 +57,17 @@ class Durations:
 
 
 def proposals_needed(remaining: list[float | None], run_seconds: float,
-                     propose_seconds: float | None) -> int:
+                     propose_seconds: float | None, slow_until_known: bool = False) -> int:
     """How many proposals should exist (made, being made, or awaiting approval) now.
 
     remaining: per worker, the seconds until it is free (0 for an idle worker, None for a
     worker that is not ours to fill, e.g. re-running a measurement of unknown length).
     A worker needs its next proposal when it frees, and one more every run after that; a
-    proposal that takes `propose_seconds` must start that much (with a margin) before."""
+    proposal that takes `propose_seconds` must start that much (with a margin) before.
+    Before any proposal was timed, a proposer known to be slow (a model) gets one proposal
+    per worker at once, so the first runs after the baseline do not wait for it."""
+    if propose_seconds is None and slow_until_known:
+        return sum(left is not None for left in remaining)
     slow = propose_seconds is not None and propose_seconds >= AHEAD_MIN_SECONDS
     lead = propose_seconds * MARGIN if slow else 0.0
     need = 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -51,6 +52,7 @@ class Finished:
     job: Job
     result: RunResult
     outcome: tuple | None = None  # the coordinator's reading of the run, once made
+    ended: float = field(default_factory=time.time)  # when its worker was free again
 
 
 class WorkerPool:

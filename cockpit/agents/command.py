@@ -41,6 +41,7 @@ OUTPUT_LIMIT = 20_000  # characters of the CLI's output kept in the journal
 
 class CommandAgent:
     name = "command"
+    slow = True  # answers take seconds to minutes: the first is asked for ahead of need
     needs_worktree = True  # it edits files: it gets a worktree of cockpit's own
     def __init__(self, settings: AgentConfig):
         if not settings.command.strip():

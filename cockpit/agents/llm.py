@@ -165,6 +165,7 @@ class ModelClient:
 
 class LLMAgent:
     name = "llm"
+    slow = True  # answers take seconds to minutes: the first is asked for ahead of need
 
     def __init__(self, settings: AgentConfig, client: ModelClient | None = None):
         if not settings.model.strip():
