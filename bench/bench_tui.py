@@ -5,8 +5,10 @@
   middle of the flood, and the cockpit's resident memory early vs late in the flood.
 - Startup: time to first paint of `cockpit replay` on a 1000-experiment journal, as a
   ratio against the same App on a session with no experiments, alternated in this run.
-- Idle cost: the cockpit process's CPU while a run streams at a normal rate (a progress
-  line every 0.25 s), as a share of one core.
+- Idle cost: the cockpit process's CPU (and its session's) while a run streams at a normal
+  rate (a progress line every 0.25 s), as a share of one core.
+- The status line's pace (experiments/hour, keep rate, time since the last keep, ETA)
+  recomputed on 10,000 experiments.
 
     python bench/bench_tui.py [--flood-seconds 10] [--rate 50000]
 """
@@ -49,9 +51,7 @@ while time.monotonic() - start < SECONDS:
     out.flush()
     n += batch
     time.sleep(max(0.0, start + n / RATE - time.monotonic()))
-with open("flood_end.txt", "w") as f:
-    f.write(repr(time.time()))
-print(f"FLOOD-END {{n}} lines", flush=True)
+print(f"FLOOD-END {{n}} lines at {{time.time()!r}}", flush=True)
 time.sleep(3)
 ''' + SUMMARY
 
@@ -100,14 +100,31 @@ def cockpit(*args: str) -> str:
     return " ".join(shlex.quote(a) for a in [sys.executable, "-m", "cockpit", *args])
 
 
-def cockpit_pid(ws: Path, timeout: float = 30.0) -> int:
+def cockpit_pid(term: "Term", timeout: float = 30.0) -> int:
+    """The cockpit App's process: the python under the tmux pane's shell."""
+    shell = int(term.tmux("display", "-p", "-t", "b", "#{pane_pid}").strip())
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        lock = ws / ".cockpit" / "lock"
-        if lock.exists() and lock.read_text().startswith("pid "):
-            return int(lock.read_text().split()[1].rstrip(","))
+        for task in Path(f"/proc/{shell}/task").iterdir():
+            children = (task / "children").read_text().split()
+            for child in children:
+                if "cockpit" in Path(f"/proc/{child}/cmdline").read_text():
+                    return int(child)
         time.sleep(0.05)
-    raise SystemExit("bench: the cockpit never took the workspace lock")
+    raise SystemExit("bench: the cockpit never started")
+
+
+def session_pid(ws: Path, timeout: float = 30.0) -> int:
+    sys.path.insert(0, str(ROOT))
+    from cockpit.control import read_session
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        info = read_session(ws)
+        if info is not None and info.alive:
+            return info.pid
+        time.sleep(0.05)
+    raise SystemExit("bench: the session never started")
 
 
 def rss_mb(pid: int) -> float:
@@ -126,18 +143,19 @@ def bench_flood(tmp: Path, rate: int, seconds: int) -> None:
     ws = make_workspace(tmp / "flood", train=FLOOD_TRAIN.format(rate=rate, seconds=seconds))
     term = Term(cockpit("--experiments", "1", "--auto-approve"), ws)
     try:
-        pid = cockpit_pid(ws)
+        pid = cockpit_pid(term)
         term.wait_for("flood 0")
         started = time.monotonic()
         time.sleep(1.5)
         early = rss_mb(pid)
         t0 = time.time()
         term.keys("?")
-        key_ms = (term.wait_for("Keys", timeout=10, poll=0.005) - t0) * 1000
+        key_ms = (term.wait_for("Decide", timeout=10, poll=0.005) - t0) * 1000
         term.keys("Escape")
         seen = term.wait_for("FLOOD-END", timeout=seconds + 30)
         late = rss_mb(pid)
-        printed = float((ws / "flood_end.txt").read_text())
+        log = next((ws / ".cockpit").glob("*/runs/0001/run.log")).read_text()
+        printed = float(log.split("FLOOD-END", 1)[1].split(" at ", 1)[1].split()[0])
         print(f"log flood: {rate:,} lines/s for {seconds} s "
               f"({time.monotonic() - started:.1f} s watched)")
         print(f"  last line on screen {1000 * (seen - printed):.0f} ms after it was printed "
@@ -147,6 +165,8 @@ def bench_flood(tmp: Path, rate: int, seconds: int) -> None:
               f"(ratio {late / early:.2f}; bounded means ~1)")
     finally:
         term.close()
+        subprocess.run([sys.executable, "-m", "cockpit", "-C", str(ws), "stop", "--now"],
+                       capture_output=True)
 
 
 def bench_startup(tmp: Path, rounds: int) -> None:
@@ -171,17 +191,45 @@ def bench_idle(tmp: Path, seconds: int) -> None:
     ws = make_workspace(tmp / "idle", train=NORMAL_TRAIN.format(steps=steps))
     term = Term(cockpit("--experiments", "1", "--auto-approve"), ws)
     try:
-        pid = cockpit_pid(ws)
+        pid, session = cockpit_pid(term), session_pid(ws)
         term.wait_for("training")
         time.sleep(2)
-        c0, t0 = cpu_seconds(pid), time.monotonic()
+        c0, s0, t0 = cpu_seconds(pid), cpu_seconds(session), time.monotonic()
         time.sleep(seconds)
-        c1, t1 = cpu_seconds(pid), time.monotonic()
-        share = 100 * (c1 - c0) / (t1 - t0)
-        print(f"idle cost: cockpit CPU {share:.1f}% of one core over {t1 - t0:.0f} s while a run "
-              f"prints a progress line every 0.25 s (target < 3%)")
+        c1, s1, t1 = cpu_seconds(pid), cpu_seconds(session), time.monotonic()
+        share, own = 100 * (c1 - c0) / (t1 - t0), 100 * (s1 - s0) / (t1 - t0)
+        print(f"idle cost over {t1 - t0:.0f} s while a run prints a progress line every 0.25 s: "
+              f"the cockpit {share:.1f}% of one core (target < 3%), its session {own:.1f}%")
     finally:
         term.close()
+        subprocess.run([sys.executable, "-m", "cockpit", "-C", str(ws), "stop", "--now"],
+                       capture_output=True)
+
+
+def bench_stats(experiments: int) -> None:
+    """The status line's pace, recomputed on a session of `experiments` experiments."""
+    sys.path.insert(0, str(ROOT))
+    import json
+
+    from cockpit.session_view import SessionView
+
+    ws_events = []
+    for n in range(1, experiments + 1):
+        status = "keep" if n % 9 == 1 else ("crash" if n % 13 == 0 else "discard")
+        ws_events += [{"event": "proposal", "time": 1000.0 + 300 * n, "n": n,
+                       "description": f"idea {n}", "diff": ""},
+                      {"event": "result", "time": 1290.0 + 300 * n, "n": n, "commit": f"{n:040x}",
+                       "status": status, "metric": None if status == "crash" else 1.0 - n / 1e6}]
+    view = SessionView()
+    for event in json.loads(json.dumps(ws_events)):
+        view.apply(event)
+    times = []
+    for _ in range(20):
+        start = time.perf_counter()
+        view.pace(now=1e9)
+        times.append(time.perf_counter() - start)
+    print(f"status line pace at {experiments:,} experiments: {1000 * statistics.median(times):.1f}"
+          " ms a recompute (target < 20 ms)")
 
 
 def main() -> None:
@@ -193,6 +241,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="cockpit-bench-tui-") as tmp:
         tmp = Path(tmp)
+        bench_stats(10_000)
         bench_startup(tmp, args.startup_rounds)
         bench_idle(tmp, args.idle_seconds)
         bench_flood(tmp, args.rate, args.flood_seconds)

@@ -87,7 +87,7 @@ class Subscription:
         try:
             while True:
                 self.on_message(json.loads(self.conn.recv_bytes()))
-        except (EOFError, OSError, ValueError):
+        except (EOFError, OSError, ValueError, TypeError):  # TypeError: closed under the read
             pass
         if not self._closing:
             self.on_message({"type": "closed"})

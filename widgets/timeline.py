@@ -160,6 +160,10 @@ def layout_columns(width: int, metric: str, n_width: int, show_worker: bool) -> 
     return columns + [Column("description", "description", room)]
 
 
+FIRST_ROWS = 100  # rows added before the first paint (more than a screen shows)
+MORE_ROWS = 400  # rows added after each paint until a long session is all in
+
+
 class Timeline(DataTable):
     """The experiments, newest first. Methods called down: `set_rows`, `select`,
     `toggle_mark`, `find`. Messages up: `Selected(n)` as the cursor moves, `Opened(n)`
@@ -193,6 +197,7 @@ class Timeline(DataTable):
         self._marked: list[int] = []
         self.show_workers = False  # a worker column, once a second worker shows up
         self.column_layout: list[Column] = []
+        self._unshown: list[int] = []  # older rows still to add, newest first (a long session)
 
     @property
     def columns_shown(self) -> tuple[str, ...]:
@@ -214,6 +219,8 @@ class Timeline(DataTable):
         return max(20, self.size.width - self.styles.scrollbar_size_vertical)
 
     def _relayout(self) -> None:
+        if not self.size.width:  # not laid out yet: the first resize builds it
+            return
         n_width = max(2, len(str(max(self._rows, default=0)))) + (2 if self._marked else 0)
         layout = layout_columns(self._fit_width(), self.metric, n_width, self.show_workers)
         if layout == self.column_layout:
@@ -224,10 +231,20 @@ class Timeline(DataTable):
         for column in layout:
             self.add_column(column.label, key=column.key,
                             width=column.width + (0 if column.key == "description" else 1))
-        for n in sorted(self._rows, reverse=True):
-            self.add_row(*self._cells(self._rows[n]), key=str(n))
+        self._unshown = sorted(self._rows, reverse=True)
+        self._add_unshown(FIRST_ROWS)
         if selected is not None:
             self.select(selected)
+
+    def _add_unshown(self, count: int) -> None:
+        """Add the next `count` older rows; the rest follow after the next paint, so a long
+        session's newest rows are on screen at once."""
+        chunk, self._unshown = self._unshown[:count], self._unshown[count:]
+        for n in chunk:
+            if str(n) not in self.rows:
+                self.add_row(*self._cells(self._rows[n]), key=str(n))
+        if self._unshown:
+            self.call_after_refresh(self._add_unshown, MORE_ROWS)
 
     def _cells(self, row: Row) -> list[Text]:
         return row.cells(self.column_layout, row.n in self._marked)
@@ -246,12 +263,19 @@ class Timeline(DataTable):
         if (self.show_workers and "gpu" not in self.columns_shown
                 or len(str(max(self._rows, default=0))) != widest):
             self._relayout()  # rebuilt with the new column widths
+        if not self.column_layout:
+            for row in rows:
+                self._rows[row.n] = row
+            return  # not laid out yet: the first resize shows them
         added = False
+        unshown = set(self._unshown)
         for row in rows:
             key = str(row.n)
             if key in self.rows and self._rows[row.n] == row:
                 continue
             self._rows[row.n] = row
+            if row.n in unshown:
+                continue  # its turn comes with the rest of the older rows
             if key not in self.rows:
                 self.add_row(*self._cells(row), key=key)
                 added = True
