@@ -214,8 +214,10 @@ def _history(ctx: AgentContext, level: Level, repair: RepairTask | None) -> str:
     finished = [e for e in ctx.history if e.finished]
     done = [e for e in finished if _ran(e)]
     rejected = _rejected(finished, level)
+    pending = _pending(ctx)
     if not done:
-        return "\n\n".join(p for p in ("# History\n\nNo experiments yet.", rejected) if p)
+        return "\n\n".join(p for p in ("# History\n\nNo experiments yet.", pending, rejected)
+                           if p)
     best, base = best_of(done), next((e for e in done if e.metric is not None), None)
     counts = {s: sum(e.status == s for e in finished)
               for s in ("keep", "discard", "crash", "rejected")}
@@ -245,7 +247,7 @@ def _history(ctx: AgentContext, level: Level, repair: RepairTask | None) -> str:
             lines.append(_terse_row(e, level.old_chars))
     parts = ["\n".join(lines)]
     near = _near_misses(ctx, done, level)
-    parts += [p for p in (near, rejected) if p]
+    parts += [p for p in (pending, near, rejected) if p]
     shown = [e for e in done if e.n != (base.n if base else None)][-level.details:] \
         if level.details else []
     if repair is not None:
@@ -254,6 +256,16 @@ def _history(ctx: AgentContext, level: Level, repair: RepairTask | None) -> str:
         parts.append("# Recent experiments in detail\n\n" + "\n\n".join(
             _detail(e, ctx.metric, level.diff_lines) for e in shown))
     return "\n\n".join(parts)
+
+
+def _pending(ctx: AgentContext) -> str:
+    """Ideas already on their way (running, or waiting for a worker or the human): a new
+    proposal should not repeat them."""
+    pending = [e for e in ctx.history if not e.finished and e.description != "baseline"]
+    if not pending:
+        return ""
+    return ("# Already being tested (results pending; do not repeat these)\n\n"
+            + "\n".join(f"- #{e.n}: {one_line(e.description, 120)}" for e in pending))
 
 
 def _status(e: Experiment) -> str:
