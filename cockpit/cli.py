@@ -8,6 +8,7 @@ not go on (the baseline crashed, or crashes piled up); 130 stopped with Ctrl-C.
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from cockpit.workspace import (
 )
 
 EXIT_USER, EXIT_INTERRUPTED = 2, 130
+MACHINE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
 
 
 class Parser(argparse.ArgumentParser):
@@ -89,9 +91,11 @@ def main(argv: list[str] | None = None) -> int:
         print("cockpit: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except OSError as exc:  # a full disk, a read-only file: the machine's state, in one line
+        if exc.errno not in MACHINE_ERRORS:
+            raise
         where = f" ({exc.filename})" if exc.filename else ""
-        print(f"cockpit: {exc.strerror or exc}{where}: free the space or fix the permission, "
-              "then run again (nothing recorded is lost)", file=sys.stderr)
+        print(f"cockpit: {exc.strerror}{where}: free the space or fix the permission, then "
+              "run again (nothing recorded is lost)", file=sys.stderr)
         return EXIT_USER
 
 

@@ -70,17 +70,25 @@ class History:
     def close(self) -> None:
         self.repo.close()
 
-    # -- state (read only) -----------------------------------------------------------
+    # -- state (read only: refs and objects through git itself, in a session of its own,
+    # so a Ctrl-C at the terminal never kills a reader cockpit still needs) -------------
     def has_commits(self) -> bool:
-        try:
-            self.repo.head.commit
-        except ValueError:
-            return False
-        return True
+        return self.rev("HEAD") is not None
 
     def head(self) -> str:
         """The commit the human's checkout stands on."""
-        return self.repo.head.commit.hexsha
+        sha = self.rev("HEAD")
+        if sha is None:
+            raise HistoryError(f"{self.root} has no commits yet: commit your files first")
+        return sha
+
+    def rev(self, name: str) -> str | None:
+        """The commit a name (a ref, a sha) stands for, or None."""
+        try:
+            return self.git("rev-parse", "--verify", "--quiet", f"{name}^{{commit}}").strip() \
+                or None
+        except HistoryError:
+            return None
 
     def current_branch(self) -> str | None:
         """The branch checked out in the human's checkout (None when detached)."""
@@ -98,10 +106,7 @@ class History:
         return self.branch_commit(name) is not None
 
     def branch_commit(self, name: str) -> str | None:
-        try:
-            return self.repo.commit(f"refs/heads/{name}").hexsha
-        except (git.BadName, ValueError):
-            return None
+        return self.rev(f"refs/heads/{name}")
 
     def file_at(self, sha: str, path: str) -> str:
         """A file's exact text at a commit."""
@@ -109,17 +114,35 @@ class History:
 
     def blob_at(self, sha: str, path: str) -> bytes:
         try:
-            return (self.repo.commit(sha).tree / path).data_stream.read()
-        except KeyError:
+            return self.git_bytes("cat-file", "blob", f"{sha}:{path}")
+        except HistoryError:
             raise HistoryError(f"{path} is not in commit {short(sha)}") from None
 
     def tree_files(self, sha: str) -> dict[str, bytes]:
         """Every tracked file of a commit, path -> bytes: a commit shipped to another machine."""
-        return {blob.path: blob.data_stream.read()
-                for blob in self.repo.commit(sha).tree.traverse() if blob.type == "blob"}
+        listing = self.git_bytes("ls-tree", "-r", "-z", sha).split(b"\0")
+        entries = []
+        for entry in filter(None, listing):
+            info, _, path = entry.partition(b"\t")
+            _, kind, blob = info.split()
+            if kind == b"blob":
+                entries.append((path.decode("utf-8", errors="surrogateescape"), blob))
+        data = self.git_bytes("cat-file", "--batch",
+                              input=b"".join(blob + b"\n" for _, blob in entries))
+        files, at = {}, 0
+        for path, _ in entries:  # each: "<sha> blob <size>\n<content>\n"
+            header_end = data.index(b"\n", at)
+            size = int(data[at:header_end].split()[2])
+            files[path] = data[header_end + 1:header_end + 1 + size]
+            at = header_end + 1 + size + 1
+        return files
 
     def is_ancestor(self, older: str, newer: str) -> bool:
-        return self.repo.is_ancestor(older, newer)
+        try:
+            self.git("merge-base", "--is-ancestor", older, newer)
+        except HistoryError:
+            return False
+        return True
 
     # -- writing experiments (objects and refs only) ------------------------------------
     @staticmethod
@@ -268,6 +291,12 @@ class History:
     def git(self, *args: str, cwd: Path | None = None, input: bytes | None = None,
             env: dict[str, str] | None = None) -> str:
         """Run one of cockpit's git commands, safely (see the module's docstring)."""
+        return self.git_bytes(*args, cwd=cwd, input=input, env=env).decode(
+            "utf-8", errors="replace")
+
+    def git_bytes(self, *args: str, cwd: Path | None = None, input: bytes | None = None,
+                  env: dict[str, str] | None = None) -> bytes:
+        """git(), its output as bytes (file contents, exactly)."""
         self.check_config()
         command = ["git"]
         for item in SAFE_CONFIG:
@@ -275,18 +304,19 @@ class History:
         try:
             done = subprocess.run(command + list(args), cwd=cwd or self.root, input=input,
                                   capture_output=True, timeout=GIT_TIMEOUT,
-                                  env={**git_env(), **(env or {})})
+                                  env={**git_env(), **(env or {})},
+                                  start_new_session=True)  # a Ctrl-C is cockpit's to handle
         except subprocess.TimeoutExpired:
             raise HistoryError(f"`git {args[0]}` took over {GIT_TIMEOUT} s; is the repository "
                                "on a stuck filesystem?") from None
         if done.returncode != 0 and self.clear_stale_locks():
             done = subprocess.run(command + list(args), cwd=cwd or self.root, input=input,
                                   capture_output=True, timeout=GIT_TIMEOUT,
-                                  env={**git_env(), **(env or {})})
+                                  env={**git_env(), **(env or {})}, start_new_session=True)
         if done.returncode != 0:
             message = done.stderr.decode(errors="replace").strip().splitlines()
             raise HistoryError(f"`git {args[0]}` failed: {message[-1] if message else 'no output'}")
-        return done.stdout.decode("utf-8", errors="replace")
+        return done.stdout
 
     def clear_stale_locks(self) -> list[str]:
         """Remove git lock files a killed process left in cockpit's part of the repository

@@ -97,7 +97,7 @@ def carry_onto(proposal_source: str, base_source: str, best_source: str) -> str 
             paths.append(str(path))
         # `git merge-file` needs no repository and runs nothing configured
         done = subprocess.run(["git", "merge-file", "-p", "-q", paths[2], paths[1], paths[0]],
-                              capture_output=True, env=git_env())
+                              capture_output=True, env=git_env(), start_new_session=True)
     if done.returncode != 0:
         return None
     return done.stdout.decode("utf-8")

@@ -229,3 +229,17 @@ def test_cockpit_small_terminal_and_replay(tmp_path, term):
     r.wait_for("1/2")
     r.keys("q")
     r.wait_for("EXITED 0")
+
+
+def test_headless_in_a_terminal_shows_progress_and_stops_on_ctrl_c(tmp_path, term):
+    """A headless session at a terminal: one live progress line per run, and Ctrl-C (sent
+    to the whole foreground group, git's readers included) ends it cleanly with 130."""
+    ws = workspace(tmp_path, slow_train(steps=100, delay=0.05))
+    t = term(120, 30, cockpit_command("run", "--headless") + " 2>&1", ws)
+    t.wait_for("#1 baseline", timeout=60)
+    screen = t.wait_for("% loss", timeout=30)  # the live line: "#1 40% loss 2.5000 ..."
+    assert "#1 " in screen.splitlines()[-1] or any("% loss" in line for line in screen.splitlines())
+    t.keys("C-c")
+    screen = t.wait_for("EXITED 130", timeout=30)
+    assert "Traceback" not in screen and "Error" not in screen
+    assert "stopped by the human" in screen
