@@ -30,7 +30,6 @@ Run it on a quiet machine: other load slows runs unevenly.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import shutil
@@ -47,7 +46,7 @@ sys.path.insert(0, str(ROOT))
 from cockpit.agents import AgentContext, AgentExhausted  # noqa: E402
 from cockpit.agents.tune import TuneAgent  # noqa: E402
 from cockpit.journal import Experiment, Journal, SessionState  # noqa: E402
-from cockpit.judge import KeepPolicy, Noise, NoiseFloor, gain_of  # noqa: E402
+from cockpit.judge import Noise, NoiseFloor, gain_of  # noqa: E402
 
 
 def cockpit(*args: str, cwd: Path, check: bool = True, env: dict | None = None) -> str:
@@ -157,7 +156,6 @@ def unconfirmed_share(events: list[dict]) -> tuple[str, str]:
     # the older policy on the same measurements: a floor from the first 2 baseline runs,
     # a keep when the gain beats 2 x that spread over the best's mean
     two = Noise(values[base.commit][:2])
-    policy = KeepPolicy(direction, "auto", 2.0)
     bar_commit, theirs = base.commit, []
     for e in ran[1:]:
         bar = values[bar_commit]

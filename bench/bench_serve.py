@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from browser import Browser, chromium_path  # noqa: E402
+from fake_train import cpu_seconds, flood_train  # noqa: E402
 from support import make_workspace  # noqa: E402
 
 from cockpit.config import Config  # noqa: E402
@@ -60,30 +61,6 @@ print(port, flush=True)
 command = shlex.join([sys.executable, "-c", sys.argv[1]])
 web.run_app(make_app(Server(command), Guard("", port)), sock=sock, print=None, access_log=None)
 """
-
-FLOOD_TRAIN = '''\
-import sys, time
-LEARNING_RATE = 0.01
-RATE, SECONDS, DELAY = {rate}, {seconds}, {delay}
-time.sleep(DELAY)  # a browser tab attaches meanwhile
-print("FLOOD-START", flush=True)
-batch = RATE // 20
-line = "x" * 60
-out = sys.stdout
-start = time.monotonic()
-n = 0
-while time.monotonic() - start < SECONDS:
-    out.write("".join(f"flood {{n + i:08d}} {{line}}\\n" for i in range(batch)))
-    out.flush()
-    n += batch
-    time.sleep(max(0.0, start + n / RATE - time.monotonic()))
-print(f"FLOOD-END {{n}} lines", flush=True)
-time.sleep(1)
-print("---")
-print("val_bpb:          1.000000")
-print("peak_vram_mb:     1024.0")
-'''
-
 
 def cockpit(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "cockpit", *args], cwd=cwd,
@@ -115,17 +92,6 @@ def serve(ws: Path) -> tuple[subprocess.Popen, str]:
         if "in a browser at " in line:
             return process, line.split("in a browser at ")[1].strip()
     raise SystemExit("bench: `cockpit serve` printed no URL")
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    total = 0.0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
 
 
 def processes(match) -> list[int]:
@@ -178,7 +144,7 @@ async def first_paints(tmp: Path, rounds: int) -> None:
 
 async def flood(tmp: Path, rate: int, seconds: int, attached: bool) -> dict:
     ws = make_workspace(tmp / f"flood-{attached}", extra={"cockpit.toml": FAST},
-                        train=FLOOD_TRAIN.format(rate=rate, seconds=seconds, delay=8))
+                        train=flood_train(rate, seconds, delay=8, tail=1))
     result = cockpit("run", "--detach", "--tag", "f", "--experiments", "1", cwd=ws)
     assert result.returncode == 0, result.stderr
     session = read_session(ws).pid
@@ -202,12 +168,12 @@ async def flood(tmp: Path, rate: int, seconds: int, attached: bool) -> dict:
         while not log.exists() or b"FLOOD-START" not in log.read_bytes()[:4096]:
             await asyncio.sleep(0.01)
         pids = {name: find() for name, find in groups.items()}
-        before = {name: cpu_seconds(p) for name, p in pids.items()}
+        before = {name: cpu_seconds(*p) for name, p in pids.items()}
         start = time.monotonic()
         while b"FLOOD-END" not in _tail(log):
             await asyncio.sleep(0.01)
         wall = time.monotonic() - start
-        after = {name: cpu_seconds(p) for name, p in pids.items()}
+        after = {name: cpu_seconds(*p) for name, p in pids.items()}
         if browser is not None:
             await browser.wait_for_text("FLOOD-END", timeout=30)
     finally:

@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import subprocess
 import sys
@@ -25,38 +24,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
+from fake_train import cpu_seconds, flood_train, steady_train  # noqa: E402
 from support import make_workspace  # noqa: E402
 
 from cockpit.client import Subscription, request  # noqa: E402
 from cockpit.control import read_session  # noqa: E402
-
-SUMMARY = '''
-print("---")
-print("val_bpb:          1.000000")
-print("peak_vram_mb:     1024.0")
-'''
-FLOOD = '''\
-import sys, time
-LEARNING_RATE = 0.01
-RATE = 50000
-line = "x" * 60
-end = time.monotonic() + 3600
-n = 0
-start = time.monotonic()
-while time.monotonic() < end:
-    sys.stdout.write("".join(f"flood {n + i:08d} {line}\\n" for i in range(RATE // 20)))
-    sys.stdout.flush()
-    n += RATE // 20
-    time.sleep(max(0.0, start + n / RATE - time.monotonic()))
-''' + SUMMARY
-STEADY = '''\
-import time
-LEARNING_RATE = 0.01
-for i in range(100000):
-    time.sleep(0.25)
-    print(f"\\rstep {i:05d} ({i % 100:.1f}%) | loss: {3 - i / 1e5:.6f} | lrm: 1.00 | dt: 250ms | "
-          f"tok/sec: 52,480 | mfu: 38.1% | epoch: 1 | remaining: 9s", end="", flush=True)
-''' + SUMMARY
 
 
 def start(ws: Path) -> int:
@@ -111,11 +83,6 @@ def latencies(ws: Path, samples: int) -> list[float]:
     return out
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def session_cpu(ws: Path, pid: int, clients: int, seconds: float) -> float:
     subs = [Subscription(ws, 0, lambda message: None) for _ in range(clients)]
     try:
@@ -141,14 +108,14 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="cockpit-bench-session-") as tmp:
         tmp = Path(tmp)
-        steady = make_workspace(tmp / "steady", train=STEADY)
+        steady = make_workspace(tmp / "steady", train=steady_train(100000))
         pid = start(steady)
         try:
             idle = latencies(steady, args.samples)
             cpu = {k: session_cpu(steady, pid, k, args.seconds) for k in (0, 1, 3)}
         finally:
             stop(steady)
-        flood = make_workspace(tmp / "flood", train=FLOOD)
+        flood = make_workspace(tmp / "flood", train=flood_train(50000, 3600))
         flood_pid = start(flood)
         try:
             flooded = latencies(flood, args.samples)

@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import shlex
 import statistics
 import subprocess
@@ -28,44 +27,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
+from fake_train import cpu_seconds, flood_train, steady_train  # noqa: E402
 from support import make_workspace  # noqa: E402
 from tui_support import synthetic_session  # noqa: E402
 
-SUMMARY = '''
-print("---")
-print("val_bpb:          1.000000")
-print("peak_vram_mb:     1024.0")
-'''
 
-FLOOD_TRAIN = '''\
-import sys, time
-LEARNING_RATE = 0.01
-RATE, SECONDS = {rate}, {seconds}
-batch = RATE // 20
-line = "x" * 60
-out = sys.stdout
-start = time.monotonic()
-n = 0
-while time.monotonic() - start < SECONDS:
-    out.write("".join(f"flood {{n + i:08d}} {{line}}\\n" for i in range(batch)))
-    out.flush()
-    n += batch
-    time.sleep(max(0.0, start + n / RATE - time.monotonic()))
-print(f"FLOOD-END {{n}} lines at {{time.time()!r}}", flush=True)
-time.sleep(3)
-''' + SUMMARY
-
-NORMAL_TRAIN = '''\
-import time
-LEARNING_RATE = 0.01
-steps = {steps}
-for i in range(steps):
-    time.sleep(0.25)
-    print(f"\\rstep {{i:05d}} ({{100 * i / steps:.1f}}%) | loss: {{3 - i / steps:.6f}} | "
-          f"lrm: 1.00 | dt: 250ms | tok/sec: 52,480 | mfu: 38.1% | epoch: 1 | remaining: 9s",
-          end="", flush=True)
-print()
-''' + SUMMARY
 
 
 class Term:
@@ -134,13 +100,8 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def bench_flood(tmp: Path, rate: int, seconds: int) -> None:
-    ws = make_workspace(tmp / "flood", train=FLOOD_TRAIN.format(rate=rate, seconds=seconds))
+    ws = make_workspace(tmp / "flood", train=flood_train(rate, seconds))
     term = Term(cockpit("--experiments", "1", "--auto-approve"), ws)
     try:
         pid = cockpit_pid(term)
@@ -188,7 +149,7 @@ def bench_startup(tmp: Path, rounds: int) -> None:
 
 def bench_idle(tmp: Path, seconds: int) -> None:
     steps = int((seconds + 6) / 0.25)
-    ws = make_workspace(tmp / "idle", train=NORMAL_TRAIN.format(steps=steps))
+    ws = make_workspace(tmp / "idle", train=steady_train(steps))
     term = Term(cockpit("--experiments", "1", "--auto-approve"), ws)
     try:
         pid, session = cockpit_pid(term), session_pid(ws)

@@ -259,6 +259,7 @@ class CockpitApp(App):
         self.notify(f"#{self.approval} awaits your approval: a approves, r rejects{more}",
                     title="approval")
 
+    @_while_shown
     def on_timeline_selected(self, message: Timeline.Selected) -> None:
         self.show_experiment(message.n)
 
@@ -269,9 +270,10 @@ class CockpitApp(App):
 
     def show_experiment(self, n: int) -> None:
         exp = self.view.state.get(n)
-        if exp is None:
+        views = self.main.query(DiffView)
+        if exp is None or not views:  # no views: the app is closing, its panes are gone
             return
-        self.main.query_one(DiffView).show(
+        views.first().show(
             _title(exp), exp.hypothesis, exp.diff,
             describe(exp, self.view.state.metric, awaiting=n in self.view.awaiting),
             verdict=self.view.verdict(exp))

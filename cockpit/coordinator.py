@@ -57,7 +57,7 @@ from cockpit.records import (
 from cockpit.report import PLOT_NAME
 from cockpit.report import REPORT_NAME as MORNING_REPORT
 from cockpit.runners.local import LocalRunner, kill_leftovers, new_run_id, training_env
-from cockpit.runners.pool import Finished, Job, Started, WorkerPool
+from cockpit.runners.pool import WORKER_LOST, Finished, Job, Started, WorkerPool
 from cockpit.summary import (crash_reason, failure_reason, find_value, metric_value,
                              parse_summary, read_head, read_tail)
 
@@ -343,7 +343,10 @@ class Coordinator:
         self._ask_for_proposals()
 
     def _free_slots(self) -> list[Slot]:
-        return [slot for slot in self.slots if slot.job is None]
+        """Slots with no job whose worker can take one (a worker lost with its machine
+        comes back once the cluster has room for it)."""
+        usable = set(self.pool.idle())
+        return [slot for slot in self.slots if slot.job is None and slot.worker in usable]
 
     def _may_start_experiment(self) -> bool:
         if self._max is not None and self._started >= self._max:
@@ -360,14 +363,15 @@ class Coordinator:
             return
         now = time.monotonic()
         remaining: list[float | None] = []
+        free = {slot.worker for slot in self._free_slots()}
         for slot in self.slots:
-            if slot.job is None:
+            if slot.worker in free:
                 remaining.append(0.0)
             elif slot.ticket is not None:
                 remaining.append(max(0.0, (self.run_time.expected or 0.0)
                                      - (now - slot.started)))
             else:
-                remaining.append(None)  # a re-run: its worker is accounted for already
+                remaining.append(None)  # a re-run (accounted for already), or a lost worker
         need = proposals_needed(remaining, self.run_time.expected or 1.0,
                                 self.propose_time.expected,
                                 slow_until_known=getattr(self.agent, "slow", False))
@@ -775,6 +779,9 @@ class Coordinator:
             return  # the idea did not fail: someone stopped it
         if exp.status == "crash":
             if self._is_baseline(exp.n) and self.state.baseline is None:
+                if exp.reason.startswith(WORKER_LOST):  # the machine failed, not the setup
+                    self._offer_baseline()
+                    return
                 self._end(f"the baseline run crashed ({exp.reason}); fix the setup and run "
                           f"again (log: {exp.log})", EXIT_FAILED)
                 return
@@ -982,6 +989,12 @@ class Coordinator:
             if run_id and kill_leftovers(run_id, e["pid"]):
                 self._record("leftover_killed", pid=e["pid"], n=e.get("n"), k=e.get("k"))
 
+    def _offer_baseline(self) -> None:
+        ticket = Ticket(n=self._take_n(), base=self.state.base)
+        source = self.history.file_at(self.state.base, self.editable)
+        self._offer(ticket, Proposal("baseline", "the unmodified starting point, to measure "
+                                     "against", source), source, baseline=True)
+
     def _plan_start(self) -> None:
         """The baseline first (with its noise re-runs beside it), and the re-runs a killed
         session still owed its bar."""
@@ -989,10 +1002,7 @@ class Coordinator:
         if self.state.baseline is None:
             if not any(t.proposal and t.proposal.description == "baseline"
                        for t in list(self.awaiting.values()) + self.ready):
-                ticket = Ticket(n=self._take_n(), base=self.state.base)
-                source = self.history.file_at(self.state.base, self.editable)
-                self._offer(ticket, Proposal("baseline", "the unmodified starting point, to "
-                                             "measure against", source), source, baseline=True)
+                self._offer_baseline()
             for _ in range(max(0, runs - 1)):
                 self._queue_measurement(self.state.base, "noise")
             return

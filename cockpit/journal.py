@@ -194,8 +194,11 @@ class SessionState:
 
     @property
     def baseline(self) -> Experiment | None:
-        """The first experiment that produced a metric (normally experiment 1)."""
-        return next((e for e in self.experiments if e.metric is not None), None)
+        """The unmodified starting point's run (normally experiment 1; a later one when the
+        first was lost with its worker), else the first experiment that produced a metric."""
+        measured = [e for e in self.experiments if e.metric is not None]
+        return next((e for e in measured if e.description == "baseline" and not e.diff),
+                    measured[0] if measured else None)
 
     @property
     def best(self) -> Experiment | None:

@@ -28,7 +28,7 @@ from cockpit.runners.local import (
     new_run_id,
     training_env,
 )
-from cockpit.runners.pool import Job, WorkerPool
+from cockpit.runners.pool import WORKER_LOST, Job, WorkerLost, WorkerPool
 
 from cockpit.errors import CockpitError
 
@@ -119,7 +119,8 @@ class RayPool(WorkerPool):
     kind = "ray"
 
     def __init__(self, workers: int = 0, address: str = "", poll_seconds: float = POLL_SECONDS,
-                 passthrough: tuple[str, ...] = (), **init_kwargs) -> None:
+                 passthrough: tuple[str, ...] = (),
+                 actor_start_timeout: float = ACTOR_START_TIMEOUT, **init_kwargs) -> None:
         """workers 0: one per GPU of the cluster, or per CPU on a cluster without GPUs."""
         ray = self.ray = import_ray()
         self._owns_ray = False
@@ -141,6 +142,9 @@ class RayPool(WorkerPool):
         self.host = socket.gethostname()
         self._actors: list = [None] * workers
         self._hosts: list[str | None] = [None] * workers  # where each actor lives
+        self._lost = [False] * workers  # its actor died (with its node?): waits for a new one
+        self._pending: list = [None] * workers  # (a lost worker's new actor, its placement)
+        self.actor_start_timeout = actor_start_timeout
         # Ship this code by value: the cluster's nodes need Ray, not cockpit installed.
         import cockpit.runners.cluster
         import cockpit.runners.local
@@ -149,14 +153,44 @@ class RayPool(WorkerPool):
             ray.cloudpickle.register_pickle_by_value(module)
         self._actor_class = ray.remote(TrainWorker)
 
+    def _new_actor(self):
+        need = {"num_gpus": 1} if self.use_gpus else {"num_cpus": 1}
+        return self._actor_class.options(max_concurrency=4, max_restarts=0, **need).remote()
+
     def _actor(self, worker: int):
         if self._actors[worker] is None:
-            need = {"num_gpus": 1} if self.use_gpus else {"num_cpus": 1}
-            actor = self._actor_class.options(max_concurrency=4, max_restarts=0, **need).remote()
-            where = self.ray.get(actor.where.remote(), timeout=ACTOR_START_TIMEOUT)
+            actor = self._new_actor()
+            try:
+                where = self.ray.get(actor.where.remote(), timeout=self.actor_start_timeout)
+            except self.ray.exceptions.GetTimeoutError:
+                self.ray.kill(actor, no_restart=True)
+                self._lost[worker] = True  # the cluster has no room for it now: parked
+                raise WorkerLost(f"no room on the cluster for worker {worker} (a node was "
+                                 f"lost?) within {self.actor_start_timeout:g} s") from None
             self._hosts[worker] = where["host"]
             self._actors[worker] = actor
+            self._lost[worker] = False
         return self._actors[worker]
+
+    def idle(self) -> list[int]:
+        """Idle workers; one whose actor was lost is back only once a new actor of its is
+        placed on the cluster, so the session goes on with the others meanwhile."""
+        return [k for k in super().idle() if not self._lost[k] or self._replaced(k)]
+
+    def _replaced(self, worker: int) -> bool:
+        if self._pending[worker] is None:
+            actor = self._new_actor()
+            self._pending[worker] = (actor, actor.where.remote())
+        actor, where = self._pending[worker]
+        if not self.ray.wait([where], timeout=0)[0]:
+            return False  # no room on the cluster yet
+        try:
+            self._hosts[worker] = self.ray.get(where)["host"]
+        except self.ray.exceptions.RayError:
+            self._pending[worker] = None  # that one was lost too: the next check tries again
+            return False
+        self._actors[worker], self._pending[worker], self._lost[worker] = actor, None, False
+        return True
 
     def warm_up(self) -> None:
         """Start every worker's actor now (so the first experiments do not pay for it)."""
@@ -209,9 +243,10 @@ class RayPool(WorkerPool):
                 return result
             except ray.exceptions.RayError as exc:
                 self._actors[job.worker] = None  # the slot gets a fresh actor next time
+                self._lost[job.worker] = True
                 self._reap(actor, run_id, pid, self._hosts[job.worker])
                 why = _first_line(exc)
-                message = f"worker lost: {type(exc).__name__}: {why}"
+                message = f"{WORKER_LOST}: {type(exc).__name__}: {why}"
                 log.write(f"\n{message}\n".encode())
                 return RunResult(None, time.monotonic() - start, error=message)
 
@@ -232,13 +267,13 @@ class RayPool(WorkerPool):
                 actor.stop.remote()
 
     def close(self) -> None:
-        for k, actor in enumerate(self._actors):
-            if actor is not None:
-                try:
-                    self.ray.kill(actor)
-                except Exception:
-                    pass
-                self._actors[k] = None
+        actors = [a for a in self._actors if a is not None] + [p[0] for p in self._pending if p]
+        self._actors, self._pending = [None] * self.workers, [None] * self.workers
+        for actor in actors:
+            try:
+                self.ray.kill(actor)
+            except Exception:
+                pass
         if self._owns_ray:
             self.ray.shutdown()
 

@@ -18,6 +18,12 @@ from typing import Callable
 from cockpit.runners.local import RunResult
 
 Output = Callable[["Job", str], None]  # (the job, text it printed)
+WORKER_LOST = "worker lost"  # how a run lost with its worker's machine is reported
+
+
+class WorkerLost(Exception):
+    """The machine a run was on went away (or has no room for its worker): the run is a
+    crash of the infrastructure, not of the idea or the setup."""
 
 
 @dataclass
@@ -110,6 +116,8 @@ class WorkerPool:
         emit = (lambda text: on_output(job, text)) if on_output else None
         try:
             result = self.run_job(job, emit, lambda pid: self.results.put(Started(job, pid)))
+        except WorkerLost as exc:
+            result = RunResult(None, 0.0, error=f"{WORKER_LOST}: {exc}")
         except Exception as exc:  # a backend failure is this experiment's crash, not the loop's
             result = RunResult(None, 0.0, error=f"worker {job.worker} failed: "
                                                 f"{type(exc).__name__}: {exc}")

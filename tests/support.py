@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import git
@@ -135,3 +136,14 @@ class Decider:
                 self.coordinator.command("approve", n=n)
             else:
                 self.coordinator.command("reject", n=n, reason=reason)
+
+
+def wait_for(condition, timeout: float = 30.0, what: str = ""):
+    """Poll `condition` until it returns something truthy (returned), or fail after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what or condition}")

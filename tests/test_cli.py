@@ -6,9 +6,9 @@ import stat
 
 import git
 import pytest
-from support import FAKE_TRAIN, cockpit, make_workspace, results_rows
+from support import FAKE_TRAIN, cockpit, make_workspace
 
-from cockpit.config import ConfigError, load_config
+from cockpit.config import load_config
 
 
 def one_line_error(result) -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 import git
 import pytest
 from support import (FAKE_TRAIN, Decider, ScriptedAgent, cockpit, faulty_train, make_workspace,
-                     read_journal, results_rows, run_session)
+                     read_journal, results_rows, run_session, wait_for)
 
 from cockpit.config import Config
 from cockpit.coordinator import EXIT_FAILED, Coordinator, SessionError
@@ -29,14 +29,6 @@ def in_thread(coordinator: Coordinator, experiments: int) -> threading.Thread:
     thread = threading.Thread(target=coordinator.run, args=(experiments,), daemon=True)
     thread.start()
     return thread
-
-
-def wait_for(condition, timeout: float = 30.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or condition}")
-        time.sleep(0.05)
 
 
 def test_tune_session_records_every_step(tmp_path):
@@ -99,8 +91,10 @@ def test_faulty_run_becomes_crash_and_the_session_goes_on(tmp_path, fault):
     assert repo.commit(third.commit).parents[0].hexsha == coordinator.state.experiments[0].commit
     if fault == "hangs":
         assert time.monotonic() - started < 30
-        leftover = subprocess.run(["pgrep", "-f", "sleep 300"], capture_output=True, text=True)
-        assert leftover.stdout.strip() == ""
+        # The run's whole process tree goes (a killed tree takes a moment to be reaped).
+        wait_for(lambda: subprocess.run(["pgrep", "-f", "sleep 300"], capture_output=True,
+                                        text=True).stdout.strip() == "",
+                 timeout=5, what="the hung run's child to be gone")
 
 
 def test_baseline_crash_ends_the_session_with_a_failure_code(tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from pathlib import Path
 
 import pytest
 from support import (
@@ -114,3 +115,101 @@ def test_a_killed_ray_worker_is_a_crash_with_the_reason_and_the_loop_goes_on(
         time.sleep(0.1)
     else:
         pytest.fail("the dead worker's training process is still running")
+
+
+def test_a_baseline_lost_with_its_worker_is_measured_again(tmp_path, ray_pool_factory):
+    """Losing the machine is not a broken setup: the baseline runs again on a worker."""
+    ws = make_workspace(tmp_path / "ws", train=STREAMED)
+    pool = ray_pool_factory(2)
+    killed = []
+
+    def on_output(message):
+        if message["type"] == "output" and message["n"] == 1 and not killed \
+                and "warming up" in message["text"]:
+            killed.append(pool.actor_pid(message["worker"]))
+            os.kill(killed[0], signal.SIGKILL)
+
+    loop = Coordinator(ws, ray_config(), "b", pool=pool)
+    loop.observers.append(on_output)
+    assert loop.run(3).why == "ran 3 experiments as asked"
+    first, *rest = loop.state.experiments
+    assert first.description == "baseline" and first.reason.startswith("worker lost:")
+    again = next(e for e in rest if e.description == "baseline")
+    assert again.status == "keep" and loop.state.baseline is again
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_an_operators_cluster_through_its_address_with_a_node_lost(tmp_path):
+    """A cluster started with `ray start` (a head and a worker node on this machine, one CPU
+    each) reached through [runner] address; the worker node is killed mid-session: its run
+    is a crash ("worker lost"), the session goes on with the head's worker."""
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+
+    ray_bin = shutil.which("ray") or str(Path(sys.executable).parent / "ray")
+    port = _free_port()
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
+    temp = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # its socket paths must stay short
+    nodes = []
+
+    def node(*args: str) -> subprocess.Popen:
+        proc = subprocess.Popen([ray_bin, "start", "--block", "--num-cpus", "1", *args], env=env,
+                                stdout=open(tmp_path / f"node{len(nodes)}.log", "w"),
+                                stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        nodes.append(proc)
+        return proc
+
+    try:
+        node("--head", "--port", str(port), "--temp-dir", str(temp),
+             "--include-dashboard", "false")
+        time.sleep(8)
+        worker_node = node("--address", f"127.0.0.1:{port}")
+        slow = FAKE_TRAIN.replace("SEED = 42", "SEED = 42\ntime.sleep(5)")
+        ws = make_workspace(tmp_path / "ws", train=slow, extra={"cockpit.toml": (
+            f'[runner]\nkind = "ray"\nworkers = 2\naddress = "127.0.0.1:{port}"\n'
+            "[judge]\nbaseline_runs = 0\n")})
+        session = subprocess.Popen([sys.executable, "-m", "cockpit", "run", "--headless",
+                                    "--experiments", "6", "--tag", "c"], cwd=ws, env=env,
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:  # both training: one of them on the node
+            events = read_journal(ws, "c") if (ws / ".cockpit" / "c").exists() else []
+            started = [e["n"] for e in events if e["event"] == "run_pid"]
+            done = {e["n"] for e in events if e["event"] == "result"}
+            if len([n for n in started if n not in done]) >= 2:
+                break
+            time.sleep(0.2)
+        else:
+            session.kill()
+            pytest.fail("two runs never ran at once on the cluster:\n" + session.communicate()[0])
+        os.killpg(worker_node.pid, signal.SIGKILL)  # the node goes, with what runs on it
+        try:
+            out, _ = session.communicate(timeout=180)
+        except subprocess.TimeoutExpired:
+            session.kill()
+            pytest.fail("the session did not end after the node was lost:\n"
+                        + session.communicate()[0])
+        assert session.returncode == 0, out
+        rows = results_rows(ws)
+        assert len(rows) == 6, out
+        lost = [e for e in read_journal(ws, "c") if e["event"] == "result"
+                and "worker lost" in (e.get("reason") or "")]
+        assert len(lost) == 1, out
+        assert sum(r[3] in ("keep", "discard") for r in rows) == 5
+    finally:
+        for proc in nodes:  # each node's processes are in its own group (--block)
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        shutil.rmtree(temp, ignore_errors=True)

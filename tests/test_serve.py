@@ -20,7 +20,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 from browser import Browser, chromium_path
-from support import cockpit, make_workspace, read_journal
+from support import cockpit, make_workspace, read_journal, wait_for
 
 from cockpit.config import Config
 from cockpit.control import read_session
@@ -111,16 +111,6 @@ def tabs_of(ws: Path) -> list[int]:
     return pids
 
 
-def wait_until(condition, timeout: float = 30.0, what: str = ""):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what or condition}")
-
-
 @pytest.mark.skipif(chromium_path() is None, reason="chromium is not installed (.ci/run "
                     "installs it)")
 def test_a_proposal_approved_in_chromium(tmp_path, served):
@@ -140,7 +130,7 @@ def test_a_proposal_approved_in_chromium(tmp_path, served):
             await browser.wait_for_text("timeline")  # the pane's title: the cockpit is drawn
             await browser.wait_for_text("awaits your approval")  # #2, on screen
             await browser.press("a")
-            wait_until(lambda: [e for e in read_journal(ws, "t") if e["event"] == "approved"],
+            wait_for(lambda: [e for e in read_journal(ws, "t") if e["event"] == "approved"],
                        what="the approval in the journal")
             await browser.wait_for_text("#2 approved")
             await browser.screenshot(shot)
@@ -154,7 +144,7 @@ def test_a_proposal_approved_in_chromium(tmp_path, served):
     assert [e["n"] for e in approved] == [2] and not approved[0]["edited"]
     assert shot.read_bytes().startswith(b"\x89PNG")
     # the tab closed: its cockpit ends, the research goes on
-    wait_until(lambda: not tabs_of(ws), what="the tab's cockpit to end")
+    wait_for(lambda: not tabs_of(ws), what="the tab's cockpit to end")
     assert read_session(ws).alive
     assert server.interrupt() == 0
     assert "stopped serving; the session goes on" in "".join(server.out)
@@ -224,7 +214,7 @@ def test_a_network_bind_needs_its_token(tmp_path, served):
     drawn, code, seconds = asyncio.run(tab_then_stop())
     assert b"timeline" in drawn
     assert code == 0 and seconds < SHUTDOWN_SECONDS, seconds
-    wait_until(lambda: not tabs_of(ws), what="the tab's cockpit to end")
+    wait_for(lambda: not tabs_of(ws), what="the tab's cockpit to end")
     assert read_session(ws).alive  # serving stopped; the research goes on
 
 

@@ -13,22 +13,19 @@ import time
 from pathlib import Path
 
 import pytest
-from support import FAKE_TRAIN, cockpit, make_workspace, read_journal, results_rows
+from support import (
+    FAKE_TRAIN,
+    cockpit,
+    make_workspace,
+    read_journal,
+    results_rows,
+    wait_for,
+)
 
 from cockpit.client import NoSession, Subscription, connect, request
 from cockpit.control import read_session
 
 SLOW = FAKE_TRAIN.replace("SEED = 42", "SEED = 42\ntime.sleep(float(os.environ.get('COCKPIT_SLOW', '1')))")
-
-
-def wait_for(condition, timeout: float = 30.0, what: str = ""):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what or condition}")
 
 
 def events_of(ws: Path, tag: str, kind: str) -> list[dict]:
