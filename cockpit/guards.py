@@ -13,7 +13,6 @@ from __future__ import annotations
 import ast
 import math
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,10 +59,7 @@ def policy_for(config: Config, workspace: Path, tree: Path, data_dir: Path | Non
                                    network=config.sandbox.network)
     policy.read_only += [_path(p, workspace) for p in config.sandbox.read_only]
     policy.writable += [_path(p, workspace) for p in config.sandbox.writable]
-    # What the run needs to see even where the private /tmp covers it: the workspace (its
-    # linked .venv), the tools on PATH, the Python running cockpit.
-    policy.visible += [workspace, Path(sys.prefix), Path(sys.executable).parent]
-    policy.visible += [Path(p) for p in os.environ.get("PATH", "").split(os.pathsep) if p]
+    policy.visible.append(workspace)  # where the private /tmp covers it (its linked .venv)
     return policy
 
 

@@ -89,9 +89,13 @@ class SandboxPolicy:
             path.mkdir(parents=True, exist_ok=True)
         setenv = {"TRITON_CACHE_DIR": str(cache / "triton"),
                   "TORCHINDUCTOR_CACHE_DIR": str(cache / "inductor")}
+        # The tools the run starts stay visible where the private /tmp covers them: the
+        # Python running cockpit (a virtualenv in /tmp) and the directories on PATH.
+        visible = [Path(sys.prefix), Path(sys.executable).parent]
+        visible += [Path(p) for p in os.environ.get("PATH", "").split(os.pathsep) if p]
         return cls(workdir=workdir, read_only=read_only, writable=writable,
                    hidden=default_hidden(home), network=network, devices=gpu_devices(),
-                   setenv=setenv)
+                   setenv=setenv, visible=visible)
 
 
 def gpu_devices() -> list[Path]:
