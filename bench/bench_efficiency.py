@@ -82,9 +82,9 @@ def events_of(ws: Path) -> list[dict]:
 
 def per_hour(events: list[dict]) -> float:
     start = min(e["time"] for e in events)
-    end = max(e["time"] for e in events)
     ran = [e for e in events if e["event"] == "result" and e["status"] != "rejected"
            and "stopped by the human" not in (e.get("reason") or "")]
+    end = max(e["time"] for e in ran)  # the session's, not a later confirm's
     return len(ran) / (end - start) * 3600
 
 
@@ -97,7 +97,7 @@ def best_at(events: list[dict], seconds: float) -> float | None:
 
 def confirmed(ws: Path) -> tuple[float, float, float | None]:
     """`cockpit confirm` on the session: (baseline mean, best mean, Welch t)."""
-    cockpit("confirm", "--runs", "3", cwd=ws, check=False)
+    cockpit("confirm", "--runs", "3", cwd=ws, check=False)  # at the session's budget
     events = events_of(ws)
     state = SessionState.from_events(events)
     values = {}

@@ -78,6 +78,7 @@ def measure(workspace: Path, config, tag: str, plan: list[tuple[str, int, str]])
     from cockpit.headless import HeadlessPrinter
     from cockpit.session import serve_session
 
+    _as_measured(config, _events(workspace, tag))
     coordinator = Coordinator(workspace, config, tag)
     coordinator.observers.append(HeadlessPrinter(metric=config.metric.name))
     start = len(Journal(session_dir(workspace, tag) / "journal.jsonl").read())
@@ -87,6 +88,16 @@ def measure(workspace: Path, config, tag: str, plan: list[tuple[str, int, str]])
     if ending.code:
         raise WorkspaceError(ending.why)
     return _values_since(coordinator.events[start:], plan)
+
+
+def _as_measured(config, events: list[dict]) -> None:
+    """Re-runs measure what the session measured: its recorded budget and hard timeout,
+    whatever cockpit.toml says today (a `run --budget 60` session is confirmed at 60 s)."""
+    recorded = next((e["config"].get("experiment", {}) for e in reversed(events)
+                     if e["event"] == "session" and e.get("config")), {})
+    for name in ("time_budget", "timeout"):
+        if name in recorded:
+            setattr(config.experiment, name, recorded[name])
 
 
 def _measure_in_session(workspace: Path, plan: list[tuple[str, int, str]]) -> dict:

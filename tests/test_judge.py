@@ -227,6 +227,18 @@ def test_confirm_says_whether_the_gain_holds(tmp_path):
     assert not repo.is_dirty() and len(repo.git.worktree("list").splitlines()) == 1
 
 
+def test_confirm_measures_at_the_budget_the_session_measured_at(tmp_path):
+    ws = make_workspace(tmp_path / "ws", train=NOISY_TRAIN)
+    config = Config()
+    config.experiment.time_budget = 7  # as `cockpit run --budget 7`; cockpit.toml says 300
+    config.judge.baseline_runs = 0
+    Coordinator(ws, config, "b", agent=ScriptedAgent(*(idea(*i) for i in IDEAS[:2]))).run(3)
+    result = cockpit("confirm", "--runs", "2", cwd=ws)
+    assert "baseline" in result.stdout, result.stdout + result.stderr
+    sessions = [e for e in read_journal(ws, "b") if e["event"] == "session"]
+    assert len(sessions) == 2 and sessions[-1]["config"]["experiment"]["time_budget"] == 7
+
+
 def test_noise_command_measures_the_best_commit(tmp_path):
     ws, loop = noisy_session(tmp_path, "auto", baseline_runs=0)
     assert loop.noise is None
