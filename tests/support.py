@@ -147,3 +147,12 @@ def wait_for(condition, timeout: float = 30.0, what: str = ""):
             return value
         time.sleep(0.05)
     raise AssertionError(f"timed out waiting for {what or condition}")
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (once this returns)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

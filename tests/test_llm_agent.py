@@ -3,7 +3,6 @@ on 127.0.0.1, driving the real loop on real git repos."""
 from __future__ import annotations
 
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -11,7 +10,8 @@ import time
 import git
 import pytest
 from llm_server import ScriptedLLMServer, Turn  # first: keeps litellm offline
-from support import FAKE_TRAIN, cockpit, make_workspace, read_journal, results_rows
+from support import (FAKE_TRAIN, cockpit, free_port, make_workspace, read_journal,
+                     results_rows)
 
 from cockpit.agents import AgentError
 from cockpit.config import Config
@@ -176,9 +176,7 @@ def test_slow_answers_past_the_timeout_pause_instead_of_burning_experiments(tmp_
 
 def test_unreachable_api_base_pauses_with_the_address(tmp_path):
     ws = make_workspace(tmp_path / "ws")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]  # nothing listens here once closed
+    port = free_port()
     config = Config()
     config.agent.kind, config.agent.model = "llm", MODEL
     config.agent.api_base, config.agent.retries, config.agent.backoff = \

@@ -11,6 +11,7 @@ import pytest
 from support import (
     FAKE_TRAIN,
     ScriptedAgent,
+    free_port,
     make_workspace,
     read_journal,
     results_rows,
@@ -138,14 +139,6 @@ def test_a_baseline_lost_with_its_worker_is_measured_again(tmp_path, ray_pool_fa
     assert again.status == "keep" and loop.state.baseline is again
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_an_operators_cluster_through_its_address_with_a_node_lost(tmp_path):
     """A cluster started with `ray start` (a head and a worker node on this machine, one CPU
     each) reached through [runner] address; the worker node is killed mid-session: its run
@@ -156,7 +149,7 @@ def test_an_operators_cluster_through_its_address_with_a_node_lost(tmp_path):
     import tempfile
 
     ray_bin = shutil.which("ray") or str(Path(sys.executable).parent / "ray")
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
     temp = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # its socket paths must stay short
     nodes = []
