@@ -12,6 +12,11 @@ line as the live loop would:
 
     python bench/bench_earlystop.py --budget 20 --out curves.json
     python bench/bench_earlystop.py --replay curves.json   # the analysis alone
+    python bench/bench_earlystop.py --session WORKSPACE    # a finished cockpit session
+
+`--session` replays a real session's runs in the order they ended: each experiment against
+the runs of the best it was judged against, with the calibration the session had then
+(the re-runs measured before it ended), as the live loop would have checked it.
 
 Run it on a quiet machine: other load slows runs unevenly (fewer steps fit in the budget),
 which moves whole curves and the final metric more than most changes do.
@@ -34,7 +39,8 @@ from cockpit.earlystop import Curve, EarlyStop
 from cockpit.journal import Experiment
 
 ROOT = Path(__file__).resolve().parent.parent
-SETTINGS = [(30.0, 4.0), (40.0, 5.0), (50.0, 6.0), (50.0, 8.0), (60.0, 6.0)]
+SETTINGS = [(30.0, 2.5), (30.0, 3.0), (40.0, 3.0), (40.0, 4.0), (50.0, 4.0), (50.0, 6.0),
+            (60.0, 6.0)]
 
 
 def first_pass_sources(source: str) -> list[tuple[str, str]]:
@@ -140,6 +146,56 @@ def analyse(runs: list[dict]) -> None:
               f"{len(bad):<4} {100 * saved:>18.0f}%")
 
 
+def session_runs(workspace: Path) -> list[dict]:
+    """A finished session's experiments in the order they ended: each with its curve,
+    status, the curves of the best it was judged against, and the groups of re-runs of one
+    commit known by then."""
+    from cockpit.journal import Journal, session_dir
+    from cockpit.workspace import latest_session
+
+    tag = latest_session(workspace)
+    if tag is None:
+        raise SystemExit(f"no cockpit session in {workspace}")
+    folder = session_dir(workspace, tag)
+
+    def curve(kind: str, k: int) -> Curve:
+        return Curve.from_log((folder / kind / f"{k:04d}" / "run.log").read_text(errors="replace"))
+
+    by_commit: dict[str, list[Curve]] = {}
+    best, out = None, []
+    for e in Journal(folder / "journal.jsonl").read():
+        if e["event"] == "measure" and e.get("metric") is not None:
+            by_commit.setdefault(e["commit"], []).append(curve("measure", e["k"]))
+        elif e["event"] == "result":
+            run = curve("runs", e["n"])
+            if best is not None and e["status"] != "crash":
+                out.append({"n": e["n"], "status": e["status"], "run": run,
+                            "best": list(by_commit[best]),
+                            "groups": [list(g) for g in by_commit.values() if len(g) > 1]})
+            by_commit.setdefault(e["commit"], []).append(run)
+            if best is None or e["status"] == "keep":
+                best = e["commit"]
+    return out
+
+
+def analyse_session(runs: list[dict]) -> None:
+    keeps = sum(r["status"] == "keep" for r in runs)
+    print(f"{len(runs)} experiments after the baseline, {keeps} kept\n")
+    print(f"{'min_progress':>12} {'margin':>6} {'stopped':>7} {'keeps stopped':>13} "
+          f"{'budgets saved':>13}")
+    for min_progress, margin in SETTINGS:
+        stops, false, saved = 0, 0, 0.0
+        for r in runs:
+            stop = EarlyStop(min_progress, margin).calibrate(r["groups"])
+            at = first_stop(stop, r["best"], r["run"].points)
+            if at is not None:
+                stops += 1
+                false += r["status"] == "keep"
+                saved += (100 - at) / 100
+        print(f"{min_progress:>12.0f} {margin:>6.1f} {stops:>7} {false:>6} of {keeps:<4} "
+              f"{saved:>8.1f} of {len(runs)}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budget", type=int, default=20)
@@ -147,7 +203,11 @@ def main() -> None:
     parser.add_argument("--moves", type=int, default=30, help="first-pass moves to run")
     parser.add_argument("--out", type=Path, help="save the runs' curves here (JSON)")
     parser.add_argument("--replay", type=Path, help="analyse saved runs instead of running")
+    parser.add_argument("--session", type=Path, help="replay a finished session's runs")
     args = parser.parse_args()
+    if args.session:
+        analyse_session(session_runs(args.session))
+        return
     if args.replay:
         runs = json.loads(args.replay.read_text())
     else:

@@ -12,6 +12,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cockpit.earlystop import DEFAULT_MARGIN, DEFAULT_MIN_PROGRESS
 from cockpit.errors import CockpitError
 
 if sys.version_info >= (3, 11):
@@ -107,8 +108,8 @@ class EarlyStopConfig:
     # spread); true: on as soon as it can be calibrated; false: never.
     enabled: bool | str = "auto"
     shadow: bool = False  # only journal what it would have stopped, stop nothing
-    min_progress: float = 50.0  # percent of the budget before a run may be stopped
-    margin: float = 6.0  # how many spreads of the loss a run must be behind
+    min_progress: float = DEFAULT_MIN_PROGRESS  # percent of the budget before a stop
+    margin: float = DEFAULT_MARGIN  # how many spreads of the loss a run must be behind
 
 
 @dataclass
@@ -433,8 +434,9 @@ keep_reruns = 1                     # re-runs of a kept commit (with a noise flo
 enabled = "auto"                    # stop a run whose loss falls behind the best's beyond the
                                     # noise ("auto": once the noise floor is measured)
 shadow = false                      # only journal what it would have stopped
-min_progress = 50.0                 # percent of the budget before a run may be stopped
-margin = 6.0                        # spreads of the loss a run must be behind
+min_progress = 40.0                 # percent of the budget before a run may be stopped
+margin = 3.0                        # spreads of the loss a run must be behind (widened
+                                    # while few re-runs calibrate it)
 
 [sandbox]
 mode = "auto"                       # runs isolated: no network, .git and fixed files read-only,

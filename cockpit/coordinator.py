@@ -178,6 +178,7 @@ class Coordinator:
         self.proposing: dict[int, Ticket] = {}  # being made on a proposer thread
         self.measurements: list[Measurement] = []  # re-runs waiting for a worker
         self.held: list[Finished] = []  # results waiting for their bar
+        self._suspects: dict[str, str] = {}  # run id -> why: .git/config changed as it ran
         self.to_repair: list[Experiment] = []
         self.propose_time = Durations()
         self.run_time = Durations(initial=float(config.experiment.time_budget))
@@ -255,9 +256,6 @@ class Coordinator:
             else:
                 self._plan_start()
             self._drive()
-        except ConfigTampered as exc:
-            self._tampered(exc, None)
-            self.ending = Ending(f"stopped: {exc}", EXIT_FAILED)
         finally:
             self.close()
         self._record("session_end", why=self.ending.why, code=self.ending.code)
@@ -297,17 +295,14 @@ class Coordinator:
 
     # -- messages ------------------------------------------------------------------------
     def _handle(self, item) -> None:
-        try:
-            if isinstance(item, Command):
-                item.reply.put(self._answer(item))
-            elif isinstance(item, Started):
-                self._started_run(item.job, item.pid)
-            elif isinstance(item, Finished):
-                self._finished(item)
-            elif isinstance(item, Proposed):
-                self._proposed(item)
-        except ConfigTampered as exc:
-            self._tampered(exc, item.job if isinstance(item, Finished) else None)
+        if isinstance(item, Command):
+            item.reply.put(self._answer(item))
+        elif isinstance(item, Started):
+            self._started_run(item.job, item.pid)
+        elif isinstance(item, Finished):
+            self._finished(item)
+        elif isinstance(item, Proposed):
+            self._proposed(item)
 
     def _answer(self, command: Command) -> dict:
         handler = getattr(self, f"_cmd_{command.op}", None)
@@ -358,8 +353,9 @@ class Coordinator:
         if self.paused or self.stopping or self._measure_only:
             return
         limit = self._cost_limit_reached()
-        if limit:
-            self._pause(limit, "cost")
+        if limit:  # no more asking; what was already paid for runs first, then the pause
+            if not self.ready and not self.proposing:
+                self._pause(limit, "cost")
             return
         now = time.monotonic()
         remaining: list[float | None] = []
@@ -475,7 +471,7 @@ class Coordinator:
 
     def _proposal_error(self, error: Exception) -> None:
         if isinstance(error, ConfigTampered):  # the command agent planted it
-            self._tampered(error, None)
+            self._put_config_back(error, [])
             error = ProposalFailed(f"the agent changed .git/config ({', '.join(error.keys)})")
         if isinstance(error, AgentExhausted):
             self.stopping = self.stopping or str(error)
@@ -567,14 +563,17 @@ class Coordinator:
 
     def _finished(self, finished: Finished) -> None:
         job = finished.job
+        try:  # before anything else runs git: did it (or a run beside it) plant something?
+            self.history.check_config()
+        except ConfigTampered as exc:
+            self._planted_midway(exc)
         slot = self.slots[job.worker]
         measurement = slot.measurement
         slot.job = slot.ticket = slot.measurement = None
         self.trees.forget(f"w{job.worker}")  # the run may have written into its files
-        try:  # before anything else runs git: did the run plant something in it?
-            self.history.check_config()
-        except ConfigTampered as exc:
-            self._tampered(exc, job, measurement)
+        suspected = self._suspects.pop(job.run_id, "")
+        if suspected:  # .git/config gained keys while it ran
+            self._crash_for_tampering(job, measurement, suspected)
             return
         broken = self._broke_the_rules(job)
         if broken:
@@ -891,6 +890,7 @@ class Coordinator:
     def open(self) -> None:
         """Start or resume the session: git, the journal, recovery of a killed run."""
         self.history = History(self.workspace)
+        self.history.on_planted = self._planted_midway
         if not self.history.has_commits():
             raise SessionError(f"{self.workspace} has no commits yet: commit your files first")
         self.history.ignore_locally([f"{STATE_DIR}/", RESULTS_NAME, REPORT_NAME, "run.log",
@@ -1336,21 +1336,35 @@ class Coordinator:
             return make_pool(self.config)
         return source() if callable(source) else source
 
-    def _tampered(self, exc: ConfigTampered, job: Job | None,
-                  measurement: Measurement | None = None) -> None:
-        """The repository's config gained keys that run commands: put it back (keeping the
-        changed copy), and the run that did it is a crash."""
+    def _planted_midway(self, exc: ConfigTampered) -> None:
+        """.git/config gained keys that run commands (a run with the sandbox off planted them;
+        found before one of cockpit's git commands, or as a run ended): it is put back, the
+        changed copy kept, and every run in flight is a suspect, a crash when it finishes."""
+        jobs = [slot.job for slot in self.slots if slot.job is not None]
+        self._put_config_back(exc, jobs)
+        for job in jobs:
+            others = [self._who(other) for other in jobs if other is not job]
+            beside = f" (or {', '.join(others)}, running beside it)" if others else ""
+            self._suspects[job.run_id] = (f"the run{beside} modified .git/config "
+                                          f"({', '.join(exc.keys)}); restored")
+
+    def _put_config_back(self, exc: ConfigTampered, jobs: list[Job]) -> None:
         copy = self.history.restore_config(exc, self.dir / "quarantine")
-        who = "the agent" if job is None else (
-            f"#{job.n}" if job.kind == "experiment" else f"re-run {job.n}")
+        who = ", ".join(self._who(job) for job in jobs) or "the agent"
         self._record("tampered", path=".git/config", keys=exc.keys, kept=self._rel(copy),
                      by=who)
-        reason = f"the run modified .git/config ({', '.join(exc.keys)}); restored"
+
+    @staticmethod
+    def _who(job: Job) -> str:
+        return f"#{job.n}" if job.kind == "experiment" else f"re-run {job.n}"
+
+    def _crash_for_tampering(self, job: Job, measurement: Measurement | None,
+                             reason: str) -> None:
         if measurement is not None:
             self._record("measure", k=measurement.k, commit=measurement.commit,
                          purpose=measurement.purpose, metric=None, reason=reason,
                          worker=job.worker, log=self._rel(job.log_path))
-        elif job is not None and job.kind == "experiment" and self.state.get(job.n) \
+        elif job.kind == "experiment" and self.state.get(job.n) \
                 and not self.state.get(job.n).finished:
             self._record("result", n=job.n, commit=job.commit, status="crash", metric=None,
                          memory_gb=0.0, summary={}, seconds=0.0, worker=job.worker,

@@ -20,6 +20,7 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
+from typing import Callable
 
 import git
 
@@ -66,6 +67,9 @@ class History:
         self.git_dir = Path(self.repo.common_dir).resolve()  # shared by every worktree
         self._config_path = self.git_dir / "config"
         self._config_seen = self._read_config()
+        # Called instead of raising ConfigTampered before a git command, when set: the
+        # session puts the config back and goes on (it knows which runs may have done it).
+        self.on_planted: Callable[[ConfigTampered], None] | None = None
 
     def close(self) -> None:
         self.repo.close()
@@ -297,7 +301,12 @@ class History:
     def git_bytes(self, *args: str, cwd: Path | None = None, input: bytes | None = None,
                   env: dict[str, str] | None = None) -> bytes:
         """git(), its output as bytes (file contents, exactly)."""
-        self.check_config()
+        try:
+            self.check_config()
+        except ConfigTampered as exc:
+            if self.on_planted is None:
+                raise
+            self.on_planted(exc)  # it puts the config back: the command runs over the old one
         command = ["git"]
         for item in SAFE_CONFIG:
             command += ["-c", item]

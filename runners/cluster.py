@@ -77,7 +77,9 @@ class TrainWorker:
         workdir.mkdir(parents=True, exist_ok=True)
         log = self.root / f"{n:06d}.log"
         with self._lock:
-            self._log, self._offset, self._pid = log, 0, None
+            fetched, self._log, self._offset, self._pid = self._log, log, 0, None
+        if fetched is not None:  # the last run's log: its pool read it all before this run
+            fetched.unlink(missing_ok=True)
         try:
             if prepare and prepare not in self.prepared:  # this node's data, once
                 prepared = self.runner.run(prepare, cwd=workdir, log_path=self.root / "prepare.log",
@@ -101,11 +103,12 @@ class TrainWorker:
         """The current run's log text since the last poll, and its process id."""
         with self._lock:
             log, offset, pid = self._log, self._offset, self._pid
-        if log is None or not log.exists():
+        try:
+            with open(log, "rb") as f:
+                f.seek(offset)
+                data = f.read()
+        except (TypeError, OSError):  # no run yet, or its log not written yet
             return b"", pid
-        with open(log, "rb") as f:
-            f.seek(offset)
-            data = f.read()
         with self._lock:
             if self._log == log:
                 self._offset = offset + len(data)
@@ -113,6 +116,10 @@ class TrainWorker:
 
     def stop(self) -> None:
         self.runner.stop()
+
+    def cleanup(self) -> None:
+        """Remove the actor's scratch directory (the session is over)."""
+        shutil.rmtree(self.root, ignore_errors=True)
 
 
 class RayPool(WorkerPool):
@@ -269,6 +276,10 @@ class RayPool(WorkerPool):
     def close(self) -> None:
         actors = [a for a in self._actors if a is not None] + [p[0] for p in self._pending if p]
         self._actors, self._pending = [None] * self.workers, [None] * self.workers
+        try:  # scratch directories on the nodes (an actor lost with its node keeps its own)
+            self.ray.get([actor.cleanup.remote() for actor in actors], timeout=CALL_TIMEOUT)
+        except Exception:
+            pass
         for actor in actors:
             try:
                 self.ray.kill(actor)

@@ -76,7 +76,11 @@ def test_tune_session_records_every_step(tmp_path):
 @pytest.mark.parametrize("fault", ["raises", "nan", "no_summary", "hangs"])
 def test_faulty_run_becomes_crash_and_the_session_goes_on(tmp_path, fault):
     ws = make_workspace(tmp_path / "ws")
-    agent = ScriptedAgent(faulty_train(fault), lr(0.003))
+    # the hung run's child sleeps a time of its own: no other test's (or suite's) matches it
+    child = f"sleep 300.{os.getpid()}{time.monotonic_ns() % 10**6}"
+    faulty = faulty_train(fault).replace("'sleep', '300'", repr(child.split())[1:-1])
+    assert fault != "hangs" or child.split()[1] in faulty
+    agent = ScriptedAgent(faulty, lr(0.003))
     started = time.monotonic()
     coordinator, _ = run_session(ws, 3, agent=agent, timeout=3 if fault == "hangs" else 0)
     rows = results_rows(ws)
@@ -92,7 +96,7 @@ def test_faulty_run_becomes_crash_and_the_session_goes_on(tmp_path, fault):
     if fault == "hangs":
         assert time.monotonic() - started < 30
         # The run's whole process tree goes (a killed tree takes a moment to be reaped).
-        wait_for(lambda: subprocess.run(["pgrep", "-f", "sleep 300"], capture_output=True,
+        wait_for(lambda: subprocess.run(["pgrep", "-f", re.escape(child)], capture_output=True,
                                         text=True).stdout.strip() == "",
                  timeout=5, what="the hung run's child to be gone")
 
@@ -212,6 +216,86 @@ def test_code_a_run_plants_in_git_never_runs_with_cockpits_rights(tmp_path, monk
         assert not tampered and ("sandbox refused a write" in crashed.reason
                                  or "No such file" in crashed.reason), crashed.reason
     assert [e.status for e in coordinator.state.experiments[2:]] == ["keep", "discard"]
+
+
+# Plants a key, then trains on until cockpit has put the config back (or 30 s pass).
+PLANTS_AND_WAITS = FAKE_TRAIN.replace("SEED = 42", '''SEED = 42
+import pathlib
+config = pathlib.Path(open(".git").read().split("gitdir:")[1].strip()).parent.parent / "config"
+with open(config, "a") as f:
+    f.write("[core]\\n\\tfsmonitor = true\\n")
+deadline = time.time() + 30
+while "fsmonitor" in config.read_text() and time.time() < deadline:
+    time.sleep(0.05)
+print("restored mid-run:", "fsmonitor" not in config.read_text(), flush=True)''')
+
+
+class SlowScriptedAgent(ScriptedAgent):
+    """Takes a second per proposal, so the coordinator asks for the next while runs train."""
+
+    slow = True
+
+    def propose(self, ctx):
+        time.sleep(1.0)
+        return super().propose(ctx)
+
+
+def test_keys_planted_mid_run_are_put_back_before_cockpits_next_git_command(tmp_path):
+    """Sandbox off: a proposal that arrives while the planting run trains runs git; the
+    config is put back then (not only when the run ends), the proposal is not lost, and the
+    run is judged a crash when it finishes."""
+    ws = make_workspace(tmp_path / "ws")
+    config_before = (ws / ".git" / "config").read_bytes()
+    config = Config()
+    config.sandbox.mode = "off"
+    agent = SlowScriptedAgent(lr(0.5, PLANTS_AND_WAITS), lr(0.003), lr(0.002))
+    coordinator, ending = run_session(ws, 4, agent=agent, config=config)
+    assert ending.code == 0, ending.why
+    assert (ws / ".git" / "config").read_bytes() == config_before
+    log = ws / ".cockpit" / "t" / "runs" / "0002" / "run.log"
+    assert "restored mid-run: True" in log.read_text()
+    events = read_journal(ws, "t")
+    tampered = [e for e in events if e["event"] == "tampered"]
+    assert len(tampered) == 1 and tampered[0]["by"] == "#2"
+    assert tampered[0]["keys"] == ["core.fsmonitor"] and (ws / tampered[0]["kept"]).exists()
+    crashed = coordinator.state.experiments[1]
+    assert crashed.status == "crash" and "modified .git/config" in crashed.reason
+    assert [e.status for e in coordinator.state.experiments[2:]] == ["keep", "discard"]
+    assert [e.description for e in coordinator.state.experiments] == [
+        "baseline", "scripted change 2", "scripted change 3", "scripted change 4"]
+
+
+class PaidAgent(ScriptedAgent):
+    """A model that bills $1 a proposal and is asked ahead (its first answer is awaited
+    while the baseline runs)."""
+
+    slow = True
+
+    def propose(self, ctx):
+        ctx.record("attempt", kind="propose", attempt=1, accepted=True, cost_usd=1.0)
+        return super().propose(ctx)
+
+
+def test_a_proposal_paid_for_runs_before_the_cost_limit_pauses(tmp_path, monkeypatch):
+    """The limit is reached by the proposal made during the (slow) baseline: no more model
+    calls, but the paid-for proposal still runs, then the session pauses (exit 3 when no
+    human can resume it)."""
+    from cockpit.coordinator import EXIT_PAUSED
+
+    monkeypatch.setenv("COCKPIT_SLOW", "1")
+    slow_baseline = SLOW.replace(
+        "SEED = 42\n", "SEED = 42\nif LEARNING_RATE != 0.01: os.environ['COCKPIT_SLOW'] = '0'\n")
+    ws = make_workspace(tmp_path / "ws", train=slow_baseline)
+    config = Config()
+    config.agent.max_cost_usd = 0.5
+    agent = PaidAgent(lr(0.003, slow_baseline), lr(0.002, slow_baseline))
+    coordinator, ending = run_session(ws, 5, agent=agent, config=config)
+    assert ending.code == EXIT_PAUSED and "reached max_cost_usd $0.50" in ending.why
+    assert [e.status for e in coordinator.state.experiments] == ["keep", "keep"]
+    assert len(agent.sources) == 1  # asked once
+    order = [e["event"] for e in read_journal(ws, "t")
+             if e["event"] in ("attempt", "run_start", "result", "paused")]
+    assert order == ["run_start", "attempt", "result", "run_start", "paused", "result"]
 
 
 def test_secrets_never_reach_the_training_process(tmp_path):

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from cockpit.earlystop import Curve, EarlyStop, StopDecision, describe_stop
+from cockpit.earlystop import DEFAULT_MARGIN, Curve, EarlyStop, StopDecision, describe_stop
 
 
 def curve(seed: int, offset: float = 0.0, run_sigma: float = 0.02, step_sigma: float = 0.05,
@@ -143,6 +143,6 @@ def test_a_spread_from_one_pair_of_curves_asks_for_more():
     many = EarlyStop().calibrate([[curve(s) for s in range(1, 6)],
                                   [curve(s) for s in range(6, 11)]])
     assert one.pairs == 1 and many.pairs == 8
-    assert one.needed == pytest.approx(6 * 6.98, abs=0.05)
-    assert 6 < many.needed < 6 * 1.2
+    assert one.needed == pytest.approx(DEFAULT_MARGIN * 6.98, abs=0.05)
+    assert DEFAULT_MARGIN < many.needed < DEFAULT_MARGIN * 1.2
     assert EarlyStop().needed == math.inf

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import tempfile
 import time
 from pathlib import Path
 
@@ -56,11 +57,16 @@ def ray_config() -> Config:
 
 def test_experiments_run_on_ray_workers_with_their_logs_streamed(tmp_path, ray_pool_factory):
     ws = make_workspace(tmp_path / "ws", train=STREAMED)
+    scratch = lambda: set(Path(tempfile.gettempdir()).glob("cockpit-ray-*"))  # noqa: E731
+    before = scratch()
     pool = ray_pool_factory(2)
     assert pool.kind == "ray" and pool.workers == 2 and not pool.use_gpus
     chunks = []
     loop = Coordinator(ws, ray_config(), "r", pool=pool)
     loop.observers.append(lambda m: chunks.append((time.monotonic(), m["worker"], m["text"]))
+                          if m["type"] == "output" else None)
+    during: set[Path] = set()
+    loop.observers.append(lambda m: during.update(scratch() - before)
                           if m["type"] == "output" else None)
     why = loop.run(4).why
     assert why == "ran 4 experiments as asked"
@@ -77,6 +83,8 @@ def test_experiments_run_on_ray_workers_with_their_logs_streamed(tmp_path, ray_p
     summary = [t for t, _, text in chunks if "val_bpb:" in text]
     assert warm and summary and summary[0] - warm[0] > 0.4
     assert {w for _, w, _ in chunks} == {0, 1}
+    assert len(during) == 2, during  # one per actor, while it ran ...
+    assert not during & scratch(), "... and gone with the session"
 
 
 def test_a_killed_ray_worker_is_a_crash_with_the_reason_and_the_loop_goes_on(
@@ -121,6 +129,8 @@ def test_a_killed_ray_worker_is_a_crash_with_the_reason_and_the_loop_goes_on(
 def test_a_baseline_lost_with_its_worker_is_measured_again(tmp_path, ray_pool_factory):
     """Losing the machine is not a broken setup: the baseline runs again on a worker."""
     ws = make_workspace(tmp_path / "ws", train=STREAMED)
+    scratch = lambda: set(Path(tempfile.gettempdir()).glob("cockpit-ray-*"))  # noqa: E731
+    before = scratch()
     pool = ray_pool_factory(2)
     killed = []
 
