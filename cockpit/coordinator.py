@@ -1351,6 +1351,8 @@ class Coordinator:
     def _put_config_back(self, exc: ConfigTampered, jobs: list[Job]) -> None:
         copy = self.history.restore_config(exc, self.dir / "quarantine")
         who = ", ".join(self._who(job) for job in jobs) or "the agent"
+        if len(jobs) > 1:
+            who = f"one of {who}"
         self._record("tampered", path=".git/config", keys=exc.keys, kept=self._rel(copy),
                      by=who)
 
