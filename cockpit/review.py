@@ -78,10 +78,11 @@ def measure(workspace: Path, config, tag: str, plan: list[tuple[str, int, str]])
     from cockpit.headless import HeadlessPrinter
     from cockpit.session import serve_session
 
-    _as_measured(config, _events(workspace, tag))
+    events = _events(workspace, tag)
+    _as_measured(config, events)
     coordinator = Coordinator(workspace, config, tag)
     coordinator.observers.append(HeadlessPrinter(metric=config.metric.name))
-    start = len(Journal(session_dir(workspace, tag) / "journal.jsonl").read())
+    start = len(events)
     ending = serve_session(coordinator, None, background=False, measure=plan)
     if coordinator.interrupted:
         raise KeyboardInterrupt

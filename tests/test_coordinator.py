@@ -265,6 +265,37 @@ def test_keys_planted_mid_run_are_put_back_before_cockpits_next_git_command(tmp_
         "baseline", "scripted change 2", "scripted change 3", "scripted change 4"]
 
 
+# Plants the key again each time cockpit puts the config back, for 3 s, and ends planted.
+KEEPS_PLANTING = FAKE_TRAIN.replace("SEED = 42", '''SEED = 42
+import pathlib
+config = pathlib.Path(open(".git").read().split("gitdir:")[1].strip()).parent.parent / "config"
+deadline = time.time() + 3
+while time.time() < deadline:
+    if "fsmonitor" not in config.read_text():
+        with open(config, "a") as f:
+            f.write("[core]\\n\\tfsmonitor = env > " + os.environ["COCKPIT_SPY"] + "\\n")
+    time.sleep(0.01)''')
+
+
+def test_a_run_that_keeps_planting_gets_nothing_and_ends_a_crash(tmp_path, monkeypatch):
+    """Sandbox off, the run re-plants the key as soon as it is put back, while proposals
+    (and their git commands) arrive: no planted command ever runs, the config ends as it
+    was, the run is a crash, the session goes on."""
+    monkeypatch.setenv("COCKPIT_SPY", str(tmp_path / "spy"))
+    ws = make_workspace(tmp_path / "ws")
+    config_before = (ws / ".git" / "config").read_bytes()
+    config = Config()
+    config.sandbox.mode = "off"
+    agent = SlowScriptedAgent(lr(0.5, KEEPS_PLANTING), lr(0.003), lr(0.002))
+    coordinator, ending = run_session(ws, 4, agent=agent, config=config)
+    assert ending.code == 0, ending.why
+    assert not list(tmp_path.glob("spy*")), "a planted fsmonitor ran"
+    assert (ws / ".git" / "config").read_bytes() == config_before
+    assert [e.status for e in coordinator.state.experiments] == [
+        "keep", "crash", "keep", "discard"]
+    assert "modified .git/config" in coordinator.state.experiments[1].reason
+
+
 class PaidAgent(ScriptedAgent):
     """A model that bills $1 a proposal and is asked ahead (its first answer is awaited
     while the baseline runs)."""

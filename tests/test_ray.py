@@ -47,6 +47,11 @@ def ray_pool_factory():
         ray.shutdown()
 
 
+def scratch() -> set[Path]:
+    """The Ray actors' scratch directories on this machine."""
+    return set(Path(tempfile.gettempdir()).glob("cockpit-ray-*"))
+
+
 def ray_config() -> Config:
     config = Config()
     config.runner.kind = "ray"
@@ -57,7 +62,6 @@ def ray_config() -> Config:
 
 def test_experiments_run_on_ray_workers_with_their_logs_streamed(tmp_path, ray_pool_factory):
     ws = make_workspace(tmp_path / "ws", train=STREAMED)
-    scratch = lambda: set(Path(tempfile.gettempdir()).glob("cockpit-ray-*"))  # noqa: E731
     before = scratch()
     pool = ray_pool_factory(2)
     assert pool.kind == "ray" and pool.workers == 2 and not pool.use_gpus
@@ -129,8 +133,6 @@ def test_a_killed_ray_worker_is_a_crash_with_the_reason_and_the_loop_goes_on(
 def test_a_baseline_lost_with_its_worker_is_measured_again(tmp_path, ray_pool_factory):
     """Losing the machine is not a broken setup: the baseline runs again on a worker."""
     ws = make_workspace(tmp_path / "ws", train=STREAMED)
-    scratch = lambda: set(Path(tempfile.gettempdir()).glob("cockpit-ray-*"))  # noqa: E731
-    before = scratch()
     pool = ray_pool_factory(2)
     killed = []
 
