@@ -365,7 +365,11 @@ class History:
     def restore_config(self, tampered: "ConfigTampered", keep_in: Path) -> Path:
         """Put .git/config back as it was, keeping the tampered copy (nothing is lost)."""
         keep_in.mkdir(parents=True, exist_ok=True)
-        copy = keep_in / f"git-config-{time.strftime('%Y%m%d-%H%M%S')}"
+        stamp, k = time.strftime('%Y%m%d-%H%M%S'), 1
+        copy = keep_in / f"git-config-{stamp}"
+        while copy.exists():  # planted again within the second: a copy of its own
+            k += 1
+            copy = keep_in / f"git-config-{stamp}-{k}"
         shutil.copyfile(self._config_path, copy)
         self._config_path.write_bytes(tampered.before)
         self._config_seen = tampered.before

@@ -294,6 +294,9 @@ def test_a_run_that_keeps_planting_gets_nothing_and_ends_a_crash(tmp_path, monke
     assert [e.status for e in coordinator.state.experiments] == [
         "keep", "crash", "keep", "discard"]
     assert "modified .git/config" in coordinator.state.experiments[1].reason
+    tampered = [e for e in read_journal(ws, "t") if e["event"] == "tampered"]
+    kept = {e["kept"] for e in tampered}
+    assert len(kept) == len(tampered) and all((ws / k).exists() for k in kept)  # none lost
 
 
 class PaidAgent(ScriptedAgent):
