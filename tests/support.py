@@ -64,6 +64,14 @@ def read_journal(workspace: Path, tag: str) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
+def live_journal(workspace: Path, tag: str) -> list[dict]:
+    """The events so far of a journal a session is still writing: none before the file
+    exists, and a line caught mid-write is skipped."""
+    from cockpit.journal import Journal
+
+    return Journal(workspace / ".cockpit" / tag / "journal.jsonl").read()
+
+
 def results_rows(workspace: Path) -> list[list[str]]:
     lines = (workspace / "results.tsv").read_text().splitlines()
     return [line.split("\t") for line in lines[1:]]

@@ -13,6 +13,7 @@ from support import (
     FAKE_TRAIN,
     ScriptedAgent,
     free_port,
+    live_journal,
     make_workspace,
     read_journal,
     results_rows,
@@ -188,7 +189,7 @@ def test_an_operators_cluster_through_its_address_with_a_node_lost(tmp_path):
                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:  # both training: one of them on the node
-            events = read_journal(ws, "c") if (ws / ".cockpit" / "c").exists() else []
+            events = live_journal(ws, "c")
             started = [e["n"] for e in events if e["event"] == "run_pid"]
             done = {e["n"] for e in events if e["event"] == "result"}
             if len([n for n in started if n not in done]) >= 2:

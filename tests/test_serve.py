@@ -20,7 +20,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 from browser import Browser, chromium_path
-from support import cockpit, make_workspace, read_journal, wait_for
+from support import cockpit, live_journal, make_workspace, read_journal, wait_for
 
 from cockpit.config import Config
 from cockpit.control import read_session
@@ -130,7 +130,7 @@ def test_a_proposal_approved_in_chromium(tmp_path, served):
             await browser.wait_for_text("timeline")  # the pane's title: the cockpit is drawn
             await browser.wait_for_text("awaits your approval")  # #2, on screen
             await browser.press("a")
-            wait_for(lambda: [e for e in read_journal(ws, "t") if e["event"] == "approved"],
+            wait_for(lambda: [e for e in live_journal(ws, "t") if e["event"] == "approved"],
                        what="the approval in the journal")
             await browser.wait_for_text("#2 approved")
             await browser.screenshot(shot)

@@ -16,6 +16,7 @@ import pytest
 from support import (
     FAKE_TRAIN,
     cockpit,
+    live_journal,
     make_workspace,
     read_journal,
     results_rows,
@@ -29,10 +30,7 @@ SLOW = FAKE_TRAIN.replace("SEED = 42", "SEED = 42\ntime.sleep(float(os.environ.g
 
 
 def events_of(ws: Path, tag: str, kind: str) -> list[dict]:
-    try:
-        return [e for e in read_journal(ws, tag) if e["event"] == kind]
-    except (FileNotFoundError, ValueError):
-        return []
+    return [e for e in live_journal(ws, tag) if e["event"] == kind]
 
 
 @pytest.fixture
