@@ -203,39 +203,35 @@ def main() -> None:
     parser.add_argument("--half", type=float, default=30.0, help="the earlier checkpoint")
     parser.add_argument("--budget", type=int, default=60)
     parser.add_argument("--keep", type=Path, help="keep the workspaces here")
+    parser.add_argument("--no-shadow", action="store_true",
+                        help="run the on session only (half the time): no side-by-side "
+                             "figures, the rest as usual")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="cockpit-efficiency-")) if args.keep is None \
         else args.keep
     root.mkdir(parents=True, exist_ok=True)
     on = session(root, "on", args.minutes, args.budget, shadow=False)
-    shadow = session(root, "shadow", args.minutes, args.budget, shadow=True)
+    shadow = None if args.no_shadow else session(root, "shadow", args.minutes, args.budget,
+                                                 shadow=True)
     print("confirming each best (3 runs of the baseline and of the best) ...", flush=True)
-    on_base, on_best, on_t = confirmed(on)
-    sh_base, sh_best, sh_t = confirmed(shadow)
-    on_events, sh_events = events_of(on), events_of(shadow)
-    would, would_kept, keeps = false_stops(sh_events)
+    on_confirmed = confirmed(on)
+    shadow_confirmed = confirmed(shadow) if shadow is not None else None
+    on_events = events_of(on)
     first = SessionState.from_events(on_events).experiments
     with_memory, without = memory(first, (on / "train.py").read_text(), 20)
 
-    rate_on, rate_sh = per_hour(on_events), per_hour(sh_events)
     print()
-    print(f"{args.minutes:g} minutes each, {args.budget} s budget, tune agent, this machine")
-    print(f"experiments/hour: early stop on {rate_on:.1f}, shadow {rate_sh:.1f}: "
-          f"{rate_on / rate_sh:.2f}x (target >= 1.3)")
+    each = "" if shadow is None else " each"
+    print(f"{args.minutes:g} minutes{each}, {args.budget} s budget, tune agent, this machine")
     stopped = sum(e["event"] == "early_stop" for e in on_events)
-    print(f"  runs stopped early in the on session: {stopped}")
-    print(f"best val_bpb, confirmed by 3 re-runs: on {on_best:.4f} (baseline {on_base:.4f}, "
-          f"t {on_t if on_t is not None else float('nan'):.1f}); shadow {sh_best:.4f} "
-          f"(baseline {sh_base:.4f}, t {sh_t if sh_t is not None else float('nan'):.1f})")
-    floor = NoiseFloor.from_events(on_events + sh_events)
-    if floor is not None:
-        gap = on_best - sh_best
-        print(f"  on - shadow: {gap:+.4f} = {gap / floor.std:+.1f}x the noise "
-              f"({floor.describe().removeprefix('noise floor: ')}); on must not be worse "
-              "beyond the noise")
-    print(f"false stops (shadow): it would have stopped {would} runs, {would_kept} of them "
-          f"ended kept, of {keeps} keeps: {100 * would_kept / max(1, keeps):.0f}% "
-          "(target < 5%)")
+    if shadow is None:
+        base_mean, best_mean, t = on_confirmed
+        print(f"experiments/hour with early stop on: {per_hour(on_events):.1f}, "
+              f"{stopped} runs stopped early")
+        print(f"best val_bpb, confirmed by 3 re-runs: {best_mean:.4f} (baseline "
+              f"{base_mean:.4f}, t {t if t is not None else float('nan'):.1f})")
+    else:
+        side_by_side(on_events, events_of(shadow), stopped, on_confirmed, shadow_confirmed)
     base = SessionState.from_events(on_events).baseline.metric
     for label, minutes in ((f"{args.half:g} min", args.half), (f"{args.minutes:g} min",
                                                                 args.minutes)):
@@ -253,6 +249,30 @@ def main() -> None:
         shutil.rmtree(root, ignore_errors=True)
     else:
         print(f"workspaces kept in {root}")
+
+
+def side_by_side(on_events: list[dict], sh_events: list[dict], stopped: int,
+                 on_confirmed: tuple, shadow_confirmed: tuple) -> None:
+    """The figures that compare the on session with the shadow one."""
+    on_base, on_best, on_t = on_confirmed
+    sh_base, sh_best, sh_t = shadow_confirmed
+    would, would_kept, keeps = false_stops(sh_events)
+    rate_on, rate_sh = per_hour(on_events), per_hour(sh_events)
+    print(f"experiments/hour: early stop on {rate_on:.1f}, shadow {rate_sh:.1f}: "
+          f"{rate_on / rate_sh:.2f}x (target >= 1.3)")
+    print(f"  runs stopped early in the on session: {stopped}")
+    print(f"best val_bpb, confirmed by 3 re-runs: on {on_best:.4f} (baseline {on_base:.4f}, "
+          f"t {on_t if on_t is not None else float('nan'):.1f}); shadow {sh_best:.4f} "
+          f"(baseline {sh_base:.4f}, t {sh_t if sh_t is not None else float('nan'):.1f})")
+    floor = NoiseFloor.from_events(on_events + sh_events)
+    if floor is not None:
+        gap = on_best - sh_best
+        print(f"  on - shadow: {gap:+.4f} = {gap / floor.std:+.1f}x the noise "
+              f"({floor.describe().removeprefix('noise floor: ')}); on must not be worse "
+              "beyond the noise")
+    print(f"false stops (shadow): it would have stopped {would} runs, {would_kept} of them "
+          f"ended kept, of {keeps} keeps: {100 * would_kept / max(1, keeps):.0f}% "
+          "(target < 5%)")
 
 
 if __name__ == "__main__":

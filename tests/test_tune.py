@@ -135,23 +135,39 @@ def all_discarded(agent, history, source=SOURCE, notes=(), prior=(), limit=80):
     raise AssertionError("never exhausted")
 
 
-def test_every_constant_both_ways_before_momentum_or_refinement():
+def test_a_kept_move_is_pushed_on_at_once_then_every_constant_both_ways():
     agent = TuneAgent()
     first = agent.propose(ctx())
     kept = experiment(2, first, "keep", -0.05)  # LEARNING_RATE up helped
     history = [baseline(), kept]
     proposals = all_discarded(agent, history, source=first.source)
     moves = [(p.move["name"], p.move["direction"], p.move["factor"]) for p in proposals]
-    # The first pass: every other (constant, direction), at the coarse step, before anything
-    # else (LEARNING_RATE down from the new best is the configuration it came from).
+    # Momentum first: the kept move again, with its reason.
+    assert moves[0] == ("LEARNING_RATE", +1, 2.0)
+    assert proposals[0].params["LEARNING_RATE"] == 1.2e-2
+    assert "improved val_bpb by 0.0500" in proposals[0].hypothesis
+    # Then the first pass: every other (constant, direction), at the coarse step, before
+    # anything finer (LEARNING_RATE down from the new best is where it came from).
     first_pass = {(n, d) for n in TUNABLE for d in (+1, -1)} - {("LEARNING_RATE", +1),
                                                                ("LEARNING_RATE", -1)}
-    assert {(n, d) for n, d, _ in moves[:len(first_pass)]} == first_pass
-    assert all(f == 2.0 for _, _, f in moves[:len(first_pass)])
-    # Then momentum: the kept move again, with its reason.
-    assert moves[len(first_pass)] == ("LEARNING_RATE", +1, 2.0)
-    assert "improved val_bpb by 0.0500" in proposals[len(first_pass)].hypothesis
+    assert {(n, d) for n, d, _ in moves[1:1 + len(first_pass)]} == first_pass
+    assert all(f == 2.0 for _, _, f in moves[:1 + len(first_pass)])
     assert "SEED" not in {m[0] for m in moves}
+
+
+def test_momentum_goes_on_while_it_keeps_and_stops_at_the_first_miss():
+    agent = TuneAgent()
+    history, source = [baseline()], SOURCE
+    for n in (2, 3):  # LEARNING_RATE up kept twice in a row
+        p = agent.propose(ctx(history, source=source))
+        assert (p.move["name"], p.move["direction"]) == ("LEARNING_RATE", +1)
+        history.append(experiment(n, p, "keep", -0.05))
+        source = p.source
+    third = agent.propose(ctx(history, source=source))
+    assert third.params["LEARNING_RATE"] == 2.4e-2 and "further on" in third.hypothesis
+    history.append(experiment(4, third, "discard", +0.05))  # too far
+    after = agent.propose(ctx(history, source=source))
+    assert after.move["name"] != "LEARNING_RATE" and after.move["factor"] == 2.0
 
 
 def test_depth_is_reached_early():

@@ -3,11 +3,13 @@
 It reads the top-level UPPERCASE numeric constants with `ast` and picks the next move from
 what is known: this session's experiments (those in flight included), the experiments of
 earlier sessions in the workspace (`ctx.prior`), and the human's words. In this order:
-  1. first pass: every constant in both directions, before anything else; constants whose
-     moves helped in earlier sessions first (in the direction that helped), then the ones
-     that usually matter most in a fixed time budget (learning rates, then model shape);
-     a move an earlier session measured without a keep is already known and skipped;
-  2. momentum: the last kept move worked, so push the same constant the same way again;
+  1. momentum: the last kept move worked, so push the same constant the same way once
+     more, right away (a step too far costs one run, often stopped early; waiting for the
+     first pass to end would leave the most promising lever alone for a dozen runs);
+  2. first pass: every constant in both directions; constants whose moves helped in
+     earlier sessions first (in the direction that helped), then the ones that usually
+     matter most in a fixed time budget (learning rates, then model shape); a move an
+     earlier session measured without a keep is already known and skipped;
   3. near-misses (better than the best, within the noise): two of them together on top of
      the best, or one again on a best that has moved since it was measured;
   4. refinement: smaller steps around the best value, both ways; then the coarse steps
@@ -350,8 +352,8 @@ class TuneAgent:
         """Every candidate, best first: the phases in order, the levers the human asked for
         ahead of the rest, the ones to leave alone gone."""
         order = self._first_pass_order(tunable, ledger)
-        candidates = [*self._first_pass(ctx, order, ledger, steering),
-                      *self._momentum(ctx, tunable, ledger),
+        candidates = [*self._momentum(ctx, tunable, ledger),
+                      *self._first_pass(ctx, order, ledger, steering),
                       *self._near_misses(ctx, tunable, ledger),
                       *self._refinement(ctx, order, ledger, steering)]
         candidates = [c for c in candidates if all(steering.allows(s[0]) for s in c.steps)]
