@@ -562,6 +562,26 @@ def test_chart_key_sits_under_the_plot_and_redraws_only_on_change():
     run(app, scenario, size=(60, 17))
 
 
+def test_a_chart_with_nothing_measured_draws_no_made_up_axis():
+    app = ChartApp()
+
+    async def scenario(pilot):
+        chart = app.query_one(MetricChart)
+        chart.set_points([Point(1, None, "crash")])  # the baseline, stopped or crashed
+        await pilot.pause()
+        plot = chart.query_one(CachedPlot)
+        drawn = "\n".join(region_text(app, plot.region))
+        assert "x" not in drawn and "1.0" not in drawn and "┤" not in drawn
+        assert str(chart.query_one("#chart-key").render()).startswith(
+            "no val_bpb measured yet: xcrash")
+        chart.set_points([Point(1, None, "crash"), Point(2, 1.5, "keep")])
+        await pilot.pause()
+        assert "┤" in "\n".join(region_text(app, plot.region))
+        assert "measured yet" not in str(chart.query_one("#chart-key").render())
+
+    run(app, scenario, size=(60, 17))
+
+
 def test_loss_sparkline_against_the_best_at_the_same_progress():
     bars = spark([4.0, 3.5, 3.4], [4.1, 3.4, 3.3, 3.2, 3.1], 20)
     styles = [str(span.style) for span in bars.spans]

@@ -263,9 +263,11 @@ class MetricChart(Vertical):
         levels = [p.metric for p in self.points if p.metric is not None]
         if self.bar is not None:
             levels += [self.bar - (self.band or 0), self.bar + (self.band or 0)]
+        if not levels:
+            return  # nothing measured yet: no made-up axis (the key says so)
         has_crash = any(p.metric is None for p in self.points)
         rows = max(2, height - 3)  # the frame and the x tick labels take three rows
-        low, high = (min(levels), max(levels)) if levels else (0.0, 1.0)
+        low, high = min(levels), max(levels)
         if high - low < 1e-12:
             low, high = low - (abs(low) * 0.01 or 0.01), high + (abs(high) * 0.01 or 0.01)
         pad = (high - low) / max(4, rows * 2)
@@ -304,6 +306,8 @@ class MetricChart(Vertical):
     def _key(self) -> Text:
         """The chart's key, one line under the plot."""
         key = Text(no_wrap=True, overflow="ellipsis")
+        if self.points and self.bar is None and all(p.metric is None for p in self.points):
+            key.append(f"no {self.metric} measured yet: ", style="dim")
         statuses = {p.status for p in self.points}
         for status, (color, marker) in MARKS.items():
             if status in statuses:
