@@ -22,6 +22,7 @@ Then, from the two journals (and `cockpit confirm` on each session's best):
   measured; and how many it would have repeated without the memory.
 
     python bench/bench_efficiency.py --minutes 60 --budget 60
+    python bench/bench_efficiency.py --minutes 60 --no-shadow   # the on session alone
 
 A CPU box trains slowly; --budget 60 is the shortest budget at which train.py learns
 enough for the levers to matter (at 20 s curves are still falling steeply everywhere).
