@@ -6,7 +6,14 @@ import random
 
 import pytest
 
-from cockpit.earlystop import DEFAULT_MARGIN, Curve, EarlyStop, StopDecision, describe_stop
+from cockpit.earlystop import (
+    DEFAULT_MARGIN,
+    LAST_STOP,
+    Curve,
+    EarlyStop,
+    StopDecision,
+    describe_stop,
+)
 
 
 def curve(seed: int, offset: float = 0.0, run_sigma: float = 0.02, step_sigma: float = 0.05,
@@ -71,6 +78,17 @@ def test_behind_only_before_min_progress_is_not_stopped():
     assert live(stop, best, slow_start.points) is None
     # The same start, still behind after min_progress: stopped.
     assert live(stop, best, curve(11, offset=0.5).points) is not None
+
+
+def test_behind_only_near_the_end_is_left_to_finish():
+    stop, best = calibrated()
+    late = curve(12, offset=0.0, late_offset=0.6, late_from=LAST_STOP + 1)
+    assert live(stop, best, late.points) is None  # a stop would save seconds, lose the metric
+    earlier = curve(12, offset=0.0, late_offset=0.6, late_from=LAST_STOP - 10)
+    decision = live(stop, best, earlier.points)
+    assert decision is not None and decision.progress <= LAST_STOP
+    assert live(EarlyStop(min_progress=95.0).calibrate([best, best]), best,
+                curve(13, offset=0.6).points) is not None  # a min_progress past it still stops
 
 
 def test_without_calibration_it_never_stops():
