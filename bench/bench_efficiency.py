@@ -89,9 +89,10 @@ def per_hour(events: list[dict]) -> float:
     return len(ran) / (end - start) * 3600
 
 
-def best_at(events: list[dict], seconds: float) -> float | None:
+def best_at(events: list[dict], seconds: float) -> str | None:
+    """The commit that was the best `seconds` into the session."""
     start = min(e["time"] for e in events)
-    kept = [e["metric"] for e in events if e["event"] == "result" and e["status"] == "keep"
+    kept = [e["commit"] for e in events if e["event"] == "result" and e["status"] == "keep"
             and e["time"] - start <= seconds and e.get("metric") is not None]
     return kept[-1] if kept else None
 
@@ -233,12 +234,18 @@ def main() -> None:
               f"{base_mean:.4f}, t {t if t is not None else float('nan'):.1f})")
     else:
         side_by_side(on_events, events_of(shadow), stopped, on_confirmed, shadow_confirmed)
-    base = SessionState.from_events(on_events).baseline.metric
+    # Each commit by the mean of all its runs (re-runs and confirm runs too): one run of
+    # the best is a lucky draw, one of the baseline any draw.
+    runs = values_by_commit(on_events)
+    base_runs = runs[SessionState.from_events(on_events).baseline.commit]
+    base = statistics.fmean(base_runs)
     for label, minutes in ((f"{args.half:g} min", args.half), (f"{args.minutes:g} min",
                                                                 args.minutes)):
-        best = best_at(on_events, minutes * 60)
-        if best is not None:
-            print(f"val_bpb after {label}: {best:.4f} vs baseline {base:.4f}: "
+        commit = best_at(on_events, minutes * 60)
+        if commit is not None:
+            best = statistics.fmean(runs[commit])
+            print(f"val_bpb after {label}: {best:.4f} (mean of {len(runs[commit])} runs) vs "
+                  f"baseline {base:.4f} ({len(base_runs)} runs): "
                   f"{100 * (best - base) / base:+.1f}%" + ("  (target -15%)" if minutes ==
                                                             args.minutes else ""))
     own, older = unconfirmed_share(on_events)
