@@ -33,7 +33,7 @@ small-sample widening: 5 spreads after 4 baseline runs, 3.8 after 4 more re-runs
 the keeps (the earlier 50/6 stopped nothing in either session). Before 40% of the budget a
 change of learning rate or warmup may still be reshaping its curve; train.py's warmdown
 starts at 60%, where curves cross. Past LAST_STOP (90%) a run is left to finish: a
-60-minute session here stopped two runs at 87% and 98%, saving seconds and losing their
+60-minute session here stopped five of its ten at 87-98%, saving seconds and losing their
 measured val_bpb. Re-runs' own noise is far from 3 spreads of the
 difference (no stop in 200 such curves, in tests/test_earlystop.py).
 """
