@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, field
 
-from cockpit.earlystop import Curve
+from cockpit.earlystop import Curve, describe_stop
 from cockpit.journal import Experiment, SessionState
 from cockpit.judge import KeepPolicy, NoiseFloor, gain_of
 from cockpit.progress import parse_progress
@@ -245,5 +245,9 @@ def describe(e: Experiment, metric: str, awaiting: bool = False) -> str:
         return "running" if e.log else "approved, waiting for a worker"
     if e.status in ("crash", "rejected"):
         return f"{e.status}: {e.reason}"
+    if e.early_stop is not None:
+        return f"{e.status}: {describe_stop(e.early_stop)}"
+    if e.metric is None:  # ended without a metric for another reason: say which
+        return f"{e.status}: {e.reason or e.verdict or f'no {metric} measured'}"
     delta = "" if e.delta_best is None else f" ({e.delta_best:+.6f} vs best)"
     return f"{e.status}: {metric} {e.metric:.6f}{delta}"

@@ -7,6 +7,7 @@ import asyncio
 import os
 import signal
 
+from textual.widgets import TextArea
 from support import read_journal
 from tui_support import slow_train, wait_for, workspace
 
@@ -14,7 +15,9 @@ from cockpit.app import CockpitApp
 from cockpit.client import start_detached
 from cockpit.control import read_session
 from cockpit.screens.confirm import ConfirmScreen
+from cockpit.screens.experiment import ExperimentScreen
 from cockpit.screens.help import HelpScreen
+from cockpit.screens.proposal_editor import ProposalEditor
 from cockpit.screens.replay import ReplayScreen
 from cockpit.screens.steer import NoteScreen
 from cockpit.widgets.run_log import RunLog
@@ -64,6 +67,18 @@ def test_auto_approved_session_fills_every_pane(tmp_path):
         steps = [l for l in log.log_widget.lines if l.startswith("step ")]
         assert len(steps) == 1 and steps[0].startswith("step 00002"), log.log_widget.lines
         assert "ran 3" in app.view.ended
+        timeline.focus()
+        await pilot.press("enter")  # #3 in full: its diff and its whole log
+        assert isinstance(app.screen, ExperimentScreen)
+        whole = app.screen.query_one(RunLog)
+        assert "val_bpb" in "\n".join(whole.log_widget.lines)
+        await pilot.press("escape")
+        await pilot.press("m", "down", "m", "c")  # mark #3 and #2, compare them
+        assert isinstance(app.screen, ExperimentScreen)
+        assert str(app.screen.query_one("#experiment-title").render()).startswith(" #2 → #3")
+        assert not app.screen.query(RunLog)  # a comparison has no single log
+        await pilot.press("escape")
+        assert app.screen is app.main
 
     run(scenario, app)
 
@@ -88,6 +103,28 @@ def test_approve_reject_and_the_reason_is_journaled(tmp_path):
     results = {e["n"]: e for e in read_journal(ws, "t") if e["event"] == "result"}
     assert results[2]["status"] == "rejected" and "too big" in results[2]["reason"]
     assert results[3]["status"] in ("keep", "discard")
+
+
+def test_a_proposal_edited_in_the_app_runs_as_edited(tmp_path, monkeypatch):
+    monkeypatch.delenv("VISUAL", raising=False)
+    monkeypatch.delenv("EDITOR", raising=False)
+    ws = workspace(tmp_path)
+    app = live_app(ws, experiments=2, auto_approve=False)
+
+    async def scenario(pilot):
+        await wait_for(pilot, lambda: app.approval == 2, what="proposal #2")
+        await pilot.press("e")
+        assert isinstance(app.screen, ProposalEditor)
+        text = app.screen.query_one(TextArea)
+        text.text = text.text + "# the human's line\n"
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: app.view.ended, what="the session to finish")
+        events = read_journal(ws, "t")
+        assert [e["n"] for e in events if e["event"] == "edited"] == [2]
+        assert [e for e in events if e["event"] == "approved"][-1]["edited"] is True
+        assert [e["status"] for e in events if e["event"] == "result"][-1] in ("keep", "discard")
+
+    run(scenario, app)
 
 
 def test_escape_on_reject_keeps_waiting_and_auto_approve_releases(tmp_path):

@@ -7,6 +7,8 @@ import fcntl
 import json
 import os
 
+from textual.widgets import Static
+
 from cockpit.widgets.metric_chart import MetricChart
 from cockpit.widgets.program_editor import ProgramEditor
 from cockpit.widgets.run_log import LineAssembler, RunLog
@@ -17,6 +19,7 @@ from cockpit.app import CockpitApp, ReplayApp
 from cockpit.feeds import FileTail, JournalTail, OutputBuffer
 from cockpit.control import SessionLock, read_session
 from cockpit.progress import parse_progress
+from cockpit.screens.replay import ReplayScreen
 
 
 def run(app, scenario, size=(120, 40)):
@@ -151,6 +154,33 @@ def test_a_session_no_process_runs_shows_its_journal_and_says_so(tmp_path):
         assert app.check_action("approve", ()) is None  # shown, dimmed: nothing to act on
         run_log = app.main.query_one(RunLog)
         assert "run 5" in "\n".join(run_log.log_widget.lines)  # the last run's log
+
+    run(app, scenario)
+
+
+def test_a_run_stopped_early_shows_why_in_the_live_view_its_screen_and_replay(tmp_path):
+    ws = synthetic_session(tmp_path / "ws", 6, stopped=(5,))
+    app = CockpitApp(ws, "demo", watch_program=False)
+    why = "discard: stopped at 55%: loss 3.91 vs 3.72 for the best at the same point, 9.1x"
+
+    def header() -> str:
+        return str(app.screen.query_one("#diff-header", Static).render())
+
+    async def scenario(pilot):
+        timeline = app.main.query_one(Timeline)
+        await wait_for(pilot, lambda: timeline.numbers == [1, 2, 3, 4, 5, 6], what="journal")
+        app.show_experiment(5)  # as a click on its row does
+        await pilot.pause()
+        assert why in header()
+        app.open_experiment(5)  # Enter on its row: the whole diff and log
+        await pilot.pause()
+        assert why in header()
+        await pilot.press("escape")
+        await pilot.press("t")  # replay, from the last experiment back over #5
+        assert isinstance(app.screen, ReplayScreen)
+        await pilot.press("end", "left")
+        assert app.screen.current == 5 and why in header()
+        await pilot.press("left", "q")
 
     run(app, scenario)
 

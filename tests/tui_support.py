@@ -19,9 +19,11 @@ DIFF = """--- a/train.py
 
 
 def synthetic_session(root: Path, experiments: int, tag: str = "demo",
-                      logs: bool = True, start: float = 1_700_000_000.0) -> Path:
+                      logs: bool = True, start: float = 1_700_000_000.0,
+                      stopped: tuple[int, ...] = ()) -> Path:
     """A workspace with a finished session of `experiments` experiments written straight
-    into its journal (no git, no training): deterministic, and instant to make."""
+    into its journal (no git, no training): deterministic, and instant to make. The
+    experiments numbered in `stopped` were stopped early (discards with no metric)."""
     root.mkdir(parents=True, exist_ok=True)
     (root / "train.py").write_text(FAKE_TRAIN)
     (root / "program.md").write_text("# program\nMake val_bpb low.\n\nTry the learning rate first.\n")
@@ -38,6 +40,8 @@ def synthetic_session(root: Path, experiments: int, tag: str = "demo",
         metric = None if status else round(1.3 - 0.25 * (1 - math.exp(-n / 40)) + 0.03 * math.sin(n * 1.7), 6)
         if status is None:
             status = "keep" if best is None or metric < best else "discard"
+        if n in stopped:
+            status, metric = "discard", None
         old, new = f"{0.01 / (1 + (n - 1) % 5):.6g}", f"{0.01 / (1 + n % 5):.6g}"
         desc = "baseline" if n == 1 else f"LEARNING_RATE {old} -> {new}"
         log = f".cockpit/{tag}/runs/{n:04d}/run.log"
@@ -51,7 +55,9 @@ def synthetic_session(root: Path, experiments: int, tag: str = "demo",
              "metric": metric, "memory_gb": 0.0 if status == "crash" else 2.0, "summary": {},
              "seconds": 300.0, "reason": "exit code 1: RuntimeError: CUDA error" if status == "crash" else "",
              "delta_best": None if metric is None or best is None else round(metric - best, 6),
-             "delta_baseline": None if metric is None or baseline is None else round(metric - baseline, 6)},
+             "delta_baseline": None if metric is None or baseline is None else round(metric - baseline, 6),
+             **({"early_stop": {"progress": 55.0, "loss": 3.91, "best_loss": 3.72, "sigmas": 9.1}}
+                if n in stopped else {})},
         ]
         if logs:
             path = root / log

@@ -22,14 +22,15 @@ class ExperimentScreen(ModalScreen[None]):
                  verdict: VerdictLine | None = None, log: str | None = None) -> None:
         super().__init__()
         self.title_text, self.hypothesis, self.diff = title, hypothesis, diff
-        self.note, self.verdict, self.log = note, verdict, log
+        self.note, self.verdict = note, verdict
+        self.log_text = log  # not `log`: a Textual node's `log` is its logger
 
     def compose(self) -> ComposeResult:
         yield Static(f" {self.title_text}   escape closes · / finds · tab switches pane",
                      id="experiment-title", markup=False)
         with Horizontal(id="experiment-panes"):
             yield DiffView(id="experiment-diff")
-            if self.log is not None:
+            if self.log_text is not None:
                 yield RunLog(id="experiment-log")
         yield SearchBar(id="experiment-search")
 
@@ -37,15 +38,15 @@ class ExperimentScreen(ModalScreen[None]):
         diff = self.query_one(DiffView)
         diff.border_title = "change"
         diff.show(self.title_text, self.hypothesis, self.diff, self.note, verdict=self.verdict)
-        if self.log is not None:
+        if self.log_text is not None:
             log = self.query_one(RunLog)
             log.border_title = "run log (whole)"
-            log.reset(self.log)
+            log.reset(self.log_text)
         diff.focus()
 
     def action_search(self) -> None:
         focused = self.focused
-        in_log = self.log is not None and focused is not None and (
+        in_log = self.log_text is not None and focused is not None and (
             focused is self.query_one(RunLog) or focused.has_ancestor(self.query_one(RunLog)))
         self._searched = self.query_one(RunLog) if in_log else self.query_one(DiffView)
         self.query_one(SearchBar).open("the run log" if in_log else "the change")

@@ -18,13 +18,14 @@ class ProposalEditor(ModalScreen[str | None]):
 
     def __init__(self, n: int, name: str, source: str) -> None:
         super().__init__()
-        self.n, self.name, self.source = n, name, source
+        self.n, self.source = n, source
+        self.file_name = name  # not `name`: a Textual node's name is read-only
 
     def compose(self) -> ComposeResult:
         with Vertical(id="proposal-editor"):
-            yield Static(f" #{self.n}: {self.name} as proposed. ctrl+s approves your version, "
+            yield Static(f" #{self.n}: {self.file_name} as proposed. ctrl+s approves your version, "
                          "escape leaves it as it was", id="proposal-editor-title", markup=False)
-            yield TextArea(self.source, language=_language(self.name), soft_wrap=False,
+            yield TextArea(self.source, language=_language(self.file_name), soft_wrap=False,
                            show_line_numbers=True, id="proposal-text")
 
     def on_mount(self) -> None:
