@@ -127,6 +127,37 @@ def test_a_proposal_edited_in_the_app_runs_as_edited(tmp_path, monkeypatch):
     run(scenario, app)
 
 
+def test_no_key_of_the_keymap_breaks_the_cockpit(tmp_path, monkeypatch):
+    """Every key the cockpit offers, pressed on a live session with a proposal waiting:
+    each opens what it opens, escape closes it, and the app is still there."""
+    from cockpit.keymap import ACTIONS
+
+    monkeypatch.delenv("VISUAL", raising=False)
+    monkeypatch.delenv("EDITOR", raising=False)
+    ws = workspace(tmp_path)
+    app = live_app(ws, experiments=2, auto_approve=False)
+
+    async def scenario(pilot):
+        await wait_for(pilot, lambda: app.approval == 2, what="proposal #2")
+        app.main.query_one(Timeline).focus()
+        for action in ACTIONS:
+            if action.id in ("quit", "approve"):
+                continue
+            await pilot.press(action.keys.split(",")[0])
+            await pilot.pause(0.1)
+            for _ in range(3):  # close what it opened (a dialog, a screen, the editor)
+                await pilot.press("escape")
+                if app.screen is app.main:
+                    break
+            assert app.screen is app.main, f"{action.id} left {app.screen!r} open"
+            assert app.is_running, f"{action.id} ended the cockpit"
+        await pilot.press("a")
+        await wait_for(pilot, lambda: app.view.ended, what="the session to finish")
+        await pilot.press("q")
+
+    run(scenario, app)
+
+
 def test_escape_on_reject_keeps_waiting_and_auto_approve_releases(tmp_path):
     ws = workspace(tmp_path)
     app = live_app(ws, experiments=2, auto_approve=False)
