@@ -7,6 +7,7 @@ import asyncio
 import os
 import signal
 
+import pytest
 from textual.widgets import TextArea
 from support import read_journal
 from tui_support import slow_train, wait_for, workspace
@@ -105,11 +106,18 @@ def test_approve_reject_and_the_reason_is_journaled(tmp_path):
     assert results[3]["status"] in ("keep", "discard")
 
 
-def test_a_proposal_edited_in_the_app_runs_as_edited(tmp_path, monkeypatch):
+@pytest.fixture
+def reviewed(tmp_path, monkeypatch):
+    """A live session of two experiments whose proposals wait for the human, edited in the
+    app's own editor (no $VISUAL or $EDITOR): (workspace, app)."""
     monkeypatch.delenv("VISUAL", raising=False)
     monkeypatch.delenv("EDITOR", raising=False)
     ws = workspace(tmp_path)
-    app = live_app(ws, experiments=2, auto_approve=False)
+    return ws, live_app(ws, experiments=2, auto_approve=False)
+
+
+def test_a_proposal_edited_in_the_app_runs_as_edited(reviewed):
+    ws, app = reviewed
 
     async def scenario(pilot):
         await wait_for(pilot, lambda: app.approval == 2, what="proposal #2")
@@ -127,15 +135,12 @@ def test_a_proposal_edited_in_the_app_runs_as_edited(tmp_path, monkeypatch):
     run(scenario, app)
 
 
-def test_no_key_of_the_keymap_breaks_the_cockpit(tmp_path, monkeypatch):
+def test_no_key_of_the_keymap_breaks_the_cockpit(reviewed):
     """Every key the cockpit offers, pressed on a live session with a proposal waiting:
     each opens what it opens, escape closes it, and the app is still there."""
     from cockpit.keymap import ACTIONS
 
-    monkeypatch.delenv("VISUAL", raising=False)
-    monkeypatch.delenv("EDITOR", raising=False)
-    ws = workspace(tmp_path)
-    app = live_app(ws, experiments=2, auto_approve=False)
+    _, app = reviewed
 
     async def scenario(pilot):
         await wait_for(pilot, lambda: app.approval == 2, what="proposal #2")
