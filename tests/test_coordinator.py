@@ -218,11 +218,17 @@ def test_code_a_run_plants_in_git_never_runs_with_cockpits_rights(tmp_path, monk
     assert [e.status for e in coordinator.state.experiments[2:]] == ["keep", "discard"]
 
 
-# Plants a key, then trains on until cockpit has put the config back (or 30 s pass).
-PLANTS_AND_WAITS = FAKE_TRAIN.replace("SEED = 42", '''SEED = 42
+def plants(body: str) -> str:
+    """FAKE_TRAIN that runs `body` first, with `config` the repository's .git/config (found
+    through the worktree's .git file)."""
+    return FAKE_TRAIN.replace("SEED = 42", """SEED = 42
 import pathlib
 config = pathlib.Path(open(".git").read().split("gitdir:")[1].strip()).parent.parent / "config"
-with open(config, "a") as f:
+""" + body)
+
+
+# Plants a key, then trains on until cockpit has put the config back (or 30 s pass).
+PLANTS_AND_WAITS = plants('''with open(config, "a") as f:
     f.write("[core]\\n\\tfsmonitor = true\\n")
 deadline = time.time() + 30
 while "fsmonitor" in config.read_text() and time.time() < deadline:
@@ -240,16 +246,23 @@ class SlowScriptedAgent(ScriptedAgent):
         return super().propose(ctx)
 
 
-def test_keys_planted_mid_run_are_put_back_before_cockpits_next_git_command(tmp_path):
-    """Sandbox off: a proposal that arrives while the planting run trains runs git; the
-    config is put back then (not only when the run ends), the proposal is not lost, and the
-    run is judged a crash when it finishes."""
+def planted_session(tmp_path, train: str):
+    """Four experiments, sandbox off, #2 training `train` while the slow agent's next
+    proposals arrive: (workspace, its .git/config before, coordinator, ending)."""
     ws = make_workspace(tmp_path / "ws")
     config_before = (ws / ".git" / "config").read_bytes()
     config = Config()
     config.sandbox.mode = "off"
-    agent = SlowScriptedAgent(lr(0.5, PLANTS_AND_WAITS), lr(0.003), lr(0.002))
+    agent = SlowScriptedAgent(lr(0.5, train), lr(0.003), lr(0.002))
     coordinator, ending = run_session(ws, 4, agent=agent, config=config)
+    return ws, config_before, coordinator, ending
+
+
+def test_keys_planted_mid_run_are_put_back_before_cockpits_next_git_command(tmp_path):
+    """Sandbox off: a proposal that arrives while the planting run trains runs git; the
+    config is put back then (not only when the run ends), the proposal is not lost, and the
+    run is judged a crash when it finishes."""
+    ws, config_before, coordinator, ending = planted_session(tmp_path, PLANTS_AND_WAITS)
     assert ending.code == 0, ending.why
     assert (ws / ".git" / "config").read_bytes() == config_before
     log = ws / ".cockpit" / "t" / "runs" / "0002" / "run.log"
@@ -266,10 +279,7 @@ def test_keys_planted_mid_run_are_put_back_before_cockpits_next_git_command(tmp_
 
 
 # Plants the key again each time cockpit puts the config back, for 3 s, and ends planted.
-KEEPS_PLANTING = FAKE_TRAIN.replace("SEED = 42", '''SEED = 42
-import pathlib
-config = pathlib.Path(open(".git").read().split("gitdir:")[1].strip()).parent.parent / "config"
-deadline = time.time() + 3
+KEEPS_PLANTING = plants('''deadline = time.time() + 3
 while time.time() < deadline:
     if "fsmonitor" not in config.read_text():
         with open(config, "a") as f:
@@ -282,12 +292,7 @@ def test_a_run_that_keeps_planting_gets_nothing_and_ends_a_crash(tmp_path, monke
     (and their git commands) arrive: no planted command ever runs, the config ends as it
     was, the run is a crash, the session goes on."""
     monkeypatch.setenv("COCKPIT_SPY", str(tmp_path / "spy"))
-    ws = make_workspace(tmp_path / "ws")
-    config_before = (ws / ".git" / "config").read_bytes()
-    config = Config()
-    config.sandbox.mode = "off"
-    agent = SlowScriptedAgent(lr(0.5, KEEPS_PLANTING), lr(0.003), lr(0.002))
-    coordinator, ending = run_session(ws, 4, agent=agent, config=config)
+    ws, config_before, coordinator, ending = planted_session(tmp_path, KEEPS_PLANTING)
     assert ending.code == 0, ending.why
     assert not list(tmp_path.glob("spy*")), "a planted fsmonitor ran"
     assert (ws / ".git" / "config").read_bytes() == config_before
