@@ -22,7 +22,7 @@ Pure logic: no processes, no files. The caller feeds the curves and acts on the 
   small-sample factor at `pairs` degrees of freedom (x7.0 for one pair of curves, x1.65
   for three). Loss is always lower-better, whatever the judged metric's direction.
 - Without calibration (no commit ran twice, or its re-runs agreed exactly) it never stops;
-  a NaN or infinite loss never stops a run here (the run crashes on its own, with a clearer
+  a NaN, infinite or absurd (beyond MAX_LOSS) loss never stops a run here (the run crashes on its own, with a clearer
   reason).
 
 Defaults (`min_progress` 40, `margin` 3) come from replaying real sessions' runs
@@ -54,6 +54,9 @@ DEFAULT_MARGIN = 3.0  # how many spreads of the difference behind the best (a kn
 # Past this share of the budget a run ends (training and evaluation) sooner than a stop
 # saves much, and its measured metric tells the agent more than "stopped": let it finish.
 LAST_STOP = 90.0
+# A printed loss beyond this is no loss at all (sums and squares of such overflow): the
+# curve is broken, like one with a NaN.
+MAX_LOSS = 1e30
 SMALL_SAMPLE_LEVEL = 2.0  # the keep bar's noise multiple: the level of the widening
 WINDOW = 5.0  # percent of progress the loss is averaged over, trailing
 MIN_WINDOW_POINTS = 3  # fewer points in the window: interpolate instead of averaging
@@ -65,7 +68,7 @@ SPREAD_POOLING = 10.0  # +- percent of progress pooled into one spread
 @dataclass
 class Curve:
     """One run's loss over its progress: (percent, loss) points sorted by progress, finite
-    losses only; `broken` when a NaN or infinite loss was seen."""
+    losses only; `broken` when a NaN, infinite or absurd (beyond MAX_LOSS) loss was seen."""
 
     points: list[tuple[float, float]] = field(default_factory=list)
     broken: bool = False
@@ -86,7 +89,7 @@ class Curve:
         return curve
 
     def add(self, progress: float, loss: float) -> None:
-        if loss is None or not math.isfinite(loss):
+        if loss is None or not math.isfinite(loss) or abs(loss) > MAX_LOSS:
             self.broken = True
             return
         if self.points and progress < self.points[-1][0]:

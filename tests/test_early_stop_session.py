@@ -129,3 +129,15 @@ def test_keeps_the_floor_no_longer_backs_are_flagged_for_confirm(tmp_path):
     coordinator._flag_keeps()  # once each
     assert sum(e["event"] == "flagged" for e in read_journal(ws, "f")) == 1
     assert "To confirm" in (ws / "experiments.md").read_text()
+
+
+def test_a_run_that_prints_absurd_finite_losses_does_not_break_the_session(tmp_path):
+    """Training code that prints `loss: 1e308` (finite, but no sum of such survives) is a
+    run like another: it is never stopped on that loss, it ends with its own result, and
+    the session goes on to the next idea."""
+    absurd = CURVE.replace("loss = 4.0", "loss = 1e308 if pct >= 30 else 4.0")
+    ws, coordinator = session(tmp_path, absurd, variant(offset=0.001))
+    wild, close = coordinator.state.experiments[1:]
+    assert wild.early_stop is None and wild.metric is not None
+    assert close.metric is not None and close.status in ("keep", "discard")
+    assert len(results_rows(ws)) == 3
