@@ -22,8 +22,8 @@ Pure logic: no processes, no files. The caller feeds the curves and acts on the 
   small-sample factor at `pairs` degrees of freedom (x7.0 for one pair of curves, x1.65
   for three). Loss is always lower-better, whatever the judged metric's direction.
 - Without calibration (no commit ran twice, or its re-runs agreed exactly) it never stops;
-  a NaN, infinite or absurd (beyond MAX_LOSS) loss never stops a run here (the run crashes on its own, with a clearer
-  reason).
+  a NaN, infinite or absurd (beyond MAX_LOSS) loss never stops a run here (the run
+  crashes on its own, with a clearer reason).
 
 Defaults (`min_progress` 40, `margin` 3) come from replaying real sessions' runs
 (`bench/bench_earlystop.py --session`: 42 runs of two 30-minute tune sessions of train.py
