@@ -517,23 +517,24 @@ class CockpitApp(App):
             self.exit("quit")
             return
         running = [r["n"] for r in self.view.running if r["kind"] == "experiment"]
+        names = [f"#{r['n']}" if r["kind"] == "experiment" else
+                 f"the {r['purpose']} re-run of {r['commit'][:7]}" for r in self.view.running]
 
         def answered(answer: str | None) -> None:
             if answer == "d":
                 self.exit("detach")
-            elif answer == "s":
+            elif answer == "s":  # the experiments named now, not one started meanwhile
                 self.link.send("stop", now=True, runs=running)
                 self.exit("stop")
 
-        what = (", ".join(f"#{n}" for n in running) + " in flight") if running else \
-            "no run in flight"
+        what = (", ".join(names) + " in flight") if names else "no run in flight"
         asks = ""
         if self.view.awaiting and not self.view.live.get("auto_approve"):
             asks = " Proposals wait for approval while no one is attached (`cockpit approve`)."
         self.push_screen(ConfirmScreen(
             f"Quit the cockpit? The session goes on without it ({what}).{asks}",
             [("d", "Detach: the research goes on"),
-             ("s", "Stop the session" + (f" (ends {what.split(' in')[0]} now)" if running
+             ("s", "Stop the session" + (f" (ends {', '.join(names)} now)" if names
                                          else "")),
              ("c", "Cancel")]), answered)
 

@@ -1090,7 +1090,9 @@ class Coordinator:
         return "resumed"
 
     def _cmd_stop(self, now: bool = False, runs: list[int] | None = None, by: str = "") -> str:
-        """Stop the session: after the runs in flight, or now (ending those named, or all)."""
+        """Stop the session: after the runs in flight, or now (ending the experiments named,
+        or all, and every re-run: a re-run only serves experiments the session will not
+        run any more)."""
         self.stopping = "stopped" + (" by the human" if by != "signal" else "")
         self._record("stopping", now=now, runs=runs)
         if not now:
@@ -1100,8 +1102,8 @@ class Coordinator:
         self._stop_cause = "human"
         for slot in self.slots:
             job = slot.job
-            if job is None or (runs is not None and not (job.kind == "experiment"
-                                                         and job.n in runs)):
+            if job is None or (runs is not None and job.kind == "experiment"
+                               and job.n not in runs):
                 continue
             self.pool.stop(slot.worker)
             ended.append(f"#{job.n}" if job.kind == "experiment" else f"re-run {job.n}")

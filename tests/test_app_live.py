@@ -9,7 +9,7 @@ import signal
 
 import pytest
 from textual.widgets import TextArea
-from support import read_journal
+from support import make_workspace, read_journal
 from tui_support import slow_train, wait_for, workspace
 
 from cockpit.app import CockpitApp
@@ -275,6 +275,40 @@ def test_quit_and_stop(tmp_path):
     assert read_session(ws) is None
     result = [e for e in read_journal(ws, "t") if e["event"] == "result"][0]
     assert result["reason"] == "stopped by the human"
+
+
+def test_quit_and_stop_during_a_noise_re_run_names_it_and_ends_it(tmp_path):
+    """The re-run is a run in flight like an experiment: the dialog says so, and the stop
+    ends it now instead of letting it train to the end of its budget."""
+    ws = make_workspace(tmp_path / "ws", train=slow_train(steps=100, delay=0.1),
+                        extra={"cockpit.toml": "[judge]\nbaseline_runs = 2\n"})
+    app = live_app(ws, experiments=2)
+
+    async def scenario(pilot):
+        await wait_for(pilot, lambda: any(r["kind"] == "measure" for r in app.view.running),
+                       what="the noise re-run")
+        await pilot.press("q")
+        assert isinstance(app.screen, ConfirmScreen)
+        asked = app.screen.question
+        assert "the noise re-run of" in asked and "no run in flight" not in asked
+        await pilot.press("s")
+
+    async def main():
+        async with app.run_test(size=(120, 40)) as pilot:
+            await scenario(pilot)
+    asyncio.run(main())  # not run(): the session must be left to end on its own
+    assert app.return_value == "stop"
+    import time
+    for _ in range(50):  # well before the re-run's 10 s would end on its own
+        if read_session(ws) is None:
+            break
+        time.sleep(0.1)
+    info = read_session(ws)
+    if info is not None and info.alive:
+        os.kill(info.pid, signal.SIGKILL)
+    assert info is None, "the session still ran the re-run"
+    measured = [e for e in read_journal(ws, "t") if e["event"] == "measure"]
+    assert measured and measured[-1]["metric"] is None  # ended, not measured
 
 
 def test_help_palette_replay_and_theme(tmp_path):
