@@ -18,6 +18,7 @@ import os
 import re
 import shutil
 import subprocess
+import threading
 import time
 from pathlib import Path
 from typing import Callable
@@ -46,6 +47,7 @@ RISKY_KEYS = {"core.fsmonitor", "core.hookspath", "core.sshcommand", "core.pager
               "core.editor", "core.askpass", "core.gitproxy", "extensions.worktreeconfig",
               "sequence.editor", "uploadpack.packobjectshook"}
 LOCK_AGE = 2.0  # seconds: a younger .lock may belong to a git command still running
+CONFIG_SETTLE = 0.02  # seconds between two reads of a changed config: is a write under way?
 
 
 class HistoryError(CockpitError):
@@ -67,6 +69,7 @@ class History:
         self.git_dir = Path(self.repo.common_dir).resolve()  # shared by every worktree
         self._config_path = self.git_dir / "config"
         self._config_seen = self._read_config()
+        self._config_lock = threading.RLock()  # the agent's thread runs git too
         # Called instead of raising ConfigTampered before a git command, when set: the
         # session puts the config back and goes on (it knows which runs may have done it).
         self.on_planted: Callable[[ConfigTampered], None] | None = None
@@ -301,12 +304,13 @@ class History:
     def git_bytes(self, *args: str, cwd: Path | None = None, input: bytes | None = None,
                   env: dict[str, str] | None = None) -> bytes:
         """git(), its output as bytes (file contents, exactly)."""
-        try:
-            self.check_config()
-        except ConfigTampered as exc:
-            if self.on_planted is None:
-                raise
-            self.on_planted(exc)  # it puts the config back: the command runs over the old one
+        with self._config_lock:
+            try:
+                self.check_config()
+            except ConfigTampered as exc:
+                if self.on_planted is None:
+                    raise
+                self.on_planted(exc)  # it puts the config back: git runs over the old one
         command = ["git"]
         for item in SAFE_CONFIG:
             command += ["-c", item]
@@ -354,26 +358,50 @@ class History:
         """Refuse to run git over a config that gained a key that runs a command since the
         session began (code of an experiment may have planted it); a harmless change (a new
         remote) is accepted as the new normal."""
-        current = self._read_config()
-        if current == self._config_seen:
-            return
-        planted = risky_config_keys(current) - risky_config_keys(self._config_seen)
-        if planted:
-            raise ConfigTampered(self._config_path, sorted(planted), self._config_seen)
-        self._config_seen = current
+        with self._config_lock:
+            current = self._read_config()
+            if current == self._config_seen:
+                return
+            current = self._read_settled(current)  # never take half a write as the new normal
+            planted = risky_config_keys(current) - risky_config_keys(self._config_seen)
+            if planted:
+                raise ConfigTampered(self._config_path, sorted(planted), self._config_seen)
+            self._config_seen = current
 
     def restore_config(self, tampered: "ConfigTampered", keep_in: Path) -> Path:
         """Put .git/config back as it was, keeping the tampered copy (nothing is lost)."""
-        keep_in.mkdir(parents=True, exist_ok=True)
-        stamp, k = time.strftime('%Y%m%d-%H%M%S'), 1
-        copy = keep_in / f"git-config-{stamp}"
-        while copy.exists():  # planted again within the second: a copy of its own
-            k += 1
-            copy = keep_in / f"git-config-{stamp}-{k}"
-        shutil.copyfile(self._config_path, copy)
-        self._config_path.write_bytes(tampered.before)
-        self._config_seen = tampered.before
-        return copy
+        with self._config_lock:
+            keep_in.mkdir(parents=True, exist_ok=True)
+            stamp, k = time.strftime('%Y%m%d-%H%M%S'), 1
+            copy = keep_in / f"git-config-{stamp}"
+            while copy.exists():  # planted again within the second: a copy of its own
+                k += 1
+                copy = keep_in / f"git-config-{stamp}-{k}"
+            shutil.copyfile(self._config_path, copy)
+            self._replace_config(tampered.before)
+            self._config_seen = tampered.before
+            return copy
+
+    def _replace_config(self, text: bytes) -> None:
+        """Write the config whole, by rename, as git does: a run still appending to it writes
+        into the file it opened, never into the one put back, and no reader sees it empty."""
+        fresh = self._config_path.with_name("config.cockpit-restore")
+        fresh.write_bytes(text)
+        try:
+            shutil.copymode(self._config_path, fresh)
+        except OSError:
+            pass
+        os.replace(fresh, self._config_path)
+
+    def _read_settled(self, first: bytes, tries: int = 50) -> bytes:
+        """The config once two reads a moment apart agree (a writer may be half done)."""
+        for _ in range(tries):
+            time.sleep(CONFIG_SETTLE)
+            again = self._read_config()
+            if again == first:
+                return again
+            first = again
+        return first
 
     def _read_config(self) -> bytes:
         try:

@@ -304,6 +304,28 @@ def test_a_run_that_keeps_planting_gets_nothing_and_ends_a_crash(tmp_path, monke
     assert len(kept) == len(tampered) and all((ws / k).exists() for k in kept)  # none lost
 
 
+def test_putting_the_config_back_is_whole_whatever_a_planter_still_writes(tmp_path):
+    """A run that opened .git/config to append before cockpit put it back, and writes after:
+    the restored file stays as it was (a restore in place would take the planted line after
+    it, or part of it when the planter wrote into the file as it was emptied)."""
+    from cockpit.history import ConfigTampered, History
+
+    ws = make_workspace(tmp_path / "ws")
+    path = ws / ".git" / "config"
+    before = path.read_bytes()
+    history = History(ws)
+    with open(path, "a") as planter:
+        planter.write("[core]\n\tfsmonitor = touch planted\n")
+        planter.flush()
+        with pytest.raises(ConfigTampered) as tampered:
+            history.check_config()
+        kept = history.restore_config(tampered.value, tmp_path / "quarantine")
+        planter.write("[core]\n\tfsmonitor = touch again\n")
+    assert path.read_bytes() == before
+    assert b"touch planted" in kept.read_bytes()  # the tampered copy is kept
+    history.check_config()  # nothing planted since the restore
+
+
 class PaidAgent(ScriptedAgent):
     """A model that bills $1 a proposal and is asked ahead (its first answer is awaited
     while the baseline runs)."""
