@@ -100,6 +100,9 @@ class JudgeConfig:
     min_delta: float | str = "auto"  # gain a keep needs; "auto" = noise_multiple x noise; 0 = reference
     noise_multiple: float = 2.0
     keep_reruns: int = 1  # re-runs of each kept commit, so the next bar is not one lucky run
+    # a near-miss whose gain reaches this share of its bar runs once more and is judged on
+    # the mean of its two runs (a lower bar); 0 = never
+    second_look: float = 0.5
 
 
 @dataclass
@@ -203,6 +206,7 @@ RANGES = {
     ("judge", "baseline_runs"): (0, 1000),
     ("judge", "noise_multiple"): (0, 100),
     ("judge", "keep_reruns"): (0, 100),
+    ("judge", "second_look"): (0, 1),
     ("judge", "min_delta"): (0, 1e12),
     ("metric", "min"): (-1e12, 1e12),
     ("metric", "max"): (-1e12, 1e12),
@@ -429,6 +433,8 @@ min_delta = "auto"                  # a keep must beat the best by more; "auto" 
 noise_multiple = 2.0
 keep_reruns = 1                     # re-runs of a kept commit (with a noise floor): its mean is
                                     # the bar for the next idea, not one lucky run
+second_look = 0.5                   # a near-miss this close to its bar (share of it) runs
+                                    # once more, judged on the mean of its two runs; 0 = never
 
 [early_stop]
 enabled = "auto"                    # stop a run whose loss falls behind the best's beyond the

@@ -43,7 +43,7 @@ from cockpit.errors import CockpitError
 from cockpit.history import ConfigTampered, History, HistoryError
 from cockpit.journal import (STATE_DIR, Experiment, Journal, SessionState, earlier_sessions,
                              session_dir)
-from cockpit.judge import KeepPolicy, Noise, NoiseFloor, gain_of
+from cockpit.judge import KeepPolicy, Noise, NoiseFloor, Verdict, gain_of
 from cockpit.earlystop import Curve, EarlyStop, StopDecision
 from cockpit.progress import last_progress
 from cockpit.proposals import Durations, Ticket, carry_onto, proposals_needed
@@ -88,7 +88,7 @@ class Ending:
 
 @dataclass
 class Measurement:
-    """A re-run of a commit, unchanged: noise, keep or confirm."""
+    """A re-run of a commit, unchanged: noise, keep, second-look or confirm."""
 
     k: int
     commit: str
@@ -178,6 +178,7 @@ class Coordinator:
         self.proposing: dict[int, Ticket] = {}  # being made on a proposer thread
         self.measurements: list[Measurement] = []  # re-runs waiting for a worker
         self.held: list[Finished] = []  # results waiting for their bar
+        self.second_looks: dict[str, Finished] = {}  # near-misses waiting for a second run
         self._suspects: dict[str, str] = {}  # run id -> why: .git/config changed as it ran
         self.to_repair: list[Experiment] = []
         self.propose_time = Durations()
@@ -282,7 +283,7 @@ class Coordinator:
                 self.ending = Ending("measured")
                 return
             if self._max is not None and self._started >= self._max and not self._busy() \
-                    and not self.measurements and not self.held:
+                    and not self.measurements and not self.held and not self.second_looks:
                 self.ending = Ending(f"ran {self._max} experiment{'s' * (self._max != 1)} "
                                      "as asked")
                 return
@@ -723,32 +724,41 @@ class Coordinator:
         summary, value, reason, text = self._read_run(finished)
         best, baseline = self.state.best, self.state.baseline
         verdict = None
+        runs = [value, *self._second_values(job.commit)] if value is not None else []
         if reason:
             status = "crash"
         elif best is None:
             status = "keep"  # the baseline: the first measurement is the best so far
         else:
             exp = self.state.get(n)
-            verdict = self.policy.decide(value, self.reference_value(best), self.noise,
-                                         lines_delta(exp.diff if exp else ""),
-                                         best_runs=len(self.values_of(best.commit)))
+            verdict = self.policy.decide(sum(runs) / len(runs), self.reference_value(best),
+                                         self.noise, lines_delta(exp.diff if exp else ""),
+                                         best_runs=len(self.values_of(best.commit)),
+                                         runs=len(runs))
             status = verdict.status
         memory = summary.get("peak_vram_mb")
         bar = self.reference_value(best) if best is not None and value is not None else None
-        self._record(
-            "result", n=n, commit=job.commit, status=status, metric=value, worker=job.worker,
+        result = dict(
+            n=n, commit=job.commit, status=status, metric=value, worker=job.worker,
             confidence=verdict.confidence if verdict else None,
             verdict=verdict.why if verdict else "",
             threshold=verdict.threshold if verdict else None,
             bar=bar, bar_runs=len(self.values_of(best.commit)) if bar is not None else 0,
+            runs=len(runs),
             memory_gb=round(memory / 1024, 1) if isinstance(memory, float) else 0.0,
             summary=summary, seconds=round(finished.result.seconds, 1), reason=reason,
-            delta_best=None if bar is None else value - bar,
+            delta_best=None if bar is None else sum(runs) / len(runs) - bar,
             delta_baseline=None if value is None or baseline is None
             else value - baseline.metric,
             data_fingerprint=find_value(text, "data_fingerprint"),
             sandboxed=bool(job.sandbox), ended=round(finished.ended, 3),
         )
+        looked = any(e["event"] == "second_look" and e.get("n") == n for e in self.events)
+        if verdict is not None and not looked and not self.stopping \
+                and self.policy.second_look_due(verdict, self.config.judge.second_look):
+            self._second_look(finished, verdict, result)
+            return
+        self._record("result", **result)
         exp = self.state.get(n)
         if self._is_baseline(n):
             self._record_noise()
@@ -757,6 +767,25 @@ class Coordinator:
         else:
             self.history.set_branch(self._worker_branch(job.worker), self.best_commit())
         self._outcome(exp)
+
+    def _second_look(self, finished: Finished, verdict: Verdict, result: dict) -> None:
+        """A near-miss close to its bar runs once more before it is judged: the mean of two
+        runs meets a lower bar. Its one-run result is journaled with the look, so a session
+        killed meanwhile still records it."""
+        commit = finished.job.commit
+        self.second_looks[commit] = finished
+        m = self._queue_measurement(commit, "second-look")
+        share = verdict.gain / verdict.threshold
+        self._record("second_look", n=finished.job.n, k=m.k, commit=commit, result=result,
+                     why=f"a near-miss at {share:.0%} of the bar ({verdict.gain:.6f} of "
+                         f"{verdict.threshold:.6f}): one more run, then judged on the mean of "
+                         "both")
+
+    def _second_values(self, commit: str) -> list[float]:
+        """The second-look runs of a commit that measured something."""
+        return [e["metric"] for e in self.events if e["event"] == "measure"
+                and e.get("purpose") == "second-look" and e.get("commit") == commit
+                and e.get("metric") is not None]
 
     def _judge_stopped(self, finished: Finished, decision: StopDecision) -> None:
         """A run stopped early: a discard, with the reason (results.tsv keeps its format)."""
@@ -806,6 +835,8 @@ class Coordinator:
                      ended=round(finished.ended, 3))
         if m.purpose == "noise":
             self._record_noise(m.commit)
+        if m.purpose == "second-look" and m.commit in self.second_looks:
+            self.held.append(self.second_looks.pop(m.commit))  # judged once its bar is in
         self._flag_keeps()
 
     def _flag_keeps(self) -> None:
@@ -820,9 +851,9 @@ class Coordinator:
                 continue
             gain = gain_of(exp.delta_best, self.state.direction)
             if gain is None or not self.policy.needs_confirm(gain, exp.threshold, floor,
-                                                             max(1, exp.bar_runs)):
+                                                             max(1, exp.bar_runs), exp.runs):
                 continue
-            now = self.policy.threshold(floor, max(1, exp.bar_runs))
+            now = self.policy.threshold(floor, max(1, exp.bar_runs), exp.runs)
             self._record("flagged", n=exp.n, why=(
                 f"kept with a gain of {gain:.6f} over a bar of {exp.threshold:.6f}; the noise "
                 f"floor measured since ({floor.describe().removeprefix('noise floor: ')}) asks "
@@ -945,7 +976,11 @@ class Coordinator:
             raise SessionError(f"session {self.tag}: its branch {branch} is gone; start a new "
                                "--tag")
         self._kill_leftovers()
+        looks = {e["n"]: e["result"] for e in self.events if e["event"] == "second_look"}
         for exp in self.state.running:
+            if exp.n in looks:  # measured once, its second look never came: judged on one run
+                self._record("result", **looks[exp.n])
+                continue
             self._record("result", n=exp.n, commit=exp.commit, status="crash", metric=None,
                          memory_gb=0.0, summary={}, seconds=0.0, reason=INTERRUPTED,
                          delta_best=None, delta_baseline=None, worker=exp.worker)
@@ -1047,9 +1082,11 @@ class Coordinator:
                 self._handle(item)
             except CockpitError:
                 continue
-        for finished in self.held:  # their bar never came: judged against what there is
+        # Their bar or their second run never came: judged on what there is.
+        for finished in [*self.held, *self.second_looks.values()]:
             self._judge(finished)
         self.held.clear()
+        self.second_looks.clear()
 
     def _end(self, why: str, code: int) -> None:
         self.ending = Ending(why, code)

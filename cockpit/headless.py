@@ -143,8 +143,18 @@ class HeadlessPrinter:
             self.say(f"{who}#{exp.n} {exp.status}  {exp.reason or exp.verdict}")
             return
         delta = "" if exp.delta_best is None else f"  {exp.delta_best:+.6f} vs best"
+        if exp.runs > 1 and exp.delta_best is not None and exp.bar is not None:
+            delta = f" (mean of {exp.runs} runs {exp.bar + exp.delta_best:.6f}){delta}"
         self.say(f"{who}#{exp.n} {self.metric} {exp.metric:.6f}{delta}  {exp.status}  "
                  f"({exp.seconds:.0f} s)" + (f": {exp.verdict}" if exp.verdict else ""))
+
+    def _on_second_look(self, e: dict) -> None:
+        result = e.get("result") or {}
+        worker = result.get("worker", 0)
+        self._running.pop(worker, None)
+        value = result.get("metric")
+        measured = f" {self.metric} {value:.6f}" if value is not None else ""
+        self.say(f"{self._who(worker)}#{e['n']}{measured}  second look: {e.get('why', '')}")
 
     def _on_measure_start(self, e: dict) -> None:
         self._preparing = False

@@ -100,6 +100,7 @@ class Experiment:
     threshold: float | None = None  # the gain a keep needed when it was judged
     bar: float | None = None  # what its delta is measured against (the best's mean)
     bar_runs: int = 0  # how many runs of the best that mean rests on
+    runs: int = 1  # how many runs of its own its verdict rests on (2 after a second look)
     repair_of: int | None = None  # the crashed experiment this one tries to fix
     worker: int = 0  # which parallel worker ran it (journals without the field: worker 0)
     # A run stopped early because its loss curve fell behind the best's beyond the noise:
@@ -111,6 +112,7 @@ class Experiment:
     edited: bool = False  # the human changed the proposal before approving it
     data_fingerprint: str = ""  # the data it was measured on (its run prints it)
     flagged: str = ""  # a keep the noise floor measured since no longer backs: why
+    second_look: str = ""  # measured once, close to its bar: why it runs once more
 
     @property
     def finished(self) -> bool:
@@ -161,12 +163,14 @@ class SessionState:
             self.experiments.append(exp)
         elif kind == "flagged" and e.get("n") in self._by_n:
             self._by_n[e["n"]].flagged = e.get("why", "")
+        elif kind == "second_look" and e.get("n") in self._by_n:
+            self._by_n[e["n"]].second_look = e.get("why", "")
         elif kind in ("commit", "run_start", "run_pid", "result") and e.get("n") in self._by_n:
             exp = self._by_n[e["n"]]
             for key in ("commit", "log", "pid", "run_id", "worker", "status", "metric",
                         "memory_gb", "reason", "summary", "seconds", "delta_best",
                         "delta_baseline", "confidence", "verdict", "early_stop", "threshold",
-                        "bar", "bar_runs", "data_fingerprint"):
+                        "bar", "bar_runs", "runs", "data_fingerprint"):
                 if key in e:
                     setattr(exp, key, e[key])
 

@@ -174,7 +174,7 @@ class SessionView:
         gain = gain_of(e.delta_best, self.state.direction)
         against = ("the best's mean of {} runs".format(e.bar_runs) if e.bar_runs > 1 else
                    "the best's single run" if e.bar_runs == 1 else "")
-        return VerdictLine(e.status, gain, e.threshold, e.confidence, against)
+        return VerdictLine(e.status, gain, e.threshold, e.confidence, against, e.runs)
 
     def pace(self, now: float | None = None) -> Pace:
         if self.ended or not self.live:  # over (or not attached): its pace when it stopped
@@ -189,8 +189,8 @@ class SessionView:
 
     def rows(self) -> list[Row]:
         awaiting = set(self.awaiting)
-        return [experiment_row(e, "awaiting" if e.n in awaiting else
-                               ("running" if e.log else "queued"))
+        return [experiment_row(e, "awaiting" if e.n in awaiting else "2nd look"
+                               if e.second_look else ("running" if e.log else "queued"))
                 for e in self.state.experiments]
 
     def points(self) -> list[Point]:
@@ -242,6 +242,8 @@ def describe(e: Experiment, metric: str, awaiting: bool = False) -> str:
     if e.status is None:
         if awaiting:
             return "awaits your approval: a approves, r rejects"
+        if e.second_look:
+            return f"second look: {e.second_look}"
         return "running" if e.log else "approved, waiting for a worker"
     if e.status in ("crash", "rejected"):
         return f"{e.status}: {e.reason}"

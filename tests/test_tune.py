@@ -276,6 +276,28 @@ def test_two_near_misses_are_combined_on_top_of_the_best():
     assert "near-misses" in p.hypothesis and "1.2x its std" in p.hypothesis
 
 
+def test_pairs_of_the_strongest_near_misses_come_first_the_rest_after():
+    """Five near-misses make ten pairs: the six among the strongest four come first, then
+    the pairs with the weakest, though (strongest + weakest) adds up to more than some of
+    the six."""
+    agent = TuneAgent()
+    history = [baseline()]
+    gains = {"LEARNING_RATE": 0.009, "DEPTH": 0.008, "MODEL_DIM": 0.003,
+             "WEIGHT_DECAY": 0.0028, "ADAM_BETA2": 0.0015}
+    combined = []
+    for n in range(2, 40):
+        p = agent.propose(ctx(history))
+        if p.move.get("combine"):
+            combined.append({m["name"] for m in p.move["combine"]})
+        gain = gains[p.move["name"]] if p.move.get("direction") == +1 else -0.01
+        history.append(experiment(n, p, "discard", -gain, confidence=gain / 0.005))
+        if len(combined) == 10:
+            break
+    assert all("ADAM_BETA2" not in pair for pair in combined[:6])
+    assert all("ADAM_BETA2" in pair for pair in combined[6:])
+    assert combined[6] == {"LEARNING_RATE", "ADAM_BETA2"}  # 0.0105 > 0.0058 of #6
+
+
 def test_steering_reads_clauses_levers_and_directions():
     s = read_steering(["try depth and leave the learning rate alone", "a smaller batch"],
                       [], ["DEPTH", "LEARNING_RATE", "EMBEDDING_LR", "BATCH_SIZE"])

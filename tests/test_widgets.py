@@ -496,6 +496,8 @@ def test_diff_view_verdict_line_and_find():
         assert diff.find("nothing like it") is None
         no_floor = VerdictLine("keep", gain=0.01).render().plain
         assert "no noise floor: any gain keeps" in no_floor
+        looked = VerdictLine("keep", 0.026, 0.0237, 3.5, "the best's mean of 4 runs", runs=2)
+        assert "the mean of its 2 runs vs the best's mean of 4 runs" in looked.render().plain
 
     run(app, scenario, size=(80, 20))
 

@@ -26,6 +26,7 @@ class VerdictLine:
     threshold: float | None = None  # the gain a keep needed (None: no noise floor)
     confidence: float | None = None  # the gain in units of the noise
     against: str = ""  # what the gain is measured against ("the best's mean of 3 runs")
+    runs: int = 1  # the runs of its own the gain rests on (2 after a second look)
 
     def render(self) -> Text:
         text = Text()
@@ -41,7 +42,8 @@ class VerdictLine:
         elif self.gain is not None and self.threshold is None:
             text.append("  no noise floor: any gain keeps", style="dim")
         if self.against:
-            text.append(f"  vs {self.against.removeprefix('vs ')}", style="dim")
+            mine = f"the mean of its {self.runs} runs " if self.runs > 1 else ""
+            text.append(f"  {mine}vs {self.against.removeprefix('vs ')}", style="dim")
         return text
 
 

@@ -20,7 +20,7 @@ STATUS_STYLE = {"keep": "green", "discard": "yellow", "crash": "red", "rejected"
                 None: "cyan"}
 # The chart's markers, so a row and its point read alike.
 STATUS_MARK = {"keep": "●", "discard": "○", "crash": "x", "rejected": "-"}
-LIVE_MARK = {"running": "▶", "awaiting": "?", "proposed": "·"}
+LIVE_MARK = {"running": "▶", "awaiting": "?", "proposed": "·", "2nd look": "↻"}
 MARK = "◆"  # a row marked for comparison
 DESCRIPTION_MIN = 40  # characters of description kept whenever the pane allows it
 DESCRIPTION_ROOMY = 50  # optional columns join only while the description keeps this many

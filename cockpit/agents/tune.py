@@ -10,8 +10,9 @@ earlier sessions in the workspace (`ctx.prior`), and the human's words. In this 
      earlier sessions first (in the direction that helped), then the ones that usually
      matter most in a fixed time budget (learning rates, then model shape); a move an
      earlier session measured without a keep is already known and skipped;
-  3. near-misses (better than the best, within the noise): two of them together on top of
-     the best, or one again on a best that has moved since it was measured;
+  3. near-misses (better than the best, within the noise): two of the strongest together
+     on top of the best, then each alone again on a best that has moved since it was
+     measured, then the other pairs;
   4. refinement: smaller steps around the best value, both ways; then the coarse steps
      again around a best that has moved since they were measured.
 Back-off is the first pass's second direction: a step that hurt, crashed or was stopped
@@ -44,6 +45,7 @@ SKIP_WORDS = ("SEED", "BUDGET", "EVAL", "LOG", "PRINT", "INTERVAL", "EVERY", "DE
 PRIORITY_WORDS = ("LR", "LEARNING_RATE", "DEPTH", "LAYER", "DIM", "EMBD", "WIDTH", "BATCH",
                   "WARMUP", "WARMDOWN", "HEAD", "DECAY", "BETA", "MLP", "RATIO")
 MAX_WALK = 3  # steps taken past configurations an earlier session kept
+PAIRED_FIRST = 4  # near-misses whose pairs (6) come before each is tried alone again
 REJECTED_PREFIX = "rejected by the human:"
 
 
@@ -409,22 +411,30 @@ class TuneAgent:
 
     @staticmethod
     def _near_misses(ctx: AgentContext, tunable: dict[str, Constant], ledger: Ledger):
-        """Near-misses still on their starting value: pairs first (their gains may add up
-        beyond the noise), then each alone on a best that has moved since."""
+        """Near-misses still on their starting value: pairs of the strongest first (their
+        gains may add up beyond the noise), then each alone on a best that has moved since,
+        then the other pairs (n near-misses make n(n-1)/2 pairs: all of them first would
+        hold back the singles for dozens of runs)."""
         latest: dict[str, Outcome] = {}
         for o in ledger.outcomes:
             if o.near_miss and o.name in tunable and tunable[o.name].value == o.old:
                 latest[o.name] = o
         near = sorted(latest.values(), key=lambda o: -(o.gain or 0.0))
-        pairs = sorted(combinations(near, 2), key=lambda p: -((p[0].gain or 0) + (p[1].gain or 0)))
-        out = [Candidate(((a.name, a.direction, a.factor), (b.name, b.direction, b.factor)),
-                         f"two near-misses together: {a.name} {a.effect(ctx.metric)} and "
-                         f"{b.name} {b.effect(ctx.metric)}; together they may clear the noise")
-               for a, b in pairs]
-        out += [Candidate(((o.name, o.direction, o.factor),),
-                          f"this step {o.effect(ctx.metric)} on an earlier best; on the "
-                          "current best it may clear the noise") for o in near]
-        return out
+
+        def pairs(among: list[Outcome], keep=lambda a, b: True) -> list[Candidate]:
+            ranked = sorted((p for p in combinations(among, 2) if keep(*p)),
+                            key=lambda p: -((p[0].gain or 0) + (p[1].gain or 0)))
+            return [Candidate(((a.name, a.direction, a.factor), (b.name, b.direction, b.factor)),
+                              f"two near-misses together: {a.name} {a.effect(ctx.metric)} and "
+                              f"{b.name} {b.effect(ctx.metric)}; together they may clear the "
+                              "noise") for a, b in ranked]
+
+        top = near[:PAIRED_FIRST]
+        singles = [Candidate(((o.name, o.direction, o.factor),),
+                             f"this step {o.effect(ctx.metric)} on an earlier best; on the "
+                             "current best it may clear the noise") for o in near]
+        rest = pairs(near, lambda a, b: a not in top or b not in top)
+        return [*pairs(top), *singles, *rest]
 
     def _refinement(self, ctx: AgentContext, order: list[str], ledger: Ledger,
                     steering: Steering) -> list[Candidate]:
