@@ -167,6 +167,12 @@ class SessionView:
                             judge.get("noise_multiple", 2.0))
         return sum(values) / len(values), policy.threshold(self.floor(), len(values))
 
+    def mean_of(self, e: Experiment) -> float:
+        """What a commit scores: the mean of every run of it (one lucky run is not the
+        best's value, as it is not the bar)."""
+        values = self.measured.get(e.commit) or [e.metric]
+        return sum(values) / len(values)
+
     def verdict(self, e: Experiment) -> VerdictLine | None:
         """How a finished experiment was judged, for the change pane."""
         if e.status is None or e.status == "rejected":
@@ -218,8 +224,9 @@ class SessionView:
         return Status(
             state=phase, percent=self.percent if run is not None else None, n=n,
             elapsed=elapsed, budget=self.budget,
-            best=best.metric if best else None,
-            best_vs_baseline=(best.metric - baseline.metric) if best and baseline else None,
+            best=self.mean_of(best) if best else None,
+            best_vs_baseline=(self.mean_of(best) - self.mean_of(baseline))
+            if best and baseline else None,
             lower_is_better=state.direction == "lower",
             noise=floor.std if floor else None, noise_runs=floor.runs if floor else 0,
             confidence=best.confidence if best else None,

@@ -7,6 +7,7 @@ import fcntl
 import json
 import os
 
+import pytest
 from textual.widgets import Static
 
 from cockpit.widgets.metric_chart import MetricChart
@@ -69,6 +70,27 @@ def test_file_tail_follows_from_near_the_end(tmp_path):
     with open(path, "a") as f:
         f.write("more\n")
     assert tail.poll() == "more\n"
+
+
+def test_the_status_line_scores_a_commit_by_the_mean_of_its_runs():
+    """One lucky run is not the best's value: the status line shows the best's and the
+    baseline's means, as the bar the judge holds results to."""
+    from cockpit.session_view import SessionView
+
+    view = SessionView()
+    view.apply({"event": "session", "tag": "t", "branch": "autoresearch/t", "base": "0" * 40,
+                "metric": "val_bpb", "direction": "lower"})
+    for n, commit, runs in ((1, "a" * 40, [1.00, 1.02]), (2, "b" * 40, [0.90, 0.96, 0.93])):
+        view.apply({"event": "proposal", "n": n, "description": "baseline" if n == 1
+                    else "an idea", "diff": "" if n == 1 else "+x", "params": {}})
+        view.apply({"event": "result", "n": n, "commit": commit, "status": "keep",
+                    "metric": runs[0], "delta_best": None})
+        for value in runs[1:]:
+            view.apply({"event": "measure", "commit": commit, "purpose": "keep",
+                        "metric": value})
+    status = view.status()
+    assert status.best == pytest.approx(0.93)
+    assert status.best_vs_baseline == pytest.approx(0.93 - 1.01)
 
 
 def test_progress_line_parsing():
