@@ -113,6 +113,7 @@ class Experiment:
     data_fingerprint: str = ""  # the data it was measured on (its run prints it)
     flagged: str = ""  # a keep the noise floor measured since no longer backs: why
     second_look: str = ""  # measured once, close to its bar: why it runs once more
+    first_run: float | None = None  # a second look's first run, shown until it is judged
 
     @property
     def finished(self) -> bool:
@@ -165,6 +166,7 @@ class SessionState:
             self._by_n[e["n"]].flagged = e.get("why", "")
         elif kind == "second_look" and e.get("n") in self._by_n:
             self._by_n[e["n"]].second_look = e.get("why", "")
+            self._by_n[e["n"]].first_run = (e.get("result") or {}).get("metric")
         elif kind in ("commit", "run_start", "run_pid", "result") and e.get("n") in self._by_n:
             exp = self._by_n[e["n"]]
             for key in ("commit", "log", "pid", "run_id", "worker", "status", "metric",

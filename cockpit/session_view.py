@@ -238,7 +238,8 @@ class SessionView:
 
 def experiment_row(e: Experiment, live: str = "running") -> Row:
     """A timeline row; `live` says what an unfinished one is doing (running, awaiting, queued)."""
-    return Row(n=e.n, commit=e.commit or "", metric=e.metric, delta=e.delta_best,
+    return Row(n=e.n, commit=e.commit or "", metric=e.first_run if e.metric is None
+               else e.metric, delta=e.delta_best,
                status=e.status, memory_gb=e.memory_gb or 0.0, description=e.description,
                worker=e.worker, live_status=live, confidence=e.confidence, reason=e.reason,
                stopped_at=(e.early_stop or {}).get("progress"))

@@ -15,6 +15,7 @@ from support import ScriptedAgent, make_workspace, read_journal, results_rows, r
 
 from cockpit.config import Config
 from cockpit.coordinator import Coordinator
+from cockpit.session_view import SessionView, describe
 
 # Each run takes the next value scripted for its IDEA (0: the baseline) from a file of its
 # own; "hang" trains until killed.
@@ -127,7 +128,12 @@ def test_a_stop_during_the_look_judges_the_experiment_on_its_one_run(tmp_path):
     thread = threading.Thread(target=lambda: ended.append(coordinator.run(2)), daemon=True)
     thread.start()
     wait_for(lambda: look_running(ws), what="the second look to run")
-    assert "70% of the bar" in coordinator.state.get(2).second_look  # shown as "2nd look"
+    view = SessionView()
+    for event in read_journal(ws, "t"):
+        view.apply(event)
+    row = next(r for r in view.rows() if r.n == 2)
+    assert (row.live_status, row.metric, row.status) == ("2nd look", 0.979, None)
+    assert "70% of the bar" in describe(view.state.get(2), "val_bpb")
     assert "stopping now: re-run" in coordinator.command("stop", now=True)["message"]
     thread.join(30)
     assert not thread.is_alive() and ended[0].code == 0
