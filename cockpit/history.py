@@ -237,9 +237,14 @@ class History:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.git("worktree", "add", "--detach", "--force", str(path), sha)
 
-    def sync_worktree(self, path: Path, sha: str) -> None:
-        """Put a worktree's tracked files at sha (untracked ones, like a run's outputs, stay)."""
+    def sync_worktree(self, path: Path, sha: str, keep: list[str] = ()) -> None:
+        """Put a worktree at sha and nothing else: tracked files restored, whatever an earlier
+        run left (outputs, checkpoints, ignored or not) removed, but the top-level entries
+        in `keep` (the links to shared paths). Each run of a commit is then a measurement of
+        its own, never a continuation of the last."""
         self.git("checkout", "--force", "--detach", "--quiet", sha, cwd=path)
+        excluded = [arg for entry in keep for arg in ("-e", f"/{entry}")]
+        self.git("clean", "-ffdxq", *excluded, cwd=path)
 
     def restore_file(self, path: Path, sha: str, name: str) -> None:
         """One tracked file of a worktree put back as sha has it."""

@@ -35,7 +35,7 @@ class Worktrees:
         if name not in self.at:
             self.history.add_worktree(path, sha)
         elif self.at[name] != sha or not (path / ".git").exists():
-            self.history.sync_worktree(path, sha)
+            self.history.sync_worktree(path, sha, keep=self.shared_entries())
         self._link_shared(path)
         self.at[name] = sha
         return path

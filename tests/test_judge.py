@@ -28,11 +28,13 @@ from cockpit.report import SessionFacts, write_report
 
 # A train.py whose metric is a true effect plus seeded Gaussian noise (sigma 0.01): each
 # run draws the next seed from a counter file, so a session is random-looking yet repeatable.
+# The counter lives outside the worktree (every run starts from the commit's files alone),
+# so the sessions run unsandboxed.
 NOISY_TRAIN = '''\
 import os, random
 EFFECT = 0.0  # the change's true effect on val_bpb
 IDEA = 0  # which scripted idea this is
-path = ".runcount"
+path = COUNTER
 k = int(open(path).read()) if os.path.exists(path) else 0
 open(path, "w").write(str(k + 1))
 val = 1.0 + EFFECT + random.Random(k * 7919 + 1).gauss(0, 0.01)
@@ -42,8 +44,16 @@ print("peak_vram_mb:     512.0")
 '''
 
 
-def idea(effect: float, n: int) -> str:
-    return NOISY_TRAIN.replace("EFFECT = 0.0", f"EFFECT = {effect}").replace("IDEA = 0", f"IDEA = {n}")
+def noisy_train(tmp_path) -> str:
+    return NOISY_TRAIN.replace("COUNTER", repr(str(tmp_path / "runcount")))
+
+
+def idea(effect: float, n: int, tmp_path) -> str:
+    return noisy_train(tmp_path).replace("EFFECT = 0.0", f"EFFECT = {effect}").replace(
+        "IDEA = 0", f"IDEA = {n}")
+
+
+UNSANDBOXED = {"cockpit.toml": '[sandbox]\nmode = "off"\n'}  # for the CLI's sessions too
 
 
 # Real gains of 5 sigma among noise-only changes (same effect as the best, a new IDEA).
@@ -52,11 +62,13 @@ REAL = {2, 4}
 
 
 def noisy_session(tmp_path, min_delta, baseline_runs=4):
-    ws = make_workspace(tmp_path / "ws", train=NOISY_TRAIN)
+    ws = make_workspace(tmp_path / "ws", train=noisy_train(tmp_path), extra=UNSANDBOXED)
     config = Config()
+    config.sandbox.mode = "off"
     config.judge.min_delta = min_delta
     config.judge.baseline_runs = baseline_runs
-    loop = Coordinator(ws, config, "noisy", agent=ScriptedAgent(*(idea(*i) for i in IDEAS)))
+    loop = Coordinator(ws, config, "noisy",
+                       agent=ScriptedAgent(*(idea(*i, tmp_path) for i in IDEAS)))
     loop.run(1 + len(IDEAS))
     return ws, loop
 
@@ -260,11 +272,13 @@ def test_confirm_says_whether_the_gain_holds(tmp_path):
 
 
 def test_confirm_measures_at_the_budget_the_session_measured_at(tmp_path):
-    ws = make_workspace(tmp_path / "ws", train=NOISY_TRAIN)
+    ws = make_workspace(tmp_path / "ws", train=noisy_train(tmp_path), extra=UNSANDBOXED)
     config = Config()
+    config.sandbox.mode = "off"
     config.experiment.time_budget = 7  # as `cockpit run --budget 7`; cockpit.toml says 300
     config.judge.baseline_runs = 0
-    Coordinator(ws, config, "b", agent=ScriptedAgent(*(idea(*i) for i in IDEAS[:2]))).run(3)
+    Coordinator(ws, config, "b",
+                agent=ScriptedAgent(*(idea(*i, tmp_path) for i in IDEAS[:2]))).run(3)
     result = cockpit("confirm", "--runs", "2", cwd=ws)
     assert "baseline" in result.stdout, result.stdout + result.stderr
     sessions = [e for e in read_journal(ws, "b") if e["event"] == "session"]

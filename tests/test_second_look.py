@@ -10,6 +10,7 @@ import sys
 import threading
 from pathlib import Path
 
+import git
 import pytest
 from support import ScriptedAgent, make_workspace, read_journal, results_rows, run_session, wait_for
 
@@ -169,3 +170,23 @@ def test_a_session_killed_during_the_look_records_the_one_run_when_it_resumes(tm
     assert judged[2]["delta_best"] == pytest.approx(0.979 - 1.0)
     assert [row[1] for row in results_rows(ws)] == ["1.000000", "0.979000", "0.974000"]
     assert coordinator.state.get(3).status == "keep"
+
+
+def test_a_second_look_cannot_read_what_the_first_run_left_behind(tmp_path):
+    """Training code that saves a "checkpoint" beside itself and, finding one, reports a
+    far better value: the look's run starts from the commit's files alone, so the mean is
+    of two independent runs and the change is not kept on its own leftovers."""
+    ws, sources = workspace(tmp_path, FADES)
+    resumes = sources[0].replace('print("---")', (
+        'import os\n'
+        'if os.path.exists("leftover.ckpt"): values[0] = "0.900"  # resumed: "better"\n'
+        'open("leftover.ckpt", "w").write("weights")\n'
+        'print("---")'))
+    (ws / ".gitignore").write_text("*.ckpt\n")  # ignored, as checkpoints often are
+    git.Repo(ws).index.add([".gitignore"])
+    git.Repo(ws).index.commit("ignore checkpoints")
+    coordinator, ending = run_session(ws, 2, agent=ScriptedAgent(resumes), config=config())
+    assert ending.code == 0, ending.why
+    looked = results(ws)[2]
+    assert looked["runs"] == 2 and looked["status"] == "discard"
+    assert looked["delta_best"] == pytest.approx((0.979 + 1.000) / 2 - 1.0)
