@@ -12,11 +12,13 @@ line as the live loop would:
 
     python bench/bench_earlystop.py --budget 20 --out curves.json
     python bench/bench_earlystop.py --replay curves.json   # the analysis alone
-    python bench/bench_earlystop.py --session WORKSPACE    # a finished cockpit session
+    python bench/bench_earlystop.py --session WORKSPACE... # finished cockpit sessions
 
-`--session` replays a real session's runs in the order they ended: each experiment against
-the runs of the best it was judged against, with the calibration the session had then
-(the re-runs measured before it ended), as the live loop would have checked it.
+`--session` replays real sessions' runs (pooled over the workspaces given), each session's in
+the order they ended: each experiment against the runs of the best it was judged against,
+with the calibration the session had then (the re-runs measured before it ended), as the
+live loop would have checked it. A stopped run's curve ends where it was stopped, so a
+session run with early stop on only tells about settings that stop sooner.
 
 Run it on a quiet machine: other load slows runs unevenly (fewer steps fit in the budget),
 which moves whole curves and the final metric more than most changes do.
@@ -39,8 +41,8 @@ from cockpit.earlystop import Curve, EarlyStop
 from cockpit.journal import Experiment
 
 ROOT = Path(__file__).resolve().parent.parent
-SETTINGS = [(30.0, 2.5), (30.0, 3.0), (40.0, 3.0), (40.0, 4.0), (50.0, 4.0), (50.0, 6.0),
-            (60.0, 6.0)]
+SETTINGS = [(20.0, 1.0), (25.0, 0.75), (25.0, 1.0), (25.0, 1.5), (30.0, 1.0), (40.0, 1.0),
+            (40.0, 3.0), (50.0, 6.0)]
 
 
 def first_pass_sources(source: str) -> list[tuple[str, str]]:
@@ -170,6 +172,7 @@ def session_runs(workspace: Path) -> list[dict]:
             run = curve("runs", e["n"])
             if best is not None and e["status"] != "crash":
                 out.append({"n": e["n"], "status": e["status"], "run": run,
+                            "near_miss": e.get("verdict", "").startswith("near-miss"),
                             "best": list(by_commit[best]),
                             "groups": [list(g) for g in by_commit.values() if len(g) > 1]})
             by_commit.setdefault(e["commit"], []).append(run)
@@ -180,20 +183,22 @@ def session_runs(workspace: Path) -> list[dict]:
 
 def analyse_session(runs: list[dict]) -> None:
     keeps = sum(r["status"] == "keep" for r in runs)
-    print(f"{len(runs)} experiments after the baseline, {keeps} kept\n")
+    near = sum(r["near_miss"] for r in runs)
+    print(f"{len(runs)} experiments after the baseline, {keeps} kept, {near} near-misses\n")
     print(f"{'min_progress':>12} {'margin':>6} {'stopped':>7} {'keeps stopped':>13} "
-          f"{'budgets saved':>13}")
+          f"{'near-misses stopped':>19} {'budgets saved':>13}")
     for min_progress, margin in SETTINGS:
-        stops, false, saved = 0, 0, 0.0
+        stops, false, lost, saved = 0, 0, 0, 0.0
         for r in runs:
             stop = EarlyStop(min_progress, margin).calibrate(r["groups"])
             at = first_stop(stop, r["best"], r["run"].points)
             if at is not None:
                 stops += 1
                 false += r["status"] == "keep"
+                lost += r["near_miss"]
                 saved += (100 - at) / 100
-        print(f"{min_progress:>12.0f} {margin:>6.1f} {stops:>7} {false:>6} of {keeps:<4} "
-              f"{saved:>8.1f} of {len(runs)}")
+        print(f"{min_progress:>12.0f} {margin:>6.2f} {stops:>7} {false:>6} of {keeps:<4} "
+              f"{lost:>12} of {near:<4} {saved:>8.1f} of {len(runs)}")
 
 
 def main() -> None:
@@ -203,10 +208,11 @@ def main() -> None:
     parser.add_argument("--moves", type=int, default=30, help="first-pass moves to run")
     parser.add_argument("--out", type=Path, help="save the runs' curves here (JSON)")
     parser.add_argument("--replay", type=Path, help="analyse saved runs instead of running")
-    parser.add_argument("--session", type=Path, help="replay a finished session's runs")
+    parser.add_argument("--session", type=Path, nargs="+", metavar="WORKSPACE",
+                        help="replay finished sessions' runs (several: pooled)")
     args = parser.parse_args()
     if args.session:
-        analyse_session(session_runs(args.session))
+        analyse_session([run for workspace in args.session for run in session_runs(workspace)])
         return
     if args.replay:
         runs = json.loads(args.replay.read_text())

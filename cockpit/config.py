@@ -440,9 +440,10 @@ second_look = 0.5                   # a near-miss this close to its bar (share o
 enabled = "auto"                    # stop a run whose loss falls behind the best's beyond the
                                     # noise ("auto": once the noise floor is measured)
 shadow = false                      # only journal what it would have stopped
-min_progress = 40.0                 # percent of the budget before a run may be stopped
-margin = 3.0                        # spreads of the loss a run must be behind (widened
-                                    # while few re-runs calibrate it)
+min_progress = 25.0                 # percent of the budget before a run may be stopped
+margin = 1.0                        # spreads of the loss a run must be behind, throughout
+                                    # the last 5% of its progress (widened while few re-runs
+                                    # calibrate it)
 
 [sandbox]
 mode = "auto"                       # runs isolated: no network, .git and fixed files read-only,
