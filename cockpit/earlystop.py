@@ -50,7 +50,7 @@ import math
 import re
 import statistics
 from bisect import bisect_left, bisect_right, insort
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from cockpit.judge import small_sample_factor
 
@@ -105,10 +105,6 @@ class Curve:
         else:
             self.points.append((progress, loss))
 
-    def points_since(self, progress: float) -> list[tuple[float, float]]:
-        """The points from `progress` on."""
-        return self.points[bisect_left(self.points, (progress, -math.inf)):]
-
     @property
     def end(self) -> float:
         """How far the run got, in percent (0 before its first point)."""
@@ -141,6 +137,7 @@ class StopDecision:
     loss: float  # the run's smoothed loss there
     best_loss: float  # the best's smoothed loss at the same progress
     sigmas: float  # how many spreads of the difference the run was behind
+    since: float | None = None  # percent from which it was that far behind, unbroken
 
     @property
     def why(self) -> str:
@@ -148,19 +145,24 @@ class StopDecision:
 
     def to_dict(self) -> dict:
         """The journal's `early_stop` record."""
-        return {"progress": round(self.progress, 1), "loss": self.loss,
-                "best_loss": self.best_loss, "sigmas": round(self.sigmas, 2)}
+        record = {"progress": round(self.progress, 1), "loss": self.loss,
+                  "best_loss": self.best_loss, "sigmas": round(self.sigmas, 2)}
+        if self.since is not None:
+            record["since"] = round(self.since, 1)
+        return record
 
 
 def describe_stop(record: dict) -> str:
     """An early stop in words: "stopped at 40%: loss 3.91 vs 3.72 for the best at the same
-    point, 5.1x the noise"."""
+    point, 5.1x the noise, behind since 31%"."""
     loss, best = record["loss"], record["best_loss"]
     gap = abs(loss - best)
     decimals = 2 if gap >= 0.01 or gap == 0 else min(6, 1 - math.floor(math.log10(gap)))
     return (f"stopped at {record['progress']:.0f}%: loss {loss:.{decimals}f} vs "
             f"{best:.{decimals}f} for the best at the same point, "
-            f"{record['sigmas']:.1f}x the noise")
+            f"{record['sigmas']:.1f}x the noise"
+            + (f", behind since {record['since']:.0f}%" if record.get("since") is not None
+               else ""))
 
 
 class EarlyStop:
@@ -239,10 +241,14 @@ class EarlyStop:
         if decision is None:
             return None
         # A stretch of hard batches lifts a curve for a moment; a hopeless run stays behind.
-        for progress, _ in current.points_since(current.end - self.sustain):
+        since = current.end
+        for progress, _ in reversed(current.points):
             if self._behind_at(progress, best_curves, current) is None:
-                return None
-        return decision
+                if progress >= current.end - self.sustain:
+                    return None
+                break
+            since = progress
+        return replace(decision, since=since)
 
     def _behind_at(self, progress: float, best_curves: list[Curve],
                    current: Curve) -> StopDecision | None:

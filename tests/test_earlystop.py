@@ -66,7 +66,8 @@ def test_clearly_behind_is_stopped_past_min_progress():
     assert decision.why.startswith(f"stopped at {decision.progress:.0f}%: loss ")
     assert decision.to_dict() == {"progress": round(decision.progress, 1), "loss": decision.loss,
                                   "best_loss": decision.best_loss,
-                                  "sigmas": round(decision.sigmas, 2)}
+                                  "sigmas": round(decision.sigmas, 2),
+                                  "since": round(decision.since, 1)}
 
 
 def test_a_run_that_could_still_be_kept_is_never_stopped():
@@ -96,6 +97,8 @@ def test_behind_for_a_moment_is_not_a_stop():
     stretch = curve(15, bump=(40.0, 60.0, 0.12))  # as far behind, and it stays there
     decision = live(stop, best, stretch.points)
     assert decision is not None and 40.0 + SUSTAIN <= decision.progress < 40.0 + 2 * SUSTAIN
+    assert 40.0 <= decision.since <= decision.progress - SUSTAIN  # since the stretch began
+    assert decision.why.endswith(f"behind since {decision.since:.0f}%")
 
 
 def test_behind_only_before_min_progress_is_not_stopped():
@@ -177,6 +180,9 @@ def test_the_reason_in_words():
     assert describe_stop({"progress": 40.0, "loss": 3.912, "best_loss": 3.7204,
                           "sigmas": 5.08}) == ("stopped at 40%: loss 3.91 vs 3.72 for the best "
                                                "at the same point, 5.1x the noise")
+    # A stop says since when the run was that far behind (journals before that did not).
+    assert describe_stop({"progress": 40.0, "loss": 3.912, "best_loss": 3.7204, "sigmas": 5.08,
+                          "since": 31.4}).endswith("5.1x the noise, behind since 31%")
     # A small gap keeps enough digits to show it.
     assert "loss 3.7250 vs 3.7204" in describe_stop({"progress": 55.0, "loss": 3.725,
                                                      "best_loss": 3.7204, "sigmas": 9.0})
