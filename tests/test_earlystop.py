@@ -11,6 +11,7 @@ from cockpit.earlystop import (
     DEFAULT_MARGIN,
     LAST_STOP,
     SUSTAIN,
+    SUSTAIN_STEP,
     Curve,
     EarlyStop,
     StopDecision,
@@ -196,3 +197,28 @@ def test_a_spread_from_one_pair_of_curves_asks_for_more():
     assert one.needed == pytest.approx(DEFAULT_MARGIN * 6.98, abs=0.05)
     assert DEFAULT_MARGIN < many.needed < DEFAULT_MARGIN * 1.2
     assert EarlyStop().needed == math.inf
+
+
+def test_a_flood_of_progress_lines_cannot_stall_the_check(monkeypatch):
+    # Training code printing progress lines by the hundred thousand (at one percent, or
+    # behind all the way) must not make each once-a-second check walk every line.
+    stop, best = calibrated()
+    calls = 0
+    loss_at = Curve.loss_at
+
+    def counted(self, *args, **kwargs):
+        nonlocal calls
+        calls += 1
+        return loss_at(self, *args, **kwargs)
+
+    monkeypatch.setattr(Curve, "loss_at", counted)
+    bound = (100 / SUSTAIN_STEP + 2) * (1 + len(best))
+    honest = [(p, loss) for p, loss in curve(5).points if p < 30]
+    at_one_percent = Curve(honest + [(30.0, 9.0)] * 100_000)
+    assert stop.check(best, at_one_percent) is None  # behind at 30% alone: not sustained
+    assert calls <= bound
+    calls = 0
+    behind_all_along = Curve([(k / 4000, 9.0) for k in range(1, 120_001)])  # 0 to 30%
+    decision = stop.check(best, behind_all_along)
+    assert decision is not None and decision.since < 30.0 - SUSTAIN
+    assert calls <= bound
