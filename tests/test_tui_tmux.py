@@ -46,6 +46,16 @@ class Tmux:
             time.sleep(0.2)
         raise AssertionError(f"{text!r} never appeared; the screen:\n{self.screen()}")
 
+    def wait_for_line(self, start: str, timeout: float = 30.0) -> str:
+        """Wait for a line of the screen that starts with `start`."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            screen = self.screen()
+            if any(line.startswith(start) for line in screen.splitlines()):
+                return screen
+            time.sleep(0.2)
+        raise AssertionError(f"no line starts with {start!r}; the screen:\n{self.screen()}")
+
     def close(self) -> None:
         subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True)
 
@@ -201,6 +211,9 @@ def test_what_a_researcher_needs_is_on_screen(tmp_path, term):
         # the verdict is where the result is, and says what it is measured against
         wait_journal(ws, lambda ev: sum(e["event"] == "result" for e in ev) >= 2,
                      timeout=60, what="a judged experiment")
+        # the cursor follows the newest row: once #3 is on screen it is on #3, and Down
+        # lands on the judged #2 (a Down before #3's row arrives would land on the baseline)
+        t.wait_for_line("│ 3 ", timeout=60)
         t.keys("Down")
         screen = t.wait_for("vs the best", timeout=10)
         t.resize(80, 24)
