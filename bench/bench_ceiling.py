@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import shutil
 import statistics
 import subprocess
@@ -28,6 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from cockpit.agents.tune import read_constants, rewrite_constant  # noqa: E402
 from cockpit.judge import welch_t  # noqa: E402
+from cockpit.summary import parse_summary  # noqa: E402
 
 
 def configured(source: str, settings: list[str]) -> str:
@@ -47,12 +47,12 @@ def train(script: Path, budget: int) -> tuple[float, int]:
     env = {**os.environ, "COCKPIT_TIME_BUDGET": str(budget)}
     done = subprocess.run([sys.executable, script.name], cwd=script.parent, text=True,
                           capture_output=True, env=env)
-    bpb = re.search(r"^val_bpb:\s+(\S+)", done.stdout, re.M)
-    steps = re.search(r"^num_steps:\s+(\d+)", done.stdout, re.M)
-    if done.returncode != 0 or not (bpb and steps):
+    summary = parse_summary(done.stdout)
+    bpb, steps = summary.get("val_bpb"), summary.get("num_steps")
+    if done.returncode != 0 or not isinstance(bpb, float) or not isinstance(steps, float):
         raise SystemExit(f"bench: {script.name} failed (exit {done.returncode}):\n"
                          f"{done.stderr[-2000:]}")
-    return float(bpb.group(1)), int(steps.group(1))
+    return bpb, int(steps)
 
 
 def summary(name: str, runs: list[tuple[float, int]]) -> str:
