@@ -71,6 +71,9 @@ STOPPED = "stopped by the human"
 HOLD_SECONDS = 600.0  # a client's hold on auto-approve (a dialog open) lapses after this
 EARLY_STOP_SECONDS = 1.0  # how often running experiments are checked against the best
 CURVE_BYTES = 20_000_000  # of a finished run's log read for its loss curve
+# Progress points kept of a running experiment, for early stop's check once a second:
+# train.py prints at most 10 lines a second (3,000 in 5 minutes); past this, a flood.
+MAX_LIVE_POINTS = 5_000
 
 # Why a session ended, as the process's exit code.
 EXIT_OK, EXIT_USER, EXIT_PAUSED, EXIT_FAILED = 0, 2, 3, 4
@@ -582,6 +585,7 @@ class Coordinator:
         if job.kind == "measure":
             self._measured(measurement, finished)
         else:
+            self._live_curves.pop(job.n, None)  # only a running experiment is checked
             self.run_time.add(finished.result.seconds)
             self._emit_live_event("judging", n=job.n)
             crashed = bool(self._read_run(finished)[2])
@@ -1322,7 +1326,10 @@ class Coordinator:
         if progress is not None:
             self._progress[job.worker] = progress
             if job.kind == "experiment" and progress.loss is not None:
-                self._live_curves.setdefault(job.n, []).append((progress.percent, progress.loss))
+                points = self._live_curves.setdefault(job.n, [])
+                points.append((progress.percent, progress.loss))
+                if len(points) > MAX_LIVE_POINTS:  # a flood: the same curve, half as dense
+                    del points[::2]
         self._emit({"type": "output", "worker": job.worker, "kind": job.kind, "n": job.n,
                     "text": text})
 

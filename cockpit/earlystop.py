@@ -86,19 +86,18 @@ class Curve:
     broken: bool = False
 
     def __post_init__(self) -> None:
-        given, self.points = self.points, []
-        for progress, loss in given:
-            self.add(progress, loss)
+        finite = [(p, loss) for p, loss in self.points
+                  if loss is not None and math.isfinite(loss) and abs(loss) <= MAX_LOSS]
+        self.broken = self.broken or len(finite) < len(self.points)
+        # One sort: added one by one, points in a hostile order (progress running backwards)
+        # would be inserted one at a time, quadratic in the number of lines.
+        self.points = sorted(finite, key=PERCENT)
 
     @classmethod
     def from_log(cls, text: str) -> Curve:
         """The curve of a run's log (its `\\r`-updated progress lines included)."""
-        curve = cls()
-        for line in re.split(r"[\r\n]", text):
-            match = PROGRESS.search(line)
-            if match:
-                curve.add(float(match.group(1)), float(match.group(2)))
-        return curve
+        return cls([(float(m.group(1)), float(m.group(2))) for line in re.split(r"[\r\n]", text)
+                    if (m := PROGRESS.search(line))])
 
     def add(self, progress: float, loss: float) -> None:
         if loss is None or not math.isfinite(loss) or abs(loss) > MAX_LOSS:

@@ -141,3 +141,41 @@ def test_a_run_that_prints_absurd_finite_losses_does_not_break_the_session(tmp_p
     assert wild.early_stop is None and wild.metric is not None
     assert close.metric is not None and close.status in ("keep", "discard")
     assert len(results_rows(ws)) == 3
+
+
+# Training code that floods progress lines, one flushed write each, its progress running
+# backwards, for 3 seconds.
+FLOOD = '''\
+import sys, time
+print("data_fingerprint: curves01", flush=True)
+start, k = time.time(), 0
+while time.time() - start < 3:
+    k += 1
+    sys.stdout.write(f"\\rstep {k:05d} ({99.0 - k % 9000 / 100:.2f}%) | loss: 3.0 | remaining: 0s")
+    sys.stdout.flush()
+print()
+print("---")
+print("val_bpb:          1.5")
+'''
+
+
+def test_a_flood_of_progress_lines_stays_bounded_in_the_session(tmp_path, monkeypatch):
+    """The session keeps a bounded number of a running experiment's progress points for its
+    check once a second (it kept every one, over 100,000 in 4 s, and each check rebuilt
+    them for up to a second), and none once the run has ended."""
+    from cockpit.coordinator import MAX_LIVE_POINTS, Coordinator
+
+    most = 0
+    check = Coordinator._check_early_stops
+
+    def watched(self):
+        nonlocal most
+        most = max([most] + [len(points) for points in self._live_curves.values()])
+        check(self)
+
+    monkeypatch.setattr(Coordinator, "_check_early_stops", watched)
+    ws, coordinator = session(tmp_path, FLOOD)
+    flood = coordinator.state.experiments[1]
+    assert flood.status == "discard" and flood.metric == 1.5  # judged like any run
+    assert 0 < most <= MAX_LIVE_POINTS
+    assert coordinator._live_curves == {}

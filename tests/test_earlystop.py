@@ -222,3 +222,29 @@ def test_a_flood_of_progress_lines_cannot_stall_the_check(monkeypatch):
     decision = stop.check(best, behind_all_along)
     assert decision is not None and decision.since < 30.0 - SUSTAIN
     assert calls <= bound
+
+
+def test_a_curve_whose_progress_runs_backwards_is_sorted_once(monkeypatch):
+    # Training code printing its progress backwards must not make building its curve (a
+    # finished run's log, or a running one's points once a second) insert point by point,
+    # quadratic in its lines.
+    import cockpit.earlystop as earlystop
+
+    inserted = 0
+    insort = earlystop.insort
+
+    def counted(*args, **kwargs):
+        nonlocal inserted
+        inserted += 1
+        return insort(*args, **kwargs)
+
+    monkeypatch.setattr(earlystop, "insort", counted)
+    backwards = [(99.0 - k / 1000, 3.0 + k / 1e6) for k in range(50_000)]
+    log = "".join(f"\rstep {k:05d} ({p:.3f}%) | loss: {loss:.6f}" for k, (p, loss)
+                  in enumerate(backwards))
+    for built in (Curve(backwards), Curve.from_log(log)):
+        percents = [p for p, _ in built.points]
+        assert len(percents) == len(backwards) and percents == sorted(percents)
+        assert built.loss_at(98.0) == pytest.approx(3.0035, abs=1e-4)  # 93-98% and not built.broken
+    assert inserted == 0
+    assert Curve([(1.0, 3.0), (2.0, math.nan)]).broken  # a NaN still breaks a built curve
