@@ -71,9 +71,6 @@ STOPPED = "stopped by the human"
 HOLD_SECONDS = 600.0  # a client's hold on auto-approve (a dialog open) lapses after this
 EARLY_STOP_SECONDS = 1.0  # how often running experiments are checked against the best
 CURVE_BYTES = 20_000_000  # of a finished run's log read for its loss curve
-# Progress points kept of a running experiment, for early stop's check once a second:
-# train.py prints at most 10 lines a second (3,000 in 5 minutes); past this, a flood.
-MAX_LIVE_POINTS = 5_000
 
 # Why a session ended, as the process's exit code.
 EXIT_OK, EXIT_USER, EXIT_PAUSED, EXIT_FAILED = 0, 2, 3, 4
@@ -209,7 +206,7 @@ class Coordinator:
         self._progress: dict = {}  # worker -> the newest Progress of its run
         self.sandbox = guards.Sandboxing(False, "not decided yet")
         # early stop: each running experiment's loss curve, as its output comes in
-        self._live_curves: dict[int, list[tuple[float, float]]] = {}  # n -> points
+        self._live_curves: dict[int, Curve] = {}  # n -> its curve so far, while it runs
         self._curves: dict[str, Curve] = {}  # a finished run's log -> its curve
         self._early: dict[int, StopDecision] = {}  # experiments stopped (or, shadow, not)
         self._early_check = 0.0
@@ -669,7 +666,8 @@ class Coordinator:
                        if commit == best.commit]
         for slot in running:
             n = slot.job.n
-            decision = stopper.check(best_curves, Curve(list(self._live_curves.get(n, ()))))
+            live = self._live_curves.get(n) or Curve()  # copied: its worker thread adds
+            decision = stopper.check(best_curves, Curve(list(live.points), live.broken))
             if decision is None:
                 continue
             self._early[n] = decision
@@ -1326,10 +1324,8 @@ class Coordinator:
         if progress is not None:
             self._progress[job.worker] = progress
             if job.kind == "experiment" and progress.loss is not None:
-                points = self._live_curves.setdefault(job.n, [])
-                points.append((progress.percent, progress.loss))
-                if len(points) > MAX_LIVE_POINTS:  # a flood: the same curve, half as dense
-                    del points[::2]
+                self._live_curves.setdefault(job.n, Curve()).add(progress.percent,
+                                                                 progress.loss)
         self._emit({"type": "output", "worker": job.worker, "kind": job.kind, "n": job.n,
                     "text": text})
 

@@ -69,6 +69,9 @@ LAST_STOP = 90.0
 # A printed loss beyond this is no loss at all (sums and squares of such overflow): the
 # curve is broken, like one with a NaN.
 MAX_LOSS = 1e30
+# Points a curve added to line by line keeps: train.py prints at most 10 progress lines a
+# second (3,000 in 5 minutes); beyond this, a flood.
+MAX_POINTS = 5_000
 SMALL_SAMPLE_LEVEL = 2.0  # the keep bar's noise multiple: the level of the widening
 WINDOW = 5.0  # percent of progress the loss is averaged over, trailing
 MIN_WINDOW_POINTS = 3  # fewer points in the window: interpolate instead of averaging
@@ -84,6 +87,7 @@ class Curve:
 
     points: list[tuple[float, float]] = field(default_factory=list)
     broken: bool = False
+    spacing: float = 0.0  # progress between kept points, once a flood had to be thinned
 
     def __post_init__(self) -> None:
         finite = [(p, loss) for p, loss in self.points
@@ -103,10 +107,25 @@ class Curve:
         if loss is None or not math.isfinite(loss) or abs(loss) > MAX_LOSS:
             self.broken = True
             return
+        if self.spacing and self.points and progress < self.points[-1][0] + self.spacing:
+            return  # thinned: one point per `spacing` of progress, forwards only
         if self.points and progress < self.points[-1][0]:
             insort(self.points, (progress, loss))
         else:
             self.points.append((progress, loss))
+        if len(self.points) > MAX_POINTS:
+            self._thin()
+
+    def _thin(self) -> None:
+        """A flood of progress lines (a live curve is added to line by line): keep one point
+        per twice the spacing, so the whole curve keeps its shape in bounded points."""
+        span = self.points[-1][0] - self.points[0][0]
+        self.spacing = max(2 * self.spacing, 2 * span / MAX_POINTS, 1e-6)
+        kept = [self.points[0]]
+        for point in self.points[1:]:
+            if point[0] >= kept[-1][0] + self.spacing:
+                kept.append(point)
+        self.points = kept
 
     @property
     def end(self) -> float:

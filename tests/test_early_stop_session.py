@@ -163,19 +163,20 @@ def test_a_flood_of_progress_lines_stays_bounded_in_the_session(tmp_path, monkey
     """The session keeps a bounded number of a running experiment's progress points for its
     check once a second (it kept every one, over 100,000 in 4 s, and each check rebuilt
     them for up to a second), and none once the run has ended."""
-    from cockpit.coordinator import MAX_LIVE_POINTS, Coordinator
+    from cockpit.coordinator import Coordinator
+    from cockpit.earlystop import MAX_POINTS
 
     most = 0
     check = Coordinator._check_early_stops
 
     def watched(self):
         nonlocal most
-        most = max([most] + [len(points) for points in self._live_curves.values()])
+        most = max([most] + [len(c.points) for c in self._live_curves.values()])
         check(self)
 
     monkeypatch.setattr(Coordinator, "_check_early_stops", watched)
     ws, coordinator = session(tmp_path, FLOOD)
     flood = coordinator.state.experiments[1]
     assert flood.status == "discard" and flood.metric == 1.5  # judged like any run
-    assert 0 < most <= MAX_LIVE_POINTS
+    assert 0 < most <= MAX_POINTS
     assert coordinator._live_curves == {}

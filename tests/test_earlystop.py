@@ -10,6 +10,7 @@ import pytest
 from cockpit.earlystop import (
     DEFAULT_MARGIN,
     LAST_STOP,
+    MAX_POINTS,
     SUSTAIN,
     SUSTAIN_STEP,
     Curve,
@@ -248,3 +249,16 @@ def test_a_curve_whose_progress_runs_backwards_is_sorted_once(monkeypatch):
         assert built.loss_at(98.0) == pytest.approx(3.0035, abs=1e-4)  # 93-98% and not built.broken
     assert inserted == 0
     assert Curve([(1.0, 3.0), (2.0, math.nan)]).broken  # a NaN still breaks a built curve
+
+
+def test_a_live_curve_keeps_its_shape_in_bounded_points():
+    # A running experiment's curve (in the session, and on the cockpit's screen) is added to
+    # line by line: a flood of lines must not grow it without end.
+    full = [(k / 1000, 3.0 + 4.0 * math.exp(-k / 25_000)) for k in range(100_000)]
+    live = Curve()
+    for progress, loss in full:
+        live.add(progress, loss)
+    assert MAX_POINTS // 2 <= len(live.points) <= MAX_POINTS
+    assert live.end == pytest.approx(100.0, abs=0.1)
+    for progress in (30.0, 60.0, 99.0):
+        assert live.loss_at(progress) == pytest.approx(Curve(full).loss_at(progress), rel=2e-3)
