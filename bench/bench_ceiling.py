@@ -58,9 +58,10 @@ def train(script: Path, budget: int) -> tuple[float, int]:
 def summary(name: str, runs: list[tuple[float, int]]) -> str:
     values = [v for v, _ in runs]
     spread = f" ± {statistics.stdev(values):.4f}" if len(values) > 1 else ""
-    steps = "-".join(str(s) for s in (min(s for _, s in runs), max(s for _, s in runs)))
-    mean = statistics.fmean(values)
-    return f"{name:<10} {mean:.4f}{spread} from {len(values)} runs ({steps} steps)"
+    low, high = min(s for _, s in runs), max(s for _, s in runs)
+    steps = f"{low}" if low == high else f"{low}-{high}"
+    count = "1 run" if len(values) == 1 else f"{len(values)} runs"
+    return f"{name:<10} {statistics.fmean(values):.4f}{spread} from {count} ({steps} steps)"
 
 
 def main() -> None:
@@ -70,6 +71,8 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3, help="runs of each side")
     ap.add_argument("--budget", type=int, default=60, help="training seconds per run")
     args = ap.parse_args()
+    if args.runs < 1:
+        raise SystemExit("bench: --runs must be at least 1")
     if not args.set:
         raise SystemExit("bench: nothing to compare: give the configuration with --set NAME=VALUE")
 
