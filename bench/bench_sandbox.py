@@ -1,13 +1,16 @@
-"""The sandbox's cost per run, inside vs outside, side by side in one run.
+"""The cost of what holds a run, side by side in one run.
 
   1. start-up: seconds of a trivial command (`true`, then `python -c pass`) through the
-     runner, inside the sandbox and outside (target: < 0.3 s extra);
+     runner: bare (no sandbox, no reaper), held by the reaper (the sandbox off), in the
+     sandbox without concealing the checkout, and in the sandbox a session builds (the
+     checkout and runtime dirs concealed, the linked paths shown again); target: < 0.3 s
+     extra;
   2. compute: a CPU-bound workload's throughput inside vs outside (target: < 2 % slower):
      pure-Python arithmetic and a one-thread torch matmul loop, each for a fixed time;
   3. with --train SECONDS: train.py's tokens/s on the prepared data, inside vs outside.
 
-Runs alternate (outside, inside, inside, outside, ...) so a busy machine weighs on both
-alike; figures are medians.
+Runs alternate, each round in a rotated order, so a busy machine weighs on all alike;
+figures are medians.
 
     python bench/bench_sandbox.py [--runs 10] [--train 20]
 """
@@ -25,6 +28,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import cockpit.runners.local as local  # noqa: E402
+from cockpit.config import Config  # noqa: E402
+from cockpit.guards import policy_for  # noqa: E402
 from cockpit.runners.local import LocalRunner, training_env  # noqa: E402
 from cockpit.runners.sandbox import SandboxPolicy, available  # noqa: E402
 
@@ -54,13 +60,20 @@ print("---\\nrate:", n * 2 * 512**3 / {seconds})
 
 
 def run(command: str, workdir: Path, sandbox: SandboxPolicy | None,
-        env: dict[str, str] | None = None) -> tuple[float, dict]:
+        env: dict[str, str] | None = None, held: bool = True) -> tuple[float, dict]:
     """One run through the runner: its wall seconds and its summary block (with the
-    tokens per step train.py prints before training, when it does)."""
+    tokens per step train.py prints before training, when it does). held=False: without
+    the reaper (what a run without the sandbox cost before there was one)."""
     log = workdir.parent / "bench.log"
+    reaper = local.reaper_available
+    if not held:
+        local.reaper_available = lambda: False
     started = time.perf_counter()
-    result = LocalRunner().run(command, cwd=workdir, log_path=log, timeout=600,
-                               env=env or training_env(), sandbox=sandbox)
+    try:
+        result = LocalRunner().run(command, cwd=workdir, log_path=log, timeout=600,
+                                   env=env or training_env(), sandbox=sandbox)
+    finally:
+        local.reaper_available = reaper
     seconds = time.perf_counter() - started
     if result.returncode != 0:
         sys.exit(f"`{command}` failed ({result.returncode}): {read_tail(log)[-800:]}")
@@ -71,14 +84,15 @@ def run(command: str, workdir: Path, sandbox: SandboxPolicy | None,
     return seconds, summary
 
 
-def side_by_side(runs: int, measure) -> tuple[float, float]:
-    """Medians of measure(sandboxed) over alternating runs, (outside, inside); each round
-    swaps which goes first, so neither always follows the other."""
-    results: dict[bool, list[float]] = {False: [], True: []}
+def side_by_side(runs: int, measure, variants=(False, True)) -> list[float]:
+    """Medians of measure(variant) over rounds, one per variant each round, the order
+    rotated every round, so none always follows another."""
+    results: dict = {v: [] for v in variants}
     for i in range(runs):
-        for sandboxed in ((False, True) if i % 2 == 0 else (True, False)):
-            results[sandboxed].append(measure(sandboxed))
-    return statistics.median(results[False]), statistics.median(results[True])
+        k = i % len(variants)
+        for variant in variants[k:] + variants[:k]:
+            results[variant].append(measure(variant))
+    return [statistics.median(results[v]) for v in variants]
 
 
 def main() -> int:
@@ -95,16 +109,28 @@ def main() -> int:
         return 2
     root = Path(tempfile.mkdtemp(prefix="bench-sandbox-"))
     try:
-        workdir = root / "work"
-        workdir.mkdir()
-        policy = SandboxPolicy.for_run(workdir)
+        workspace = root / "ws"  # as a session lays it out: the run in a worktree inside
+        workdir = workspace / ".cockpit" / "b" / "worktrees" / "w0"
+        workdir.mkdir(parents=True)
+        (workspace / ".venv").mkdir()
+        (workdir / ".venv").symlink_to(workspace / ".venv")
+        policy = policy_for(Config(), workspace, workdir, None, shared=[".venv"])
+        plain = SandboxPolicy.for_run(workdir)  # no concealment: the sandbox before it
         pick = {False: None, True: policy}
+        starts = {"bare": (None, False), "held": (None, True), "sandbox, plain": (plain, True),
+                  "sandbox": (policy, True)}
 
         print(f"\nstart-up through the runner (median of {args.runs}):")
-        print(f"{'command':<18} {'outside':>9} {'inside':>9} {'extra':>9} {'ratio':>7}")
+        print(f"{'command':<16}" + "".join(f"{name:>16}" for name in starts))
         for command in ("true", "python -c pass"):
-            out, ins = side_by_side(args.runs, lambda s: run(command, workdir, pick[s])[0])
-            print(f"{command:<18} {out:8.3f}s {ins:8.3f}s {ins - out:+8.3f}s {ins / out:6.2f}x")
+            times = side_by_side(args.runs, lambda v: run(command, workdir, starts[v][0],
+                                                          held=starts[v][1])[0],
+                                 tuple(starts))
+            bare = times[0]
+            print(f"{command:<16}" + "".join(
+                f"{t:9.3f}s{t - bare:+6.3f}" if name != "bare" else f"{t:15.3f}s"
+                for name, t in zip(starts, times)))
+        print("(each figure: seconds, then the extra over bare)")
 
         print(f"\ncompute throughput ({args.seconds:g} s runs, median of {args.work_runs}):")
         print(f"{'workload':<18} {'outside':>12} {'inside':>12} {'inside/outside':>15}")

@@ -136,9 +136,13 @@ def cmd_run(args) -> int:
 
     from cockpit.history import History, HistoryError
 
+    from cockpit.guards import check_footguns
+
     workspace = workspace_of(args)
     config = run_config(workspace, args)
     check_workspace(workspace, config.experiment.editable, tuple(config.experiment.fixed))
+    for warning in check_footguns(config, workspace):
+        print(f"cockpit: warning: {warning}", file=sys.stderr)
     if args.tag:
         validate_tag(args.tag)
     history = History(workspace)
@@ -181,9 +185,9 @@ def run_headless(workspace: Path, config, tag: str, args) -> int:
     from cockpit.headless import HeadlessPrinter
     from cockpit.session import serve_session
 
-    printer = HeadlessPrinter(metric=config.metric.name)
     coordinator = Coordinator(workspace, config, tag, auto_approve=not args.review,
                               wait_when_paused=args.background)
+    printer = HeadlessPrinter(metric=config.metric.name, state=lambda: coordinator.state)
     coordinator.observers.append(printer)
     printer.say(f"cockpit: {config.agent.kind} agent, {config.experiment.time_budget} s budget, "
                 f"`{config.experiment.train_command}` in {workspace}")

@@ -44,6 +44,10 @@ class ExperimentConfig:
     # top-level entry git ignores in the checkout, or a list of names.
     share: list | str = "auto"
     env: list = field(default_factory=list)  # variables passed to runs beyond the allow-list
+    max_log_mb: int = 16  # a run's log keeps at most this much: its start and its end
+    # a run is stopped (a crash, and the session pauses) when a disk it writes to has less
+    # free space than this: the session keeps room to record it; 0 = no floor
+    min_free_mb: int = 100
 
     @property
     def hard_timeout(self) -> int:
@@ -192,6 +196,8 @@ CHOICES = {
 RANGES = {
     ("experiment", "time_budget"): (1, 7 * DAY),
     ("experiment", "timeout"): (0, 30 * DAY),
+    ("experiment", "max_log_mb"): (1, 1_000_000),
+    ("experiment", "min_free_mb"): (0, 1_000_000),
     ("agent", "temperature"): (0, 2),
     ("agent", "request_timeout"): (0.001, DAY),
     ("agent", "retries"): (0, 100),
@@ -400,6 +406,8 @@ data_dir = "auto"                   # the data a run reads, checked unchanged ev
 share = "auto"                      # untracked paths linked into cockpit's worktrees
                                     # ("auto": what git ignores here, e.g. a .venv)
 env = []                            # more variables passed to runs, e.g. ["WANDB_MODE"]
+max_log_mb = 16                     # a run's log keeps its start and its end within this
+min_free_mb = 100                   # a run that leaves less free disk is stopped (a crash)
 
 [metric]
 name = "val_bpb"                    # read from the summary block train.py prints

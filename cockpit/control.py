@@ -144,14 +144,20 @@ class SessionRunning(CockpitError):
                          "XDG_RUNTIME_DIR to a directory of your own")
 
 
+def runtime_dir() -> Path:
+    """Where sessions whose workspace path is too long for a socket keep theirs (one
+    directory per user: runs never see it)."""
+    base = Path(os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir())
+    return base / f"cockpit-{os.getuid()}"
+
+
 def private_dir(preferred: Path, workspace: Path) -> Path:
     """A directory only this user can enter, short enough to hold a socket path: `preferred`,
     or one under the runtime dir (or /tmp) when the workspace's path is too long."""
     private = [preferred]
     if len(str(preferred / "session.sock")) > MAX_SOCKET_PATH:
         digest = hashlib.sha1(str(workspace.resolve()).encode()).hexdigest()[:16]
-        base = Path(os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir())
-        private = [base / f"cockpit-{os.getuid()}", base / f"cockpit-{os.getuid()}" / digest]
+        private = [runtime_dir(), runtime_dir() / digest]
     for directory in private:
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         if directory.stat().st_uid != os.getuid():

@@ -20,8 +20,11 @@ from __future__ import annotations
 import difflib
 import hashlib
 import queue
+import re
+import sys
 import threading
 import time
+import traceback
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +43,14 @@ from cockpit.agents.edits import EditRefused, validate_source
 from cockpit import guards
 from cockpit.config import Config
 from cockpit.errors import CockpitError
-from cockpit.history import ConfigTampered, History, HistoryError
+from cockpit.history import (
+    REF_PREFIX,
+    BranchMoved,
+    ConfigTampered,
+    History,
+    HistoryError,
+    short,
+)
 from cockpit.journal import (STATE_DIR, Experiment, Journal, SessionState, earlier_sessions,
                              session_dir)
 from cockpit.judge import KeepPolicy, Noise, NoiseFloor, Verdict, gain_of
@@ -48,14 +58,18 @@ from cockpit.earlystop import Curve, EarlyStop, StopDecision
 from cockpit.progress import last_progress
 from cockpit.proposals import Durations, Ticket, carry_onto, proposals_needed
 from cockpit.records import (
+    LEGACY_EXPERIMENTS,
     REPORT_NAME,
     RESULTS_NAME,
+    RecordsError,
+    refuse_if_not_ours,
     append_result,
     reconcile_results,
     write_experiments_md,
 )
 from cockpit.report import PLOT_NAME
 from cockpit.report import REPORT_NAME as MORNING_REPORT
+from cockpit.runners.disk import MB, DiskFloor
 from cockpit.runners.local import LocalRunner, kill_leftovers, new_run_id, training_env
 from cockpit.runners.pool import WORKER_LOST, Finished, Job, Started, WorkerPool
 from cockpit.summary import (crash_reason, failure_reason, find_value, metric_value,
@@ -113,6 +127,13 @@ class Command:
     op: str
     args: dict
     reply: "queue.Queue[dict]"
+
+
+@dataclass
+class Refused:
+    """A client the control socket turned away, and why."""
+
+    who: str
 
 
 @dataclass
@@ -192,6 +213,10 @@ class Coordinator:
         self._notes: list[dict] = []  # {"id", "text"}
         self._holds: dict[str, float] = {}  # client -> when its hold lapses
         self._notify_failing: dict[str, str] = {}  # notification service -> its last error
+        self._refused: set[str] = set()  # the runs whose processes knocked on the socket
+        self._branch_at: dict[str, str] = {}  # each session branch: where cockpit left it
+        self._not_ours_said = False  # experiments.md became the human's: said once
+        self._refs_before: dict[str, dict[str, str]] = {}  # run id -> the refs as it started
         # state the clients see
         self.paused = False
         self.pause_kind = ""  # "", "human", "cost", "provider", "proposals"
@@ -227,6 +252,11 @@ class Coordinator:
         except queue.Empty:
             return {"ok": False, "message": "the session did not answer in time"}
 
+    def refused_client(self, who: str) -> None:
+        """The control socket turned a client away (a run's process): journaled, once per
+        client, by the coordinator's thread."""
+        self.inbox.put(Refused(who))
+
     def interrupt(self) -> None:
         """Ctrl-C / SIGTERM: end the runs in flight and stop (safe from a signal handler)."""
         self.interrupted = True
@@ -257,10 +287,35 @@ class Coordinator:
             else:
                 self._plan_start()
             self._drive()
+        except Exception as exc:  # end now, say why, and leave the workspace free
+            self._failed(exc)
         finally:
             self.close()
-        self._record("session_end", why=self.ending.why, code=self.ending.code)
+            self._record_quietly("session_end", why=self.ending.why, code=self.ending.code)
         return self.ending
+
+    def _failed(self, exc: Exception) -> None:
+        """The loop raised: a disk too full for cockpit's own writes (said in one line), or
+        a bug (raised again: its traceback goes to stderr, the session log)."""
+        full = self._disk_floor().short()
+        if full:
+            self.ending = Ending(f"the disk is full ({full}; {type(exc).__name__}: {exc}): "
+                                 "make room, then `cockpit run` resumes (nothing recorded is "
+                                 "lost)", EXIT_FAILED)
+        else:
+            self.ending = Ending(f"cockpit failed: {type(exc).__name__}: {exc} (the "
+                                 "traceback is on its stderr, the session log)", EXIT_FAILED)
+        self.stopping = self.ending.why
+        if not full:
+            raise exc
+
+    def _record_quietly(self, event: str, **fields) -> None:
+        """Journal what the session's end must still say, however it ends (a full disk
+        included): a record that cannot be written is said on stderr instead."""
+        try:
+            self._record(event, **fields)
+        except Exception as exc:
+            print(f"cockpit: could not journal {event} ({exc})", file=sys.stderr, flush=True)
 
     def _drive(self) -> None:
         while True:
@@ -304,6 +359,9 @@ class Coordinator:
             self._finished(item)
         elif isinstance(item, Proposed):
             self._proposed(item)
+        elif isinstance(item, Refused) and item.who.split(", ", 1)[-1] not in self._refused:
+            self._refused.add(item.who.split(", ", 1)[-1])  # once per run, however often
+            self._record("client_refused", who=item.who)
 
     def _answer(self, command: Command) -> dict:
         handler = getattr(self, f"_cmd_{command.op}", None)
@@ -326,8 +384,14 @@ class Coordinator:
             return
         self._lapse_holds()
         self._approve_automatically()
+        free = [] if self.paused else self._free_slots()
+        if free and (self.ready or self.measurements):
+            full = self._disk_floor().short()
+            if full:  # no run can start: it would be stopped at once
+                self._pause_for_disk(f"the disk is full ({full})")
+                free = []
         if not self.paused:
-            for slot in self._free_slots():
+            for slot in free:
                 baseline = next((t for t in self.ready if self._is_baseline_ticket(t)), None)
                 if baseline is not None:  # first: everything else is judged against it
                     self.ready.remove(baseline)
@@ -463,7 +527,8 @@ class Coordinator:
                      hypothesis=proposal.hypothesis, diff=ticket.diff, params=proposal.params,
                      move=proposal.move, source_sha=_sha(proposal.source), source_blob=blob,
                      repair_of=proposal.repair_of, attempts=proposal.attempts,
-                     usage=proposal.usage, base=ticket.base)
+                     usage=proposal.usage, base=ticket.base,
+                     **({"made": ticket.made} if ticket.made else {}))
         if baseline or ticket.approved:
             ticket.approved = True
             self.ready.append(ticket)
@@ -511,6 +576,8 @@ class Coordinator:
             and not ticket.diff
         if baseline:
             commit = ticket.base
+        elif ticket.made:  # the human's own commit: run as it is, kept as it is
+            commit = ticket.made
         else:
             source, base = proposal.source, ticket.base
             if base != best:  # the best moved while it waited: carry the change onto it
@@ -522,7 +589,7 @@ class Coordinator:
                              clean=carried is not None)
             commit = self.history.commit_file(base, self.editable, source, proposal.description)
         self.history.keep_ref(self.tag, n, commit)
-        self.history.set_branch(self._worker_branch(slot.worker), commit)
+        self._move_branch(self._worker_branch(slot.worker), commit)
         self._record("commit", n=n, commit=commit)
         log = self.dir / "runs" / f"{n:04d}" / "run.log"
         slot.ticket = ticket
@@ -545,14 +612,18 @@ class Coordinator:
         experiment = self.config.experiment
         job = Job(n=key, worker=slot.worker, commit=commit, command=experiment.train_command,
                   cwd=tree, log_path=log, timeout=experiment.hard_timeout,
+                  log_limit=experiment.max_log_mb * MB, disk=self._disk_floor(tree),
                   env={"COCKPIT_TIME_BUDGET": str(experiment.time_budget)},
                   files=self.history.tree_files(commit) if remote else None,
                   prepare=self.prepare_command() if remote else "",
                   kind=kind, run_id=f"{self.tag}-{kind[0]}{key}-{uuid.uuid4().hex[:8]}",
-                  sandbox=guards.policy_for(self.config, self.workspace, tree, self.data_dir)
+                  sandbox=guards.policy_for(self.config, self.workspace, tree, self.data_dir,
+                                            self.trees.shared_entries())
                   if self.sandbox.on and not remote else None)
         slot.job, slot.started = job, time.monotonic()
         self._progress.pop(slot.worker, None)
+        if job.sandbox is None and not remote:  # it could change the human's branches
+            self._refs_before[job.run_id] = self.history.branch_refs()
         announce(job)  # journaled before its first output can reach anyone
         self.pool.start(job, on_output=self._output)
 
@@ -564,10 +635,14 @@ class Coordinator:
 
     def _finished(self, finished: Finished) -> None:
         job = finished.job
+        full = finished.result.disk_full
+        if full:
+            self._free_the_disk(job)
         try:  # before anything else runs git: did it (or a run beside it) plant something?
             self.history.check_config()
         except ConfigTampered as exc:
             self._planted_midway(exc)
+        self._check_refs(job)
         slot = self.slots[job.worker]
         measurement = slot.measurement
         slot.job = slot.ticket = slot.measurement = None
@@ -592,6 +667,55 @@ class Coordinator:
             else:
                 self._judge(finished)
         self._judge_held()
+        if full:  # until a human has made room (a headless session ends, exit 3)
+            self._pause_for_disk(f"a run filled the disk ({full}); its files were removed")
+
+    def _disk_floor(self, tree: Path | None = None) -> DiskFloor:
+        """The room the disks a run writes to must keep: its worktree's, the session's own
+        (journal, logs, git), and the writable paths it was given."""
+        paths = [self.dir, *([tree] if tree is not None else [])]
+        paths += [guards.config_path(p, self.workspace) for p in self.config.sandbox.writable]
+        return DiskFloor(paths, self.config.experiment.min_free_mb * MB)
+
+    def _free_the_disk(self, job: Job) -> None:
+        """A run stopped for the disk: before anything is written, its files go (the room
+        it took comes back; nothing of it is needed to judge it)."""
+        if self.pool.kind != "ray":
+            try:
+                self.history.clean_worktree(job.cwd, keep=self.trees.shared_entries())
+            except HistoryError:
+                pass
+
+    def _pause_for_disk(self, why: str) -> None:
+        if not self.paused and not self.stopping:
+            self._pause(f"{why}: make room on the disk (at least [experiment] min_free_mb = "
+                        f"{self.config.experiment.min_free_mb} MB free), then resume", "disk")
+
+    def _check_refs(self, job: Job) -> None:
+        """An unsandboxed run may have changed the human's branches and tags: a deleted one
+        is put back, and what it created or deleted is reported (moves are not: the human
+        commits on main while runs train)."""
+        before = self._refs_before.pop(job.run_id, None)
+        if before is None:
+            return
+        after = self.history.branch_refs()
+        own = f"refs/heads/{History.branch_for(self.tag)}"
+
+        def humans(ref: str) -> bool:
+            return ref != own and not ref.startswith(f"{own}-gpu")
+
+        created = sorted(r for r in after if r not in before and humans(r))
+        deleted = sorted(r for r in before if r not in after and humans(r))
+        for ref in deleted:
+            try:
+                self.history.recreate_ref(ref, before[ref])
+            except HistoryError:
+                pass
+        if created or deleted:
+            others = [self._who(s.job) for s in self.slots if s.job and s.job is not job]
+            self._record("refs_changed", by=self._who(job) + (
+                f" (or {', '.join(others)}, beside it)" if others else ""),
+                created=created, restored=deleted)
 
     def _broke_the_rules(self, job: Job) -> str:
         """Whether a run changed what results rest on: the fixed files of its worktree (put
@@ -765,9 +889,9 @@ class Coordinator:
         if self._is_baseline(n):
             self._record_noise()
         if status == "keep":
-            self.history.set_branch(History.branch_for(self.tag), exp.commit)
+            self._move_branch(History.branch_for(self.tag), exp.commit)
         else:
-            self.history.set_branch(self._worker_branch(job.worker), self.best_commit())
+            self._move_branch(self._worker_branch(job.worker), self.best_commit())
         self._outcome(exp)
 
     def _second_look(self, finished: Finished, verdict: Verdict, result: dict) -> None:
@@ -797,13 +921,14 @@ class Coordinator:
                      seconds=round(finished.result.seconds, 1), reason=decision.why,
                      verdict=decision.why, early_stop=decision.to_dict(), delta_best=None,
                      delta_baseline=None, sandboxed=bool(job.sandbox))
-        self.history.set_branch(self._worker_branch(job.worker), self.best_commit())
+        self._move_branch(self._worker_branch(job.worker), self.best_commit())
         self._outcome(self.state.get(job.n))
 
     def _outcome(self, exp: Experiment) -> None:
         """A judged experiment: its row, experiments.md, what follows from it."""
         append_result(self.workspace / RESULTS_NAME, self.state.metric, exp)
-        write_experiments_md(self.workspace / REPORT_NAME, self.state)
+        self._record("row", n=exp.n)  # written once: from now on the row is the human's
+        self._render_experiments()
         stopped = exp.reason.startswith((STOPPED, "ended with the session", "interrupted"))
         if exp.status == "crash" and stopped:
             return  # the idea did not fail: someone stopped it
@@ -860,7 +985,17 @@ class Coordinator:
                 f"kept with a gain of {gain:.6f} over a bar of {exp.threshold:.6f}; the noise "
                 f"floor measured since ({floor.describe().removeprefix('noise floor: ')}) asks "
                 f"{now:.6f}: check it with `cockpit confirm`"))
-            write_experiments_md(self.workspace / REPORT_NAME, self.state)
+            self._render_experiments()
+
+    def _render_experiments(self) -> None:
+        """experiments.md, re-rendered; a file of the human's put in its place meanwhile is
+        left alone, and said once."""
+        if not write_experiments_md(self.workspace / REPORT_NAME, self.state) \
+                and not self._not_ours_said:
+            self._not_ours_said = True
+            self._record("not_ours", path=REPORT_NAME, why=f"{REPORT_NAME} is yours now (no "
+                         "mark of cockpit's): cockpit stopped writing it; the journal keeps "
+                         "everything")
 
     def _record_noise(self, commit: str | None = None) -> None:
         """Once a commit's noise runs are all in (the baseline's, at the start of a session,
@@ -926,11 +1061,19 @@ class Coordinator:
         self.history.on_planted = self._planted_midway
         if not self.history.has_commits():
             raise SessionError(f"{self.workspace} has no commits yet: commit your files first")
+        guards.check_footguns(self.config, self.workspace)
+        try:  # before anything is recorded: cockpit never writes over a file of the human's
+            refuse_if_not_ours(self.workspace / REPORT_NAME, LEGACY_EXPERIMENTS,
+                               " (cockpit writes its record of the sessions there)")
+        except RecordsError as exc:
+            raise SessionError(str(exc)) from None
         self.history.ignore_locally([f"{STATE_DIR}/", RESULTS_NAME, REPORT_NAME, "run.log",
                                      PLOT_NAME, MORNING_REPORT])
         cleared = self.history.clear_stale_locks()
         self.events = self.journal.read()
+        damaged = self.journal.damaged
         self.state = SessionState.from_events(self.events)
+        self._next_n = self.state.next_n
         branch = History.branch_for(self.tag)
         checked_out = self.history.current_branch() or ""
         if checked_out == branch or checked_out.startswith(f"{branch}-gpu"):
@@ -948,13 +1091,15 @@ class Coordinator:
                 raise SessionError(f"branch {branch} already exists and has no cockpit journal: "
                                    "pick another --tag")
             base = self.history.head()
-            self.history.set_branch(branch, base)
+            self._move_branch(branch, base)
             self._record("session", tag=self.tag, branch=branch, base=base,
                          metric=self.config.metric.name,
                          direction=self.config.metric.direction,
                          agent=self.agent.name, config=self.config.to_dict())
         if cleared:
             self._record("locks_cleared", paths=cleared)
+        if damaged:  # said once per start; the lines stay as they are in the file
+            self._record("journal_damaged", lines=len(damaged), first=damaged[:3])
         self._notes = [{"id": e.get("id", i), "text": e["text"]} for i, e in enumerate(
             e for e in self.events if e["event"] == "note")]
         dropped = {e.get("id") for e in self.events if e["event"] == "note_dropped"}
@@ -968,7 +1113,7 @@ class Coordinator:
         self.data_dir = guards.data_dir_of(self.config, self.workspace)
         self._next_n = self.state.next_n
         legacy = sum(e["event"] == "measure" and "k" not in e for e in self.events)
-        self._next_k = 1 + max([legacy] + [e.get("k", 0) for e in self.events
+        self._next_k = 1 + max([legacy] + [e.get("k") or 0 for e in self.events
                                            if e["event"] in ("measure_start", "measure")])
 
     def _resume(self, branch: str) -> None:
@@ -988,8 +1133,12 @@ class Coordinator:
                          delta_best=None, delta_baseline=None, worker=exp.worker)
         for exp in self.state.pending:
             self._requeue(exp)
-        reconcile_results(self.workspace / RESULTS_NAME, self.state)
-        write_experiments_md(self.workspace / REPORT_NAME, self.state)
+        self._settle_branches()
+        marks = {e["n"] for e in self.events if e["event"] == "row"}
+        for n in reconcile_results(self.workspace / RESULTS_NAME, self.state,
+                                   marks if marks else None):
+            self._record("row", n=n)
+        self._render_experiments()
         self._record("session", tag=self.tag, branch=branch, base=self.state.base,
                      resumed=True, agent=self.agent.name, config=self.config.to_dict())
 
@@ -1006,7 +1155,7 @@ class Coordinator:
             return
         proposal = Proposal(exp.description, exp.hypothesis, source, params=exp.params,
                             move=exp.move, repair_of=exp.repair_of)
-        ticket = Ticket(n=exp.n, base=exp.base, proposal=proposal, diff=exp.diff)
+        ticket = Ticket(n=exp.n, base=exp.base, proposal=proposal, diff=exp.diff, made=exp.made)
         self.awaiting[exp.n] = ticket
 
     def _kill_leftovers(self) -> None:
@@ -1025,6 +1174,63 @@ class Coordinator:
             run_id = run_ids.get(key)
             if run_id and kill_leftovers(run_id, e["pid"]):
                 self._record("leftover_killed", pid=e["pid"], n=e.get("n"), k=e.get("k"))
+
+    # -- the session's branches: where cockpit left them, or the human's commit on them ---
+    def _move_branch(self, name: str, sha: str) -> None:
+        """Move one of the session's branches, only from where cockpit left it: a commit the
+        human made on it meanwhile is kept and taken up (or the session pauses, naming it),
+        never reset away."""
+        try:
+            self.history.set_branch(name, sha, expected=self._branch_at.get(name))
+        except BranchMoved as moved:
+            if moved.now is not None:
+                why = self._take_up(name, moved.now)
+                if why:  # kept under its ref; a human decides (a headless session ends)
+                    self._pause(why, "branch")
+            self.history.set_branch(name, sha)
+        self._branch_at[name] = sha
+
+    def _settle_branches(self) -> None:
+        """A resumed session's branches go back to its best: a run cut short left one on its
+        commit. A branch on a commit the session did not make holds the human's: taken up as
+        an experiment, or refused in one line naming it."""
+        best = self.best_commit()
+        ours = {e.commit for e in self.state.experiments if e.commit} | {self.state.base}
+        session = History.branch_for(self.tag)
+        for name, ref_sha in self.history.branch_refs().items():
+            name = name.removeprefix("refs/heads/")
+            if name != session and not re.fullmatch(re.escape(session) + r"-gpu\d+", name):
+                continue
+            if ref_sha not in ours and ref_sha != best:
+                why = self._take_up(name, ref_sha)
+                if why:
+                    raise SessionError(why)
+            if ref_sha != best:
+                self.history.set_branch(name, best)
+            self._branch_at[name] = best
+
+    def _take_up(self, branch: str, head: str) -> str:
+        """The human committed `head` on a session branch: kept under refs/cockpit/<tag>/
+        yours/<sha> and offered as an experiment when it builds on the best and changes only
+        the editable file; else why it cannot be, in one line ("" when taken up)."""
+        best, editable = self.best_commit(), self.editable
+        self.history.set_ref(f"{REF_PREFIX}{self.tag}/yours/{head}", head)
+        subject = self.history.subject(head)
+        named = (f"{branch} has {short(head)} (\"{subject}\"), a commit session {self.tag} "
+                 "did not make")
+        way_out = (f"keep it on a branch of yours (`git branch my-work {short(head)}`), put "
+                   f"the session's back (`git branch -f {branch} {short(best)}`) and run again")
+        if not self.history.is_ancestor(best, head):
+            return f"{named} and not on its best ({short(best)}): {way_out}"
+        others = [f for f in self.history.changed_files(best, head) if f != editable]
+        if others:
+            return f"{named} that changes {', '.join(others[:3])} besides {editable}: {way_out}"
+        source = self.history.file_at(head, editable)
+        ticket = Ticket(n=self._take_n(), base=best, made=head, approved=True)
+        self._offer(ticket, Proposal(f"your commit {short(head)}: {subject}", "a change you "
+                                     f"committed on {branch}", source),
+                    self.history.file_at(best, editable))
+        return ""
 
     def _offer_baseline(self) -> None:
         ticket = Ticket(n=self._take_n(), base=self.state.base)
@@ -1056,26 +1262,32 @@ class Coordinator:
                 self._queue_measurement(best.commit, "keep")
 
     def close(self) -> None:
+        if self.ending is None:
+            self.ending = Ending(self.stopping or "stopped")
         if self.pool is not None:
             self.pool.stop()
-            self._drain_after_stop()
-            self.pool.close()
+            try:
+                self._drain_after_stop()
+            finally:
+                self.pool.close()
         if self.trees is not None:
             try:
                 self.trees.remove_all()
-            except HistoryError:
+            except (HistoryError, OSError):
                 pass
-        if self.ending is None:
-            self.ending = Ending(self.stopping or "stopped")
         self._publish_live()
 
     def _drain_after_stop(self) -> None:
-        """The session ends (a stop, an error): every run in flight ends and is recorded."""
+        """The session ends (a stop, an error): every run in flight ends and is recorded.
+        It waits for the pool's own jobs, not the slots: a launch that failed half-way (the
+        loop died) has no run to wait for."""
         deadline = time.monotonic() + 60
         while self._busy() and time.monotonic() < deadline:
             try:
                 item = self.inbox.get(timeout=TICK)
             except queue.Empty:
+                if not self.pool.running:
+                    break  # every Finished is in the inbox before the pool says so
                 continue
             if isinstance(item, Command):
                 item.reply.put({"ok": False, "message": "the session is ending"})
@@ -1084,6 +1296,9 @@ class Coordinator:
                 self._handle(item)
             except CockpitError:
                 continue
+            except Exception:  # the loop already failed: record what can be, say the rest
+                print(f"cockpit: while ending:\n{traceback.format_exc()}", file=sys.stderr,
+                      flush=True)
         # Their bar or their second run never came: judged on what there is.
         for finished in [*self.held, *self.second_looks.values()]:
             self._judge(finished)
@@ -1203,7 +1418,7 @@ class Coordinator:
         del self.awaiting[ticket.n]
         self._record("result", n=ticket.n, status="rejected", metric=None,
                      reason=f"rejected by the human: {reason.strip() or 'no reason given'}")
-        write_experiments_md(self.workspace / REPORT_NAME, self.state)
+        self._render_experiments()
         return f"#{ticket.n} rejected"
 
     def _cmd_auto_approve(self, on: bool) -> str:
@@ -1315,8 +1530,21 @@ class Coordinator:
         self._emit({"type": "transient", "kind": kind, **data})
 
     def _emit(self, message: dict) -> None:
+        """Hand a message to every observer (the printer, the notifier, the clients' feed).
+        An observer that raises is said once on stderr (the session log) and dropped: no
+        observer can stop the loop."""
         for observer in list(self.observers):
-            observer(message)
+            try:
+                observer(message)
+            except Exception:
+                self._drop_observer(observer)
+
+    def _drop_observer(self, observer) -> None:
+        if observer in self.observers:
+            self.observers.remove(observer)
+        name = getattr(observer, "__qualname__", type(observer).__name__)
+        print(f"cockpit: {name} failed and no longer sees the session (the research goes "
+              f"on):\n{traceback.format_exc()}", file=sys.stderr, flush=True)
 
     def _output(self, job: Job, text: str) -> None:
         """A run's output (called on its worker's thread)."""
@@ -1413,7 +1641,7 @@ class Coordinator:
             self._record("result", n=job.n, commit=job.commit, status="crash", metric=None,
                          memory_gb=0.0, summary={}, seconds=0.0, worker=job.worker,
                          reason=reason, delta_best=None, delta_baseline=None)
-            self.history.set_branch(self._worker_branch(job.worker), self.best_commit())
+            self._move_branch(self._worker_branch(job.worker), self.best_commit())
             self._outcome(self.state.get(job.n))
 
     def _context(self, n: int, source: str) -> AgentContext:

@@ -71,7 +71,7 @@ def cmd_doctor(args) -> int:
     check_device(report)
     check_agent(report, config)
     serve.check(report, config)
-    notify.check(report, config)
+    notify.check(report, config, workspace)
     report.stream.write("all good: `cockpit run`\n" if not report.fixes
                         else f"{report.fixes} thing{'s' * (report.fixes != 1)} to fix\n")
     return 1 if report.fixes else 0
@@ -119,6 +119,8 @@ def check_workspace(report: Report, workspace: Path, config: Config) -> None:
 
 def check_session(report: Report, workspace: Path) -> None:
     from cockpit.control import read_session
+    from cockpit.journal import Journal, session_dir
+    from cockpit.workspace import latest_session
 
     info = read_session(workspace)
     if info is None:
@@ -128,11 +130,25 @@ def check_session(report: Report, workspace: Path) -> None:
     else:
         report.line(WARN, "session", f"{info.described} died: `cockpit run --detach` resumes "
                     "it (nothing recorded is lost)")
+    tag = latest_session(workspace)
+    if tag is None:
+        return
+    for event in Journal(session_dir(workspace, tag) / "journal.jsonl").read():
+        if event["event"] == "refs_changed" and event.get("created"):
+            names = ", ".join(r.split("/", 2)[-1] for r in event["created"])
+            report.line(WARN, "git", f"{event.get('by', 'a run')} of session {tag} created "
+                        f"{names} in your repository (sandbox off): check, then delete")
 
 
 def check_sandbox(report: Report, workspace: Path, config: Config) -> None:
-    from cockpit.runners.sandbox import SandboxPolicy, available, describe
+    from cockpit.guards import footguns, policy_for
+    from cockpit.runners.sandbox import available, describe
 
+    refused, warned = footguns(config, workspace)
+    for line in refused:
+        report.line(FIX, "sandbox", line)
+    for line in warned:
+        report.line(WARN, "sandbox", line)
     mode = config.sandbox.mode
     if mode == "off":
         report.line(WARN, "sandbox", "[sandbox] mode = \"off\": runs have your rights: your "
@@ -145,8 +161,8 @@ def check_sandbox(report: Report, workspace: Path, config: Config) -> None:
                     "your network, files and secrets" + (
                         "; [sandbox] mode = \"on\" refuses to run" if mode == "on" else ""))
         return
-    policy = SandboxPolicy.for_run(workspace, fixed=tuple(config.experiment.fixed),
-                                   network=config.sandbox.network)
+    tree = workspace / ".cockpit" / "<tag>" / "worktrees" / "w0"
+    policy = policy_for(config, workspace, tree, None)
     report.line(OK, "sandbox", "runs are isolated: " + "; ".join(describe(policy)))
 
 

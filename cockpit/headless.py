@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from typing import Callable
 
 from cockpit.history import short
 from cockpit.journal import Experiment, SessionState
@@ -18,11 +19,17 @@ REDRAW_SECONDS = 0.25
 
 
 class HeadlessPrinter:
-    def __init__(self, stream=None, metric: str = "val_bpb"):
+    """The coordinator's observer that prints. `state` gives the session's own fold of the
+    journal (resumed sessions included), read after each event was applied to it; without
+    one the printer folds the events it sees itself."""
+
+    def __init__(self, stream=None, metric: str = "val_bpb",
+                 state: Callable[[], SessionState] | None = None):
         self.stream = stream or sys.stdout
         self.metric = metric
         self.live = self.stream.isatty()
-        self.state = SessionState()
+        self._own = SessionState()
+        self._state_of = state
         self.workers = 1
         self._lock = threading.Lock()
         self._line = ""  # the progress line on screen (a terminal only)
@@ -36,7 +43,8 @@ class HeadlessPrinter:
         kind = message["type"]
         if kind == "journal":
             for event in message["events"]:
-                self.state.apply(event)
+                if self._state_of is None:
+                    self._own.apply(event)
                 handler = getattr(self, f"_on_{event['event']}", None)
                 if handler is not None:
                     handler(event)
@@ -46,6 +54,14 @@ class HeadlessPrinter:
                 handler(message)
         elif kind == "output":
             self.on_output(message["worker"], message["text"], message.get("kind", ""))
+
+    @property
+    def state(self) -> SessionState:
+        return self._state_of() if self._state_of is not None else self._own
+
+    def _described(self, n) -> str:
+        exp = self.state.get(n)
+        return exp.description if exp is not None else ""
 
     def say(self, text: str) -> None:
         with self._lock:
@@ -111,6 +127,25 @@ class HeadlessPrinter:
     def _on_leftover_killed(self, e: dict) -> None:
         self.say(f"a run cockpit left behind (pid {e['pid']}) was still running: killed it")
 
+    def _on_refs_changed(self, e: dict) -> None:
+        made = ", ".join(r.split("/", 2)[-1] for r in e.get("created") or [])
+        back = ", ".join(r.split("/", 2)[-1] for r in e.get("restored") or [])
+        self.say(f"{e.get('by', 'a run')} changed your repository (sandbox off): "
+                 + "; ".join(filter(None, [f"created {made} (check it, then delete it)"
+                                           if made else "",
+                                           f"deleted {back} (put back)" if back else ""])))
+
+    def _on_not_ours(self, e: dict) -> None:
+        self.say(e.get("why", ""))
+
+    def _on_client_refused(self, e: dict) -> None:
+        self.say(f"the control socket refused a client: {e.get('who', '')}")
+
+    def _on_journal_damaged(self, e: dict) -> None:
+        lines = e.get("lines", 0)
+        self.say(f"the journal has {lines} damaged line{'s' * (lines != 1)}, skipped "
+                 f"({'; '.join(e.get('first') or [])}{'; ...' if lines > 3 else ''})")
+
     def _on_locks_cleared(self, e: dict) -> None:
         self.say(f"cleared stale git locks a killed process left: {', '.join(e['paths'])}")
 
@@ -120,8 +155,9 @@ class HeadlessPrinter:
         worker = e.get("worker", 0)
         self._running[worker] = f"#{e['n']}"
         self._progress.pop(worker, None)
-        self.say(f"{self._who(worker)}#{e['n']} {exp.description}  [{short(e['commit'])}]")
-        if exp.hypothesis and exp.description != "baseline":
+        self.say(f"{self._who(worker)}#{e['n']} {self._described(e['n'])}  "
+                 f"[{short(e.get('commit'))}]")
+        if exp is not None and exp.hypothesis and exp.description != "baseline":
             self.say(f"   why: {exp.hypothesis}")
         if not self.live:
             self.say(f"   log: {e['log']}")

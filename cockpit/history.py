@@ -180,8 +180,9 @@ class History:
         return self.git("commit-tree", f"{tree}^{{tree}}", "-p", parent, "-F", "-",
                         input=message.encode("utf-8"), env=env).strip()
 
-    def set_branch(self, name: str, sha: str) -> None:
-        """Create or move one of cockpit's own branches (never one the human has out)."""
+    def set_branch(self, name: str, sha: str, expected: str | None = None) -> None:
+        """Create or move one of cockpit's own branches (never one the human has out). With
+        `expected`, only from there: a branch someone else moved raises BranchMoved."""
         if not name.startswith(BRANCH_PREFIX):
             raise HistoryError(f"refusing to move branch {name}: cockpit moves only its own "
                                f"{BRANCH_PREFIX}* branches")
@@ -189,7 +190,39 @@ class History:
             raise HistoryError(f"your checkout is on {name}, the session's branch: check out "
                                "another branch there (cockpit runs experiments in its own "
                                "worktrees)")
-        self.git("update-ref", f"refs/heads/{name}", sha)
+        if expected is None:
+            self.git("update-ref", f"refs/heads/{name}", sha)
+            return
+        try:
+            self.git("update-ref", f"refs/heads/{name}", sha, expected)
+        except HistoryError:
+            now = self.branch_commit(name)
+            if now == expected:
+                raise  # it failed for another reason
+            raise BranchMoved(name, now) from None
+
+    def commits_between(self, older: str, newer: str) -> list[str]:
+        """The commits on `newer` that `older` lacks, oldest first."""
+        return self.git("rev-list", "--reverse", f"{older}..{newer}").split()
+
+    def changed_files(self, old: str, new: str) -> list[str]:
+        """The files that differ between two commits."""
+        return self.git("diff", "--name-only", "--no-renames", "--no-ext-diff", old, new,
+                        "--").split("\n")[:-1] or []
+
+    def subject(self, sha: str) -> str:
+        """A commit's first line."""
+        return self.git("log", "-1", "--format=%s", sha).strip()
+
+    def recreate_ref(self, ref: str, sha: str) -> None:
+        """Put back a branch or tag that was deleted (never over one that exists now)."""
+        self.git("update-ref", ref, sha, "0" * 40)
+
+    def set_ref(self, ref: str, sha: str) -> None:
+        """A ref of cockpit's own (refs/cockpit/...)."""
+        if not ref.startswith(REF_PREFIX):
+            raise HistoryError(f"refusing to write {ref}: cockpit writes only {REF_PREFIX}*")
+        self.git("update-ref", ref, sha)
 
     def create_branch(self, name: str, sha: str) -> None:
         """A new branch for the human (finalize); refuses names git refuses or that exist."""
@@ -243,6 +276,12 @@ class History:
         in `keep` (the links to shared paths). Each run of a commit is then a measurement of
         its own, never a continuation of the last."""
         self.git("checkout", "--force", "--detach", "--quiet", sha, cwd=path)
+        excluded = [arg for entry in keep for arg in ("-e", f"/{entry}")]
+        self.git("clean", "-ffdxq", *excluded, cwd=path)
+
+    def clean_worktree(self, path: Path, keep: list[str] = ()) -> None:
+        """Remove what a run left in a worktree (untracked files, ignored or not) but the
+        top-level entries in `keep`. Only unlinks: it works on a full disk."""
         excluded = [arg for entry in keep for arg in ("-e", f"/{entry}")]
         self.git("clean", "-ffdxq", *excluded, cwd=path)
 
@@ -413,6 +452,14 @@ class History:
             return self._config_path.read_bytes()
         except OSError:
             return b""
+
+
+class BranchMoved(HistoryError):
+    """One of cockpit's branches is not where cockpit left it: someone committed on it."""
+
+    def __init__(self, name: str, now: str | None) -> None:
+        super().__init__(f"{name} moved to {short(now)} outside cockpit")
+        self.name, self.now = name, now
 
 
 class ConfigTampered(HistoryError):

@@ -12,12 +12,20 @@ channel thread of its own that rate-limits (a burst becomes one message), sends,
 resends with a backoff. A service that still fails is reported once to the session (a
 `notify_failed` journal event, the status line) and on stderr; the research goes on.
 
-A service is named by apprise's name for it and its place in the list ("Telegram
-(urls[2])"): the tokens a URL holds never reach the journal, a log or the screen.
+A service is named by apprise's name for it and where its URL was set ("Telegram
+(urls[2])", "ntfy (COCKPIT_NOTIFY_URLS[1])"): the tokens a URL holds never reach the
+journal, a log or the screen.
+
+The URLs come from `[notify] urls` in cockpit.toml, the COCKPIT_NOTIFY_URLS environment
+variable (whitespace-separated) and the file ~/.config/cockpit/notify (one a line). The
+last two are where secrets belong: a run never sees either (the environment it gets drops
+COCKPIT_* and every URL; the sandbox hides ~/.config), while a committed cockpit.toml is in
+every run's worktree (`cockpit doctor` warns).
 """
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import re
 import socket
@@ -30,7 +38,7 @@ from pathlib import Path
 from typing import Callable
 from urllib.parse import parse_qsl, unquote
 
-from cockpit.config import NOTIFY_EVENTS, NotifyConfig
+from cockpit.config import CONFIG_NAME, NOTIFY_EVENTS, NotifyConfig
 from cockpit.errors import CockpitError
 from cockpit.journal import SessionState
 from cockpit.judge import gain_of
@@ -64,19 +72,38 @@ class Service:
     attachments: bool  # the service takes files
 
 
-def parse_services(urls: list[str]) -> tuple[list[Service], list[Service]]:
+URLS_ENV = "COCKPIT_NOTIFY_URLS"
+URLS_FILE = "~/.config/cockpit/notify"
+
+
+def configured_urls(settings: NotifyConfig) -> list[tuple[str, str]]:
+    """Every notification URL with where it was set: (origin, url), cockpit.toml's first."""
+    found = [(f"urls[{i}]", url) for i, url in enumerate(settings.urls, 1)]
+    found += [(f"{URLS_ENV}[{i}]", url)
+              for i, url in enumerate(os.environ.get(URLS_ENV, "").split(), 1)]
+    path = Path(os.path.expanduser(URLS_FILE))
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        lines = []
+    found += [(f"{URLS_FILE}:{k}", line.strip()) for k, line in enumerate(lines, 1)
+              if line.strip() and not line.lstrip().startswith("#")]
+    return found
+
+
+def parse_services(urls: list[tuple[str, str]]) -> tuple[list[Service], list[Service]]:
     """The URLs apprise knows, as services, and the ones it does not (named by scheme)."""
     import apprise
 
     quiet_apprise()
     known, unknown = [], []
-    for i, url in enumerate(urls, 1):
+    for origin, url in urls:
         plugin = apprise.Apprise.instantiate(url)
         if plugin is None:
             scheme = url.split("://", 1)[0] if "://" in url else "no scheme"
-            unknown.append(Service(f"urls[{i}] ({scheme}://...)", url, False))
+            unknown.append(Service(f"{origin} ({scheme}://...)", url, False))
         else:
-            known.append(Service(f"{plugin.service_name} (urls[{i}])", url,
+            known.append(Service(f"{plugin.service_name} ({origin})", url,
                                  bool(getattr(plugin, "attachment_support", False))))
     return known, unknown
 
@@ -380,7 +407,7 @@ class Notifier:
         self.report = report  # (service, ok, error): the session journals a failing one
         self.backlog = backlog  # events[:n] of the session: what happened before we came
         self.plot = plot  # where the summary's plot is drawn
-        services, unknown = parse_services(settings.urls)
+        services, unknown = parse_services(configured_urls(settings))
         self.failing: set[str] = set()
         self._lock = threading.Lock()
         self.watcher = Watcher(settings, tag, time.time())
@@ -472,7 +499,7 @@ def install(coordinator) -> Notifier | None:
     from cockpit.coordinator import Command
 
     settings = coordinator.config.notify
-    if not settings.urls:
+    if not configured_urls(settings):
         return None
 
     def report(service: str, ok: bool, error: str) -> None:
@@ -496,14 +523,16 @@ def add_command(sub) -> None:
 
 
 def run(args) -> int:
-    from cockpit.config import CONFIG_NAME, load_config
+    from cockpit.config import load_config
 
     workspace = args.workspace.resolve()
     settings = load_config(workspace).notify
-    if not settings.urls:
-        raise NotifyError(f"no [notify] urls in {workspace / CONFIG_NAME}: add e.g. "
-                          'urls = ["ntfys://ntfy.sh/YOUR-TOPIC"] (any apprise URL)')
-    services, unknown = parse_services(settings.urls)
+    urls = configured_urls(settings)
+    if not urls:
+        raise NotifyError(f"no notification URL: put one in {URLS_FILE} (one a line; runs "
+                          f"never see it) or in {URLS_ENV}, e.g. ntfys://ntfy.sh/YOUR-TOPIC "
+                          f"(any apprise URL; [notify] urls in {CONFIG_NAME} works too)")
+    services, unknown = parse_services(urls)
     if not args.test:
         for service in services:
             print(f"{service.label}{'' if service.attachments else ' (no files)'}")
@@ -527,17 +556,22 @@ def run(args) -> int:
     for service in unknown:
         print(f"FAIL  {service.label} {UNKNOWN}")
     worked = sum(ok for ok, _ in results.values())
-    print(f"{worked} of {len(settings.urls)} worked")
-    return 0 if worked == len(settings.urls) else 1
+    print(f"{worked} of {len(urls)} worked")
+    return 0 if worked == len(urls) else 1
 
 
-def check(report, config) -> None:
-    """`cockpit doctor`: each notify URL parses (named without its tokens)."""
-    from cockpit.doctor import FIX, OK
+def check(report, config, workspace: Path | None = None) -> None:
+    """`cockpit doctor`: each notify URL parses (named without its tokens), and none sits in
+    a cockpit.toml that git tracks (every run's worktree has a copy of it)."""
+    from cockpit.doctor import FIX, OK, WARN
 
-    urls = config.notify.urls
+    if config.notify.urls and workspace is not None and _tracked(workspace, CONFIG_NAME):
+        report.line(WARN, "notify", f"[notify] urls in {CONFIG_NAME}, which git tracks: "
+                    "their tokens are in your history and in every run's worktree; move "
+                    f"them to {URLS_FILE} (one a line) or {URLS_ENV}, which runs never see")
+    urls = configured_urls(config.notify)
     if not urls:
-        report.line(OK, "notify", "no [notify] urls: no notifications")
+        report.line(OK, "notify", "no notification URL: no notifications")
         return
     try:
         services, unknown = parse_services(urls)
@@ -549,6 +583,15 @@ def check(report, config) -> None:
     if services:
         report.line(OK, "notify", ", ".join(s.label for s in services) + " (`cockpit notify "
                     "--test` sends a test message)")
+
+
+def _tracked(workspace: Path, name: str) -> bool:
+    from cockpit.history import History, HistoryError
+
+    try:
+        return bool(History(workspace).git("ls-files", "--", name).strip())
+    except HistoryError:
+        return False
 
 
 def _span(seconds: float) -> str:

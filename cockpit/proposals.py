@@ -36,6 +36,7 @@ class Ticket:
     diff: str = ""
     approved: bool = False
     edited: bool = False  # the human changed it before approving
+    made: str = ""  # its commit, already made: one the human committed on the session branch
     since: float = field(default_factory=time.monotonic)
 
 

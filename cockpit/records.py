@@ -1,4 +1,10 @@
-"""The human-facing records rendered from the journal: results.tsv and experiments.md."""
+"""The human-facing records rendered from the journal: results.tsv and experiments.md.
+
+cockpit writes over a file only when it wrote it: its records start with a mark of their
+own (`OWN_MARK`, or the header an earlier cockpit wrote), and a file by that name that lacks
+it is the human's, refused in one line rather than replaced. results.tsv is the reference's
+shared file: rows are appended, never rewritten (see `reconcile_results`).
+"""
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,11 +14,41 @@ from cockpit.history import short
 from cockpit.journal import Experiment, SessionState
 
 RESULTS_NAME = "results.tsv"
+REPORT_NAME = "experiments.md"
+OWN_MARK = "<!-- written by cockpit from its journal: edits here are replaced -->\n"
+OWN_PNG = b"cockpit"  # the Software text of a plot cockpit drew
 
 
 class RecordsError(CockpitError):
     """A record file cockpit keeps cannot be written where it belongs (one line)."""
-REPORT_NAME = "experiments.md"
+
+
+def written_by_cockpit(path: Path, legacy_header: str = "") -> bool:
+    """Whether cockpit may write `path`: nothing is there, or cockpit wrote what is (its
+    mark; an earlier cockpit's header; for a plot, its Software text)."""
+    if not path.exists() and not path.is_symlink():
+        return True
+    if path.is_symlink() or not path.is_file():
+        return False
+    try:
+        with open(path, "rb") as f:
+            start = f.read(4096)
+    except OSError:
+        return False
+    if path.suffix == ".png":
+        return b"Software\x00" + OWN_PNG in start
+    text = start.decode("utf-8", errors="replace")
+    return text.startswith(OWN_MARK) or bool(legacy_header) and text.startswith(legacy_header)
+
+
+def refuse_if_not_ours(path: Path, legacy_header: str = "", way_out: str = "") -> None:
+    """One line naming a file of the human's that cockpit was about to write over."""
+    if not written_by_cockpit(path, legacy_header):
+        raise RecordsError(f"{path} is not cockpit's (it has no mark of cockpit's): cockpit "
+                           f"never writes over your files; move it away{way_out}")
+
+
+LEGACY_EXPERIMENTS = "# Experiments: autoresearch/"
 
 
 def tsv_header(metric: str) -> str:
@@ -47,22 +83,29 @@ def append_result(path: Path, metric: str, exp: Experiment) -> None:
         f.write(tsv_row(exp).encode("utf-8"))
 
 
-def reconcile_results(path: Path, state: SessionState) -> int:
-    """Append the journal's finished experiments that results.tsv lacks (a kill between
-    journaling a result and writing its row). Rows already there are never touched."""
+def reconcile_results(path: Path, state: SessionState, written: set[int] | None) -> list[int]:
+    """Append the rows of finished experiments that results.tsv never got (a kill between
+    journaling a result and writing its row); the experiments appended. A row once written
+    is the human's to edit or delete: `written` (the experiments the journal marks as
+    written) are never written again. A row whose commit cell is there counts as written
+    too (a kill between the row and its mark; a journal from before the marks)."""
     existing = path.read_text(encoding="utf-8", errors="replace").splitlines() \
         if path.is_file() else []
     counts: dict[str, int] = {}
-    for line in existing:
-        counts[line] = counts.get(line, 0) + 1
-    added = 0
+    for line in existing[1:]:
+        commit = line.split("\t", 1)[0]
+        counts[commit] = counts.get(commit, 0) + 1
+    added = []
     for exp in state.ran:
-        row = tsv_row(exp).rstrip("\n")
-        if counts.get(row, 0) > 0:
-            counts[row] -= 1
+        commit = short(exp.commit or "0" * 7)
+        if written is not None and exp.n in written:
+            counts[commit] = counts.get(commit, 0) - 1
+            continue
+        if counts.get(commit, 0) > 0:
+            counts[commit] -= 1
         else:
             append_result(path, state.metric, exp)
-            added += 1
+            added.append(exp.n)
     return added
 
 
@@ -80,7 +123,7 @@ def render_experiments_md(state: SessionState) -> str:
     rejected = sum(e.status == "rejected" for e in done)
     kept = sum(e.status == "keep" for e in done)
     crashed = sum(e.status == "crash" for e in done)
-    out = [f"# Experiments: {state.branch}\n"]
+    out = [OWN_MARK, f"# Experiments: {state.branch}\n"]
     out.append(
         f"{len(done) - rejected} experiments, {kept} kept, "
         f"{len(done) - kept - crashed - rejected} discarded, {crashed} crashed"
@@ -120,7 +163,12 @@ def _cell(text: str) -> str:
     return " ".join(text.split()).replace("|", "\\|")
 
 
-def write_experiments_md(path: Path, state: SessionState) -> None:
+def write_experiments_md(path: Path, state: SessionState) -> bool:
+    """Render experiments.md whole, by rename; False (nothing written) when a file of the
+    human's has taken its place."""
+    if not written_by_cockpit(path, LEGACY_EXPERIMENTS):
+        return False
     tmp = path.with_suffix(".md.tmp")
     tmp.write_text(render_experiments_md(state), encoding="utf-8")
     tmp.replace(path)
+    return True

@@ -8,9 +8,11 @@ from pathlib import Path
 from cockpit.history import short
 from cockpit.journal import SessionState
 from cockpit.judge import Noise
+from cockpit.records import OWN_MARK, OWN_PNG, refuse_if_not_ours
 
 PLOT_NAME = "progress.png"
 REPORT_NAME = "report.md"
+LEGACY_REPORT = "# Report: autoresearch/"
 
 
 @dataclass
@@ -91,7 +93,7 @@ def render_plot(facts: SessionFacts, path: Path) -> None:
     ax.grid(True, alpha=0.2)
     ax.legend(loc="upper right" if lower else "lower right")
     fig.tight_layout()
-    fig.savefig(path)
+    fig.savefig(path, metadata={"Software": OWN_PNG.decode()})  # how cockpit knows its own
     plt.close(fig)
 
 
@@ -148,8 +150,13 @@ def _cell(text: str) -> str:
 
 
 def write_report(events: list[dict], directory: Path) -> tuple[Path, Path]:
+    """progress.png and report.md in `directory`; a file of the human's by either name is
+    refused in one line, never replaced."""
     facts = SessionFacts.from_events(events)
     plot, md = directory / PLOT_NAME, directory / REPORT_NAME
+    way_out = ", or write the report elsewhere (`cockpit report --out DIR`)"
+    refuse_if_not_ours(md, LEGACY_REPORT, way_out)
+    refuse_if_not_ours(plot, way_out=way_out)
     render_plot(facts, plot)
-    md.write_text(render_markdown(facts), encoding="utf-8")
+    md.write_text(OWN_MARK + render_markdown(facts), encoding="utf-8")
     return plot, md

@@ -34,11 +34,14 @@ def add_commands(sub) -> None:
     confirm.add_argument("--runs", type=int, default=3, help="runs per commit (default 3)")
     confirm.add_argument("--top", type=int, default=0, metavar="N",
                          help="also the N kept changes with the largest gains")
-    sub.add_parser("report", help="write progress.png and report.md from the session's journal")
+    report = sub.add_parser("report", help="write progress.png and report.md from the "
+                            "session's journal")
+    report.add_argument("--out", type=Path, help="the directory to write them in (default: "
+                        "the workspace)")
     final = sub.add_parser("finalize", help="the kept changes as a clean branch, one commit "
                            "each (the session branch is left as it is)")
     final.add_argument("--branch", help="default: autoresearch/<tag>-final")
-    for parser in (noise, confirm, sub.choices["report"], final):
+    for parser in (noise, confirm, report, final):
         parser.add_argument("--tag", help="the session (default: the latest)")
 
 
@@ -81,7 +84,8 @@ def measure(workspace: Path, config, tag: str, plan: list[tuple[str, int, str]])
     events = _events(workspace, tag)
     _as_measured(config, events)
     coordinator = Coordinator(workspace, config, tag)
-    coordinator.observers.append(HeadlessPrinter(metric=config.metric.name))
+    coordinator.observers.append(HeadlessPrinter(metric=config.metric.name,
+                                                 state=lambda: coordinator.state))
     start = len(events)
     ending = serve_session(coordinator, None, background=False, measure=plan)
     if coordinator.interrupted:
@@ -203,7 +207,10 @@ def cmd_confirm(args, workspace, config, tag) -> int:
 
 def cmd_report(args, workspace, config, tag) -> int:
     events = _events(workspace, tag)
-    plot, md = write_report(events, workspace)
+    out = (args.out or workspace).expanduser()
+    if not out.is_dir():
+        raise WorkspaceError(f"--out {args.out}: not a directory")
+    plot, md = write_report(events, out.resolve())
     state = SessionState.from_events(events)
     base, best = state.baseline, state.best
     line = f"wrote {plot.name} and {md.name}: {len(state.ran)} experiments"

@@ -33,6 +33,7 @@ from pathlib import Path
 from cockpit import notify
 from cockpit.control import SessionLock
 from cockpit.coordinator import Coordinator, Ending
+from cockpit.runners.local import run_of
 
 OUTPUT_INTERVAL = 0.05  # seconds between two sends of output to one client
 OUTPUT_KEEP = 256 * 1024  # characters of a worker's output kept for a slow client
@@ -171,7 +172,12 @@ class SessionServer:
 
     def _serve(self, conn: Connection) -> None:
         try:
-            if not _same_user(conn) or not _authenticate(conn, self.key):
+            refused = _refused_peer(conn)
+            if refused:  # not even a challenge: a run holding the key gets nothing either
+                conn.close()
+                self.coordinator.refused_client(refused)
+                return
+            if not _authenticate(conn, self.key):
                 conn.close()
                 return
             if not conn.poll(HANDSHAKE_TIMEOUT):
@@ -219,20 +225,25 @@ def _authenticate(conn: Connection, key: bytes) -> bool:
     return True
 
 
-def _same_user(conn: Connection) -> bool:
-    """The peer's uid (Linux SO_PEERCRED) is ours; elsewhere the socket's mode decides."""
+def _refused_peer(conn: Connection) -> str:
+    """Why the peer may not be a client ("" when it may): another user, or a process of a
+    run (training code must never drive the session, whatever it has read). Linux tells
+    the peer's pid and uid (SO_PEERCRED); elsewhere the socket's mode and the key decide."""
     option = getattr(socket, "SO_PEERCRED", None)
     if option is None:
-        return True
+        return ""
     peer = socket.socket(fileno=os.dup(conn.fileno()))
     try:
         creds = peer.getsockopt(socket.SOL_SOCKET, option, struct.calcsize("3i"))
     except OSError:
-        return True
+        return ""
     finally:
         peer.close()
-    _, uid, _ = struct.unpack("3i", creds)
-    return uid == os.getuid()
+    pid, uid, _ = struct.unpack("3i", creds)
+    if uid != os.getuid():
+        return f"uid {uid}, another user"
+    run = run_of(pid)
+    return f"pid {pid}, {run}" if run else ""
 
 
 def serve_session(coordinator: Coordinator, max_experiments: int | None, background: bool,

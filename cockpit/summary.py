@@ -131,6 +131,8 @@ def crash_reason(result, text: str, summary: dict, metric: str, hard_timeout: in
     metric; "" when it has one. Never raises."""
     if result.error:
         return result.error
+    if getattr(result, "disk_full", ""):
+        return f"the run filled the disk ({result.disk_full}): killed, its files removed"
     if result.stopped:
         return "stopped by the human"
     if result.timed_out:

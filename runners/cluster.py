@@ -28,6 +28,7 @@ from cockpit.runners.local import (
     new_run_id,
     training_env,
 )
+from cockpit.runners.logfile import CappedLog
 from cockpit.runners.pool import WORKER_LOST, Job, WorkerLost, WorkerPool
 
 from cockpit.errors import CockpitError
@@ -219,7 +220,8 @@ class RayPool(WorkerPool):
                                job.prepare, self.passthrough, run_id)
         job.log_path.parent.mkdir(parents=True, exist_ok=True)
         pid = None
-        with open(job.log_path, "wb") as log:
+        with open(job.log_path, "w+b") as file:
+            log = CappedLog(file, job.log_limit)  # the node's copy goes with its next run
             def fetch() -> None:
                 nonlocal pid
                 try:

@@ -41,7 +41,7 @@ class GpuPool(WorkerPool):
         env = training_env(dict(job.env, **pin), passthrough=self.passthrough)
         return runner.run(job.command, cwd=job.cwd, log_path=job.log_path, timeout=job.timeout,
                           env=env, on_output=on_output, on_start=started, run_id=job.run_id,
-                          sandbox=job.sandbox)
+                          sandbox=job.sandbox, log_limit=job.log_limit, disk=job.disk)
 
     def stop_runs(self, worker: int | None) -> None:
         for k, runner in enumerate(self.runners):

@@ -6,7 +6,12 @@ in its environment. At the hard timeout, or on stop(), the run's process group a
 marked process get SIGTERM, then SIGKILL after a grace period; when the run ends for any
 reason, whatever is left of both is killed, so a `setsid` child or a double fork dies too.
 The output is read only briefly after that, even if an escaped process holds the pipe.
-With a sandbox policy, the command runs inside it (see runners/sandbox.py).
+
+What holds a run's processes, whatever they do (a child can clear its environment and so
+shed the marker): with a sandbox policy, the sandbox's PID namespace (runners/sandbox.py);
+without one, on Linux, a reaper (runners/reaper.py): the run's first process, a child
+subreaper that every orphan of the run is given to and that kills its whole tree when the
+run ends, when told to, or when cockpit dies. Elsewhere (macOS), the group and the marker.
 """
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ import os
 import re
 import selectors
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -25,6 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
+from cockpit.runners.disk import DiskFloor
+from cockpit.runners.logfile import CappedLog
 from cockpit.runners.sandbox import SandboxPolicy, SandboxUnavailable, wrap
 
 KILL_GRACE = 5.0  # seconds between SIGTERM and SIGKILL
@@ -33,7 +41,10 @@ READ_SIZE = 65536
 TICK = 0.1  # the watchdog's resolution when nothing else wakes it
 MAX_TIMEOUT = 366 * 24 * 3600.0  # longer is no watchdog (and overflows a timer's wait)
 REAP_ROUNDS = 100  # scans for marked processes after SIGKILL (a forking run needs a few)
+REAPER_WAIT = 5.0  # seconds the reaper gets to kill its tree before its group is killed
+DISK_CHECK = 0.5  # seconds between two looks at the free space of the run's disks
 MARKER = "COCKPIT_RUN"
+MAX_ANCESTORS = 256  # a process tree deeper than this is not walked further
 
 # What a training run needs from this process's environment, by exact name or prefix.
 ALLOWED_NAMES = frozenset({
@@ -53,36 +64,63 @@ ALLOWED_NAMES = frozenset({
 })
 ALLOWED_PREFIXES = (
     "LC_", "PYTHON", "CONDA_", "CUDA_", "NVIDIA_", "NCCL_", "CUDNN_", "CUBLAS_", "HIP_",
-    "ROCM_", "ROCR_", "HSA_", "OMP_", "MKL_", "KMP_", "TORCH", "PYTORCH", "TRITON", "COCKPIT_",
+    "ROCM_", "ROCR_", "HSA_", "OMP_", "MKL_", "KMP_", "TORCH", "PYTORCH", "TRITON",
 )
-# A name that looks like a key, token, secret, password, credential or auth: dropped even
-# when a prefix allows it (NVIDIA_API_KEY, COCKPIT_TOKEN, UV_INDEX_X_PASSWORD).
+# cockpit's own variables a run reads; any other COCKPIT_* is the human's (a notification
+# URL, a token) and stays out.
+COCKPIT_NAMES = frozenset({"COCKPIT_DATA_DIR", "COCKPIT_TIME_BUDGET", "COCKPIT_SEED"})
+# A name that looks like it holds a key, token, secret, password, credential, signature or
+# session: dropped even when a prefix allows it (NVIDIA_API_KEY, TORCH_HUB_PAT).
 SECRET_WORD = re.compile(
-    r"(^|_)(KEYS?|TOKENS?|SECRETS?|PASS|PWD|AUTH|CREDS?|COOKIES?|SIGNATURE)(_|$)"
+    r"(^|_)(KEYS?|TOKENS?|SECRETS?|PASS|PWD|AUTH|CREDS?|COOKIES?|SIGNATURES?|PAT|JWT|"
+    r"BEARER|SESSIONS?|SIGS?|SIGNING|HMAC|SALT|OTP|NONCE|PRIVATE|CERTS?|PEM|DSN|WEBHOOKS?|"
+    r"TOPICS?|CONN|CONNECTION)(_|$)"
     r"|PASSWORD|PASSWD|PASSPHRASE|SECRET|CREDENTIAL|APIKEY|ACCESSKEY|PRIVATEKEY|AUTHTOKEN",
     re.IGNORECASE,
 )
-# A value such as https://user:password@host/: the name may be harmless, the value is not.
-CREDENTIAL_URL = re.compile(r"[a-z][a-z0-9+.-]*://[^/\s:@]*:[^/\s@]+@", re.IGNORECASE)
+# A value that is, or holds, a URL (https://…/t/<TOKEN>/…, ntfys://ntfy.sh/<topic>,
+# postgres://user:pass@db): a run never needs one from cockpit's environment, and any URL
+# may carry a credential in its user, path or query. Nor a value shaped like a well-known
+# token (GitHub, GitLab, OpenAI, Slack, AWS, Hugging Face, a JWT).
+URL_VALUE = re.compile(r"[a-z][a-z0-9+.-]*://", re.IGNORECASE)
+TOKEN_VALUE = re.compile(
+    r"(^|[^A-Za-z0-9])(gh[pousr]_[A-Za-z0-9]{20,}|github_pat_|glpat-|sk-[A-Za-z0-9_-]{16,}|"
+    r"(sk|rk)_live_|xox[abprs]-|(AKIA|ASIA)[0-9A-Z]{16}|hf_[A-Za-z0-9]{20,}|"
+    r"eyJ[A-Za-z0-9_-]{8,}\.eyJ)")
+# Loader variables: a library they name is loaded into every process of the run, and
+# into those cockpit starts to hold it (bwrap, the reaper) before any isolation exists.
+LOADER_NAMES = frozenset({"LD_PRELOAD", "LD_AUDIT", "LD_DEBUG_OUTPUT", "LD_PROFILE",
+                          "DYLD_INSERT_LIBRARIES", "DYLD_LIBRARY_PATH"})
 
 
 def training_env(extra: dict[str, str] | None = None,
                  passthrough: Iterable[str] = ()) -> dict[str, str]:
     """The environment of a training run: only what it needs from this process's (an
-    allow-list), nothing that looks like a secret, then the variables the human chose to
-    pass (`passthrough`, taken as they are), then `extra`."""
-    env = {
-        name: value for name, value in os.environ.items()
-        if _allowed(name) and not SECRET_WORD.search(name) and not CREDENTIAL_URL.search(value)
-    }
-    env.update({name: os.environ[name] for name in passthrough if name in os.environ})
+    allow-list), nothing that looks like a secret by its name or its value, then the
+    variables the human chose to pass (`passthrough`, taken as they are, but never a loader
+    variable), then `extra`. LD_LIBRARY_PATH keeps only absolute directories (an empty or
+    relative entry would load libraries from the run's own worktree)."""
+    env = {name: value for name, value in os.environ.items()
+           if _allowed(name) and not secret_looking(name, value)}
+    env.update({name: os.environ[name] for name in passthrough
+                if name in os.environ and name not in LOADER_NAMES})
+    if "LD_LIBRARY_PATH" in env:
+        env["LD_LIBRARY_PATH"] = ":".join(
+            p for p in env["LD_LIBRARY_PATH"].split(":") if os.path.isabs(p))
     env["PYTHONUNBUFFERED"] = "1"  # progress lines arrive as they are printed
     env.update(extra or {})
     return env
 
 
+def secret_looking(name: str, value: str) -> bool:
+    """Whether a variable looks like it holds a secret: by its name, or by its value."""
+    return bool(SECRET_WORD.search(name) or URL_VALUE.search(value)
+                or TOKEN_VALUE.search(value))
+
+
 def _allowed(name: str) -> bool:
-    return name in ALLOWED_NAMES or name.upper().startswith(ALLOWED_PREFIXES)
+    return name in ALLOWED_NAMES or name in COCKPIT_NAMES \
+        or name.upper().startswith(ALLOWED_PREFIXES)
 
 
 def split_command(command: str) -> list[str]:
@@ -92,6 +130,14 @@ def split_command(command: str) -> list[str]:
     if argv and argv[0] in ("python", "python3"):
         argv[0] = sys.executable
     return argv
+
+
+REAPER = Path(__file__).with_name("reaper.py")
+
+
+def reaper_available() -> bool:
+    """Whether runs without a sandbox can be held by the reaper (Linux's subreapers)."""
+    return sys.platform.startswith("linux") and REAPER.exists()
 
 
 def new_run_id() -> str:
@@ -109,6 +155,8 @@ class RunResult:
     run_id: str = ""  # the marker its processes carried
     sandboxed: bool = False  # it ran inside a sandbox
     offline: bool = False  # ... one without a network
+    disk_full: str = ""  # stopped because a disk it writes to ran out of room: where
+    log_dropped: int = 0  # bytes of output the capped log left out
 
 
 class LocalRunner:
@@ -119,6 +167,7 @@ class LocalRunner:
         self.drain_grace = drain_grace
         self._proc: subprocess.Popen | None = None
         self._stop_requested = False
+        self._held = False  # the run's first process is the reaper
 
     def run(
         self,
@@ -132,21 +181,33 @@ class LocalRunner:
         *,
         run_id: str | None = None,
         sandbox: SandboxPolicy | None = None,
+        log_limit: int | None = None,
+        disk: DiskFloor | None = None,
     ) -> RunResult:
         """Run `command` in `cwd` until it exits, `timeout` seconds pass or stop() is called;
         every process it started is gone when this returns. on_start gets the pid of its
-        first process (the process group's id; inside a sandbox, the sandbox's own)."""
+        first process (the process group's id; inside a sandbox, the sandbox's own). The
+        log keeps at most about `log_limit` bytes (its start and its end); a run that
+        leaves less room than `disk` asks on a disk it writes to is killed at once."""
         log_path.parent.mkdir(parents=True, exist_ok=True)
         start = time.monotonic()
         run_id = run_id or new_run_id()
         marked = dict(env if env is not None else training_env(), **{MARKER: run_id})
         self._stop_requested = False
+        self._disk, self._disk_full = disk, ""
         timed_out = False
-        with open(log_path, "wb") as log:
+        with open(log_path, "w+b", buffering=0) as file:  # unbuffered: a full disk fails a
+            log = CappedLog(file, log_limit)                # write the pump catches, not close
             try:
                 argv = split_command(command)
+                self._held = sandbox is None and reaper_available()
                 if sandbox is not None:
                     argv = wrap(argv, sandbox)
+                elif self._held:
+                    if not argv or shutil.which(argv[0], path=marked.get("PATH")) is None:
+                        raise FileNotFoundError(f"No such file or directory: "
+                                                f"{argv[0] if argv else ''!r}")
+                    argv = [sys.executable, "-I", "-S", str(REAPER), *argv]
                 proc = subprocess.Popen(
                     argv,
                     cwd=cwd,
@@ -166,21 +227,24 @@ class LocalRunner:
                 if on_start is not None:
                     on_start(proc.pid)
                 timed_out = self._watch(proc, pump, run_id, start + _clamp(timeout))
-                _kill_run(proc.pid, run_id)
+                if self._disk is not None and not self._disk_full:  # it ended on a full disk
+                    self._disk_full = self._disk.short()
+                self._kill(proc, run_id)
                 pump.drain(self.drain_grace)
             finally:
                 self._proc = None
                 if pump.open:  # a callback raised: nothing of the run outlives it either
-                    _kill_run(proc.pid, run_id)
+                    self._kill(proc, run_id)
                 pump.close()
                 proc.stdout.close()
                 returncode = proc.wait()
-        if sandbox is not None:
+        if sandbox is not None or self._held:
             returncode = _unwrapped(returncode)
         return RunResult(
             returncode, time.monotonic() - start, timed_out=timed_out,
             stopped=self._stop_requested, run_id=run_id, sandboxed=sandbox is not None,
-            offline=sandbox is not None and not sandbox.network,
+            offline=sandbox is not None and not sandbox.network, disk_full=self._disk_full,
+            log_dropped=log.dropped,
         )
 
     def stop(self) -> None:
@@ -198,18 +262,27 @@ class LocalRunner:
         timed_out = False
         term_at: float | None = None
         killed = False
+        disk_checked = 0.0
         exit_fd = _exit_fd(proc.pid)
         try:
             if exit_fd is not None:
                 pump.selector.register(exit_fd, selectors.EVENT_READ, "exit")
             while not _exited(proc):
                 now = time.monotonic()
+                if self._disk is not None and not killed and (
+                        now - disk_checked >= DISK_CHECK or pump.write_error is not None):
+                    disk_checked = now
+                    self._disk_full = self._disk.short()
+                    if self._disk_full:  # now: every second more it writes is room lost
+                        self._kill(proc, run_id)
+                        killed, term_at = True, term_at or now
+                        continue
                 if term_at is None and (self._stop_requested or now >= deadline):
                     timed_out = not self._stop_requested
                     _signal_run(proc.pid, run_id, signal.SIGTERM)
                     term_at = now
                 elif term_at is not None and not killed and now >= term_at + self.kill_grace:
-                    _kill_run(proc.pid, run_id)
+                    self._kill(proc, run_id)
                     killed = True
                 if term_at is None:
                     wake = deadline
@@ -225,6 +298,20 @@ class LocalRunner:
         return timed_out
 
 
+    def _kill(self, proc: subprocess.Popen, run_id: str) -> None:
+        """SIGKILL every process of the run. A reaper is told first (it kills its whole tree,
+        then exits): killed with its group, it would leave its tree to init."""
+        if self._held:
+            try:
+                os.kill(proc.pid, signal.SIGUSR1)
+            except (ProcessLookupError, PermissionError):
+                pass
+            deadline = time.monotonic() + REAPER_WAIT
+            while not _exited(proc) and time.monotonic() < deadline:
+                time.sleep(0.005)
+        _kill_run(proc.pid, run_id)
+
+
 class _Pump:
     """Moves the run's output to the log and the callback, one bounded read at a time."""
 
@@ -236,6 +323,7 @@ class _Pump:
         self.selector = selectors.DefaultSelector()
         self.selector.register(self.fd, selectors.EVENT_READ, "output")
         self.open = True
+        self.write_error: OSError | None = None  # the log could not be written (a full disk)
 
     def step(self, timeout: float) -> None:
         """Wait up to `timeout` for output (or another registered event); read one chunk."""
@@ -262,8 +350,11 @@ class _Pump:
             self.selector.unregister(self.fd)
             self.open = False
             return
-        self.log.write(chunk)
-        self.log.flush()
+        try:
+            self.log.write(chunk)
+            self.log.flush()
+        except OSError as exc:  # a full disk: the output is still read, and goes on screen
+            self.write_error = self.write_error or exc
         if self.on_output is not None:
             text = self.decoder.decode(chunk)
             if text:
@@ -337,6 +428,44 @@ def _signal_marked(pid: int, run_id: str, sig: int) -> bool:
     finally:
         if pidfd is not None:
             os.close(pidfd)
+
+
+def run_of(pid: int) -> str:
+    """Whether a process is one of a run's (any run's, any session's): "" when it is not,
+    else how it shows. A run's process carries a run's marker, or descends from one that
+    does (a child that cleared its environment is still below its run's first process,
+    or its reaper), or lives in another user or PID namespace than this one (a sandbox).
+    A process that cannot be looked at counts as a run's (Linux; "" elsewhere)."""
+    if not os.path.isdir("/proc"):
+        return ""
+    for name in ("user", "pid"):
+        try:
+            if os.readlink(f"/proc/{pid}/ns/{name}") != os.readlink(f"/proc/self/ns/{name}"):
+                return f"a process in another {name} namespace (a run's sandbox)"
+        except OSError:
+            return "a process that cannot be looked at"
+    for _ in range(MAX_ANCESTORS):
+        if pid <= 1:
+            return ""
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                environ = f.read()
+        except OSError:
+            return "a process that cannot be looked at"
+        start = environ.find(f"{MARKER}=".encode())
+        if start == 0 or start > 0 and environ[start - 1:start] == b"\0":
+            value = environ[start:].split(b"\0", 1)[0].decode(errors="replace")
+            return f"a process of run {value.partition('=')[2]}"
+        pid = _parent(pid)
+    return ""
+
+
+def _parent(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return int(f.read().rsplit(b")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0
 
 
 def _is_marked(pid: int, run_id: str) -> bool:

@@ -44,6 +44,8 @@ class Job:
     kind: str = "experiment"  # or "measure": a re-run of a commit, unchanged
     run_id: str = ""  # marks every process of the run, so none is left behind
     sandbox: object | None = None  # a SandboxPolicy for the run, or None
+    log_limit: int | None = None  # bytes its log keeps at most (its start and its end)
+    disk: object | None = None  # a DiskFloor: the room its disks must keep, or None
     stop_requested: bool = False  # asked to stop, maybe before its process even started
 
 

@@ -4,8 +4,15 @@ The command runs in new user, PID, IPC, UTS and (unless the policy allows the ne
 network namespaces. The whole filesystem is read-only except the run's own worktree, a
 private /tmp and the extra writable paths of the policy; the repository's `.git`, the fixed
 files and the data stay read-only even inside the worktree, and the human's secrets are
-out of sight. Every process of the run lives in the sandbox's PID namespace, so they all
-die when its first process does (and that one dies with cockpit's runner).
+out of sight. Some directories are concealed whole (an empty, read-only directory in their
+place): the human's checkout with the session's state in it (its lock, key, socket,
+journal, logs, the other runs' worktrees), and the runtime directories that hold sockets;
+only what the run needs inside them is shown again (its worktree, the linked .venv). Every
+process of the run lives in the sandbox's PID namespace, so they all die when its first
+process does (and that one dies with cockpit's runner).
+
+Mounts are made outermost first (by depth), so a path shown inside a concealed directory,
+or protected inside the writable worktree, always lands on top of what contains it.
 """
 from __future__ import annotations
 
@@ -31,6 +38,14 @@ HIDDEN_IN_HOME = (
     ".bash_history", ".zsh_history", ".python_history", ".psql_history", ".mysql_history",
     ".sqlite_history", ".node_repl_history", ".lesshst", ".local/share/fish/fish_history",
 )
+# Sockets that would lend a run powers it must not have (a container engine is root on the
+# machine), hidden where they exist; the per-user runtime directories are concealed whole.
+HIDDEN_SOCKETS = (
+    "/var/run/docker.sock", "/run/docker.sock", "/run/containerd/containerd.sock",
+    "/run/podman/podman.sock", "/var/run/libvirt/libvirt-sock", "/run/dbus",
+    "/var/run/dbus",
+)
+RUNTIME_DIRS = ("/run/user",)
 # Device nodes a GPU run needs; `--dev` gives only the basic ones.
 GPU_DEVICES = ("/dev/nvidia*", "/dev/nvidia-caps", "/dev/dri", "/dev/kfd")
 PROBE_TIMEOUT = 10.0
@@ -56,9 +71,14 @@ class SandboxPolicy:
     network: bool = False  # False: only a private loopback
     devices: list[Path] = field(default_factory=list)  # device nodes passed through (GPUs)
     setenv: dict[str, str] = field(default_factory=dict)  # set inside, over the run's env
-    # Read-only paths that must stay visible although a private /tmp covers them (a
-    # workspace, a tool, a virtualenv that lives under /tmp).
+    # Read-only paths that must stay visible although a private /tmp, or a concealed
+    # directory, covers them (a tool, a virtualenv that lives under /tmp).
     visible: list[Path] = field(default_factory=list)
+    # Directories replaced by an empty read-only one (the human's checkout, runtime dirs),
+    # and what is shown again inside them, read-only (the shared .venv, a data folder).
+    concealed: list[Path] = field(default_factory=list)
+    exposed: list[Path] = field(default_factory=list)
+    compile_cache: Path | None = None  # one of `writable`, made when the run starts
 
     @classmethod
     def for_run(
@@ -85,17 +105,20 @@ class SandboxPolicy:
             read_only.append(Path(data_dir))
         cache = Path(compile_cache) if compile_cache is not None else Path("/tmp/compile-cache")
         writable = [] if compile_cache is None else [cache]
-        for path in writable:
-            path.mkdir(parents=True, exist_ok=True)
         setenv = {"TRITON_CACHE_DIR": str(cache / "triton"),
                   "TORCHINDUCTOR_CACHE_DIR": str(cache / "inductor")}
         # The tools the run starts stay visible where the private /tmp covers them: the
         # Python running cockpit (a virtualenv in /tmp) and the directories on PATH.
         visible = [Path(sys.prefix), Path(sys.executable).parent]
-        visible += [Path(p) for p in os.environ.get("PATH", "").split(os.pathsep) if p]
+        visible += [Path(p) for p in os.environ.get("PATH", "").split(os.pathsep)
+                    if os.path.isabs(p)]
+        # the session's settings, as committed: they may name notification tokens
+        settings = [workdir / "cockpit.toml"]
         return cls(workdir=workdir, read_only=read_only, writable=writable,
-                   hidden=default_hidden(home), network=network, devices=gpu_devices(),
-                   setenv=setenv, visible=visible)
+                   hidden=default_hidden(home) + [Path(p) for p in HIDDEN_SOCKETS] + settings,
+                   network=network, devices=gpu_devices(), setenv=setenv, visible=visible,
+                   concealed=[Path(p) for p in RUNTIME_DIRS],
+                   compile_cache=Path(compile_cache) if compile_cache is not None else None)
 
 
 def gpu_devices() -> list[Path]:
@@ -132,22 +155,37 @@ def wrap(argv: list[str], policy: SandboxPolicy) -> list[str]:
     for device in policy.devices:
         if device.exists():
             args += ["--dev-bind", str(device), str(device)]
-    for path in sorted(set(map(_real, policy.visible))):  # before the binds nested in them
-        if path.exists() and any(path.is_relative_to(t) for t in (Path("/tmp"), Path("/dev/shm"))):
-            args += ["--ro-bind", str(path), str(path)]
+    concealed = [p for p in map(_real, policy.concealed) if p.is_dir() and p != workdir]
+    covers = [Path("/tmp"), Path("/dev/shm"), *concealed]
+    # (path, rank, arguments): made by depth, outermost first; at one path, higher rank last
+    mounts: list[tuple[Path, int, list[str]]] = []
+    for path in set(map(_real, policy.visible)):
+        if path.exists() and any(path.is_relative_to(c) for c in covers):
+            mounts.append((path, 0, ["--ro-bind", str(path), str(path)]))
+    for path in concealed:
+        mounts.append((path, 1, ["--tmpfs", str(path)]))
+    for path in map(_real, policy.exposed):
+        if path.exists():
+            mounts.append((path, 2, ["--ro-bind", str(path), str(path)]))
+    if policy.compile_cache is not None:
+        policy.compile_cache.mkdir(parents=True, exist_ok=True)  # kept from run to run
     for path in [workdir, *map(_real, policy.writable)]:
         if path.exists():
-            args += ["--bind", str(path), str(path)]
+            mounts.append((path, 3, ["--bind", str(path), str(path)]))
     for path in map(_real, policy.read_only):
         if path.exists():
-            args += ["--ro-bind", str(path), str(path)]
+            mounts.append((path, 4, ["--ro-bind", str(path), str(path)]))
     for path in map(_real, policy.hidden):
         if path == workdir or path in workdir.parents:
             continue  # hiding it would hide the run's own worktree
         if path.is_dir():
-            args += ["--tmpfs", str(path), "--remount-ro", str(path)]
+            mounts.append((path, 5, ["--tmpfs", str(path), "--remount-ro", str(path)]))
         elif path.exists():
-            args += ["--dev-bind", "/dev/null", str(path)]  # reads as empty
+            mounts.append((path, 5, ["--dev-bind", "/dev/null", str(path)]))  # reads as empty
+    for _, _, mount in sorted(mounts, key=lambda m: (len(m[0].parts), m[1])):
+        args += mount
+    for path in concealed:  # read-only once what is shown inside has its mount point
+        args += ["--remount-ro", str(path)]
     # TMPDIR may name a directory outside the sandbox's writable places.
     for name, value in {"TMPDIR": "/tmp", **policy.setenv}.items():
         args += ["--setenv", name, value]
@@ -159,6 +197,7 @@ def describe(policy: SandboxPolicy) -> list[str]:
     """What the sandbox isolates and what it does not, one line each (for `cockpit doctor`)."""
     shown = [p for p in policy.hidden if _real(p).exists()]
     protected = [p for p in policy.read_only if _real(p).exists()]
+    concealed = [p for p in policy.concealed if _real(p).is_dir()]
     return [
         f"writable: {policy.workdir}, a private /tmp"
         + "".join(f", {p}" for p in policy.writable),
@@ -168,6 +207,8 @@ def describe(policy: SandboxPolicy) -> list[str]:
         f"hidden: {len(shown)} secret paths" + (
             " (" + ", ".join(_short(p, policy.workdir) for p in shown[:6])
             + (", ..." if len(shown) > 6 else "") + ")" if shown else ""),
+        "concealed: " + (", ".join(str(p) for p in concealed) if concealed else "nothing")
+        + (" (only the run's worktree and the linked paths show inside)" if concealed else ""),
         "network: " + ("allowed" if policy.network else "none (a private loopback only)"),
         "processes: a PID namespace of its own; all of them die with the run",
         "not isolated: CPU, memory and GPU use (no limits), files readable by you outside "

@@ -198,6 +198,7 @@ def test_code_a_run_plants_in_git_never_runs_with_cockpits_rights(tmp_path, monk
     config_before = (ws / ".git" / "config").read_bytes()
     config = Config()
     config.sandbox.mode = sandbox
+    config.experiment.env = ["COCKPIT_SPY"]
     agent = ScriptedAgent(lr(0.5, HOSTILE), lr(0.003), lr(0.002))
     coordinator, ending = run_session(ws, 4, agent=agent, config=config)
     assert ending.code == 0, ending.why
@@ -253,6 +254,7 @@ def planted_session(tmp_path, train: str):
     config_before = (ws / ".git" / "config").read_bytes()
     config = Config()
     config.sandbox.mode = "off"
+    config.experiment.env = ["COCKPIT_SPY"]
     agent = SlowScriptedAgent(lr(0.5, train), lr(0.003), lr(0.002))
     coordinator, ending = run_session(ws, 4, agent=agent, config=config)
     return ws, config_before, coordinator, ending
@@ -349,6 +351,7 @@ def test_a_proposal_paid_for_runs_before_the_cost_limit_pauses(tmp_path, monkeyp
     ws = make_workspace(tmp_path / "ws", train=slow_baseline)
     config = Config()
     config.agent.max_cost_usd = 0.5
+    config.experiment.env = ["COCKPIT_SLOW"]
     agent = PaidAgent(lr(0.003, slow_baseline), lr(0.002, slow_baseline))
     coordinator, ending = run_session(ws, 5, agent=agent, config=config)
     assert ending.code == EXIT_PAUSED and "reached max_cost_usd $0.50" in ending.why
@@ -392,9 +395,26 @@ def test_resume_adds_rows_results_tsv_lost(tmp_path):
     run_session(ws, 3, tag="r")
     lines = (ws / "results.tsv").read_text().splitlines(keepends=True)
     (ws / "results.tsv").write_text("".join(lines[:-1]))  # killed before the row was written
+    journal = ws / ".cockpit" / "r" / "journal.jsonl"
+    events = journal.read_text().splitlines(keepends=True)
+    last_row = max(i for i, line in enumerate(events) if '"event":"row"' in line)
+    journal.write_text("".join(events[:last_row] + events[last_row + 1:]))
     run_session(ws, 1, tag="r")
     after = (ws / "results.tsv").read_text().splitlines(keepends=True)
     assert after[: len(lines)] == lines and len(after) == len(lines) + 1
+
+
+def test_a_row_the_human_edited_or_deleted_stays_as_they_left_it(tmp_path):
+    """results.tsv is the human's once a row is written: an edited row is not written again,
+    a deleted one does not come back; a row killed between its mark and the file does."""
+    ws = make_workspace(tmp_path / "ws")
+    run_session(ws, 3, tag="r")
+    header, first, second, third = (ws / "results.tsv").read_text().splitlines(keepends=True)
+    edited = first.replace("keep\tbaseline", "keep\tbaseline, checked by hand")
+    (ws / "results.tsv").write_text(header + edited + third)  # #2's row deleted on purpose
+    run_session(ws, 1, tag="r")
+    rows = (ws / "results.tsv").read_text().splitlines(keepends=True)
+    assert rows[:3] == [header, edited, third] and len(rows) == 4
 
 
 def test_stale_git_locks_and_a_torn_journal_line_recover(tmp_path):
@@ -454,7 +474,9 @@ def test_commands_name_what_they_act_on(tmp_path, monkeypatch):
     """approve/reject/stop name their experiment and are refused once it is gone."""
     monkeypatch.setenv("COCKPIT_SLOW", "30")
     ws = make_workspace(tmp_path / "ws", train=SLOW.replace("SEED = 42\n", "SEED = 42\nif LEARNING_RATE == 0.01: os.environ['COCKPIT_SLOW'] = '0'\n"))
-    coordinator = Coordinator(ws, Config(), "c", agent=ScriptedAgent(lr(0.003, SLOW)),
+    config = Config()
+    config.experiment.env = ["COCKPIT_SLOW"]
+    coordinator = Coordinator(ws, config, "c", agent=ScriptedAgent(lr(0.003, SLOW)),
                               auto_approve=False, wait_when_paused=True)
     thread = in_thread(coordinator, 3)
     wait_for(lambda: coordinator.live()["awaiting"] == [2], what="#2 to await approval")

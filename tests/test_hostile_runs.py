@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import git
 import pytest
-from support import FAKE_TRAIN, ScriptedAgent, make_workspace, read_journal, results_rows, run_session
+from support import (
+    FAKE_TRAIN,
+    ScriptedAgent,
+    cockpit,
+    make_workspace,
+    read_journal,
+    results_rows,
+    run_session,
+)
 
 from cockpit.config import Config
 from cockpit.coordinator import EXIT_FAILED
@@ -94,9 +102,13 @@ def test_a_run_killed_by_a_real_time_signal(tmp_path):
 
 
 def test_a_run_that_deletes_its_script_and_switches_branches(tmp_path):
+    """Sandbox off: it creates a branch and deletes one of the human's; the deleted one comes
+    back, both are reported (journal, headless line, doctor)."""
     ws = make_workspace(tmp_path / "ws")
+    git.Repo(ws).git.branch("mine")
     vandal = hostile("import subprocess\nos.remove('train.py')\n"
                      "subprocess.run(['git', 'checkout', '-q', '-b', 'hijack'])\n"
+                     "subprocess.run(['git', 'branch', '-q', '-D', 'mine'])\n"
                      "raise SystemExit('gone')")
     main = git.Repo(ws).commit("main").hexsha
     coordinator, ending = run_session(ws, 4, agent=ScriptedAgent(vandal, lr(0.003), lr(0.002)),
@@ -107,6 +119,13 @@ def test_a_run_that_deletes_its_script_and_switches_branches(tmp_path):
     repo = git.Repo(ws)
     assert repo.active_branch.name == "main" and repo.commit("main").hexsha == main
     assert (ws / "train.py").read_text() == FAKE_TRAIN
+    assert repo.commit("mine").hexsha == main  # put back
+    changed = [e for e in read_journal(ws, "t") if e["event"] == "refs_changed"]
+    assert len(changed) == 1 and changed[0]["by"] == "#2"
+    assert changed[0]["created"] == ["refs/heads/hijack"]
+    assert changed[0]["restored"] == ["refs/heads/mine"]
+    doctor = cockpit("doctor", cwd=ws, timeout=180)
+    assert "#2 of session t created hijack in your repository" in doctor.stdout
 
 
 def test_a_streak_of_crashes_ends_the_session_with_a_failure_code(tmp_path):
@@ -118,3 +137,18 @@ def test_a_streak_of_crashes_ends_the_session_with_a_failure_code(tmp_path):
     assert ending.code == EXIT_FAILED and "10 experiments in a row crashed" in ending.why
     assert sum(e["event"] == "result" and e["status"] == "crash"
                for e in read_journal(ws, "t")) == 10
+
+
+def test_a_run_that_reads_other_data_is_a_crash_and_the_session_goes_on(tmp_path):
+    """It printed another data fingerprint: the idea is a crash (it read other data); the
+    session's data did not change, so the research goes on (the README says the same)."""
+    ws = make_workspace(tmp_path / "ws")
+    other = lr(0.003).replace("data_fingerprint: fake0001", "data_fingerprint: other999")
+    coordinator, ending = run_session(ws, 3, agent=ScriptedAgent(other, lr(0.003)),
+                                      config=config_with("off"))
+    assert ending.code == 0, ending.why
+    crashed, after = coordinator.state.experiments[1:]
+    assert crashed.status == "crash"
+    assert crashed.reason == ("the run read other data (fingerprint other999; the session's "
+                              "is fake0001)")
+    assert after.status == "keep"

@@ -347,7 +347,7 @@ def test_notify_test_says_which_worked(tmp_path, receiver):
 
     (ws / "cockpit.toml").write_text("[notify]\nurls = []\n")
     none = cockpit("notify", "--test", cwd=ws)
-    assert none.returncode == 2 and "no [notify] urls" in none.stderr
+    assert none.returncode == 2 and "no notification URL" in none.stderr
 
 
 def test_doctor_checks_each_url(tmp_path, receiver):

@@ -16,6 +16,7 @@ from cockpit.runners.local import (
     LocalRunner,
     kill_leftovers,
     marked_processes,
+    reaper_available,
     split_command,
     training_env,
 )
@@ -183,21 +184,24 @@ def test_leftovers_of_a_run_that_exited_are_killed(tmp_path):
     assert marked_processes(f"exited-1-{UNIQUE}") == []
 
 
-def test_an_unmarked_escape_holding_the_pipe_does_not_block_the_end(tmp_path):
-    # env -i drops the marker: nothing can find this process, but the run still ends.
-    code = ("import subprocess, sys\n"
-            "subprocess.Popen(['env', '-i', sys.executable, '-c', "
-            "'import os, time; os.setsid(); print(\"pid\", os.getpid(), flush=True); "
-            "time.sleep(60)'])\n"
-            "import time; time.sleep(0.5)\n")
-    runner = LocalRunner(drain_grace=0.3)
+@pytest.mark.skipif(not reaper_available(), reason="no subreaper on this platform")
+@pytest.mark.parametrize("how", ["exits", "times out"])
+def test_an_unmarked_escape_dies_with_the_run(tmp_path, how):
+    """env -i drops the marker and setsid the group, the parent exits: the reaper still
+    holds it (it was the watchdog's blind spot without a sandbox)."""
+    (tmp_path / "escapee.py").write_text(
+        "import os, time\nprint('pid', os.getpid(), flush=True)\ntime.sleep(60)\n")
+    code = ("import subprocess, sys, time\n"
+            f"subprocess.Popen(['setsid', 'sh', '-c', f'env -i {{sys.executable}} "
+            f"{tmp_path / 'escapee.py'} &'])\n"
+            + ("time.sleep(0.5)\n" if how == "exits" else "time.sleep(60)\n"))
+    runner = LocalRunner(drain_grace=0.3, kill_grace=0.3)
     result = runner.run(py(code, tmp_path), cwd=tmp_path, log_path=tmp_path / "run.log",
-                        timeout=30)
+                        timeout=30 if how == "exits" else 1)
     (escaped,) = pids_in(tmp_path / "run.log")
-    try:
-        assert result.returncode == 0 and result.seconds < 3
-    finally:
-        os.kill(escaped, signal.SIGKILL)
+    assert result.seconds < 5 and result.timed_out == (how != "exits")
+    assert result.returncode == (0 if how == "exits" else -signal.SIGTERM)
+    assert not alive(escaped), open(f"/proc/{escaped}/cmdline").read()
 
 
 def test_a_flood_of_output_cannot_hold_off_the_hard_timeout(tmp_path):
@@ -359,3 +363,29 @@ def test_read_tail_starts_at_a_whole_line(tmp_path):
     assert read_tail(log, max_bytes=30) == "---\nval_bpb: 1.5\n"
     assert read_tail(log, max_bytes=10**6).startswith("x" * 1000)
     assert read_tail(tmp_path / "missing.log") == ""
+
+
+def test_the_environment_filter_closes_each_class_of_secret(monkeypatch):
+    """Names with a secret's word under an allowed prefix, cockpit's own namespace, any URL,
+    a well-known token's shape: none reaches a run. Loader variables never do either."""
+    leaks = {
+        "TORCH_HUB_PAT": "abc123", "CUDA_JWT": "abc", "NCCL_BEARER": "abc",
+        "PYTHON_SESSION": "abc", "OMP_SIG": "abc", "TRITON_SIGNING": "abc",
+        "COCKPIT_NTFY": "ntfys://ntfy.sh/my-private-topic", "COCKPIT_NOTIFY_URLS": "x",
+        "CONDA_CHANNELS": "https://conda.example.com/t/TOKEN123/main",
+        "CONDA_PKGS": "s3://bucket/path", "PYTHONWARNINGS_EXTRA": "tgram://123:TOKEN/456",
+        "TORCH_MIRROR": "ghp_0123456789abcdefghij0123456789ABCD",
+        "NVIDIA_HOOK": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig", "MKL_X": "AKIAABCDEFGHIJKLMNOP",
+    }
+    for name, value in leaks.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("LD_PRELOAD", "/tmp/evil.so")
+    monkeypatch.setenv("LD_LIBRARY_PATH", ":/usr/local/cuda/lib64:lib:.")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "GPU-5a6c1e4d-8b1f-4a67-9d3e-6f0a2b4c8d10")
+    monkeypatch.setenv("COCKPIT_DATA_DIR", "/data")
+    env = training_env(passthrough=["LD_PRELOAD", "TORCH_HUB_PAT"])
+    assert not set(leaks) - {"TORCH_HUB_PAT"} & set(env), set(leaks) & set(env)
+    assert env["TORCH_HUB_PAT"] == "abc123"  # named by the human: passed as it is
+    assert "LD_PRELOAD" not in env  # never, even named
+    assert env["LD_LIBRARY_PATH"] == "/usr/local/cuda/lib64"  # no worktree-relative entry
+    assert env["CUDA_VISIBLE_DEVICES"].startswith("GPU-") and env["COCKPIT_DATA_DIR"] == "/data"

@@ -39,7 +39,8 @@ def detached(tmp_path):
     started = []
 
     def start(train: str = SLOW, *options: str, env: dict | None = None):
-        ws = make_workspace(tmp_path / f"ws{len(started)}", train=train)
+        ws = make_workspace(tmp_path / f"ws{len(started)}", train=train, extra={
+            "cockpit.toml": '[experiment]\nenv = ["COCKPIT_SLOW"]\n'})
         result = cockpit("run", "--detach", "--tag", "d", *options, cwd=ws, env=env)
         assert result.returncode == 0, result.stderr
         started.append(ws)
@@ -159,52 +160,67 @@ def test_a_second_session_is_refused_and_a_killed_one_is_known_dead_and_resumed(
 
 
 @pytest.mark.parametrize("sandbox", ["off", "auto"])
-def test_a_grandchild_that_outlived_its_leader_is_killed_on_restart(tmp_path, sandbox):
-    """The run's leader exits, its grandchild holds on; cockpit is killed; the restart
-    kills the grandchild too. In the sandbox, the grandchild dies with its leader."""
+def test_a_killed_session_takes_its_runs_processes_with_it(tmp_path, sandbox):
+    """The run leaves a child that keeps the marker and one that sheds it (setsid, env -i);
+    cockpit is killed with SIGKILL: both die with it (the sandbox's PID namespace, or the
+    reaper without a sandbox). A marked process whose holder was killed first is killed on
+    restart."""
     from cockpit.runners.sandbox import available
 
     if sandbox == "auto" and not available()[0]:
         pytest.skip(available()[1])
+    flags = tmp_path / "flags"  # shown to the run read-only: the test says when to hang
+    flags.mkdir()
+    token = f"{os.getpid()}{time.time_ns() % 10**6}"
     leave = FAKE_TRAIN.replace("SEED = 42", (
         "SEED = 42\n"
         "if LEARNING_RATE != 0.01 and os.path.exists(os.environ['COCKPIT_HANG']):\n"
         "    import subprocess\n"
-        "    subprocess.Popen(['sleep', '313'], stdout=subprocess.DEVNULL)\n"
+        f"    subprocess.Popen(['sleep', '313{token}'], stdout=subprocess.DEVNULL)\n"
+        f"    subprocess.Popen(['setsid', 'sh', '-c', 'env -i sleep 314{token} &'])\n"
         "    time.sleep(60)"))
-    ws = make_workspace(tmp_path / "ws", train=leave,
-                        extra={"cockpit.toml": f'[sandbox]\nmode = "{sandbox}"\n'})
-    flag = ws / "hang.flag"  # in the workspace: a run in the sandbox can see it
+    ws = make_workspace(tmp_path / "ws", train=leave, extra={"cockpit.toml": (
+        f'[sandbox]\nmode = "{sandbox}"\nread_only = ["{flags}"]\n'
+        '[judge]\nbaseline_runs = 0\n[experiment]\nenv = ["COCKPIT_HANG"]\n')})
+    flag = flags / "hang"
     flag.write_text("")
     env = {**os.environ, "COCKPIT_HANG": str(flag)}
-    proc = subprocess.Popen([sys.executable, "-m", "cockpit", "run", "--headless", "--tag", "g"],
-                            cwd=ws, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+
+    def sleeping(number: str) -> list[str]:
+        return subprocess.run(["pgrep", "-f", f"sleep {number}{token}"], capture_output=True,
+                              text=True).stdout.split()
+
+    def start(tag: str) -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, "-m", "cockpit", "run", "--headless", "--tag",
+                                 tag], cwd=ws, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, env=env)
+
+    proc = start("g")
     try:
-        leader = wait_for(lambda: [e["pid"] for e in events_of(ws, "g", "run_pid")
-                                   if e["n"] == 2], what="run #2")[0]
-        sleeper = wait_for(lambda: subprocess.run(["pgrep", "-f", "sleep 313"],
-                                                  capture_output=True, text=True).stdout.split(),
-                           what="the grandchild")
+        wait_for(lambda: sleeping("313") and sleeping("314"), what="the children")
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-        os.kill(leader, signal.SIGKILL)  # the leader dies
-        time.sleep(0.3)
-        alive = subprocess.run(["pgrep", "-f", "sleep 313"], capture_output=True).returncode == 0
+        wait_for(lambda: not sleeping("313") and not sleeping("314"), timeout=5,
+                 what="the run's processes to die with cockpit")
         if sandbox == "auto":
-            assert not alive  # its PID namespace went with it
             return
-        assert alive  # unsandboxed, the grandchild lives on
+        proc = start("g")  # again, and this time the run's holder goes first
+        leader = wait_for(lambda: [e["pid"] for e in events_of(ws, "g", "run_pid")
+                                   if e["n"] == 3], what="run #3")[0]
+        wait_for(lambda: sleeping("313"), what="the marked child")
+        os.kill(leader, signal.SIGKILL)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        time.sleep(0.3)
+        assert sleeping("313")  # nothing held it: only its marker tells whose it is
         flag.unlink()
         result = cockpit("run", "--headless", "--experiments", "1", cwd=ws,
                          env={"COCKPIT_HANG": str(flag)})
         assert result.returncode == 0, result.stderr
-        wait_for(lambda: subprocess.run(["pgrep", "-f", "sleep 313"],
-                                        capture_output=True).returncode == 1,
-                 timeout=10, what="the grandchild to be killed")
-        assert int(sleeper[0]) > 0
+        wait_for(lambda: not sleeping("313"), timeout=10, what="the marked child killed")
     finally:
         proc.kill()
-        subprocess.run(["pkill", "-f", "sleep 313"])
+        subprocess.run(["pkill", "-f", f"sleep 31[34]{token}"])
 
 
 def test_a_kill_during_the_noise_runs_resumes_measuring_the_noise(tmp_path):

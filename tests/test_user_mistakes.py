@@ -84,7 +84,8 @@ BAD_VALUES = {
                                                           "/etc/passwd", ".git/config",
                                                           "program.md", "prepare.py"],
                    "prepare_command": [1], "fixed": ["prepare.py", [1]], "data_dir": [1],
-                   "share": ["all", [3]], "env": ["X", ["1BAD"], ["A-B"]]},
+                   "share": ["all", [3]], "env": ["X", ["1BAD"], ["A-B"]],
+                   "max_log_mb": [0, -1, 1.5, "16"], "min_free_mb": [-1, "100", 10**9]},
     "metric": {"name": ["", 1], "direction": ["down", 1], "min": ["low", True],
                "max": [float("nan"), "high"]},
     "agent": {"kind": ["gpt"], "model": [1], "api_base": [2], "temperature": [-1, 3, "hot"],
@@ -201,3 +202,51 @@ def test_records_left_malformed_are_repaired_not_glued(tmp_path):
     from cockpit.journal import Journal
 
     assert [e["event"] for e in Journal(journal).read()].count("session") >= 2
+
+
+# Settings that would undo a protection: refused in one line by `run`, a FIX in doctor.
+FOOTGUNS = [
+    ('[sandbox]\nwritable = ["/"]\n', "[sandbox] writable = '/'"),
+    ('[sandbox]\nwritable = ["~"]\n', "[sandbox] writable = '~'"),
+    ('[sandbox]\nwritable = ["~/.config/x"]\n', "plant code your shell"),
+    ('[sandbox]\nwritable = ["."]\n', "change your checkout"),
+    ('[sandbox]\nwritable = [".git"]\n', "change the repository"),
+    ('[sandbox]\nread_only = ["."]\n', "the session's key, socket and journal"),
+    ('[sandbox]\nread_only = [".cockpit"]\n', "the session's key, socket and journal"),
+    ('[experiment]\nshare = [".git"]\n', "[experiment] share = '.git'"),
+    ('[experiment]\nshare = [".cockpit"]\n', "[experiment] share = '.cockpit'"),
+    ('[experiment]\nshare = ["../elsewhere"]\n', "a path outside"),
+    ('[experiment]\ndata_dir = "/"\n', "[experiment] data_dir = '/' is not a data folder"),
+    ('[experiment]\ndata_dir = "."\n', "is not a data folder"),
+    ('[experiment]\nenv = ["LD_PRELOAD"]\n', "load a library into the process that isolates"),
+]
+
+
+@pytest.mark.parametrize("toml, says", FOOTGUNS)
+def test_settings_that_undo_a_protection_are_refused(tmp_path, toml, says):
+    ws = make_workspace(tmp_path / "ws", extra={"cockpit.toml": toml})
+    result = subprocess.run([sys.executable, "-m", "cockpit", "run", "--headless"], cwd=ws,
+                            capture_output=True, text=True, timeout=60)
+    assert one_line(result).count(says) == 1, result.stderr
+    assert not (ws / ".cockpit").exists() or not list((ws / ".cockpit").glob("*/journal.jsonl"))
+
+
+def test_doctor_names_the_footguns_and_warns_of_secrets_passed_on(tmp_path):
+    toml = ('[sandbox]\nwritable = ["~"]\n'
+            '[experiment]\nenv = ["AWS_SECRET_ACCESS_KEY", "LD_PRELOAD"]\n')
+    ws = make_workspace(tmp_path / "ws", extra={"cockpit.toml": toml})
+    doctor = subprocess.run([sys.executable, "-m", "cockpit", "doctor"], cwd=ws,
+                            capture_output=True, text=True, timeout=180)
+    lines = doctor.stdout.splitlines()
+    assert doctor.returncode == 1
+    assert any(x.startswith("FIX") and "writable = '~'" in x for x in lines)
+    assert any(x.startswith("FIX") and "'LD_PRELOAD'" in x for x in lines)
+    assert any(x.startswith("warn") and "AWS_SECRET_ACCESS_KEY" in x and "passes a secret" in x
+               for x in lines)
+    (ws / "cockpit.toml").write_text('[experiment]\nenv = ["WANDB_API_KEY"]\n'
+                                     '[judge]\nbaseline_runs = 0\n[sandbox]\nmode = "off"\n')
+    run = subprocess.run([sys.executable, "-m", "cockpit", "run", "--headless",
+                          "--experiments", "1"], cwd=ws, capture_output=True, text=True,
+                         timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert "warning: [experiment] env = ['WANDB_API_KEY'] passes a secret" in run.stderr

@@ -197,9 +197,18 @@ class Outcome:
         return f"made {metric} worse by {-self.gain:.4f}"
 
 
+def _is_move(move) -> bool:
+    """A single-constant move as this agent records it (a journal line may hold anything)."""
+    return isinstance(move, dict) and isinstance(move.get("name"), str) \
+        and move.get("direction") in (1, -1) \
+        and isinstance(move.get("factor", 2.0), (int, float)) \
+        and all(isinstance(move.get(k), (int, float)) and not isinstance(move.get(k), bool)
+                for k in ("old", "new"))
+
+
 def _outcome(e: Experiment, direction: str) -> Outcome | None:
     move = e.move or {}
-    if e.status not in ("keep", "discard", "crash") or "direction" not in move:
+    if e.status not in ("keep", "discard", "crash") or not _is_move(move):
         return None
     stopped = e.early_stop is not None
     return Outcome(move["name"], move["direction"], move.get("factor", 2.0), move["old"],
@@ -211,7 +220,8 @@ def _moves_of(e: Experiment) -> list[dict]:
     """The single-constant moves of an experiment (a pair of near-misses has two)."""
     if not e.move:
         return []
-    return list(e.move.get("combine") or [e.move])
+    moves = e.move.get("combine") or [e.move]
+    return [m for m in moves if _is_move(m)] if isinstance(moves, list) else []
 
 
 class Ledger:
