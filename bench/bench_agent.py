@@ -27,8 +27,8 @@ from cockpit.agents import AgentContext  # noqa: E402
 from cockpit.agents.edits import apply_answer, describe, parse_answer  # noqa: E402
 from cockpit.agents.llm import LLMAgent  # noqa: E402
 from cockpit.agents.prompt import build_messages, prompt_tokens  # noqa: E402
-from cockpit.config import AgentConfig  # noqa: E402
-from cockpit.journal import Experiment  # noqa: E402
+from cockpit.workspace.config import AgentConfig  # noqa: E402
+from cockpit.domain.state import Experiment  # noqa: E402
 
 ANSWER = """HYPOTHESIS: a lower peak learning rate trains more stably in a short budget.
 DESCRIPTION: LEARNING_RATE 1e-2 -> 6e-3

@@ -37,8 +37,8 @@ from pathlib import Path
 
 from cockpit.agents import AgentContext, AgentExhausted
 from cockpit.agents.tune import TuneAgent
-from cockpit.earlystop import Curve, EarlyStop
-from cockpit.journal import Experiment
+from cockpit.domain.earlystop import Curve, EarlyStop
+from cockpit.domain.state import Experiment
 
 ROOT = Path(__file__).resolve().parent.parent
 SETTINGS = [(20.0, 1.0), (25.0, 0.75), (25.0, 1.0), (25.0, 1.5), (30.0, 1.0), (40.0, 1.0),
@@ -152,8 +152,9 @@ def session_runs(workspace: Path) -> list[dict]:
     """A finished session's experiments in the order they ended: each with its curve,
     status, the curves of the best it was judged against, and the groups of re-runs of one
     commit known by then."""
-    from cockpit.journal import Journal, session_dir
-    from cockpit.workspace import latest_session
+    from cockpit.workspace.journal import Journal
+    from cockpit.workspace.paths import session_dir
+    from cockpit.workspace.sessions import latest_session
 
     tag = latest_session(workspace)
     if tag is None:

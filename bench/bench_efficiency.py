@@ -46,8 +46,9 @@ sys.path.insert(0, str(ROOT))
 
 from cockpit.agents import AgentContext, AgentExhausted  # noqa: E402
 from cockpit.agents.tune import TuneAgent  # noqa: E402
-from cockpit.journal import Experiment, Journal, SessionState  # noqa: E402
-from cockpit.judge import Noise, NoiseFloor, gain_of  # noqa: E402
+from cockpit.domain.state import Experiment, SessionState
+from cockpit.workspace.journal import Journal  # noqa: E402
+from cockpit.domain.judge import Noise, NoiseFloor, gain_of  # noqa: E402
 
 
 def cockpit(*args: str, cwd: Path, check: bool = True, env: dict | None = None) -> str:
@@ -108,7 +109,7 @@ def confirmed(ws: Path) -> tuple[float, float, float | None]:
             values.setdefault(e["commit"], []).append(e["metric"])
     base = values.get(state.baseline.commit, [])
     best = values.get(state.best.commit, [])
-    from cockpit.judge import welch_t
+    from cockpit.domain.judge import welch_t
 
     t = welch_t(base, best) if len(base) > 1 and len(best) > 1 else None
     return (statistics.fmean(base) if base else math.nan,

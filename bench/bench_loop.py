@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # Runs cockpit in-process so that getrusage(SELF) is cockpit's own CPU, not training's.
 COCKPIT_WITH_RUSAGE = """
 import json, resource, sys
-from cockpit.cli import main
+from cockpit.cli.main import main
 code = main(sys.argv[1:])
 self = resource.getrusage(resource.RUSAGE_SELF)
 print("RUSAGE " + json.dumps({"cpu": self.ru_utime + self.ru_stime, "code": code}))

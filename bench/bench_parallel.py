@@ -23,8 +23,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 import git  # noqa: E402
 
-from cockpit.config import Config  # noqa: E402
-from cockpit.coordinator import Coordinator  # noqa: E402
+from cockpit.workspace.config import Config  # noqa: E402
+from cockpit.session.coordinator import Coordinator  # noqa: E402
 
 TRAIN = '''\
 import math, os, time

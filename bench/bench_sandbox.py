@@ -29,12 +29,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import cockpit.runners.local as local  # noqa: E402
-from cockpit.config import Config  # noqa: E402
-from cockpit.guards import policy_for  # noqa: E402
+from cockpit.workspace.config import Config  # noqa: E402
+from cockpit.session.sandboxing import policy_for  # noqa: E402
 from cockpit.runners.local import LocalRunner, training_env  # noqa: E402
 from cockpit.runners.sandbox import SandboxPolicy, available  # noqa: E402
 
-from cockpit.summary import parse_summary, read_head, read_tail  # noqa: E402
+from cockpit.runners.outcome import parse_summary
+from cockpit.workspace.logs import read_head, read_tail  # noqa: E402
 
 PYTHON_WORK = """\
 import time

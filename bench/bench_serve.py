@@ -35,8 +35,8 @@ from browser import Browser, chromium_path  # noqa: E402
 from fake_train import cpu_seconds, flood_train  # noqa: E402
 from support import make_workspace  # noqa: E402
 
-from cockpit.config import Config  # noqa: E402
-from cockpit.control import read_session  # noqa: E402
+from cockpit.workspace.config import Config  # noqa: E402
+from cockpit.workspace.lock import read_session  # noqa: E402
 
 FAST = "[judge]\nbaseline_runs = 1\n"
 MARKER = "timeline"
@@ -214,9 +214,9 @@ class Hanging(http.server.BaseHTTPRequestHandler):
 
 def notify_session(ws: Path, experiments: int, urls: list[str]) -> tuple[float, list[float]]:
     """(the loop's wall seconds, the coordinator's seconds in each notifier call)."""
-    from cockpit.coordinator import Coordinator
+    from cockpit.session.coordinator import Coordinator
     from cockpit.notify import Notifier
-    from cockpit.session import serve_session
+    from cockpit.session.server import serve_session
 
     seconds: list[float] = []
 

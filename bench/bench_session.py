@@ -27,8 +27,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 from fake_train import cpu_seconds, flood_train, steady_train  # noqa: E402
 from support import make_workspace  # noqa: E402
 
-from cockpit.client import Subscription, request  # noqa: E402
-from cockpit.control import read_session  # noqa: E402
+from cockpit.client.connection import Subscription, request  # noqa: E402
+from cockpit.workspace.lock import read_session  # noqa: E402
 
 
 def start(ws: Path) -> int:

@@ -82,7 +82,7 @@ def cockpit_pid(term: "Term", timeout: float = 30.0) -> int:
 
 def session_pid(ws: Path, timeout: float = 30.0) -> int:
     sys.path.insert(0, str(ROOT))
-    from cockpit.control import read_session
+    from cockpit.workspace.lock import read_session
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -172,7 +172,7 @@ def bench_stats(experiments: int) -> None:
     sys.path.insert(0, str(ROOT))
     import json
 
-    from cockpit.session_view import SessionView
+    from cockpit.tui.view import SessionView
 
     ws_events = []
     for n in range(1, experiments + 1):

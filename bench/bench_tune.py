@@ -11,7 +11,7 @@ import argparse
 
 from session import run_session
 
-from cockpit.journal import SessionState
+from cockpit.domain.state import SessionState
 
 
 def main() -> None:

@@ -1,22 +1,17 @@
-"""cockpit: an autonomous ML research loop with a terminal cockpit on top."""
-from __future__ import annotations
+"""cockpit: an autonomous ML research loop with a terminal cockpit on top.
 
-import importlib.util
-import sys
-from pathlib import Path
+The package's folders are its layers, each importing only those below it:
 
+    cli        the command line (nothing imports it)
+    serve      the cockpit in a browser
+    tui        the cockpit in a terminal (Textual): app, screens, widgets
+    notify     notifications: a client of the session
+    client     the session's client side: connect, subscribe, start a session
+    session    the session process: its loop and the parts that decide, its server
+    protocol   the wire between the session and its clients
+    agents     who proposes the next change (tune, llm, command)
+    runners    where runs execute: the watchdog, the sandbox, the worker pools
+    workspace  the files of a workspace: paths, config, git, journal, records
+    domain     pure: events, the fold, the metric, judging, early stop
+"""
 __version__ = "0.1.0"
-
-# The repository keeps widgets/ and runners/ beside cockpit/ (the design card's layout); a
-# wheel installs them inside this package, so site-packages never holds generic top-level
-# names. In a source checkout the two are mounted here, so both import as cockpit.<name>.
-_HERE = Path(__file__).resolve().parent
-for _name in ("widgets", "runners"):
-    _source = _HERE.parent / _name
-    if not (_HERE / _name).is_dir() and (_source / "__init__.py").is_file():
-        _spec = importlib.util.spec_from_file_location(
-            f"{__name__}.{_name}", _source / "__init__.py", submodule_search_locations=[str(_source)])
-        _module = importlib.util.module_from_spec(_spec)
-        sys.modules[_spec.name] = _module
-        _spec.loader.exec_module(_module)
-        globals()[_name] = _module

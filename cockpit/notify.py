@@ -38,10 +38,10 @@ from pathlib import Path
 from typing import Callable
 from urllib.parse import parse_qsl, unquote
 
-from cockpit.config import CONFIG_NAME, NOTIFY_EVENTS, NotifyConfig
-from cockpit.errors import CockpitError
-from cockpit.journal import SessionState
-from cockpit.judge import gain_of
+from cockpit.workspace.config import CONFIG_NAME, NOTIFY_EVENTS, NotifyConfig
+from cockpit.domain.errors import CockpitError
+from cockpit.domain.state import SessionState
+from cockpit.domain.judge import gain_of
 
 TICK = 1.0  # seconds between the watcher's looks at the clock (approvals, stalls, summary)
 FLUSH_SECONDS = 10.0  # the session's last messages get this long once it ended
@@ -235,7 +235,7 @@ class Watcher:
     clock makes (a proposal waiting too long, hours without a keep, the daily summary)."""
 
     def __init__(self, settings: NotifyConfig, tag: str, now: float) -> None:
-        from cockpit.coordinator import INTERRUPTED, STOPPED
+        from cockpit.session.coordinator import INTERRUPTED, STOPPED
 
         self.session_stops = (STOPPED, INTERRUPTED, "ended with the session")  # no idea's fault
         self.settings = settings
@@ -368,7 +368,7 @@ class Watcher:
 
     def figures(self, now: float | None = None) -> str:
         """The session in a few lines: best vs baseline, kept, crashes, pace, cost."""
-        from cockpit.stats import pace, result_times
+        from cockpit.domain.stats import pace, result_times
 
         state = self.state
         ran = state.ran
@@ -467,7 +467,7 @@ class Notifier:
             channel.put(note)
 
     def _draw_plot(self) -> Path:
-        from cockpit.report import SessionFacts, render_plot
+        from cockpit.workspace.report import SessionFacts, render_plot
 
         self.plot.parent.mkdir(parents=True, exist_ok=True)
         render_plot(SessionFacts.from_events(self.watcher.events), self.plot)
@@ -496,7 +496,7 @@ class Notifier:
 def install(coordinator) -> Notifier | None:
     """The session's notifier, observing its coordinator (None when [notify] has no urls).
     A failing service is told to the coordinator as a command it need not answer."""
-    from cockpit.coordinator import Command
+    from cockpit.session.coordinator import Command
 
     settings = coordinator.config.notify
     if not configured_urls(settings):
@@ -523,7 +523,7 @@ def add_command(sub) -> None:
 
 
 def run(args) -> int:
-    from cockpit.config import load_config
+    from cockpit.workspace.config import load_config
 
     workspace = args.workspace.resolve()
     settings = load_config(workspace).notify
@@ -563,7 +563,7 @@ def run(args) -> int:
 def check(report, config, workspace: Path | None = None) -> None:
     """`cockpit doctor`: each notify URL parses (named without its tokens), and none sits in
     a cockpit.toml that git tracks (every run's worktree has a copy of it)."""
-    from cockpit.doctor import FIX, OK, WARN
+    from cockpit.cli.doctor import FIX, OK, WARN
 
     if config.notify.urls and workspace is not None and _tracked(workspace, CONFIG_NAME):
         report.line(WARN, "notify", f"[notify] urls in {CONFIG_NAME}, which git tracks: "
@@ -586,7 +586,7 @@ def check(report, config, workspace: Path | None = None) -> None:
 
 
 def _tracked(workspace: Path, name: str) -> bool:
-    from cockpit.history import History, HistoryError
+    from cockpit.workspace.history import History, HistoryError
 
     try:
         return bool(History(workspace).git("ls-files", "--", name).strip())

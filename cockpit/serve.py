@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from cockpit.errors import CockpitError
+from cockpit.domain.errors import CockpitError
 
 LOOPBACK_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost")
 SHUTDOWN_SECONDS = 5.0  # open tabs get this long to quit when serving stops
@@ -41,7 +41,7 @@ class ServeError(CockpitError):
 
 
 def add_command(sub) -> None:
-    from cockpit.options import add_run_options
+    from cockpit.cli.options import add_run_options
 
     serve = sub.add_parser("serve", help="the cockpit in a browser (textual-serve): on "
                            "127.0.0.1 by default, reached through an SSH tunnel")
@@ -164,8 +164,9 @@ def listen(host: str, port: int) -> socket.socket:
 
 def run(args) -> int:
     """`cockpit serve` (or, with --tab, one browser tab's cockpit)."""
-    from cockpit.options import run_config
-    from cockpit.workspace import check_workspace, workspace_of
+    from cockpit.cli.options import run_config
+    from cockpit.workspace.checks import check_workspace
+    from cockpit.cli.args import workspace_of
 
     workspace = workspace_of(args)
     if args.tab:
@@ -200,10 +201,11 @@ def run(args) -> int:
 
 def ensure_session(workspace: Path, args, options: list[str]) -> str:
     """The running session's tag; one started in the background when none runs."""
-    from cockpit.client import start_detached
-    from cockpit.control import read_session
-    from cockpit.history import History
-    from cockpit.workspace import WorkspaceError, fresh_tag, latest_session, validate_tag
+    from cockpit.client.bootstrap import start_detached
+    from cockpit.workspace.lock import read_session
+    from cockpit.workspace.history import History
+    from cockpit.workspace.checks import WorkspaceError
+    from cockpit.workspace.sessions import fresh_tag, latest_session, validate_tag
 
     running = read_session(workspace)
     if running is not None and running.alive:
@@ -227,7 +229,7 @@ def ensure_session(workspace: Path, args, options: list[str]) -> str:
 def _session_options(args) -> list[str]:
     """The run options, as for the session a cockpit starts: a human is here, so proposals
     wait for approval unless --auto-approve."""
-    from cockpit.options import session_options
+    from cockpit.cli.options import session_options
 
     options = session_options(args)
     if not args.auto_approve and "--review" not in options:
@@ -255,11 +257,12 @@ def _announce(host: str, port: int, guard: Guard, tag: str, loopback: bool) -> N
 def run_tab(workspace: Path, args) -> int:
     """One browser tab's cockpit: attached to the running session (or showing the latest
     one's journal), its screen drawn by textual-serve's web driver, not a terminal."""
-    from cockpit.app import CockpitApp
-    from cockpit.client import start_detached
-    from cockpit.config import load_config
-    from cockpit.control import read_session
-    from cockpit.workspace import WorkspaceError, latest_session
+    from cockpit.tui.app import CockpitApp
+    from cockpit.client.bootstrap import start_detached
+    from cockpit.workspace.config import load_config
+    from cockpit.workspace.lock import read_session
+    from cockpit.workspace.checks import WorkspaceError
+    from cockpit.workspace.sessions import latest_session
 
     for name in ("VISUAL", "EDITOR"):  # no terminal to hand to an editor: edit in the page
         os.environ.pop(name, None)
@@ -278,7 +281,7 @@ def run_tab(workspace: Path, args) -> int:
 
 def check(report, config) -> None:
     """`cockpit doctor`: textual-serve imports, and [serve]'s port is free."""
-    from cockpit.doctor import FIX, OK, WARN
+    from cockpit.cli.doctor import FIX, OK, WARN
 
     try:
         import textual_serve  # noqa: F401

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import git
 
-from cockpit.agents import Proposal
+from cockpit.domain.proposals import Proposal
 
 # A train.py whose val_bpb is a known function of its constants, so that keep/discard
 # decisions are predictable: the optimum is LEARNING_RATE = 10**-2.5, BATCH_SIZE = 32.
@@ -67,7 +67,7 @@ def read_journal(workspace: Path, tag: str) -> list[dict]:
 def live_journal(workspace: Path, tag: str) -> list[dict]:
     """The events so far of a journal a session is still writing: none before the file
     exists, and a line caught mid-write is skipped."""
-    from cockpit.journal import Journal
+    from cockpit.workspace.journal import Journal
 
     return Journal(workspace / ".cockpit" / tag / "journal.jsonl").read()
 
@@ -102,8 +102,8 @@ class ScriptedAgent:
 def run_session(workspace: Path, experiments: int | None, agent=None, config=None,
                 tag: str = "t", workers: int = 1, timeout: int = 0, **kwargs):
     """The coordinator in this process (no session server): (coordinator, its Ending)."""
-    from cockpit.config import Config
-    from cockpit.coordinator import Coordinator
+    from cockpit.workspace.config import Config
+    from cockpit.session.coordinator import Coordinator
 
     config = config or Config()
     config.experiment.timeout = timeout or config.experiment.timeout

@@ -12,17 +12,17 @@ from textual.widgets import TextArea
 from support import make_workspace, read_journal
 from tui_support import slow_train, wait_for, workspace
 
-from cockpit.app import CockpitApp
-from cockpit.client import start_detached
-from cockpit.control import read_session
-from cockpit.screens.confirm import ConfirmScreen
-from cockpit.screens.experiment import ExperimentScreen
-from cockpit.screens.help import HelpScreen
-from cockpit.screens.proposal_editor import ProposalEditor
-from cockpit.screens.replay import ReplayScreen
-from cockpit.screens.steer import NoteScreen
-from cockpit.widgets.run_log import RunLog
-from cockpit.widgets.timeline import Timeline
+from cockpit.tui.app import CockpitApp
+from cockpit.client.bootstrap import start_detached
+from cockpit.workspace.lock import read_session
+from cockpit.tui.screens.confirm import ConfirmScreen
+from cockpit.tui.screens.experiment import ExperimentScreen
+from cockpit.tui.screens.help import HelpScreen
+from cockpit.tui.screens.proposal_editor import ProposalEditor
+from cockpit.tui.screens.replay import ReplayScreen
+from cockpit.tui.screens.steer import NoteScreen
+from cockpit.tui.widgets.run_log import RunLog
+from cockpit.tui.widgets.timeline import Timeline
 
 
 def live_app(ws, experiments=3, auto_approve=True, tag="t"):
@@ -138,7 +138,7 @@ def test_a_proposal_edited_in_the_app_runs_as_edited(reviewed):
 def test_no_key_of_the_keymap_breaks_the_cockpit(reviewed):
     """Every key the cockpit offers, pressed on a live session with a proposal waiting:
     each opens what it opens, escape closes it, and the app is still there."""
-    from cockpit.keymap import ACTIONS
+    from cockpit.tui.keymap import ACTIONS
 
     _, app = reviewed
 

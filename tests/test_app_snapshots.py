@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from tui_support import synthetic_session
 
-from cockpit.app import CockpitApp, ReplayApp
+from cockpit.tui.app import CockpitApp, ReplayApp
 
 pytest.importorskip("pytest_textual_snapshot")
 

@@ -10,17 +10,17 @@ import os
 import pytest
 from textual.widgets import Static
 
-from cockpit.widgets.metric_chart import MetricChart
-from cockpit.widgets.program_editor import ProgramEditor
-from cockpit.widgets.run_log import LineAssembler, RunLog
-from cockpit.widgets.timeline import Timeline
+from cockpit.tui.widgets.metric_chart import MetricChart
+from cockpit.tui.widgets.program_editor import ProgramEditor
+from cockpit.tui.widgets.run_log import LineAssembler, RunLog
+from cockpit.tui.widgets.timeline import Timeline
 from tui_support import synthetic_session, wait_for
 
-from cockpit.app import CockpitApp, ReplayApp
-from cockpit.feeds import FileTail, JournalTail, OutputBuffer
-from cockpit.control import SessionLock, read_session
-from cockpit.progress import parse_progress
-from cockpit.screens.replay import ReplayScreen
+from cockpit.tui.app import CockpitApp, ReplayApp
+from cockpit.tui.feeds import FileTail, JournalTail, OutputBuffer
+from cockpit.workspace.lock import SessionLock, read_session
+from cockpit.domain.progress import parse_progress
+from cockpit.tui.screens.replay import ReplayScreen
 
 
 def run(app, scenario, size=(120, 40)):
@@ -75,7 +75,7 @@ def test_file_tail_follows_from_near_the_end(tmp_path):
 def test_the_status_line_scores_a_commit_by_the_mean_of_its_runs():
     """One lucky run is not the best's value: the status line shows the best's and the
     baseline's means, as the bar the judge holds results to."""
-    from cockpit.session_view import SessionView
+    from cockpit.tui.view import SessionView
 
     view = SessionView()
     view.apply({"event": "session", "tag": "t", "branch": "autoresearch/t", "base": "0" * 40,

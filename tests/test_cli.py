@@ -8,7 +8,7 @@ import git
 import pytest
 from support import FAKE_TRAIN, cockpit, make_workspace
 
-from cockpit.config import load_config
+from cockpit.workspace.config import load_config
 
 
 def one_line_error(result) -> str:
@@ -45,7 +45,7 @@ def test_config_defaults_and_values(tmp_path):
     (tmp_path / "cockpit.toml").write_text('[experiment]\ntime_budget = 60\ntimeout = 100\n'
                                            '[metric]\nname = "test_acc"\ndirection = "higher"\n')
     config = load_config(tmp_path)
-    assert config.experiment.hard_timeout == 100 and config.metric.better(0.9, 0.8)
+    assert config.experiment.hard_timeout == 100 and config.metric.to_metric().better(0.9, 0.8)
 
 
 def test_command_line_overrides_are_checked_too(tmp_path):

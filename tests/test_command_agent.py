@@ -9,8 +9,8 @@ import time
 import git
 from support import FAKE_TRAIN, make_workspace, read_journal, results_rows
 
-from cockpit.config import Config
-from cockpit.coordinator import Coordinator
+from cockpit.workspace.config import Config
+from cockpit.session.coordinator import Coordinator
 
 # A stand-in CLI: reads the prompt (a file argument, or stdin), then behaves as MODE says.
 FAKE_CLI = '''\

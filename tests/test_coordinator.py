@@ -14,8 +14,8 @@ import pytest
 from support import (FAKE_TRAIN, Decider, ScriptedAgent, cockpit, faulty_train, make_workspace,
                      read_journal, results_rows, run_session, wait_for)
 
-from cockpit.config import Config
-from cockpit.coordinator import EXIT_FAILED, Coordinator, SessionError
+from cockpit.workspace.config import Config
+from cockpit.session.coordinator import EXIT_FAILED, Coordinator, SessionError
 
 ROW = re.compile(r"^[0-9a-f]{7}\t\d+\.\d{6}\t\d+\.\d\t(keep|discard|crash)\t[^\t\n]*$")
 SLOW = FAKE_TRAIN.replace("SEED = 42", "SEED = 42\ntime.sleep(float(os.environ.get('COCKPIT_SLOW', '0.6')))")
@@ -310,7 +310,7 @@ def test_putting_the_config_back_is_whole_whatever_a_planter_still_writes(tmp_pa
     """A run that opened .git/config to append before cockpit put it back, and writes after:
     the restored file stays as it was (a restore in place would take the planted line after
     it, or part of it when the planter wrote into the file as it was emptied)."""
-    from cockpit.history import ConfigTampered, History
+    from cockpit.workspace.history import ConfigTampered, History
 
     ws = make_workspace(tmp_path / "ws")
     path = ws / ".git" / "config"
@@ -343,7 +343,7 @@ def test_a_proposal_paid_for_runs_before_the_cost_limit_pauses(tmp_path, monkeyp
     """The limit is reached by the proposal made during the (slow) baseline: no more model
     calls, but the paid-for proposal still runs, then the session pauses (exit 3 when no
     human can resume it)."""
-    from cockpit.coordinator import EXIT_PAUSED
+    from cockpit.session.coordinator import EXIT_PAUSED
 
     monkeypatch.setenv("COCKPIT_SLOW", "1")
     slow_baseline = SLOW.replace(
@@ -443,7 +443,7 @@ def test_stale_git_locks_and_a_torn_journal_line_recover(tmp_path):
 
 
 def read_journal_tolerant(path: Path) -> list[dict]:
-    from cockpit.journal import Journal
+    from cockpit.workspace.journal import Journal
 
     return Journal(path).read()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from support import ScriptedAgent, make_workspace, read_journal, results_rows, run_session
 
-from cockpit.config import Config
+from cockpit.workspace.config import Config
 
 # A train.py whose loss curve is set by its constants: OFFSET shifts it, EARLY_ONLY shifts
 # it only before 30% of the budget, and every run has a little noise of its own.
@@ -103,8 +103,8 @@ def test_a_second_session_remembers_what_the_first_measured(tmp_path):
 
 
 def test_keeps_the_floor_no_longer_backs_are_flagged_for_confirm(tmp_path):
-    from cockpit.coordinator import Coordinator
-    from cockpit.journal import SessionState
+    from cockpit.session.coordinator import Coordinator
+    from cockpit.domain.state import SessionState
     from support import FAKE_TRAIN
 
     ws = make_workspace(tmp_path / "ws", train=FAKE_TRAIN)
@@ -163,8 +163,8 @@ def test_a_flood_of_progress_lines_stays_bounded_in_the_session(tmp_path, monkey
     """The session keeps a bounded number of a running experiment's progress points for its
     check once a second (it kept every one, over 100,000 in 4 s, and each check rebuilt
     them for up to a second), and none once the run has ended."""
-    from cockpit.coordinator import Coordinator
-    from cockpit.earlystop import MAX_POINTS
+    from cockpit.session.coordinator import Coordinator
+    from cockpit.domain.earlystop import MAX_POINTS
 
     most = 0
     check = Coordinator._check_early_stops

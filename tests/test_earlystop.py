@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from cockpit.earlystop import (
+from cockpit.domain.earlystop import (
     DEFAULT_MARGIN,
     LAST_STOP,
     MAX_POINTS,
@@ -229,7 +229,7 @@ def test_a_curve_whose_progress_runs_backwards_is_sorted_once(monkeypatch):
     # Training code printing its progress backwards must not make building its curve (a
     # finished run's log, or a running one's points once a second) insert point by point,
     # quadratic in its lines.
-    import cockpit.earlystop as earlystop
+    import cockpit.domain.earlystop as earlystop
 
     inserted = 0
     insort = earlystop.insort

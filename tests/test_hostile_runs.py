@@ -14,8 +14,8 @@ from support import (
     run_session,
 )
 
-from cockpit.config import Config
-from cockpit.coordinator import EXIT_FAILED
+from cockpit.workspace.config import Config
+from cockpit.session.coordinator import EXIT_FAILED
 from cockpit.runners.sandbox import available
 
 SANDBOXES = ["off"] + (["auto"] if available()[0] else [])

@@ -8,7 +8,7 @@ import git
 import pytest
 from support import FAKE_TRAIN, ScriptedAgent, cockpit, make_workspace, read_journal, run_session
 
-from cockpit.config import Config
+from cockpit.workspace.config import Config
 
 QUICK = "[judge]\nbaseline_runs = 0\n[sandbox]\nmode = \"off\"\n"
 MINE = "# My experiments\n\nnotes I keep by hand\n"

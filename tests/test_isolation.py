@@ -16,8 +16,8 @@ from cockpit.runners.local import LocalRunner, training_env
 from cockpit.runners.sandbox import SandboxPolicy, available
 from support import FAKE_TRAIN, Decider, cockpit, make_workspace, read_journal, wait_for
 
-from cockpit.config import Config
-from cockpit.control import read_session
+from cockpit.workspace.config import Config
+from cockpit.workspace.lock import read_session
 
 SANDBOXES = ["off"] + (["auto"] if available()[0] else [])
 
@@ -71,8 +71,8 @@ def test_a_run_cannot_read_or_drive_its_session(tmp_path, sandbox):
     config.notify.urls = ["json://127.0.0.1:9/hook-TOKEN123"]
     from support import ScriptedAgent
 
-    from cockpit.coordinator import Coordinator
-    from cockpit.session import serve_session
+    from cockpit.session.coordinator import Coordinator
+    from cockpit.session.server import serve_session
 
     coordinator = Coordinator(ws, config, "t", agent=ScriptedAgent(hostile, FAKE_TRAIN.replace(
         "0.01", "0.002")), auto_approve=False)
@@ -185,9 +185,9 @@ def test_notification_secrets_never_reach_a_run(tmp_path, monkeypatch):
             "SEED = 42", "SEED = 42\n" + SNOOP.format(ws=str(ws)))
         from support import ScriptedAgent
 
-        from cockpit.config import load_config
-        from cockpit.coordinator import Coordinator
-        from cockpit.session import serve_session
+        from cockpit.workspace.config import load_config
+        from cockpit.session.coordinator import Coordinator
+        from cockpit.session.server import serve_session
 
         coordinator = Coordinator(ws, load_config(ws), "s", agent=ScriptedAgent(snoop))
         ending = serve_session(coordinator, 2, background=False)

@@ -11,9 +11,9 @@ from support import (
     results_rows,
 )
 
-from cockpit.config import Config
-from cockpit.journal import SessionState
-from cockpit.judge import (
+from cockpit.workspace.config import Config
+from cockpit.domain.state import SessionState
+from cockpit.domain.judge import (
     KeepPolicy,
     Noise,
     NoiseFloor,
@@ -23,8 +23,8 @@ from cockpit.judge import (
     t_quantile,
     welch_t,
 )
-from cockpit.coordinator import Coordinator
-from cockpit.report import SessionFacts, write_report
+from cockpit.session.coordinator import Coordinator
+from cockpit.workspace.report import SessionFacts, write_report
 
 # A train.py whose metric is a true effect plus seeded Gaussian noise (sigma 0.01): each
 # run draws the next seed from a counter file, so a session is random-looking yet repeatable.
@@ -246,7 +246,7 @@ def test_a_keep_judged_under_a_smaller_floor_asks_for_confirm():
 
 
 def test_near_misses_from_recorded_experiments():
-    from cockpit.journal import Experiment
+    from cockpit.domain.state import Experiment
 
     lower = Experiment(n=2, status="discard", metric=0.99, delta_best=-0.01)
     assert is_near_miss(lower, "lower") and not is_near_miss(lower, "higher")

@@ -14,8 +14,8 @@ from support import (FAKE_TRAIN, cockpit, free_port, make_workspace, read_journa
                      results_rows)
 
 from cockpit.agents import AgentError
-from cockpit.config import Config
-from cockpit.coordinator import EXIT_PAUSED, EXIT_USER, Coordinator, SessionError
+from cockpit.workspace.config import Config
+from cockpit.session.coordinator import EXIT_PAUSED, EXIT_USER, Coordinator, SessionError
 
 MODEL = "openai/gpt-4o-mini"  # priced in litellm's bundled cost map, served by the script
 
@@ -260,8 +260,9 @@ def test_missing_key_is_named_before_anything_runs(tmp_path, monkeypatch):
 
 
 def test_tune_agent_never_imports_litellm():
-    code = ("import sys; from cockpit import cli, coordinator; from cockpit.agents import make_agent; "
-            "from cockpit.config import Config; make_agent(Config()); "
+    code = ("import sys; import cockpit.cli.main, cockpit.session.coordinator; "
+            "from cockpit.agents import make_agent; "
+            "from cockpit.workspace.config import Config; make_agent(Config()); "
             "print('litellm' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "False", out.stderr
@@ -272,7 +273,7 @@ def test_doctor_checks_the_model_with_one_tiny_request(tmp_path):
     with ScriptedLLMServer("ok", Turn(status=404)) as server:
         good = cockpit("doctor", "--agent", "llm", "--model", MODEL, "--api-base", server.api_base,
                        cwd=ws)
-        from cockpit.doctor import Report, check_model
+        from cockpit.cli.doctor import Report, check_model
 
         config = llm_config(server)
         report = Report(stream=open(tmp_path / "out.txt", "w"))

@@ -20,10 +20,10 @@ import pytest
 from support import FAKE_TRAIN, ScriptedAgent, cockpit, faulty_train, make_workspace, read_journal
 
 from cockpit.agents import AgentUnavailable
-from cockpit.config import Config, NotifyConfig
-from cockpit.coordinator import EXIT_PAUSED, Coordinator
+from cockpit.workspace.config import Config, NotifyConfig
+from cockpit.session.coordinator import EXIT_PAUSED, Coordinator
 from cockpit.notify import Notifier, Watcher, redact
-from cockpit.session import serve_session
+from cockpit.session.server import serve_session
 
 SECRET = "s3cretT0ken"
 BETTER = FAKE_TRAIN.replace("LEARNING_RATE = 0.01", "LEARNING_RATE = 0.003")
@@ -351,7 +351,7 @@ def test_notify_test_says_which_worked(tmp_path, receiver):
 
 
 def test_doctor_checks_each_url(tmp_path, receiver):
-    from cockpit.doctor import Report
+    from cockpit.cli.doctor import Report
     from cockpit.notify import check
 
     config = Config()
@@ -367,9 +367,9 @@ def test_doctor_checks_each_url(tmp_path, receiver):
 def test_the_status_line_shows_a_failing_service(tmp_path, receiver):
     from tui_support import slow_train, wait_for
 
-    from cockpit.app import CockpitApp
-    from cockpit.client import start_detached
-    from cockpit.control import read_session
+    from cockpit.tui.app import CockpitApp
+    from cockpit.client.bootstrap import start_detached
+    from cockpit.workspace.lock import read_session
 
     bad = receiver("500")
     ws = make_workspace(tmp_path / "ws", train=slow_train(steps=40, delay=0.05))

@@ -7,7 +7,7 @@ from support import FAKE_TRAIN
 
 from cockpit.agents import AgentContext
 from cockpit.agents.prompt import RepairTask, build_messages, prompt_tokens
-from cockpit.journal import Experiment
+from cockpit.domain.state import Experiment
 
 
 def history(count: int) -> list[Experiment]:

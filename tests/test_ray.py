@@ -19,8 +19,8 @@ from support import (
     results_rows,
 )
 
-from cockpit.config import Config
-from cockpit.coordinator import Coordinator
+from cockpit.workspace.config import Config
+from cockpit.session.coordinator import Coordinator
 
 ray = pytest.importorskip("ray")
 

@@ -23,8 +23,8 @@ from support import (
     wait_for,
 )
 
-from cockpit.config import Config
-from cockpit.control import read_session
+from cockpit.workspace.config import Config
+from cockpit.workspace.lock import read_session
 
 SLOW = FAKE_TRAIN.replace("SEED = 42", "SEED = 42\ntime.sleep(0.3)")
 QUICK = "[judge]\nbaseline_runs = 0\n[sandbox]\nmode = \"off\"\n"
@@ -66,7 +66,7 @@ def test_an_observer_that_raises_never_stops_the_loop(tmp_path, capfd):
     config = Config()
     config.judge.baseline_runs = 0
     config.sandbox.mode = "off"
-    from cockpit.coordinator import Coordinator
+    from cockpit.session.coordinator import Coordinator
 
     coordinator = Coordinator(ws, config, "o")
     seen = []
@@ -95,8 +95,8 @@ class BrokenAgent:
 
 
 def test_a_loop_that_dies_ends_at_once_says_why_and_frees_the_workspace(tmp_path):
-    from cockpit.coordinator import Coordinator
-    from cockpit.session import serve_session
+    from cockpit.session.coordinator import Coordinator
+    from cockpit.session.server import serve_session
 
     ws = make_workspace(tmp_path / "ws")
     config = Config()
@@ -119,7 +119,7 @@ def test_a_dying_loop_in_a_detached_session_leaves_its_traceback_in_the_log(tmp_
     ws = make_workspace(tmp_path / "ws", extra={"cockpit.toml": QUICK})
     hook = tmp_path / "sitecustomize.py"  # a bug planted in the session process only
     hook.write_text("import os\nif os.environ.get('COCKPIT_TEST_BUG'):\n"
-                    "    import cockpit.coordinator as c\n"
+                    "    import cockpit.session.coordinator as c\n"
                     "    def boom(self, slot, ticket):\n"
                     "        raise ZeroDivisionError('a planted bug')\n"
                     "    c.Coordinator._start_experiment = boom\n")
@@ -177,13 +177,13 @@ def real_journal(tmp_path_factory) -> list[dict]:
 def fold_everywhere(events: list[dict]) -> None:
     """Every reader of a journal that folds it without the session: the state, the screen's
     view, the notifier, the reports, the noise floor, the pace."""
-    from cockpit.config import NotifyConfig
-    from cockpit.judge import NoiseFloor
+    from cockpit.workspace.config import NotifyConfig
+    from cockpit.domain.judge import NoiseFloor
     from cockpit.notify import Watcher
-    from cockpit.records import render_experiments_md
-    from cockpit.report import SessionFacts, render_markdown
-    from cockpit.session_view import SessionView
-    from cockpit.stats import result_times
+    from cockpit.workspace.records import render_experiments_md
+    from cockpit.workspace.report import SessionFacts, render_markdown
+    from cockpit.tui.view import SessionView
+    from cockpit.domain.stats import result_times
 
     view = SessionView()
     for event in events:
@@ -197,7 +197,7 @@ def fold_everywhere(events: list[dict]) -> None:
 
 
 def test_every_damaged_field_of_every_event_is_skipped_or_read(real_journal):
-    from cockpit.journal import parse_lines
+    from cockpit.domain.events import parse_lines
 
     tried = 0
     for variant in hostile_variants(real_journal):
@@ -243,7 +243,7 @@ DISK_SESSION = """\
 import json, sys, pathlib
 sys.path.insert(0, {tests!r})
 from support import FAKE_TRAIN, ScriptedAgent, make_workspace, results_rows, run_session
-from cockpit.config import Config
+from cockpit.workspace.config import Config
 import git
 
 out = pathlib.Path({out!r})

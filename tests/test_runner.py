@@ -21,7 +21,8 @@ from cockpit.runners.local import (
     training_env,
 )
 
-from cockpit.summary import crash_reason, parse_summary, read_tail
+from cockpit.runners.outcome import crash_reason, parse_summary
+from cockpit.workspace.logs import read_tail
 
 UNIQUE = f"{os.getpid()}-{time.time_ns()}"  # run ids no other test session uses
 
@@ -315,7 +316,8 @@ FLOOD_DRIVER = textwrap.dedent("""\
     import json, sys
     from pathlib import Path
     from cockpit.runners.local import LocalRunner
-    from cockpit.summary import crash_reason, parse_summary, read_tail
+    from cockpit.runners.outcome import crash_reason, parse_summary
+    from cockpit.workspace.logs import read_tail
     def peak_rss_mb():
         # This process's own high-water mark. getrusage's ru_maxrss would also count the
         # memory of the (large) test process it was forked from, which exec does not reset.

@@ -15,7 +15,8 @@ import pytest
 from cockpit.runners.local import LocalRunner, marked_processes
 from cockpit.runners.sandbox import SandboxPolicy, available, default_hidden, describe, wrap
 
-from cockpit.summary import crash_reason, parse_summary, read_tail
+from cockpit.runners.outcome import crash_reason, parse_summary
+from cockpit.workspace.logs import read_tail
 
 ISOLATION, WHY = available()
 pytestmark = pytest.mark.skipif(not ISOLATION, reason=f"no sandbox on this machine: {WHY}")

@@ -14,9 +14,9 @@ import git
 import pytest
 from support import ScriptedAgent, make_workspace, read_journal, results_rows, run_session, wait_for
 
-from cockpit.config import Config
-from cockpit.coordinator import Coordinator
-from cockpit.session_view import SessionView, describe
+from cockpit.workspace.config import Config
+from cockpit.session.coordinator import Coordinator
+from cockpit.tui.view import SessionView, describe
 
 # Each run takes the next value scripted for its IDEA (0: the baseline) from a file of its
 # own; "hang" trains until killed.

@@ -22,8 +22,8 @@ import pytest
 from browser import Browser, chromium_path
 from support import cockpit, live_journal, make_workspace, read_journal, wait_for
 
-from cockpit.config import Config
-from cockpit.control import read_session
+from cockpit.workspace.config import Config
+from cockpit.workspace.lock import read_session
 from cockpit.serve import SHUTDOWN_SECONDS, Guard
 
 FAST = "[judge]\nbaseline_runs = 1\n"
@@ -227,7 +227,7 @@ def test_a_port_in_use_is_said_in_one_line(tmp_path):
         assert result.stderr.strip() == (f"cockpit: cannot listen on 127.0.0.1:{port}: the "
                                          "port is in use (another `cockpit serve`?): pass "
                                          "--port N")
-        from cockpit.doctor import Report
+        from cockpit.cli.doctor import Report
         from cockpit.serve import check
 
         config = Config()

@@ -23,8 +23,8 @@ from support import (
     wait_for,
 )
 
-from cockpit.client import NoSession, Subscription, connect, request
-from cockpit.control import read_session
+from cockpit.client.connection import NoSession, Subscription, connect, request
+from cockpit.workspace.lock import read_session
 
 SLOW = FAKE_TRAIN.replace("SEED = 42", "SEED = 42\ntime.sleep(float(os.environ.get('COCKPIT_SLOW', '1')))")
 

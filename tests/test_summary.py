@@ -1,4 +1,4 @@
-from cockpit.summary import failure_reason, find_value, metric_value, parse_summary
+from cockpit.runners.outcome import failure_reason, find_value, metric_value, parse_summary
 
 REFERENCE = """step 00953 (100.0%) | loss: 2.912345 | lrm: 0.00 | dt: 312ms\r
 ---

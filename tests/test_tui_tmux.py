@@ -78,8 +78,8 @@ def cockpit_command(*args: str) -> str:
 
 
 def journal(ws, tag=None) -> list[dict]:
-    from cockpit.journal import Journal
-    from cockpit.workspace import latest_session
+    from cockpit.workspace.journal import Journal
+    from cockpit.workspace.sessions import latest_session
 
     tag = tag or latest_session(ws)
     return Journal(ws / ".cockpit" / tag / "journal.jsonl").read() if tag else []

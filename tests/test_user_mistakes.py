@@ -9,8 +9,8 @@ import sys
 import pytest
 from support import FAKE_TRAIN, make_workspace
 
-from cockpit.cli import main
-from cockpit.config import Config
+from cockpit.cli.main import main
+from cockpit.workspace.config import Config
 
 # (arguments, words the line must contain)
 BAD_ARGUMENTS = [
@@ -199,7 +199,7 @@ def test_records_left_malformed_are_repaired_not_glued(tmp_path):
     rows = results_rows(ws)
     assert all(len(row) == 5 for row in rows) and len(rows) == 3, rows
     assert len({tuple(r) for r in rows}) == len(rows)  # no row written twice
-    from cockpit.journal import Journal
+    from cockpit.workspace.journal import Journal
 
     assert [e["event"] for e in Journal(journal).read()].count("session") >= 2
 

@@ -7,7 +7,7 @@ import asyncio
 import subprocess
 
 import pytest
-from cockpit.widgets.program_editor import ProgramEditor, merge_edit, split_lines
+from cockpit.tui.widgets.program_editor import ProgramEditor, merge_edit, split_lines
 from textual.app import App
 
 

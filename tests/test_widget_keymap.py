@@ -5,15 +5,15 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from cockpit.widgets.key_footer import KeyFooter
+from cockpit.tui.widgets.key_footer import KeyFooter
 from test_widgets import screen_text
 from textual.app import App
 from textual.screen import Screen
 from textual.widgets import Static
 from textual.widgets._footer import FooterKey
 
-from cockpit.errors import CockpitError
-from cockpit.keymap import (
+from cockpit.domain.errors import CockpitError
+from cockpit.tui.keymap import (
     ACTIONS,
     BY_ID,
     bindings,
@@ -23,7 +23,7 @@ from cockpit.keymap import (
     narrow_footer_ids,
     palette_entries,
 )
-from cockpit.screens.help import HelpScreen
+from cockpit.tui.screens.help import HelpScreen
 
 ACTION_IDS = {"approve", "reject", "edit_proposal", "toggle_auto_approve", "pause_resume",
               "stop_run", "steer", "notes", "edit_program", "open_experiment", "search",

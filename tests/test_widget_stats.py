@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from cockpit.journal import SessionState
-from cockpit.stats import RunProgress, pace, parse_remaining, result_times, run_eta
+from cockpit.domain.state import SessionState
+from cockpit.domain.stats import RunProgress, pace, parse_remaining, result_times, run_eta
 
 PROGRESS = ("step 00123 (41.0%) | loss: 3.912345 | lrm: 1.00 | dt: 312ms | tok/sec: 52,480 | "
             "mfu: 38.1% | epoch: 1 | remaining: 177s")

@@ -1,5 +1,5 @@
 """The cockpit's widgets under Pilot, in small apps of their own: the main layout built
-from the widgets and the real `cockpit/app.tcss` at 120x40 and 80x24, and each widget's
+from the widgets and the real `cockpit/tui/app.tcss` at 120x40 and 80x24, and each widget's
 interface (timeline, run log, diff view, chart, status bar)."""
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import math
 import re
 from pathlib import Path
 
-from cockpit.widgets.diff_view import DiffView, VerdictLine
-from cockpit.widgets.key_footer import KeyFooter
-from cockpit.widgets.metric_chart import (
+from cockpit.tui.widgets.diff_view import DiffView, VerdictLine
+from cockpit.tui.widgets.key_footer import KeyFooter
+from cockpit.tui.widgets.metric_chart import (
     CachedPlot,
     LossSpark,
     MetricChart,
@@ -21,11 +21,17 @@ from cockpit.widgets.metric_chart import (
     nice_ticks,
     spark,
 )
-from cockpit.widgets.program_editor import ProgramEditor
-from cockpit.widgets.run_log import RunLog, wrap_fields
-from cockpit.widgets.search_bar import SearchBar
-from cockpit.widgets.status_bar import Status, StatusBar, fit_parts, noise_label, status_parts
-from cockpit.widgets.timeline import DESCRIPTION_MIN, Row, Timeline, layout_columns, short_reason
+from cockpit.tui.widgets.program_editor import ProgramEditor
+from cockpit.tui.widgets.run_log import RunLog, wrap_fields
+from cockpit.tui.widgets.search_bar import SearchBar
+from cockpit.tui.widgets.status_bar import Status, StatusBar, fit_parts, noise_label, status_parts
+from cockpit.tui.widgets.timeline import (
+    DESCRIPTION_MIN,
+    Row,
+    Timeline,
+    layout_columns,
+    short_reason,
+)
 from rich.console import Console
 from textual.app import App
 from textual.containers import Horizontal, Vertical
@@ -33,11 +39,11 @@ from textual.geometry import Region
 from textual.widgets import Static
 from textual.widgets._toast import Toast
 
-import cockpit
-from cockpit.keymap import bindings, narrow_footer_ids
-from cockpit.screens.panes import PaneScreen
+import cockpit.tui
+from cockpit.tui.keymap import bindings, narrow_footer_ids
+from cockpit.tui.screens.panes import PaneScreen
 
-CSS = Path(cockpit.__file__).with_name("app.tcss")
+CSS = Path(cockpit.tui.__file__).with_name("app.tcss")
 PROGRESS = ("step 00123 (41.0%) | loss: 3.912345 | lrm: 1.00 | dt: 312ms | tok/sec: 52,480 | "
             "mfu: 38.1% | epoch: 1 | remaining: 177s")
 DIFF = """--- a/train.py

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from cockpit.config import Config
-from cockpit.errors import CockpitError
-from cockpit.journal import Experiment
+from cockpit.workspace.config import Config
+from cockpit.domain.errors import CockpitError
+from cockpit.domain.state import Experiment
 
 
 class AgentExhausted(Exception):
@@ -30,18 +30,6 @@ class AgentUnavailable(Exception):
 
 class ProposalFailed(Exception):
     """Every answer for this proposal was refused (each refusal is already journaled)."""
-
-
-@dataclass
-class Proposal:
-    description: str  # one line: what changes (goes into results.tsv and the commit)
-    hypothesis: str  # why it might help
-    source: str  # the full new text of the editable file
-    params: dict = field(default_factory=dict)  # the file's constants after the change
-    move: dict | None = None  # tune: {"name", "old", "new", "direction", "why"}
-    repair_of: int | None = None  # the crashed experiment this one fixes
-    attempts: int = 1  # answers it took (refused ones included)
-    usage: dict = field(default_factory=dict)  # {"prompt_tokens", "completion_tokens", "cost_usd"}
 
 
 @dataclass

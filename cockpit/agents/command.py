@@ -19,7 +19,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from cockpit.agents import AgentContext, AgentError, Proposal, ProposalFailed
+from cockpit.agents import AgentContext, AgentError, ProposalFailed
+from cockpit.domain.proposals import Proposal
 from cockpit.agents.edits import (
     FIELD,
     EditRefused,
@@ -30,9 +31,9 @@ from cockpit.agents.edits import (
 )
 from cockpit.agents.llm import ABANDON
 from cockpit.agents.prompt import EDIT_IN_PLACE, RepairTask, as_document, build_messages
-from cockpit.config import AgentConfig
-from cockpit.history import History
-from cockpit.journal import Experiment
+from cockpit.workspace.config import AgentConfig
+from cockpit.workspace.history import History
+from cockpit.domain.state import Experiment
 
 KILL_GRACE = 3.0  # seconds between SIGTERM and SIGKILL of a CLI past its timeout
 SNAPSHOT_LIMIT = 5 * 1024 * 1024  # untracked files up to this size are restored byte for byte

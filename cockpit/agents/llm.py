@@ -11,17 +11,12 @@ import os
 import time
 from dataclasses import dataclass
 
-from cockpit.agents import (
-    AgentContext,
-    AgentError,
-    AgentUnavailable,
-    Proposal,
-    ProposalFailed,
-)
+from cockpit.agents import AgentContext, AgentError, AgentUnavailable, ProposalFailed
+from cockpit.domain.proposals import Proposal
 from cockpit.agents.edits import EditRefused, apply_answer, describe, parse_answer
 from cockpit.agents.prompt import RepairTask, build_messages, prompt_tokens
-from cockpit.config import AgentConfig
-from cockpit.journal import Experiment
+from cockpit.workspace.config import AgentConfig
+from cockpit.domain.state import Experiment
 
 MAX_BACKOFF = 60.0  # seconds: the longest wait between two tries of one request
 ANSWER_LIMIT = 50_000  # characters of an answer kept in the journal

@@ -19,9 +19,9 @@ from dataclasses import dataclass, replace
 
 from cockpit.agents import AgentContext
 from cockpit.agents.edits import one_line
-from cockpit.earlystop import describe_stop
-from cockpit.journal import Experiment, best_of
-from cockpit.judge import gain_of, is_near_miss
+from cockpit.domain.earlystop import describe_stop
+from cockpit.domain.state import Experiment, best_of
+from cockpit.domain.judge import gain_of, is_near_miss
 
 CHARS_PER_TOKEN = 4  # a rough, provider-independent estimate (code runs ~3.5-4.5)
 RECENT_ROWS = 30  # the last rows of the history table keep their full text

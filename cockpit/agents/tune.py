@@ -32,10 +32,11 @@ import math
 from dataclasses import dataclass
 from itertools import combinations
 
-from cockpit.agents import AgentContext, AgentExhausted, Proposal
+from cockpit.agents import AgentContext, AgentExhausted
+from cockpit.domain.proposals import Proposal
 from cockpit.agents.steering import Steering, read_steering
-from cockpit.journal import Experiment
-from cockpit.judge import gain_of
+from cockpit.domain.state import Experiment
+from cockpit.domain.judge import gain_of
 
 FACTORS = (2.0, math.sqrt(2.0), 2 ** 0.25)  # coarse first, then finer around the best
 SKIP_WORDS = ("SEED", "BUDGET", "EVAL", "LOG", "PRINT", "INTERVAL", "EVERY", "DEVICE", "VERBOSE")

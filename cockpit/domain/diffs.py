@@ -1,0 +1,17 @@
+"""Diffs of the editable file: a unified diff, and how many lines a change adds."""
+from __future__ import annotations
+
+import difflib
+
+
+def unified_diff(old: str, new: str, name: str) -> str:
+    return "".join(difflib.unified_diff(old.splitlines(keepends=True),
+                                        new.splitlines(keepends=True),
+                                        fromfile=f"a/{name}", tofile=f"b/{name}"))
+
+def lines_delta(diff: str) -> int:
+    """Lines a unified diff adds minus the lines it removes."""
+    lines = diff.splitlines()
+    added = sum(line.startswith("+") and not line.startswith("+++") for line in lines)
+    removed = sum(line.startswith("-") and not line.startswith("---") for line in lines)
+    return added - removed

@@ -1,0 +1,121 @@
+"""Reading what a training run printed: the summary block and the reason it failed."""
+from __future__ import annotations
+
+import math
+import re
+import signal
+
+from cockpit.runners.sandbox import HIDDEN_IN_HOME
+
+SUMMARY_LINE = re.compile(r"^([A-Za-z_][\w.]*):\s+(\S.*?)\s*$")
+ERROR_LINE = re.compile(r"(Error|Exception|FAIL|Traceback|Killed|nan)", re.IGNORECASE)
+
+# What a process in the sandbox sees when it reaches past it.
+NETWORK_REFUSED = re.compile(
+    r"Network is unreachable|Connection refused|Temporary failure in name resolution"
+    r"|Name or service not known|No address associated with hostname"
+    r"|Failed to establish a new connection|Could not resolve host", re.IGNORECASE)
+WRITE_REFUSED = re.compile(r"Read-only file system(?::\s*'(?P<path>[^']+)')?")
+HIDDEN_PATH = re.compile(
+    r"'(?P<path>[^']*/(?:" + "|".join(map(re.escape, HIDDEN_IN_HOME))
+    + r")(?:/[^']*)?)'")
+
+
+def parse_summary(text: str) -> dict[str, float | str]:
+    """The `key: value` lines after the last `---` line (the reference's summary block).
+
+    Numbers come back as floats, anything else as text. An empty dict means no summary.
+    """
+    lines = text.replace("\r", "\n").splitlines()
+    try:
+        start = len(lines) - 1 - lines[::-1].index("---")
+    except ValueError:
+        return {}
+    summary: dict[str, float | str] = {}
+    for line in lines[start + 1 :]:
+        match = SUMMARY_LINE.match(line.strip())
+        if not match:
+            continue
+        key, raw = match.groups()
+        try:
+            summary[key] = float(raw.replace(",", ""))
+        except ValueError:
+            summary[key] = raw
+    return summary
+
+
+def find_value(text: str, key: str) -> str | None:
+    """The last `key: value` anywhere in the output (e.g. data_fingerprint)."""
+    pattern = re.compile(rf"^{re.escape(key)}:\s*(\S+)", re.MULTILINE)
+    found = pattern.findall(text.replace("\r", "\n"))
+    return found[-1] if found else None
+
+
+def failure_reason(text: str, limit: int = 200) -> str:
+    """One line that best explains a failed run: the last error-looking line of its output."""
+    lines = [line.strip() for line in text.replace("\r", "\n").splitlines() if line.strip()]
+    for line in reversed(lines):
+        if ERROR_LINE.search(line) and not line.startswith("step "):
+            return line[:limit]
+    return lines[-1][:limit] if lines else "no output"
+
+
+def metric_value(summary: dict, name: str) -> float | None:
+    """The metric as a finite float, or None when it is missing, not a number or NaN/inf."""
+    value = summary.get(name)
+    if isinstance(value, float) and math.isfinite(value):
+        return value
+    return None
+
+
+def signal_name(number: int) -> str:
+    """SIGKILL for 9; `signal 40` for a number without a name (a real-time signal)."""
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def sandbox_refusal(text: str, offline: bool = True, limit: int = 200) -> str:
+    """What the sandbox refused the run, in words, from the last line of its output that
+    shows it ("" when none does): a hidden path, a write to a read-only one, or (when the
+    sandbox had no network) a connection."""
+    lines = [line.strip() for line in text.replace("\r", "\n").splitlines() if line.strip()]
+    for line in reversed(lines):
+        hidden = HIDDEN_PATH.search(line)
+        if hidden and ("No such file" in line or "Permission denied" in line
+                       or "Read-only" in line or "Not a directory" in line):
+            return f"the sandbox hides {hidden['path']}: {line[:limit]}"
+        write = WRITE_REFUSED.search(line)
+        if write:
+            where = f" to {write['path']}" if write["path"] else ""
+            return f"the sandbox refused a write{where}: {line[:limit]}"
+        if offline and NETWORK_REFUSED.search(line):
+            return f"the sandbox refused a network connection: {line[:limit]}"
+    return ""
+
+
+def crash_reason(result, text: str, summary: dict, metric: str, hard_timeout: int) -> str:
+    """Why a finished run (a runners RunResult and the tail of its log) has no usable
+    metric; "" when it has one. Never raises."""
+    if result.error:
+        return result.error
+    if getattr(result, "disk_full", ""):
+        return f"the run filled the disk ({result.disk_full}): killed, its files removed"
+    if result.stopped:
+        return "stopped by the human"
+    if result.timed_out:
+        return f"timed out: killed after the {hard_timeout}s hard limit"
+    refused = (sandbox_refusal(text, offline=getattr(result, "offline", False))
+               if getattr(result, "sandboxed", False) else "")
+    if result.returncode != 0:
+        code = result.returncode
+        killed = code is not None and code < 0
+        how = f"killed by {signal_name(-code)}" if killed else f"exit code {code}"
+        return f"{how}: {refused or failure_reason(text)}"
+    if not summary:
+        return ("finished without a summary block (no `---` followed by key: value lines)"
+                + (f"; {refused}" if refused else ""))
+    if metric_value(summary, metric) is None:
+        return f"{metric} is {summary.get(metric, 'missing')!s} in the summary"
+    return ""

@@ -1,0 +1,563 @@
+"""The cockpit: a Textual App attached to a session process, with full control of it.
+
+The session runs elsewhere (its own process, out of reach of this terminal); this App
+subscribes to its feed (journal events, live state, training output) through a
+SessionLink and sends commands that name what they act on (approve #7, stop #12). Quitting
+detaches; the research goes on. Every pane is folded from the journal, like replay's.
+"""
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import replace
+import shlex
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from textual.app import App
+from textual.binding import Binding
+
+from cockpit.tui.palette import CockpitCommands
+from cockpit.domain.errors import CockpitError
+from cockpit.tui.feeds import read_tail
+from cockpit.domain.state import Experiment
+from cockpit.workspace.journal import Journal
+from cockpit.workspace.paths import session_dir
+from cockpit.tui.link import SessionLink
+from cockpit.tui.messages import Answered, JournalArrived, LiveChanged, SessionGone
+from cockpit.tui.screens.confirm import ConfirmScreen
+from cockpit.tui.screens.help import HelpScreen
+from cockpit.tui.screens.experiment import ExperimentScreen
+from cockpit.tui.screens.main import MainScreen
+from cockpit.tui.screens.notes import NotesScreen
+from cockpit.tui.screens.proposal_editor import ProposalEditor
+from cockpit.tui.screens.panes import PaneScreen
+from cockpit.tui.screens.replay import ReplayScreen
+from cockpit.tui.screens.steer import NoteScreen
+from cockpit.tui.view import SessionView, describe
+from cockpit.tui.widgets.diff_view import DiffView
+from cockpit.tui.widgets.metric_chart import MetricChart
+from cockpit.tui.widgets.program_editor import ProgramEditor
+from cockpit.tui.widgets.run_log import RunLog
+from cockpit.tui.widgets.status_bar import StatusBar
+from cockpit.tui.widgets.timeline import Timeline
+
+DRAIN_HZ = 4  # output polling: 250 ms keeps a flood's last line well under 1 s
+CHART_MIN_INTERVAL = 1.0  # seconds between loss sparkline redraws
+FRESH_RUN = 2.0  # seconds: a run this young is followed from its start, not its log's tail
+FULL_LOG_CHARS = 5_000_000  # an experiment opened in full shows this much of its log
+
+CSS_FILE = Path(__file__).with_name("app.tcss")
+
+
+def relayout(app: App) -> None:
+    """The terminal's size is known (or changed): panes side by side, or tabs."""
+    for screen in app.screen_stack:
+        if isinstance(screen, PaneScreen) and screen.is_mounted:
+            screen.layout_panes()
+
+
+def _while_shown(handler):
+    """Messages may still arrive while the app closes: then there is nothing to show."""
+    @functools.wraps(handler)
+    def guarded(self, message):
+        if self._exit_renderables or not self.main.is_attached:
+            return None
+        return handler(self, message)
+    return guarded
+
+
+class CockpitApp(App):
+    CSS_PATH = CSS_FILE
+    TITLE = "cockpit"
+    COMMANDS = App.COMMANDS | {CockpitCommands}
+    BINDINGS = [Binding("ctrl+q", "quit", "Quit", show=False, priority=True)]
+    ENABLE_COMMAND_PALETTE = True
+
+    def __init__(self, workspace: Path, tag: str, metric: str = "val_bpb",
+                 direction: str = "lower", watch_program: bool = True,
+                 resume: callable = None, keymap: dict[str, str] | None = None) -> None:
+        super().__init__()
+        self.keymap = keymap or {}  # the user's remapped keys (cockpit.toml [keys])
+        self.workspace = workspace
+        self.tag = tag
+        self.view = SessionView()
+        self.link = SessionLink(workspace, self.post_message)
+        self.resume_session = resume  # starts the session again after it died
+        self.gone = ""  # "" while attached; else what happened to the session
+        self.shown_worker = 0  # whose run the run log shows
+        self.shown_run: tuple | None = None  # (worker, kind, n) the run log shows
+        self.approval: int | None = None  # the proposal shown for a decision
+        self._shown_version = -1
+        self._last_losses = 0.0
+        self._best_curve: tuple = (None, None)  # (the best's log, its loss curve)
+        self.main = MainScreen(workspace / "program.md", metric, direction == "lower",
+                               watch_program=watch_program)
+
+    # -- lifecycle -----------------------------------------------------------------
+    async def on_mount(self) -> None:
+        self.theme = "textual-dark"
+        if self.keymap:
+            self.set_keymap(self.keymap)
+        await self.push_screen(self.main)
+        self.attach()
+        # owned by the main screen, so they stop with it when the app closes
+        self.main.set_interval(1 / DRAIN_HZ, self.drain_output)
+        self.main.set_interval(1.0, self.refresh_status)
+
+    def attach(self) -> None:
+        try:
+            self.link.connect()
+        except CockpitError:  # it ended (or died) before we got here: show its journal
+            events = Journal(session_dir(self.workspace, self.tag) / "journal.jsonl").read()
+            self.post_message(JournalArrived(self.link.seen, events[self.link.seen:]))
+            self.link.seen = len(events)
+            self.post_message(SessionGone())
+            return
+        self.gone = ""
+
+    def on_unmount(self) -> None:
+        self.link.close()
+
+    def on_resize(self) -> None:
+        relayout(self)
+
+    @property
+    def attached(self) -> bool:
+        return not self.gone and not self.view.ended
+
+    # -- the session's feed --------------------------------------------------------
+    @_while_shown
+    def on_journal_arrived(self, message: JournalArrived) -> None:
+        for event in message.events:
+            self.view.apply(event)
+        self.follow_run()
+        self.refresh_experiments()
+        self.refresh_status()
+
+    @_while_shown
+    def on_live_changed(self, message: LiveChanged) -> None:
+        self.view.apply_live(message.live)
+        self.refresh_experiments()
+        self.show_approval()
+        self.refresh_status()
+
+    @_while_shown
+    def on_session_gone(self, message: SessionGone) -> None:
+        from cockpit.workspace.lock import read_session
+
+        info = read_session(self.workspace)
+        if self.view.ended:
+            self.gone = f"the session ended: {self.view.ended}"
+        elif info is not None and info.alive:
+            self.gone = ""
+            self.attach()  # dropped (too slow a client): pick up where we left off
+            return
+        else:
+            self.gone = "the session died" + (": R resumes it" if self.resume_session else "")
+            self.bell()
+        self.notify(self.gone, title="session", severity="warning", timeout=10)
+        self.refresh_status()
+
+    @_while_shown
+    def on_answered(self, message: Answered) -> None:
+        answer = message.answer
+        self.notify(answer.get("message", ""), title=message.op,
+                    severity="information" if answer.get("ok") else "warning")
+
+    # -- the run log -----------------------------------------------------------------
+    def follow_run(self) -> None:
+        """The run log shows the shown worker's latest run: a run that just began from its
+        start (streamed), one already under way or over from its log file's tail."""
+        run = self.view.runs.get(self.shown_worker)
+        if run is None or run["key"] == self.shown_run:
+            return
+        self.shown_run = run["key"]
+        run_log = self.main.query_one(RunLog)
+        buffer = self.link.output(run["key"])
+        text = ""
+        if run["done"] or time.time() - run["time"] > FRESH_RUN:
+            buffer.drain()  # what it printed so far is in its log
+            text = read_tail(self.workspace / run["log"]) if run["log"] else ""
+        run_log.reset(text)
+        where = f" · gpu{self.shown_worker}" if self.view.workers > 1 else ""
+        run_log.border_title = f"run log · {run['title']}{where}"
+        self.view.new_run_shown(text)
+        self.show_losses()
+
+    def show_losses(self) -> None:
+        """The sparkline: the shown run's loss against the best run's at the same progress."""
+        self._last_losses = time.monotonic()
+        self.main.query_one(MetricChart).set_losses(*self.view.losses(self.best_curve()))
+
+    def best_curve(self):
+        """The loss curve of the best's run (read from its log once per best)."""
+        best = self.view.state.best
+        if best is None or not best.log:
+            return None
+        if self._best_curve[0] != best.log:
+            from cockpit.domain.earlystop import Curve
+
+            self._best_curve = (best.log, Curve.from_log(read_tail(self.workspace / best.log)))
+        return self._best_curve[1]
+
+    def drain_output(self) -> None:
+        if self.shown_run is None:
+            return
+        text, dropped = self.link.output(self.shown_run).drain()
+        if not text and not dropped:
+            return
+        run_log = self.main.query_one(RunLog)
+        run_log.feed(text, dropped)
+        self.view.on_progress_line(run_log.assembler.current or "")
+        if time.monotonic() - self._last_losses >= CHART_MIN_INTERVAL:
+            self.show_losses()
+
+    # -- what is shown -----------------------------------------------------------------
+    def refresh_experiments(self) -> None:
+        if self.view.version == self._shown_version:
+            return
+        self._shown_version = self.view.version
+        self.main.query_one(Timeline).set_rows(self.view.rows())
+        chart = self.main.query_one(MetricChart)
+        chart.set_points(self.view.points())
+        chart.set_bar(*self.view.bar())
+        self.show_selected()
+
+    def refresh_status(self) -> None:
+        flags = []
+        if self.gone:
+            flags.append(self.gone)
+        elif self.view.live.get("auto_approve"):
+            flags.append("auto-approve")
+        if self.view.paused and self.view.running and not self.view.ended:
+            flags.append("paused after this run")
+        running = len(self.view.running)
+        if running > 1:
+            flags.append(f"{running} in flight")
+        failing = self.view.live.get("notify_failing")
+        if failing and not self.gone:
+            flags.append("notify failing: " + ", ".join(failing))
+        status = self.view.status(" · ".join(flags), self.shown_worker)
+        if self.gone and not self.view.ended:
+            status = replace(status, state="not running", elapsed=None, percent=None)
+        self.main.query_one(StatusBar).show(status)
+
+    def show_approval(self) -> None:
+        """The oldest proposal waiting for a decision comes on screen (once)."""
+        awaiting = self.view.awaiting
+        if self.approval in awaiting:
+            return
+        self.approval = awaiting[0] if awaiting else None
+        if self.approval is None:
+            return
+        self.refresh_experiments()
+        self.main.query_one(Timeline).select(self.approval)
+        self.show_experiment(self.approval)
+        self.bell()
+        more = f" ({len(awaiting)} waiting)" if len(awaiting) > 1 else ""
+        self.notify(f"#{self.approval} awaits your approval: a approves, r rejects{more}",
+                    title="approval")
+
+    @_while_shown
+    def on_timeline_selected(self, message: Timeline.Selected) -> None:
+        self.show_experiment(message.n)
+
+    def show_selected(self) -> None:
+        n = self.main.query_one(Timeline).selected_n
+        if n is not None:
+            self.show_experiment(n)
+
+    def show_experiment(self, n: int) -> None:
+        exp = self.view.state.get(n)
+        views = self.main.query(DiffView)
+        if exp is None or not views:  # no views: the app is closing, its panes are gone
+            return
+        views.first().show(
+            _title(exp), exp.hypothesis, exp.diff,
+            describe(exp, self.view.state.metric, awaiting=n in self.view.awaiting),
+            verdict=self.view.verdict(exp))
+
+    # -- program editor ------------------------------------------------------------
+    def on_program_editor_saved(self, message: ProgramEditor.Saved) -> None:
+        self.notify("program.md saved: the next proposal reads it")
+
+    def on_program_editor_changed(self, message: ProgramEditor.Changed) -> None:
+        if message.conflict:
+            self.notify("program.md changed on disk while you were editing: see the banner",
+                        severity="warning", timeout=8)
+        else:
+            self.notify("program.md changed on disk: reloaded")
+
+    # -- actions (keys, footer, command palette) ----------------------------------
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        session = {"approve", "reject", "edit_proposal", "toggle_auto_approve", "pause_resume",
+                   "stop_run", "steer", "notes"}
+        if action in session and not self.attached:
+            return None  # shown dimmed: no session to act on
+        if action in ("approve", "reject", "edit_proposal") and not self.view.awaiting:
+            return None
+        if action == "resume_session":
+            return bool(self.gone) and self.resume_session is not None and not self.view.ended
+        return True
+
+    def _decided(self) -> int | None:
+        """The proposal a decision is about: the one on screen, if it still waits."""
+        n = self.approval
+        if n is None or n not in self.view.awaiting:
+            self.notify("nothing awaits approval")
+            return None
+        return n
+
+    def action_approve(self) -> None:
+        n = self._decided()
+        if n is not None:
+            self.link.send("approve", n=n)
+
+    def action_reject(self) -> None:
+        n = self._decided()
+        if n is None:
+            return
+
+        def rejected(reason: str | None) -> None:
+            self.link.send("hold", client=self.link.client_id, on=False)
+            if reason is not None:
+                self.link.send("reject", n=n, reason=reason)
+
+        self.link.send("hold", client=self.link.client_id, on=True)
+        self.push_screen(NoteScreen(f"Why reject #{n}? (recorded, and read by the agent)",
+                                    "the reason"), rejected)
+
+    def action_toggle_auto_approve(self) -> None:
+        self.link.send("auto_approve", on=not self.view.live.get("auto_approve"))
+
+    def action_pause_resume(self) -> None:
+        self.link.send("resume" if self.view.paused else "pause")
+
+    def action_stop_run(self) -> None:
+        run = self.view.run_of(self.shown_worker)
+        if run is None or run["kind"] != "experiment":
+            self.notify("no experiment in flight" + (" on this worker" if self.view.workers > 1
+                                                     else ""))
+            return
+        n = run["n"]
+
+        def answered(answer: str | None) -> None:
+            self.link.send("hold", client=self.link.client_id, on=False)
+            if answer == "y":
+                self.link.send("stop_run", n=n)  # refused if #n is over by now
+
+        self.link.send("hold", client=self.link.client_id, on=True)
+        self.push_screen(ConfirmScreen(
+            f"End #{n} now? It is recorded as a crash (stopped by the human) and the "
+            "session pauses.", [("y", f"Stop #{n}"), ("n", "Keep it running")]), answered)
+
+    def action_steer(self) -> None:
+        def noted(note: str | None) -> None:
+            if note:
+                self.link.send("steer", text=note)
+
+        self.push_screen(NoteScreen("A steering note for the next proposals",
+                                    "e.g. try a larger LEARNING_RATE"), noted)
+
+    def action_resume_session(self) -> None:
+        if self.resume_session is None:
+            return
+        self.notify("starting the session again ...")
+        try:
+            self.resume_session()
+        except Exception as exc:  # one line for the human, the app stays
+            self.notify(f"could not resume: {exc}", severity="error")
+            return
+        self.attach()
+
+    def action_next_worker(self) -> None:
+        """The run log shows the next parallel worker's run."""
+        workers = max([self.view.workers] + [e.worker + 1 for e in self.view.state.experiments])
+        if workers < 2:
+            self.notify("one worker: its log is the one shown")
+            return
+        self.shown_worker = (self.shown_worker + 1) % workers
+        self.shown_run = None
+        self.follow_run()
+        if self.view.runs.get(self.shown_worker) is None:
+            run_log = self.main.query_one(RunLog)
+            run_log.reset()
+            run_log.border_title = f"run log · gpu{self.shown_worker}"
+        self.notify(f"run log: worker gpu{self.shown_worker}")
+        self.refresh_status()
+
+    def action_edit_proposal(self) -> None:
+        """Change the pending proposal before it runs: $EDITOR when set, else in the app."""
+        n = self._decided()
+        if n is None:
+            return
+        exp = self.view.state.get(n)
+        try:
+            from cockpit.workspace.history import History
+
+            source = History(self.workspace).git("cat-file", "blob", exp.source_blob)
+        except Exception as exc:  # an old journal without the blob: say so, change nothing
+            self.notify(f"#{n}'s proposed file cannot be read: {exc}", severity="error")
+            return
+        self.link.send("hold", client=self.link.client_id, on=True)
+
+        def edited(text: str | None) -> None:
+            self.link.send("hold", client=self.link.client_id, on=False)
+            if text is None or text == source:
+                self.notify(f"#{n} unchanged: it still awaits your decision")
+                return
+            self.link.send("approve", n=n, source=text)
+
+        editor = os.environ.get("VISUAL") or os.environ.get("EDITOR")
+        if editor:
+            edited(self._edit_outside(editor, exp, source))
+        else:
+            self.push_screen(ProposalEditor(n, self.editable, source), edited)
+
+    def _edit_outside(self, editor: str, exp: Experiment, source: str) -> str | None:
+        """The proposal in the human's own $EDITOR (the screen is handed over meanwhile)."""
+        suffix = Path(self.editable).suffix or ".txt"
+        with tempfile.NamedTemporaryFile("w", suffix=suffix, prefix=f"proposal-{exp.n}-",
+                                         delete=False, encoding="utf-8") as f:
+            f.write(source)
+        path = Path(f.name)
+        try:
+            with self.suspend():
+                code = subprocess.call([*shlex.split(editor), str(path)])
+            return path.read_text(encoding="utf-8") if code == 0 else None
+        finally:
+            path.unlink(missing_ok=True)
+
+    @property
+    def editable(self) -> str:
+        return (self.view.config.get("experiment") or {}).get("editable", "train.py")
+
+    def action_notes(self) -> None:
+        def chosen(note_id: int | None) -> None:
+            if note_id is not None:
+                self.link.send("drop_note", id=note_id)
+
+        self.push_screen(NotesScreen(list(self.view.live.get("notes") or [])), chosen)
+
+    def on_timeline_opened(self, message: Timeline.Opened) -> None:
+        self.open_experiment(message.n)
+
+    def action_open_experiment(self) -> None:
+        n = self.main.query_one(Timeline).selected_n
+        if n is not None:
+            self.open_experiment(n)
+
+    def open_experiment(self, n: int) -> None:
+        """Its whole diff and whole log, on a screen of their own."""
+        exp = self.view.state.get(n)
+        if exp is None:
+            return
+        log = read_tail(self.workspace / exp.log, FULL_LOG_CHARS) if exp.log else ""
+        self.push_screen(ExperimentScreen(
+            _title(exp), exp.hypothesis, exp.diff,
+            describe(exp, self.view.state.metric, awaiting=n in self.view.awaiting),
+            verdict=self.view.verdict(exp), log=log))
+
+    def action_mark(self) -> None:
+        timeline = self.main.query_one(Timeline)
+        timeline.toggle_mark()
+        marked = timeline.marked
+        self.notify(f"marked {', '.join(f'#{n}' for n in marked)}" + (
+            ": c compares them" if len(marked) == 2 else "") if marked else "no marks")
+
+    def action_compare(self) -> None:
+        """The two marked experiments as one diff (or, with fewer marks, the best against
+        the baseline)."""
+        marked = self.main.query_one(Timeline).marked
+        state = self.view.state
+        if len(marked) >= 2:
+            older, newer = (state.get(n) for n in sorted(marked)[-2:])
+        else:
+            older, newer = state.baseline, state.best
+        if older is None or newer is None or not older.commit or not newer.commit:
+            self.notify("mark two experiments that ran (m), or wait for a best to compare "
+                        "with the baseline")
+            return
+        from cockpit.domain.diffs import unified_diff
+        from cockpit.workspace.history import History
+
+        history = History(self.workspace)
+        name = self.editable
+        diff = unified_diff(history.file_at(older.commit, name), history.file_at(newer.commit, name),
+                            name)
+        metric = state.metric
+        words = []
+        for e in (older, newer):
+            value = f"{e.metric:.6f}" if e.metric is not None else e.status
+            words.append(f"#{e.n} {metric} {value}")
+        self.push_screen(ExperimentScreen(
+            f"#{older.n} → #{newer.n}", f"{newer.description} (against {older.description})",
+            diff, "   vs   ".join(words)))
+
+    def action_edit_program(self) -> None:
+        self.main.show_pane("program")
+        self.main.query_one("#program-text").focus()
+
+    def action_pane(self, pane: str) -> None:
+        self.main.show_pane(pane)
+
+    def action_replay(self) -> None:
+        self.push_screen(ReplayScreen(self.workspace, self.tag, self.view.state.metric))
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen(intro=f"Session {self.tag}: quitting detaches, the "
+                                          "research goes on.", keymap=self.keymap))
+
+    def action_toggle_theme(self) -> None:
+        self.theme = "textual-light" if self.theme == "textual-dark" else "textual-dark"
+
+    async def action_quit(self) -> None:
+        if not self.attached:
+            self.exit("quit")
+            return
+        running = [r["n"] for r in self.view.running if r["kind"] == "experiment"]
+        names = [f"#{r['n']}" if r["kind"] == "experiment" else
+                 f"the {r['purpose']} re-run of {r['commit'][:7]}" for r in self.view.running]
+
+        def answered(answer: str | None) -> None:
+            if answer == "d":
+                self.exit("detach")
+            elif answer == "s":  # the experiments named now, not one started meanwhile
+                self.link.send("stop", now=True, runs=running)
+                self.exit("stop")
+
+        what = (", ".join(names) + " in flight") if names else "no run in flight"
+        asks = ""
+        if self.view.awaiting and not self.view.live.get("auto_approve"):
+            asks = " Proposals wait for approval while no one is attached (`cockpit approve`)."
+        self.push_screen(ConfirmScreen(
+            f"Quit the cockpit? The session goes on without it ({what}).{asks}",
+            [("d", "Detach: the research goes on"),
+             ("s", "Stop the session" + (f" (ends {', '.join(names)} now)" if names
+                                         else "")),
+             ("c", "Cancel")]), answered)
+
+
+def _title(exp: Experiment) -> str:
+    return f"#{exp.n} {exp.description}"
+
+
+class ReplayApp(App):
+    """`cockpit replay`: the replay screen on its own (no session, nothing written)."""
+
+    CSS_PATH = CSS_FILE
+    TITLE = "cockpit replay"
+
+    def __init__(self, workspace: Path, tag: str, metric: str = "val_bpb") -> None:
+        super().__init__()
+        self.workspace, self.tag, self.metric = workspace, tag, metric
+
+    def on_resize(self) -> None:
+        relayout(self)
+
+    def on_mount(self) -> None:
+        self.theme = "textual-dark"
+        self.push_screen(ReplayScreen(self.workspace, self.tag, self.metric, standalone=True))

@@ -1,0 +1,522 @@
+"""The repository's history, spoken of as experiments: the one module that knows git.
+
+A session lives on branch autoresearch/<tag> (the best so far); with several workers each
+has its own branch autoresearch/<tag>-gpu<k> too. Every experiment's commit also gets
+refs/cockpit/<tag>/<n>, so discarded ideas stay reachable. Commits are written as objects
+(no index, no working tree), experiments run in cockpit's own worktrees under .cockpit/, and
+the human's checkout, its HEAD and its branches are never touched.
+
+Code of an experiment may have written into the repository (a hook, a config key that runs a
+command). So cockpit's own git commands run with hooks, fsmonitor, pagers, editors and
+external diffs switched off on the command line, without the global or system config, in an
+environment with no secrets; and before each one the repository's config is checked for keys
+that would run a command (filters, textconv, includes) planted since the session began.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Callable
+
+import git
+
+from cockpit.domain.errors import CockpitError
+
+BRANCH_PREFIX = "autoresearch/"
+REF_PREFIX = "refs/cockpit/"
+COMMITTER = ("cockpit", "cockpit@localhost")
+GIT_TIMEOUT = 120  # seconds: a git command that takes longer is stuck on something
+# Configuration that could make a git command run a program, switched off for ours.
+SAFE_CONFIG = (
+    "core.hooksPath=/dev/null", "core.fsmonitor=false", "core.pager=cat", "core.editor=true",
+    "sequence.editor=true", "core.attributesFile=/dev/null", "core.askPass=",
+    "core.sshCommand=false", "credential.helper=", "diff.external=", "commit.gpgSign=false",
+    "tag.gpgSign=false", "gc.auto=0", "maintenance.auto=false", "core.untrackedCache=false",
+    "protocol.allow=never", "safe.directory=*", "advice.detachedHead=false",
+)
+# The variables a git command needs; nothing else of cockpit's environment reaches it.
+GIT_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "USER", "LOGNAME")
+# Keys in a repository's config that make git run a command or read another file.
+RISKY_SECTIONS = ("filter", "include", "includeif", "merge", "diff", "gpg", "credential")
+RISKY_KEYS = {"core.fsmonitor", "core.hookspath", "core.sshcommand", "core.pager",
+              "core.editor", "core.askpass", "core.gitproxy", "extensions.worktreeconfig",
+              "sequence.editor", "uploadpack.packobjectshook"}
+LOCK_AGE = 2.0  # seconds: a younger .lock may belong to a git command still running
+CONFIG_SETTLE = 0.02  # seconds between two reads of a changed config: is a write under way?
+
+
+class HistoryError(CockpitError):
+    """The repository is not in a state the loop can work from (one line for the user)."""
+
+
+class History:
+    def __init__(self, workspace: Path):
+        try:
+            self.repo = git.Repo(workspace)
+        except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+            raise HistoryError(
+                f"{workspace} is not a git repository: run `cockpit init {workspace}` "
+                "(or `git init` and commit your files)"
+            ) from None
+        if self.repo.bare:
+            raise HistoryError(f"{workspace} is a bare repository; use a checkout")
+        self.root = Path(self.repo.working_tree_dir)
+        self.git_dir = Path(self.repo.common_dir).resolve()  # shared by every worktree
+        self._config_path = self.git_dir / "config"
+        self._config_seen = self._read_config()
+        self._config_lock = threading.RLock()  # the agent's thread runs git too
+        # Called instead of raising ConfigTampered before a git command, when set: the
+        # session puts the config back and goes on (it knows which runs may have done it).
+        self.on_planted: Callable[[ConfigTampered], None] | None = None
+
+    def close(self) -> None:
+        self.repo.close()
+
+    # -- state (read only: refs and objects through git itself, in a session of its own,
+    # so a Ctrl-C at the terminal never kills a reader cockpit still needs) -------------
+    def has_commits(self) -> bool:
+        return self.rev("HEAD") is not None
+
+    def head(self) -> str:
+        """The commit the human's checkout stands on."""
+        sha = self.rev("HEAD")
+        if sha is None:
+            raise HistoryError(f"{self.root} has no commits yet: commit your files first")
+        return sha
+
+    def rev(self, name: str) -> str | None:
+        """The commit a name (a ref, a sha) stands for, or None."""
+        try:
+            return self.git("rev-parse", "--verify", "--quiet", f"{name}^{{commit}}").strip() \
+                or None
+        except HistoryError:
+            return None
+
+    def current_branch(self) -> str | None:
+        """The branch checked out in the human's checkout (None when detached)."""
+        return None if self.repo.head.is_detached else self.repo.active_branch.name
+
+    def dirty_files(self) -> list[str]:
+        """Tracked files of the human's checkout with uncommitted changes (for doctor's
+        information only: cockpit never needs that tree to be clean)."""
+        if not self.has_commits():
+            return []
+        out = self.git("status", "--porcelain", "--untracked-files=no", cwd=self.root)
+        return sorted(line[3:] for line in out.splitlines() if line.strip())
+
+    def branch_exists(self, name: str) -> bool:
+        return self.branch_commit(name) is not None
+
+    def branch_commit(self, name: str) -> str | None:
+        return self.rev(f"refs/heads/{name}")
+
+    def file_at(self, sha: str, path: str) -> str:
+        """A file's exact text at a commit."""
+        return self.blob_at(sha, path).decode("utf-8")
+
+    def blob_at(self, sha: str, path: str) -> bytes:
+        try:
+            return self.git_bytes("cat-file", "blob", f"{sha}:{path}")
+        except HistoryError:
+            raise HistoryError(f"{path} is not in commit {short(sha)}") from None
+
+    def tree_files(self, sha: str) -> dict[str, bytes]:
+        """Every tracked file of a commit, path -> bytes: a commit shipped to another machine."""
+        listing = self.git_bytes("ls-tree", "-r", "-z", sha).split(b"\0")
+        entries = []
+        for entry in filter(None, listing):
+            info, _, path = entry.partition(b"\t")
+            _, kind, blob = info.split()
+            if kind == b"blob":
+                entries.append((path.decode("utf-8", errors="surrogateescape"), blob))
+        data = self.git_bytes("cat-file", "--batch",
+                              input=b"".join(blob + b"\n" for _, blob in entries))
+        files, at = {}, 0
+        for path, _ in entries:  # each: "<sha> blob <size>\n<content>\n"
+            header_end = data.index(b"\n", at)
+            size = int(data[at:header_end].split()[2])
+            files[path] = data[header_end + 1:header_end + 1 + size]
+            at = header_end + 1 + size + 1
+        return files
+
+    def is_ancestor(self, older: str, newer: str) -> bool:
+        try:
+            self.git("merge-base", "--is-ancestor", older, newer)
+        except HistoryError:
+            return False
+        return True
+
+    # -- writing experiments (objects and refs only) ------------------------------------
+    @staticmethod
+    def branch_for(tag: str) -> str:
+        return BRANCH_PREFIX + tag
+
+    def commit_file(self, parent: str, path: str, text: str, message: str) -> str:
+        """A new commit: `parent` with one file's content replaced. No working tree or index
+        of anyone's is touched (a temporary index does the tree)."""
+        blob = self.git("hash-object", "-w", "--no-filters", "--stdin",
+                        input=text.encode("utf-8")).strip()
+        index = self.git_dir / f"cockpit-index-{os.getpid()}"
+        try:
+            env = {"GIT_INDEX_FILE": str(index)}
+            self.git("read-tree", parent, env=env)
+            self.git("update-index", "--add", "--cacheinfo", f"100644,{blob},{path}", env=env)
+            tree = self.git("write-tree", env=env).strip()
+        finally:
+            index.unlink(missing_ok=True)
+        return self.commit_tree(tree, parent, message)
+
+    def commit_tree(self, tree: str, parent: str, message: str) -> str:
+        """A commit of `tree` (a tree or a commit's tree) on `parent`, in the human's name
+        when git knows it."""
+        name, email = self.identity()
+        env = {"GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email,
+               "GIT_COMMITTER_NAME": COMMITTER[0], "GIT_COMMITTER_EMAIL": COMMITTER[1]}
+        return self.git("commit-tree", f"{tree}^{{tree}}", "-p", parent, "-F", "-",
+                        input=message.encode("utf-8"), env=env).strip()
+
+    def set_branch(self, name: str, sha: str, expected: str | None = None) -> None:
+        """Create or move one of cockpit's own branches (never one the human has out). With
+        `expected`, only from there: a branch someone else moved raises BranchMoved."""
+        if not name.startswith(BRANCH_PREFIX):
+            raise HistoryError(f"refusing to move branch {name}: cockpit moves only its own "
+                               f"{BRANCH_PREFIX}* branches")
+        if self.current_branch() == name:
+            raise HistoryError(f"your checkout is on {name}, the session's branch: check out "
+                               "another branch there (cockpit runs experiments in its own "
+                               "worktrees)")
+        if expected is None:
+            self.git("update-ref", f"refs/heads/{name}", sha)
+            return
+        try:
+            self.git("update-ref", f"refs/heads/{name}", sha, expected)
+        except HistoryError:
+            now = self.branch_commit(name)
+            if now == expected:
+                raise  # it failed for another reason
+            raise BranchMoved(name, now) from None
+
+    def commits_between(self, older: str, newer: str) -> list[str]:
+        """The commits on `newer` that `older` lacks, oldest first."""
+        return self.git("rev-list", "--reverse", f"{older}..{newer}").split()
+
+    def changed_files(self, old: str, new: str) -> list[str]:
+        """The files that differ between two commits."""
+        return self.git("diff", "--name-only", "--no-renames", "--no-ext-diff", old, new,
+                        "--").split("\n")[:-1] or []
+
+    def subject(self, sha: str) -> str:
+        """A commit's first line."""
+        return self.git("log", "-1", "--format=%s", sha).strip()
+
+    def recreate_ref(self, ref: str, sha: str) -> None:
+        """Put back a branch or tag that was deleted (never over one that exists now)."""
+        self.git("update-ref", ref, sha, "0" * 40)
+
+    def set_ref(self, ref: str, sha: str) -> None:
+        """A ref of cockpit's own (refs/cockpit/...)."""
+        if not ref.startswith(REF_PREFIX):
+            raise HistoryError(f"refusing to write {ref}: cockpit writes only {REF_PREFIX}*")
+        self.git("update-ref", ref, sha)
+
+    def create_branch(self, name: str, sha: str) -> None:
+        """A new branch for the human (finalize); refuses names git refuses or that exist."""
+        check = subprocess.run(["git", "check-ref-format", "--branch", name],
+                               capture_output=True, text=True, env=git_env())
+        if check.returncode != 0 or name == "HEAD" or name.startswith("-"):
+            raise HistoryError(f"{name!r} is not a valid branch name: use letters, digits, "
+                               "'/', '.', '_' or '-' (e.g. autoresearch/nov24-final)")
+        if self.branch_exists(name):
+            raise HistoryError(f"branch {name} already exists: delete it or pass --branch NAME")
+        self.git("update-ref", f"refs/heads/{name}", sha, "0" * 40)
+
+    def keep_ref(self, tag: str, n: int, sha: str) -> None:
+        self.git("update-ref", f"{REF_PREFIX}{tag}/{n}", sha)
+
+    def experiment_refs(self, tag: str) -> dict[int, str]:
+        prefix = f"{REF_PREFIX}{tag}/"
+        out = self.git("for-each-ref", "--format=%(refname) %(objectname)", prefix)
+        refs = {}
+        for line in out.splitlines():
+            name, _, sha = line.partition(" ")
+            if name[len(prefix):].isdigit():
+                refs[int(name[len(prefix):])] = sha
+        return refs
+
+    def identity(self) -> tuple[str, str]:
+        """The human's name and email as git knows them, else cockpit's."""
+        reader = self.repo.config_reader()
+        name = reader.get_value("user", "name", default="") or COMMITTER[0]
+        email = reader.get_value("user", "email", default="") or COMMITTER[1]
+        return str(name), str(email)
+
+    # -- cockpit's worktrees ---------------------------------------------------------------
+    def add_worktree(self, path: Path, sha: str) -> None:
+        """A detached checkout of sha at path (created, or reset if it is already one)."""
+        if (path / ".git").is_file():
+            try:
+                self.sync_worktree(path, sha)
+                return
+            except HistoryError:
+                self.remove_worktree(path)  # half-made by a killed cockpit: start over
+        elif path.exists():
+            shutil.rmtree(path)
+        self.git("worktree", "prune")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.git("worktree", "add", "--detach", "--force", str(path), sha)
+
+    def sync_worktree(self, path: Path, sha: str, keep: list[str] = ()) -> None:
+        """Put a worktree at sha and nothing else: tracked files restored, whatever an earlier
+        run left (outputs, checkpoints, ignored or not) removed, but the top-level entries
+        in `keep` (the links to shared paths). Each run of a commit is then a measurement of
+        its own, never a continuation of the last."""
+        self.git("checkout", "--force", "--detach", "--quiet", sha, cwd=path)
+        excluded = [arg for entry in keep for arg in ("-e", f"/{entry}")]
+        self.git("clean", "-ffdxq", *excluded, cwd=path)
+
+    def clean_worktree(self, path: Path, keep: list[str] = ()) -> None:
+        """Remove what a run left in a worktree (untracked files, ignored or not) but the
+        top-level entries in `keep`. Only unlinks: it works on a full disk."""
+        excluded = [arg for entry in keep for arg in ("-e", f"/{entry}")]
+        self.git("clean", "-ffdxq", *excluded, cwd=path)
+
+    def restore_file(self, path: Path, sha: str, name: str) -> None:
+        """One tracked file of a worktree put back as sha has it."""
+        self.git("checkout", "--force", sha, "--", name, cwd=path)
+
+    def worktree_head(self) -> str:
+        """The commit this checkout (a worktree of cockpit's, here) stands on."""
+        return self.git("rev-parse", "HEAD").strip()
+
+    def changed_paths(self) -> list[str]:
+        """Files of this checkout that differ from its HEAD, untracked ones included (not
+        those git ignores, like the links to shared paths)."""
+        out = self.git("status", "--porcelain", "--untracked-files=all")
+        return sorted(line[3:].split(" -> ")[-1] for line in out.splitlines() if line.strip())
+
+    def reset_worktree(self, sha: str) -> None:
+        """This checkout (a worktree of cockpit's) exactly at sha: tracked files restored,
+        untracked ones removed (ignored ones, like links to shared paths, stay)."""
+        self.git("checkout", "--force", "--detach", "--quiet", sha)
+        self.git("clean", "-fdq")
+
+    def branch_refs(self) -> dict[str, str]:
+        """Every branch and tag of the repository, name -> commit."""
+        out = self.git("for-each-ref", "--format=%(refname) %(objectname)", "refs/heads",
+                       "refs/tags")
+        return dict(line.split(" ", 1) for line in out.splitlines() if " " in line)
+
+    def remove_worktree(self, path: Path) -> None:
+        try:
+            self.git("worktree", "remove", "--force", "--force", str(path))
+        except HistoryError:
+            shutil.rmtree(path, ignore_errors=True)
+        self.git("worktree", "prune")
+
+    # -- the human's checkout: only cockpit's own lines in .git/info/exclude ---------------
+    def ignore_locally(self, patterns: list[str]) -> None:
+        """Keep cockpit's files out of `git status` without touching any tracked file."""
+        exclude = self.git_dir / "info" / "exclude"
+        exclude.parent.mkdir(parents=True, exist_ok=True)
+        present = exclude.read_text().splitlines() if exclude.exists() else []
+        missing = [p for p in patterns if p not in present]
+        if missing:
+            text = exclude.read_text() if exclude.exists() else ""
+            with open(exclude, "a") as f:
+                f.write(("\n" if text and not text.endswith("\n") else "")
+                        + "".join(f"{p}\n" for p in missing))
+
+    def ignored_entries(self) -> list[str]:
+        """Top-level entries of the checkout that git ignores (a .venv, a data folder)."""
+        out = self.git("status", "--porcelain", "--ignored", "--untracked-files=normal",
+                       cwd=self.root)
+        return sorted({line[3:].rstrip("/").split("/")[0]
+                       for line in out.splitlines() if line.startswith("!! ")})
+
+    # -- safety ------------------------------------------------------------------------
+    def git(self, *args: str, cwd: Path | None = None, input: bytes | None = None,
+            env: dict[str, str] | None = None) -> str:
+        """Run one of cockpit's git commands, safely (see the module's docstring)."""
+        return self.git_bytes(*args, cwd=cwd, input=input, env=env).decode(
+            "utf-8", errors="replace")
+
+    def git_bytes(self, *args: str, cwd: Path | None = None, input: bytes | None = None,
+                  env: dict[str, str] | None = None) -> bytes:
+        """git(), its output as bytes (file contents, exactly)."""
+        with self._config_lock:
+            try:
+                self.check_config()
+            except ConfigTampered as exc:
+                if self.on_planted is None:
+                    raise
+                self.on_planted(exc)  # it puts the config back: git runs over the old one
+        command = ["git"]
+        for item in SAFE_CONFIG:
+            command += ["-c", item]
+        try:
+            done = subprocess.run(command + list(args), cwd=cwd or self.root, input=input,
+                                  capture_output=True, timeout=GIT_TIMEOUT,
+                                  env={**git_env(), **(env or {})},
+                                  start_new_session=True)  # a Ctrl-C is cockpit's to handle
+        except subprocess.TimeoutExpired:
+            raise HistoryError(f"`git {args[0]}` took over {GIT_TIMEOUT} s; is the repository "
+                               "on a stuck filesystem?") from None
+        if done.returncode != 0 and self.clear_stale_locks():
+            done = subprocess.run(command + list(args), cwd=cwd or self.root, input=input,
+                                  capture_output=True, timeout=GIT_TIMEOUT,
+                                  env={**git_env(), **(env or {})}, start_new_session=True)
+        if done.returncode != 0:
+            message = done.stderr.decode(errors="replace").strip().splitlines()
+            raise HistoryError(f"`git {args[0]}` failed: {message[-1] if message else 'no output'}")
+        return done.stdout
+
+    def clear_stale_locks(self) -> list[str]:
+        """Remove git lock files a killed process left in cockpit's part of the repository
+        (its refs, its worktrees, packed-refs) when no live process holds them. Returns the
+        paths removed. The human's own index.lock is never touched."""
+        candidates = [self.git_dir / "packed-refs.lock"]
+        for root in (self.git_dir / "refs" / "heads" / "autoresearch",
+                     self.git_dir / "refs" / "cockpit",
+                     self.git_dir / "worktrees"):
+            if root.is_dir():
+                candidates += root.rglob("*.lock")
+        candidates += self.git_dir.glob("cockpit-index-*.lock")
+        removed = []
+        now = time.time()
+        for path in candidates:
+            try:
+                if now - path.stat().st_mtime < LOCK_AGE or _held_open(path):
+                    continue
+                path.unlink()
+            except OSError:
+                continue
+            removed.append(str(path.relative_to(self.git_dir)))
+        return removed
+
+    def check_config(self) -> None:
+        """Refuse to run git over a config that gained a key that runs a command since the
+        session began (code of an experiment may have planted it); a harmless change (a new
+        remote) is accepted as the new normal."""
+        with self._config_lock:
+            current = self._read_config()
+            if current == self._config_seen:
+                return
+            current = self._read_settled(current)  # never take half a write as the new normal
+            planted = risky_config_keys(current) - risky_config_keys(self._config_seen)
+            if planted:
+                raise ConfigTampered(self._config_path, sorted(planted), self._config_seen)
+            self._config_seen = current
+
+    def restore_config(self, tampered: "ConfigTampered", keep_in: Path) -> Path:
+        """Put .git/config back as it was, keeping the tampered copy (nothing is lost)."""
+        with self._config_lock:
+            keep_in.mkdir(parents=True, exist_ok=True)
+            stamp, k = time.strftime('%Y%m%d-%H%M%S'), 1
+            copy = keep_in / f"git-config-{stamp}"
+            while copy.exists():  # planted again within the second: a copy of its own
+                k += 1
+                copy = keep_in / f"git-config-{stamp}-{k}"
+            shutil.copyfile(self._config_path, copy)
+            self._replace_config(tampered.before)
+            self._config_seen = tampered.before
+            return copy
+
+    def _replace_config(self, text: bytes) -> None:
+        """Write the config whole, by rename, as git does: a run still appending to it writes
+        into the file it opened, never into the one put back, and no reader sees it empty."""
+        fresh = self._config_path.with_name("config.cockpit-restore")
+        fresh.write_bytes(text)
+        try:
+            shutil.copymode(self._config_path, fresh)
+        except OSError:
+            pass
+        os.replace(fresh, self._config_path)
+
+    def _read_settled(self, first: bytes, tries: int = 50) -> bytes:
+        """The config once two reads a moment apart agree (a writer may be half done)."""
+        for _ in range(tries):
+            time.sleep(CONFIG_SETTLE)
+            again = self._read_config()
+            if again == first:
+                return again
+            first = again
+        return first
+
+    def _read_config(self) -> bytes:
+        try:
+            return self._config_path.read_bytes()
+        except OSError:
+            return b""
+
+
+class BranchMoved(HistoryError):
+    """One of cockpit's branches is not where cockpit left it: someone committed on it."""
+
+    def __init__(self, name: str, now: str | None) -> None:
+        super().__init__(f"{name} moved to {short(now)} outside cockpit")
+        self.name, self.now = name, now
+
+
+class ConfigTampered(HistoryError):
+    """The repository's config gained keys that would make git run a command."""
+
+    def __init__(self, path: Path, keys: list[str], before: bytes) -> None:
+        super().__init__(f"{path} gained {', '.join(keys)} during the session; cockpit runs "
+                         "no git command over it")
+        self.keys = keys
+        self.before = before
+
+
+def risky_config_keys(text: bytes) -> set[str]:
+    """The keys of a git config file (its text) that can make git run a command."""
+    found, section = set(), ""
+    for raw in text.decode("utf-8", errors="replace").splitlines():
+        line = raw.strip()
+        if not line or line[0] in "#;":
+            continue
+        header = re.match(r'^\[\s*([A-Za-z0-9.-]+)(?:\s+"(.*)")?\s*\]', line)
+        if header:
+            section = header.group(1).lower() + (f'."{header.group(2)}"' if header.group(2) else "")
+            line = line[header.end():].strip()
+            if not line:
+                continue
+        key = line.split("=", 1)[0].strip().lower()
+        name = section.split(".", 1)[0]
+        full = f"{name}.{key}"
+        if name in RISKY_SECTIONS or full in RISKY_KEYS:
+            found.add(f"{section}.{key}")
+    return found
+
+
+def git_env() -> dict[str, str]:
+    """What a git command of cockpit's sees of the environment: no secrets, no global or
+    system config, no prompts."""
+    env = {k: os.environ[k] for k in GIT_ENV if k in os.environ}
+    env.update(GIT_CONFIG_NOSYSTEM="1", GIT_CONFIG_GLOBAL=os.devnull, GIT_TERMINAL_PROMPT="0",
+               GIT_OPTIONAL_LOCKS="0")
+    return env
+
+
+def _held_open(path: Path) -> bool:
+    """Whether a live process has `path` open (Linux: /proc; elsewhere the age decides)."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return False
+    target = str(path)
+    for fd_dir in proc.glob("[0-9]*/fd"):
+        try:
+            for fd in fd_dir.iterdir():
+                if os.readlink(fd) == target:
+                    return True
+        except OSError:
+            continue
+    return False
+
+
+def short(sha: str | None) -> str:
+    return (sha or "0" * 7)[:7]
