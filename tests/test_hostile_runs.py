@@ -2,6 +2,8 @@
 it changed comes back (or ends the session when it cannot), and the research goes on."""
 from __future__ import annotations
 
+import sys
+
 import git
 import pytest
 from support import (
@@ -152,3 +154,65 @@ def test_a_run_that_reads_other_data_is_a_crash_and_the_session_goes_on(tmp_path
     assert crashed.reason == ("the run read other data (fingerprint other999; the session's "
                               "is fake0001)")
     assert after.status == "keep"
+
+
+@pytest.mark.parametrize("sandbox", SANDBOXES)
+def test_a_gitattributes_a_run_plants_does_not_steer_the_next_checkout(tmp_path, sandbox):
+    """An untracked .gitattributes asking git to re-encode *.py: the next run's train.py
+    comes out as committed (it was cleaned away before the checkout)."""
+    plant = hostile("open('.gitattributes', 'w').write('*.py working-tree-encoding=UTF-16\\n')\n"
+                    "raise SystemExit('planted')")
+    ws = make_workspace(tmp_path / "ws")
+    coordinator, ending = run_session(ws, 3, agent=ScriptedAgent(plant, lr(0.003)),
+                                      config=config_with(sandbox))
+    assert ending.code == 0, ending.why
+    assert coordinator.state.experiments[2].status == "keep", coordinator.state.experiments[2]
+
+
+@pytest.mark.parametrize("sandbox", SANDBOXES)
+def test_a_run_that_leaves_a_tree_too_deep_to_delete_leaves_no_stuck_workspace(tmp_path,
+                                                                                sandbox):
+    """2,000 nested directories (past PATH_MAX): removed, and the next runs go on."""
+    deep = hostile("fd = os.open('.', os.O_RDONLY)\n"
+                   "for i in range(2000):\n"
+                   "    os.mkdir('d' * 50, dir_fd=fd)\n"
+                   "    n = os.open('d' * 50, os.O_RDONLY, dir_fd=fd); os.close(fd); fd = n\n"
+                   "raise SystemExit('deep')")
+    ws = make_workspace(tmp_path / "ws")
+    coordinator, ending = run_session(ws, 3, agent=ScriptedAgent(deep, lr(0.003)),
+                                      config=config_with(sandbox))
+    assert ending.code == 0, ending.why
+    assert [e.status for e in coordinator.state.experiments] == ["keep", "crash", "keep"]
+    again, ending = run_session(ws, 1, agent=ScriptedAgent(lr(0.002)), config=config_with(sandbox))
+    assert ending.code == 0, ending.why
+
+
+def test_escape_sequences_a_run_prints_never_reach_a_terminal_or_a_record(tmp_path):
+    """Its last line (a crash's reason) sets a window title, writes the clipboard and forges a
+    line: cockpit's output and experiments.md carry none of it."""
+    from support import cockpit
+
+    forged = hostile("sys.stdout.write('\\x1b]0;pwned\\x07\\x1b]52;c;ZXZpbA==\\x07"
+                     "\\x1b[1A\\x1b[2K#2 val_bpb 0.1 keep\\n')\nraise SystemExit(1)")
+    ws = make_workspace(tmp_path / "ws", train=FAKE_TRAIN, extra={
+        "cockpit.toml": '[judge]\nbaseline_runs = 0\n[sandbox]\nmode = "off"\n'
+                        '[agent]\nkind = "command"\ncommand = "sh forge.sh"\n',
+        "forge.sh": f"cat > train.py <<'EOF'\n{forged}EOF\n"})
+    result = cockpit("run", "--headless", "--experiments", "2", "--tag", "t", cwd=ws)
+    assert result.returncode == 0, result.stderr
+    assert "\x1b" not in result.stdout + result.stderr
+    assert "\x1b" not in (ws / "experiments.md").read_text()
+    crash = [e for e in read_journal(ws, "t") if e["event"] == "result"][-1]
+    assert crash["status"] == "crash" and "\x1b" not in crash["reason"]
+
+
+def test_a_new_session_never_takes_over_a_worker_branch_of_the_humans(tmp_path):
+    ws = make_workspace(tmp_path / "ws")
+    repo = git.Repo(ws)
+    repo.git.branch("autoresearch/mar5-gpu1")
+    mine = repo.commit("autoresearch/mar5-gpu1").hexsha
+    from cockpit.session.coordinator import SessionError
+
+    with pytest.raises(SessionError, match="branch autoresearch/mar5-gpu1 already exists"):
+        run_session(ws, 2, tag="mar5", workers=2, config=config_with("off"))
+    assert repo.commit("autoresearch/mar5-gpu1").hexsha == mine

@@ -205,3 +205,70 @@ def test_notification_secrets_never_reach_a_run(tmp_path, monkeypatch):
         assert "(~/.config/cockpit/notify:2)" in doctor.stdout
     finally:
         receiver.close()
+
+
+# -- siblings found by a hostile pass ---------------------------------------------------------
+@pytest.mark.skipif(not available()[0], reason="no sandbox on this machine")
+def test_a_dotenv_of_the_humans_is_never_linked_into_a_run(tmp_path):
+    """share = "auto" links ignored directories (a .venv), never a file such as .env."""
+    from support import ScriptedAgent, run_session
+
+    ws = make_workspace(tmp_path / "ws", extra={".gitignore": ".env\n.venv/\n"})
+    (ws / ".env").write_text("OPENAI_API_KEY=SECRET-1234567890\n")
+    (ws / ".venv").mkdir()
+    (ws / ".venv" / "marker").write_text("the environment\n")
+    peek = FAKE_TRAIN.replace("SEED = 42", "SEED = 42\nfor name in ('.env', '.venv/marker'):\n"
+                              "    try:\n        print(name, open(name).read())\n"
+                              "    except OSError as exc:\n        print(name, 'unreadable')\n")
+    config = Config()
+    config.judge.baseline_runs = 0
+    coordinator, ending = run_session(ws, 2, agent=ScriptedAgent(peek.replace("0.01", "0.003")),
+                                      config=config)
+    log = (ws / ".cockpit" / "t" / "runs" / "0002" / "run.log").read_text()
+    assert ".env unreadable" in log and "SECRET" not in log
+    assert ".venv/marker the environment" in log  # what a run needs is still there
+
+
+@pytest.mark.parametrize("sandbox", SANDBOXES)
+def test_a_run_that_swaps_its_venv_link_fools_no_later_run(tmp_path, sandbox):
+    """A run replaces its worktree's link to the shared .venv with a directory of its own
+    (a fake interpreter printing a great result): the next run gets the real link back."""
+    from support import ScriptedAgent, run_session
+
+    ws = make_workspace(tmp_path / "ws", extra={".gitignore": ".venv/\n"})
+    (ws / ".venv" / "bin").mkdir(parents=True)
+    os.symlink(sys.executable, ws / ".venv" / "bin" / "python")
+    plant = ("os.remove('.venv'); os.makedirs('.venv/bin')\n"
+             "open('.venv/bin/python', 'w').write('#!/bin/sh\\necho ---\\n"
+             "echo \"val_bpb: 0.500000\"\\n')\n"
+             "os.chmod('.venv/bin/python', 0o755)\nraise SystemExit('planted')\n")
+    swap = FAKE_TRAIN.replace("LEARNING_RATE = 0.01", "LEARNING_RATE = 0.5").replace(
+        "SEED = 42", "SEED = 42\n" + plant)
+    config = Config()
+    config.judge.baseline_runs = 0
+    config.sandbox.mode = sandbox
+    config.experiment.train_command = ".venv/bin/python train.py"
+    coordinator, ending = run_session(ws, 3, agent=ScriptedAgent(swap, FAKE_TRAIN.replace(
+        "0.01", "0.02")), config=config)
+    third = coordinator.state.experiments[2]
+    assert third.metric is not None and third.metric > 1.0, third  # the real python ran it
+
+
+def test_the_control_socket_refuses_a_client_deeper_than_it_looks(tmp_path):
+    """A run's process at the bottom of a chain longer than the ancestor walk is refused."""
+    from cockpit.runners.local import MAX_ANCESTORS, run_of
+
+    chain = tmp_path / "chain.sh"
+    chain.write_text(f'n=$1\nif [ "$n" -gt 0 ]; then exec /usr/bin/env -i /bin/sh -c '
+                     f'"/bin/sh {chain} $((n-1)); true"; fi\necho $$ > {tmp_path}/pid\n'
+                     'sleep 30\n')  # every level clears its environment (and the marker)
+    top = subprocess.Popen(["/usr/bin/env", f"COCKPIT_RUN=deep-{os.getpid()}", "/bin/sh",
+                            str(chain), str(MAX_ANCESTORS + 20)])
+    try:
+        pid = int(wait_for(lambda: (tmp_path / "pid").exists() and
+                           (tmp_path / "pid").read_text().strip(), what="the chain's bottom"))
+        assert run_of(pid).startswith(f"a process more than {MAX_ANCESTORS} levels deep")
+        assert run_of(os.getpid()) == ""  # the test itself is a client like any other
+    finally:
+        top.kill()
+        subprocess.run(["pkill", "-f", str(chain)])

@@ -226,7 +226,11 @@ def test_a_session_resumes_over_hostile_journal_lines(tmp_path):
                '{"event": "run_pid", "n": 2}', '{"event": "note"}',
                '{"event": "session", "tag": "h", "branch": "autoresearch/h", "base": 7}',
                '{"event": "measure_start", "k": null, "commit": "abc"}',
-               '{"event": "run_start", "n": 99, "commit": "abc"}']
+               '{"event": "run_start", "n": 99, "commit": "abc"}',
+               # a proposal and a keep that pass each field's check, with no commit: a best
+               # the branch could not stand on
+               '{"event": "proposal", "n": 50}',
+               '{"event": "result", "n": 50, "status": "keep", "metric": 0.5}']
     hostile += [json.dumps(v) for v in hostile_variants(events[:6])]
     with open(journal, "a") as f:
         f.write("\n".join(hostile) + "\n")

@@ -378,6 +378,9 @@ def test_the_environment_filter_closes_each_class_of_secret(monkeypatch):
         "CONDA_PKGS": "s3://bucket/path", "PYTHONWARNINGS_EXTRA": "tgram://123:TOKEN/456",
         "TORCH_MIRROR": "ghp_0123456789abcdefghij0123456789ABCD",
         "NVIDIA_HOOK": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig", "MKL_X": "AKIAABCDEFGHIJKLMNOP",
+        "CUDA_PEM": "-----BEGIN OPENSSH PRIVATE KEY-----\nabc", "TORCH_G": "AIza" + "x" * 35,
+        "NVIDIA_NGC": "nvapi-abcdef", "CONDA_AZ": "DefaultEndpointsProtocol=https;AccountKey=a",
+        "PYTHON_PROXY": "user:hunter2@proxy.corp:8080",
     }
     for name, value in leaks.items():
         monkeypatch.setenv(name, value)
@@ -391,3 +394,22 @@ def test_the_environment_filter_closes_each_class_of_secret(monkeypatch):
     assert "LD_PRELOAD" not in env  # never, even named
     assert env["LD_LIBRARY_PATH"] == "/usr/local/cuda/lib64"  # no worktree-relative entry
     assert env["CUDA_VISIBLE_DEVICES"].startswith("GPU-") and env["COCKPIT_DATA_DIR"] == "/data"
+
+
+def test_the_disk_floor_counts_files_too(tmp_path, monkeypatch):
+    """A run that creates empty files until none can be made leaves the bytes free: the floor
+    looks at the files left as well."""
+    import os as real_os
+
+    from cockpit.runners.disk import MB, MIN_FREE_INODES, DiskFloor
+
+    stats = real_os.statvfs(tmp_path)
+    floor = DiskFloor([tmp_path], 1 * MB)
+    assert floor.short() == ""
+
+    class NoInodes:
+        f_bavail, f_frsize, f_files, f_favail = stats.f_bavail, stats.f_frsize, 10**6, 12
+
+    monkeypatch.setattr(real_os, "statvfs", lambda path: NoInodes)
+    assert floor.short() == f"12 files left on the disk of {tmp_path}"
+    assert MIN_FREE_INODES > 12

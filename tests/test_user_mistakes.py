@@ -219,6 +219,17 @@ FOOTGUNS = [
     ('[experiment]\ndata_dir = "/"\n', "[experiment] data_dir = '/' is not a data folder"),
     ('[experiment]\ndata_dir = "."\n', "is not a data folder"),
     ('[experiment]\nenv = ["LD_PRELOAD"]\n', "load a library into the process that isolates"),
+    # the same, spelled otherwise
+    ('[experiment]\nshare = ["./.git"]\n', "[experiment] share = './.git'"),
+    ('[experiment]\nshare = [".cockpit/."]\n', "[experiment] share = '.cockpit/.'"),
+    ('[experiment]\nshare = ["cockpit.toml"]\n', "[experiment] share = 'cockpit.toml'"),
+    ('[sandbox]\nwritable = ["~/.cache/uv"]\n', "a package manager's cache"),
+    ('[sandbox]\nwritable = ["~/miniconda3/pkgs"]\n', "a package manager's cache"),
+    # values no filesystem takes
+    ('[sandbox]\nwritable = ["a\\u0000b"]\n', "NUL character"),
+    ('[experiment]\ndata_dir = "a\\u0000b"\n', "NUL character"),
+    ('[experiment]\nfixed = ["a\\u0000b"]\n', "NUL character"),
+    (f'[experiment]\nshare = ["{"a" * 5000}"]\n', "too long for a filesystem"),
 ]
 
 

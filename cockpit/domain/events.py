@@ -4,6 +4,7 @@ nothing here reads a file."""
 from __future__ import annotations
 
 import json
+import re
 
 
 def parse_lines(lines: list[bytes], damaged: list[str] | None = None) -> list[dict]:
@@ -98,6 +99,7 @@ KIND_TYPED: dict[str, dict[str, tuple]] = {
 }
 
 STATUSES = ("keep", "discard", "crash", "rejected")
+SHA = re.compile(r"[0-9a-f]{40}")
 
 MAX_TIME = 1e11  # seconds since 1970: an event's time lies before the year 5000
 
@@ -135,6 +137,9 @@ def event_problem(record) -> str:
         return f"a result whose status is {record['status']!r}"
     if kind == "result" and record["status"] == "keep" and record.get("metric") is None:
         return "a keep without a metric"  # the best: everything measures against it
+    if kind == "result" and record["status"] in ("keep", "discard") \
+            and record.get("metric") is not None and not SHA.fullmatch(record.get("commit") or ""):
+        return f"a {record['status']} without its commit"  # the branch would stand on it
     if kind == "noise" and len(record["values"]) < 2:
         return "a noise event with fewer than two values"
     if kind == "noise" and not all(isinstance(v, _NUMBER) and not isinstance(v, bool)

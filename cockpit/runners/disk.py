@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 MB = 1024 * 1024
+MIN_FREE_INODES = 1000  # a journal line, a git ref, a row: cockpit needs a few new files
 
 
 @dataclass
@@ -33,4 +34,6 @@ class DiskFloor:
             free = stats.f_bavail * stats.f_frsize
             if free < self.min_free:
                 return f"{free / MB:.0f} MB left on the disk of {path}"
+            if stats.f_files and stats.f_favail < MIN_FREE_INODES:  # files, not bytes
+                return f"{stats.f_favail} files left on the disk of {path}"
         return ""

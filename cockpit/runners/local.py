@@ -86,7 +86,10 @@ URL_VALUE = re.compile(r"[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 TOKEN_VALUE = re.compile(
     r"(^|[^A-Za-z0-9])(gh[pousr]_[A-Za-z0-9]{20,}|github_pat_|glpat-|sk-[A-Za-z0-9_-]{16,}|"
     r"(sk|rk)_live_|xox[abprs]-|(AKIA|ASIA)[0-9A-Z]{16}|hf_[A-Za-z0-9]{20,}|"
-    r"eyJ[A-Za-z0-9_-]{8,}\.eyJ)")
+    r"eyJ[A-Za-z0-9_-]{8,}\.eyJ|AIza[0-9A-Za-z_-]{30,}|nvapi-|npm_[A-Za-z0-9]{30,}|"
+    r"pypi-[A-Za-z0-9_-]{30,})"
+    # a private key, a connection string's key, credentials before a host (user:pass@host)
+    r"|PRIVATE KEY-----|AccountKey=|SharedAccessKey=|Password=|^[^\s/:@]+:[^\s/@]+@[\w.-]+")
 # Loader variables: a library they name is loaded into every process of the run, and
 # into those cockpit starts to hold it (bwrap, the reaper) before any isolation exists.
 LOADER_NAMES = frozenset({"LD_PRELOAD", "LD_AUDIT", "LD_DEBUG_OUTPUT", "LD_PROFILE",
@@ -157,6 +160,7 @@ class RunResult:
     offline: bool = False  # ... one without a network
     disk_full: str = ""  # stopped because a disk it writes to ran out of room: where
     log_dropped: int = 0  # bytes of output the capped log left out
+    holder_killed: bool = False  # without a sandbox: something killed the run's reaper
 
 
 class LocalRunner:
@@ -195,6 +199,7 @@ class LocalRunner:
         marked = dict(env if env is not None else training_env(), **{MARKER: run_id})
         self._stop_requested = False
         self._disk, self._disk_full = disk, ""
+        self._forced = False  # the reaper did not end when told: its group was killed
         timed_out = False
         with open(log_path, "w+b", buffering=0) as file:  # unbuffered: a full disk fails a
             log = CappedLog(file, log_limit)                # write the pump catches, not close
@@ -238,13 +243,16 @@ class LocalRunner:
                 pump.close()
                 proc.stdout.close()
                 returncode = proc.wait()
+        # the reaper ends by exiting (128 + a signal); killed by a signal, someone killed it
+        # (the run, with the user's rights): its tree may have gone to init
+        escaped = self._held and returncode < 0 and not self._forced
         if sandbox is not None or self._held:
             returncode = _unwrapped(returncode)
         return RunResult(
             returncode, time.monotonic() - start, timed_out=timed_out,
             stopped=self._stop_requested, run_id=run_id, sandboxed=sandbox is not None,
             offline=sandbox is not None and not sandbox.network, disk_full=self._disk_full,
-            log_dropped=log.dropped,
+            log_dropped=log.dropped, holder_killed=escaped,
         )
 
     def stop(self) -> None:
@@ -309,6 +317,7 @@ class LocalRunner:
             deadline = time.monotonic() + REAPER_WAIT
             while not _exited(proc) and time.monotonic() < deadline:
                 time.sleep(0.005)
+            self._forced = self._forced or not _exited(proc)
         _kill_run(proc.pid, run_id)
 
 
@@ -457,7 +466,7 @@ def run_of(pid: int) -> str:
             value = environ[start:].split(b"\0", 1)[0].decode(errors="replace")
             return f"a process of run {value.partition('=')[2]}"
         pid = _parent(pid)
-    return ""
+    return f"a process more than {MAX_ANCESTORS} levels deep (no client is)"
 
 
 def _parent(pid: int) -> int:

@@ -5,8 +5,10 @@ import math
 import re
 import signal
 
+from cockpit.domain.text import printable
 from cockpit.runners.sandbox import HIDDEN_IN_HOME
 
+MAX_VALUE = 200  # characters of a value read from the output (a fingerprint is 12)
 SUMMARY_LINE = re.compile(r"^([A-Za-z_][\w.]*):\s+(\S.*?)\s*$")
 ERROR_LINE = re.compile(r"(Error|Exception|FAIL|Traceback|Killed|nan)", re.IGNORECASE)
 
@@ -47,13 +49,20 @@ def parse_summary(text: str) -> dict[str, float | str]:
 def find_value(text: str, key: str) -> str | None:
     """The last `key: value` anywhere in the output (e.g. data_fingerprint)."""
     pattern = re.compile(rf"^{re.escape(key)}:\s*(\S+)", re.MULTILINE)
-    found = pattern.findall(text.replace("\r", "\n"))
-    return found[-1] if found else None
+    found = pattern.findall(printable(text.replace("\r", "\n")))
+    return found[-1][:MAX_VALUE] if found else None
+
+
+def _lines(text: str) -> list[str]:
+    """The output's lines, with nothing that could steer a terminal (it is shown, printed
+    and written to experiments.md)."""
+    return [line.strip() for line in printable(text.replace("\r", "\n")).splitlines()
+            if line.strip()]
 
 
 def failure_reason(text: str, limit: int = 200) -> str:
     """One line that best explains a failed run: the last error-looking line of its output."""
-    lines = [line.strip() for line in text.replace("\r", "\n").splitlines() if line.strip()]
+    lines = _lines(text)
     for line in reversed(lines):
         if ERROR_LINE.search(line) and not line.startswith("step "):
             return line[:limit]
@@ -80,7 +89,7 @@ def sandbox_refusal(text: str, offline: bool = True, limit: int = 200) -> str:
     """What the sandbox refused the run, in words, from the last line of its output that
     shows it ("" when none does): a hidden path, a write to a read-only one, or (when the
     sandbox had no network) a connection."""
-    lines = [line.strip() for line in text.replace("\r", "\n").splitlines() if line.strip()]
+    lines = _lines(text)
     for line in reversed(lines):
         hidden = HIDDEN_PATH.search(line)
         if hidden and ("No such file" in line or "Permission denied" in line
@@ -100,6 +109,9 @@ def crash_reason(result, text: str, summary: dict, metric: str, hard_timeout: in
     metric; "" when it has one. Never raises."""
     if result.error:
         return result.error
+    if getattr(result, "holder_killed", False):
+        return ("the run killed the process that holds it (the reaper; the sandbox is off): "
+                "what it started may run on; turn the sandbox on")
     if getattr(result, "disk_full", ""):
         return f"the run filled the disk ({result.disk_full}): killed, its files removed"
     if result.stopped:

@@ -51,6 +51,7 @@ from cockpit.workspace.paths import config_path
 from cockpit.workspace.config import Config
 from cockpit.domain.errors import CockpitError
 from cockpit.workspace.history import (
+    NO_COMMIT,
     REF_PREFIX,
     BranchMoved,
     ConfigTampered,
@@ -671,6 +672,10 @@ class Coordinator:
         self._judge_held()
         if full:  # until a human has made room (a headless session ends, exit 3)
             self._pause_for_disk(f"a run filled the disk ({full}); its files were removed")
+        if finished.result.holder_killed and not self.paused and not self.stopping:
+            self._pause(f"{self._who(job)} killed the process that held it (the sandbox is "
+                        "off): processes it started may run on, with your rights; check "
+                        "them, turn the sandbox on, then resume", "escaped")
 
     def _disk_floor(self, tree: Path | None = None) -> DiskFloor:
         """The room the disks a run writes to must keep: its worktree's, the session's own
@@ -1089,9 +1094,11 @@ class Coordinator:
         if self.events:
             self._resume(branch)
         else:
-            if self.history.branch_exists(branch):
-                raise SessionError(f"branch {branch} already exists and has no cockpit journal: "
-                                   "pick another --tag")
+            taken = [name.removeprefix("refs/heads/") for name in self.history.branch_refs()
+                     if re.fullmatch(rf"refs/heads/{re.escape(branch)}(-gpu\d+)?", name)]
+            if taken:
+                raise SessionError(f"branch {taken[0]} already exists and has no cockpit "
+                                   "journal: pick another --tag")
             base = self.history.head()
             self._move_branch(branch, base)
             self._record("session", tag=self.tag, branch=branch, base=base,
@@ -1182,8 +1189,8 @@ class Coordinator:
         """Move one of the session's branches, only from where cockpit left it: a commit the
         human made on it meanwhile is kept and taken up (or the session pauses, naming it),
         never reset away."""
-        try:
-            self.history.set_branch(name, sha, expected=self._branch_at.get(name))
+        try:  # a branch the session never had must not exist yet (a -gpu<k> of the human's)
+            self.history.set_branch(name, sha, expected=self._branch_at.get(name, NO_COMMIT))
         except BranchMoved as moved:
             if moved.now is not None:
                 why = self._take_up(name, moved.now)
@@ -1197,6 +1204,10 @@ class Coordinator:
         commit. A branch on a commit the session did not make holds the human's: taken up as
         an experiment, or refused in one line naming it."""
         best = self.best_commit()
+        if self.history.rev(best) is None:
+            raise SessionError(f"session {self.tag}'s best, {short(best)}, is not a commit of "
+                               "this repository (its journal was edited, or its history "
+                               "rewritten): start a new --tag")
         ours = {e.commit for e in self.state.experiments if e.commit} | {self.state.base}
         session = History.branch_for(self.tag)
         for name, ref_sha in self.history.branch_refs().items():

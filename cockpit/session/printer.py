@@ -12,6 +12,7 @@ import time
 from typing import Callable
 
 from cockpit.workspace.history import short
+from cockpit.domain.text import printable
 from cockpit.domain.state import Experiment, SessionState
 from cockpit.domain.progress import parse_progress_line
 
@@ -64,6 +65,7 @@ class HeadlessPrinter:
         return exp.description if exp is not None else ""
 
     def say(self, text: str) -> None:
+        text = printable(text)  # words of a run or an agent: nothing that steers a terminal
         with self._lock:
             self._clear_line()
             self.stream.write(text + "\n")
@@ -79,7 +81,7 @@ class HeadlessPrinter:
             return
         if not self.live:
             return
-        line = parse_progress_line(text)
+        line = printable(parse_progress_line(text))
         if line:
             with self._lock:
                 self._progress[worker] = line

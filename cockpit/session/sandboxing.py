@@ -17,6 +17,7 @@ from pathlib import Path
 from cockpit.workspace.config import Config
 from cockpit.workspace.checks import GuardError
 from cockpit.workspace.paths import config_path
+from cockpit.workspace.worktrees import entry_name
 
 CACHE_DIR = "cache"  # under .cockpit/: compilers' caches, kept from run to run
 
@@ -59,6 +60,10 @@ def policy_for(config: Config, workspace: Path, tree: Path, data_dir: Path | Non
     policy.writable += [config_path(p, workspace) for p in config.sandbox.writable]
     policy.concealed += [workspace, runtime_dir()]
     policy.exposed += [workspace / entry for entry in shared]
+    if Path(config.experiment.train_command.split()[0]).name == "uv":
+        # `uv run` in the sandbox: the .venv as it is (synced before, outside), a cache in
+        # its own /tmp (uv's cache holds hard links into environments: never writable)
+        policy.setenv.update(UV_NO_SYNC="1", UV_CACHE_DIR="/tmp/uv-cache")
     return policy
 
 
@@ -74,6 +79,9 @@ HOME_STARTUP = (".bashrc", ".bash_profile", ".bash_login", ".profile", ".zshrc",
 # the human's settings and cockpit's records.
 NEVER_SHARED = (".git", ".cockpit", "cockpit.toml", "results.tsv", "experiments.md",
                 "report.md", "progress.png")
+# Caches whose files are hard links into environments: writable, they would make a .venv
+# writable too.
+LINKING_CACHES = ("uv", "conda", "mamba", "pkgs", "rattler", "pixi")
 LOADER_VARIABLES = ("LD_PRELOAD", "LD_AUDIT", "LD_DEBUG_OUTPUT", "LD_PROFILE",
                     "DYLD_INSERT_LIBRARIES", "DYLD_LIBRARY_PATH")
 
@@ -107,9 +115,13 @@ def footguns(config: Config, workspace: Path, home: Path | None = None
         elif any(path == home / name or (home / name).is_relative_to(path)
                  or path.is_relative_to(home / name) for name in HOME_STARTUP):
             why = "a run could plant code your shell or your tools run, or read your keys"
+        elif any(part in LINKING_CACHES for part in path.parts) or path.name == "pkgs":
+            why = ("a package manager's cache shares its files with your environments (uv "
+                   "and conda link them): a run writing the cache writes your .venv; runs do "
+                   "not need it (a sandboxed `uv run` syncs nothing and caches in its /tmp)")
         if why:
             refused.append(f"[sandbox] writable = {text!r}: {why}; name a directory of its "
-                           "own, e.g. \"~/.cache/uv\"")
+                           "own, e.g. \"~/scratch\"")
     for text in config.sandbox.read_only:
         path = real(text)
         if path == ws or inside_state(path):
@@ -125,11 +137,15 @@ def footguns(config: Config, workspace: Path, home: Path | None = None
                            "prepare.py writes")
     if config.experiment.share != "auto":
         for entry in config.experiment.share:
-            name = entry.strip("/")
-            if name in NEVER_SHARED or Path(name).is_absolute() or ".." in Path(name).parts:
-                refused.append(f"[experiment] share = {entry!r}: only untracked entries of "
-                               "your checkout (a .venv, a data folder) may be linked into "
-                               f"runs, never {' '.join(NEVER_SHARED[:3])} or a path outside")
+            name = entry_name(entry)
+            path = Path(os.path.realpath(ws / name))
+            if name in NEVER_SHARED or Path(entry).is_absolute() or ".." in Path(entry).parts \
+                    or len(Path(entry).parts) != 1 or path == ws or inside_state(path) \
+                    or path in (ws / n for n in NEVER_SHARED) or not path.is_relative_to(ws):
+                refused.append(f"[experiment] share = {entry!r}: only untracked top-level "
+                               "entries of your checkout (a .venv, a data folder) may be "
+                               f"linked into runs, never {' '.join(NEVER_SHARED[:3])} or a "
+                               "path outside")
     for name in config.experiment.env:
         if name in LOADER_VARIABLES:
             refused.append(f"[experiment] env = [{name!r}]: it would load a library into the "

@@ -42,7 +42,7 @@ class ExperimentConfig:
     # (COCKPIT_DATA_DIR, else ~/.cache/cockpit/data) when it uses one; "" = none.
     data_dir: str = "auto"
     # Untracked paths linked into cockpit's worktrees (a .venv, a data folder): "auto" = every
-    # top-level entry git ignores in the checkout, or a list of names.
+    # top-level directory git ignores in the checkout (none named like a secret), or names.
     share: list | str = "auto"
     env: list = field(default_factory=list)  # variables passed to runs beyond the allow-list
     max_log_mb: int = 16  # a run's log keeps at most this much: its start and its end
@@ -235,6 +235,8 @@ NON_EMPTY = {("experiment", "train_command"), ("experiment", "editable"), ("metr
 CLOCK_TIME = re.compile(r"([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?")
 LISTS_OF_CHOICES = {("notify", "events"), ("notify", "urls")}
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+PATH_KEYS = {"editable", "data_dir"}  # string settings that name a path
+MAX_NAME, MAX_PATH = 255, 4096  # what Linux filesystems take
 
 
 def load_config(workspace: Path) -> Config:
@@ -334,6 +336,10 @@ def set_value(config: Config, section: str, key: str, value, source: str = "comm
         value = float(value)
     elif expected is str and not isinstance(value, str):
         raise ConfigError(f"{source}: {name} must be a string, got {value!r}")
+    elif expected is str and "\0" in value:
+        raise ConfigError(f"{source}: {name} has a NUL character in it")
+    elif expected is str and key in PATH_KEYS:
+        _check_path(value, name, source)
     allowed = CHOICES.get((section, key))
     if allowed and value not in allowed:
         raise ConfigError(
@@ -367,7 +373,19 @@ def _paths(value, name: str, source: str) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
         raise ConfigError(f"{source}: {name} must be a list of paths, e.g. [\"data\"], "
                           f"got {value!r}")
+    for path in value:
+        _check_path(path, name, source)
     return [v.strip() for v in value]
+
+
+def _check_path(path: str, name: str, source: str) -> None:
+    """A path the system can take: no NUL byte, no name longer than a filesystem allows."""
+    if "\0" in path:
+        raise ConfigError(f"{source}: {name} has a path with a NUL character in it")
+    if any(len(part.encode()) > MAX_NAME for part in path.split("/")) \
+            or len(path.encode()) > MAX_PATH:
+        raise ConfigError(f"{source}: {name} has a path too long for a filesystem "
+                          f"({len(path)} characters)")
 
 
 def _names(value, name: str, source: str) -> list[str]:
@@ -403,7 +421,7 @@ prepare_command = "auto"            # "auto" runs prepare.py before the first ru
 fixed = ["prepare.py"]              # files a run must leave as they are (checked every run)
 data_dir = "auto"                   # the data a run reads, checked unchanged every run
 share = "auto"                      # untracked paths linked into cockpit's worktrees
-                                    # ("auto": what git ignores here, e.g. a .venv)
+                                    # ("auto": the directories git ignores here, e.g. .venv)
 env = []                            # more variables passed to runs, e.g. ["WANDB_MODE"]
 max_log_mb = 16                     # a run's log keeps its start and its end within this
 min_free_mb = 100                   # a run that leaves less free disk is stopped (a crash)

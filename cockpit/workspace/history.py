@@ -28,6 +28,7 @@ import git
 from cockpit.domain.errors import CockpitError
 
 BRANCH_PREFIX = "autoresearch/"
+NO_COMMIT = "0" * 40  # as an expected value: the ref must not exist yet
 REF_PREFIX = "refs/cockpit/"
 COMMITTER = ("cockpit", "cockpit@localhost")
 GIT_TIMEOUT = 120  # seconds: a git command that takes longer is stuck on something
@@ -197,7 +198,7 @@ class History:
             self.git("update-ref", f"refs/heads/{name}", sha, expected)
         except HistoryError:
             now = self.branch_commit(name)
-            if now == expected:
+            if now == expected or now is None and expected == NO_COMMIT:
                 raise  # it failed for another reason
             raise BranchMoved(name, now) from None
 
@@ -216,7 +217,7 @@ class History:
 
     def recreate_ref(self, ref: str, sha: str) -> None:
         """Put back a branch or tag that was deleted (never over one that exists now)."""
-        self.git("update-ref", ref, sha, "0" * 40)
+        self.git("update-ref", ref, sha, NO_COMMIT)
 
     def set_ref(self, ref: str, sha: str) -> None:
         """A ref of cockpit's own (refs/cockpit/...)."""
@@ -233,7 +234,7 @@ class History:
                                "'/', '.', '_' or '-' (e.g. autoresearch/nov24-final)")
         if self.branch_exists(name):
             raise HistoryError(f"branch {name} already exists: delete it or pass --branch NAME")
-        self.git("update-ref", f"refs/heads/{name}", sha, "0" * 40)
+        self.git("update-ref", f"refs/heads/{name}", sha, NO_COMMIT)
 
     def keep_ref(self, tag: str, n: int, sha: str) -> None:
         self.git("update-ref", f"{REF_PREFIX}{tag}/{n}", sha)
@@ -264,8 +265,11 @@ class History:
                 return
             except HistoryError:
                 self.remove_worktree(path)  # half-made by a killed cockpit: start over
-        elif path.exists():
-            shutil.rmtree(path)
+        elif path.exists() or path.is_symlink():
+            remove_tree(path)
+        if path.exists():
+            raise HistoryError(f"{path} cannot be removed (a run left something there that "
+                               "cannot be deleted): remove it by hand")
         self.git("worktree", "prune")
         path.parent.mkdir(parents=True, exist_ok=True)
         self.git("worktree", "add", "--detach", "--force", str(path), sha)
@@ -275,8 +279,10 @@ class History:
         run left (outputs, checkpoints, ignored or not) removed, but the top-level entries
         in `keep` (the links to shared paths). Each run of a commit is then a measurement of
         its own, never a continuation of the last."""
-        self.git("checkout", "--force", "--detach", "--quiet", sha, cwd=path)
         excluded = [arg for entry in keep for arg in ("-e", f"/{entry}")]
+        # clean first: a file a run planted (a .gitattributes) must not steer the checkout
+        self.git("clean", "-ffdxq", *excluded, cwd=path)
+        self.git("checkout", "--force", "--detach", "--quiet", sha, cwd=path)
         self.git("clean", "-ffdxq", *excluded, cwd=path)
 
     def clean_worktree(self, path: Path, keep: list[str] = ()) -> None:
@@ -315,7 +321,7 @@ class History:
         try:
             self.git("worktree", "remove", "--force", "--force", str(path))
         except HistoryError:
-            shutil.rmtree(path, ignore_errors=True)
+            remove_tree(path)
         self.git("worktree", "prune")
 
     # -- the human's checkout: only cockpit's own lines in .git/info/exclude ---------------
@@ -491,6 +497,23 @@ def risky_config_keys(text: bytes) -> set[str]:
         if name in RISKY_SECTIONS or full in RISKY_KEYS:
             found.add(f"{section}.{key}")
     return found
+
+
+def remove_tree(path: Path) -> None:
+    """Remove a directory a run may have filled with anything (a tree thousands of levels
+    deep, unreadable modes): `rm -rf`, which goes as deep as it must, where there is one;
+    never raises (what is left is found by the caller)."""
+    try:
+        done = subprocess.run(["rm", "-rf", "--", str(path)], capture_output=True,
+                              timeout=GIT_TIMEOUT, stdin=subprocess.DEVNULL)
+        if done.returncode == 0:
+            return
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    try:
+        shutil.rmtree(path, ignore_errors=True)
+    except (OSError, RecursionError):
+        pass
 
 
 def git_env() -> dict[str, str]:
