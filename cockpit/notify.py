@@ -41,6 +41,7 @@ from urllib.parse import parse_qsl, unquote
 from cockpit.workspace.config import CONFIG_NAME, NOTIFY_EVENTS, NotifyConfig
 from cockpit.domain.errors import CockpitError
 from cockpit.domain.state import SessionState
+from cockpit.domain.events import NOT_THE_IDEAS_FAULT, legacy_cause
 from cockpit.domain.judge import gain_of
 
 TICK = 1.0  # seconds between the watcher's looks at the clock (approvals, stalls, summary)
@@ -235,9 +236,6 @@ class Watcher:
     clock makes (a proposal waiting too long, hours without a keep, the daily summary)."""
 
     def __init__(self, settings: NotifyConfig, tag: str, now: float) -> None:
-        from cockpit.session.coordinator import INTERRUPTED, STOPPED
-
-        self.session_stops = (STOPPED, INTERRUPTED, "ended with the session")  # no idea's fault
         self.settings = settings
         self.tag = tag
         self.state = SessionState()
@@ -282,7 +280,8 @@ class Watcher:
         notes = []
         status = event["status"]
         exp = self.state.get(event.get("n"))
-        stopped = (event.get("reason") or "").startswith(self.session_stops)
+        stopped = (event.get("cause") or legacy_cause(status, event.get("reason") or "")) \
+            in NOT_THE_IDEAS_FAULT
         if status == "crash" and not stopped:
             self.crashes += 1
             if self.crashes == self.settings.crash_streak:
@@ -496,15 +495,12 @@ class Notifier:
 def install(coordinator) -> Notifier | None:
     """The session's notifier, observing its coordinator (None when [notify] has no urls).
     A failing service is told to the coordinator as a command it need not answer."""
-    from cockpit.session.coordinator import Command
-
     settings = coordinator.config.notify
     if not configured_urls(settings):
         return None
 
     def report(service: str, ok: bool, error: str) -> None:
-        coordinator.inbox.put(Command("notified", {"service": service, "ok": ok,
-                                                   "error": error}, queue.Queue(1)))
+        coordinator.submit("notified", service=service, ok=ok, error=error)
 
     notifier = Notifier(settings, coordinator.tag, report=report,
                         backlog=lambda n: coordinator.events[:n],

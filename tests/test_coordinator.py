@@ -15,7 +15,8 @@ from support import (FAKE_TRAIN, Decider, ScriptedAgent, cockpit, faulty_train, 
                      read_journal, results_rows, run_session, wait_for)
 
 from cockpit.workspace.config import Config
-from cockpit.session.coordinator import EXIT_FAILED, Coordinator, SessionError
+from cockpit.domain.exits import EXIT_FAILED
+from cockpit.session.coordinator import Coordinator, SessionError
 
 ROW = re.compile(r"^[0-9a-f]{7}\t\d+\.\d{6}\t\d+\.\d\t(keep|discard|crash)\t[^\t\n]*$")
 SLOW = FAKE_TRAIN.replace("SEED = 42", "SEED = 42\ntime.sleep(float(os.environ.get('COCKPIT_SLOW', '0.6')))")
@@ -343,7 +344,7 @@ def test_a_proposal_paid_for_runs_before_the_cost_limit_pauses(tmp_path, monkeyp
     """The limit is reached by the proposal made during the (slow) baseline: no more model
     calls, but the paid-for proposal still runs, then the session pauses (exit 3 when no
     human can resume it)."""
-    from cockpit.session.coordinator import EXIT_PAUSED
+    from cockpit.domain.exits import EXIT_PAUSED
 
     monkeypatch.setenv("COCKPIT_SLOW", "1")
     slow_baseline = SLOW.replace(

@@ -102,16 +102,14 @@ def test_a_second_session_remembers_what_the_first_measured(tmp_path):
     assert measured and not again, [e.description for e in again]
 
 
-def test_keeps_the_floor_no_longer_backs_are_flagged_for_confirm(tmp_path):
-    from cockpit.session.coordinator import Coordinator
+def test_keeps_the_floor_no_longer_backs_are_flagged_for_confirm():
     from cockpit.domain.state import SessionState
-    from support import FAKE_TRAIN
+    from cockpit.session.judging import Judge
+    from cockpit.workspace.records import render_experiments_md
 
-    ws = make_workspace(tmp_path / "ws", train=FAKE_TRAIN)
-    coordinator = Coordinator(ws, Config(), "f")
-    coordinator.open()
-    base = coordinator.state.base
+    base = "b" * 40
     events = [  # a keep judged against a floor of 2 close runs; then noisy re-runs came in
+        {"event": "session", "tag": "f", "branch": "autoresearch/f", "base": base},
         {"event": "proposal", "n": 1, "description": "baseline", "diff": ""},
         {"event": "result", "n": 1, "commit": base, "status": "keep", "metric": 1.000},
         {"event": "measure", "commit": base, "purpose": "noise", "metric": 1.001},
@@ -121,14 +119,13 @@ def test_keeps_the_floor_no_longer_backs_are_flagged_for_confirm(tmp_path):
          "delta_best": -0.0105, "threshold": 0.008, "bar_runs": 2},
         {"event": "measure", "commit": "c" * 40, "purpose": "keep", "metric": 1.03},
     ]
-    coordinator.events = events
-    coordinator.state = SessionState.from_events(events)
-    coordinator._flag_keeps()
-    flagged = [e for e in read_journal(ws, "f") if e["event"] == "flagged"]
-    assert [e["n"] for e in flagged] == [2] and "cockpit confirm" in flagged[0]["why"]
-    coordinator._flag_keeps()  # once each
-    assert sum(e["event"] == "flagged" for e in read_journal(ws, "f")) == 1
-    assert "To confirm" in (ws / "experiments.md").read_text()
+    state = SessionState.from_events(events)
+    judge = Judge(state, Config())
+    flagged = judge.flags()
+    assert [n for n, _ in flagged] == [2] and "cockpit confirm" in flagged[0][1]
+    state.apply({"event": "flagged", "n": 2, "why": flagged[0][1]})
+    assert judge.flags() == []  # once each
+    assert "To confirm" in render_experiments_md(state)
 
 
 def test_a_run_that_prints_absurd_finite_losses_does_not_break_the_session(tmp_path):
@@ -163,20 +160,20 @@ def test_a_flood_of_progress_lines_stays_bounded_in_the_session(tmp_path, monkey
     """The session keeps a bounded number of a running experiment's progress points for its
     check once a second (it kept every one, over 100,000 in 4 s, and each check rebuilt
     them for up to a second), and none once the run has ended."""
-    from cockpit.session.coordinator import Coordinator
     from cockpit.domain.earlystop import MAX_POINTS
+    from cockpit.session.stopper import Stopper
 
     most = 0
-    check = Coordinator._check_early_stops
+    check = Stopper.check
 
-    def watched(self):
+    def watched(self, running, state):
         nonlocal most
-        most = max([most] + [len(c.points) for c in self._live_curves.values()])
-        check(self)
+        most = max([most] + [len(c.points) for c in self.live.values()])
+        return check(self, running, state)
 
-    monkeypatch.setattr(Coordinator, "_check_early_stops", watched)
+    monkeypatch.setattr(Stopper, "check", watched)
     ws, coordinator = session(tmp_path, FLOOD)
     flood = coordinator.state.experiments[1]
     assert flood.status == "discard" and flood.metric == 1.5  # judged like any run
     assert 0 < most <= MAX_POINTS
-    assert coordinator._live_curves == {}
+    assert coordinator.stopper.live == {}

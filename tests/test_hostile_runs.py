@@ -17,7 +17,7 @@ from support import (
 )
 
 from cockpit.workspace.config import Config
-from cockpit.session.coordinator import EXIT_FAILED
+from cockpit.domain.exits import EXIT_FAILED
 from cockpit.runners.sandbox import available
 
 SANDBOXES = ["off"] + (["auto"] if available()[0] else [])

@@ -77,7 +77,7 @@ def test_noise_aware_policy_keeps_real_gains_and_rejects_noise(tmp_path):
     ws, loop = noisy_session(tmp_path, "auto")
     noise = next(e for e in read_journal(ws, "noisy") if e["event"] == "noise")
     assert len(noise["values"]) == 4 and 0.002 < noise["spread"] < 0.03
-    assert loop.noise.runs >= 4
+    assert loop.state.floor().runs >= 4
     ideas = loop.state.experiments[1:]
     kept = {IDEAS[i][1] for i, e in enumerate(ideas) if e.status == "keep"}
     assert kept == REAL
@@ -287,7 +287,7 @@ def test_confirm_measures_at_the_budget_the_session_measured_at(tmp_path):
 
 def test_noise_command_measures_the_best_commit(tmp_path):
     ws, loop = noisy_session(tmp_path, "auto", baseline_runs=0)
-    assert loop.noise is None
+    assert loop.state.floor() is None
     result = cockpit("noise", "--runs", "3", cwd=ws)
     assert result.returncode == 0, result.stderr
     assert "noise floor: std" in result.stdout and "over 3 runs" in result.stdout

@@ -15,7 +15,8 @@ from support import (FAKE_TRAIN, cockpit, free_port, make_workspace, read_journa
 
 from cockpit.agents import AgentError
 from cockpit.workspace.config import Config
-from cockpit.session.coordinator import EXIT_PAUSED, EXIT_USER, Coordinator, SessionError
+from cockpit.domain.exits import EXIT_PAUSED, EXIT_USER
+from cockpit.session.coordinator import Coordinator, SessionError
 
 MODEL = "openai/gpt-4o-mini"  # priced in litellm's bundled cost map, served by the script
 

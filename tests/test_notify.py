@@ -21,7 +21,8 @@ from support import FAKE_TRAIN, ScriptedAgent, cockpit, faulty_train, make_works
 
 from cockpit.agents import AgentUnavailable
 from cockpit.workspace.config import Config, NotifyConfig
-from cockpit.session.coordinator import EXIT_PAUSED, Coordinator
+from cockpit.domain.exits import EXIT_PAUSED
+from cockpit.session.coordinator import Coordinator
 from cockpit.notify import Notifier, Watcher, redact
 from cockpit.session.server import serve_session
 

@@ -170,7 +170,7 @@ def real_journal(tmp_path_factory) -> list[dict]:
     agent = ScriptedAgent(noisy.replace("0.01", "0.003"), crash, noisy.replace("0.01", "0.5"))
     coordinator, ending = run_session(ws, 4, agent=agent, config=config)
     assert ending.code == 0, ending.why
-    coordinator.journal.append("note", id=1, text="a note")
+    coordinator.journal.append({"event": "note", "id": 1, "text": "a note"})
     return read_journal(ws, "t")
 
 

@@ -104,7 +104,7 @@ def test_a_near_miss_close_to_its_bar_is_looked_at_twice_one_far_from_it_is_not(
                                                     "0.974000"]
     purposes = [e["purpose"] for e in events if e["event"] == "measure"]
     assert purposes == ["noise"] * 3 + ["second-look"] * 2 + ["keep"]
-    assert coordinator.noise.runs == 4 + 2 + 3  # both looks' pairs feed the floor
+    assert coordinator.state.floor().runs == 4 + 2 + 3  # both looks' pairs feed the floor
 
 
 def test_the_share_is_a_setting_and_zero_looks_at_nothing(tmp_path):

@@ -1,15 +1,578 @@
-"""The journal's events: what each kind must hold for its readers, and the decoding of
-journal lines into events. A torn, hand-mangled or malformed line is skipped and said;
-nothing here reads a file."""
+"""The journal's events, typed: each kind is a record with its fields and their types,
+declared once. The session writes them (a field it does not declare is a bug, raised at the
+call); readers get them back as dicts decoded from journal lines or the wire, checked
+against the same declarations: a torn, hand-mangled or hostile line (a field missing, or
+of another type, an event out of order) is skipped and said.
+
+A run that ends without a result of its own says why in its `cause` (one of CAUSES): the
+loop, the notifier and the agents decide on causes, never on a reason's prose.
+"""
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
+import typing
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+# -- causes: why a run has no result of its own -----------------------------------------------
+STOPPED = "stopped"  # the human stopped it
+SESSION_ENDED = "session_ended"  # the session ended (a stop, Ctrl-C, an error) while it ran
+INTERRUPTED = "interrupted"  # cockpit was killed while it ran: recorded at the resume
+WORKER_LOST = "worker_lost"  # the machine it ran on went away
+CRASHED = "crashed"  # it raised, exited non-zero, or was killed by a signal
+TIMED_OUT = "timed_out"
+NO_RESULT = "no_result"  # no summary, or no finite metric in it
+IMPLAUSIBLE = "implausible"  # a metric outside its plausible range
+OTHER_DATA = "other_data"  # it reported another data fingerprint
+BROKE_RULES = "broke_rules"  # it changed a fixed file or the data
+TAMPERED = "tampered"  # .git/config gained keys that run commands while it ran
+DISK_FULL = "disk_full"
+SANDBOX = "sandbox"  # the sandbox refused it something it needed
+HOLDER_KILLED = "holder_killed"  # without a sandbox: it killed its reaper
+CANNOT_START = "cannot_start"
+EARLY_STOP = "early_stop"  # stopped early, behind the best (a discard)
+REJECTED = "rejected"  # the human rejected the proposal
+CANCELLED = "cancelled"  # a proposal the session could not offer again
+CAUSES = (STOPPED, SESSION_ENDED, INTERRUPTED, WORKER_LOST, CRASHED, TIMED_OUT, NO_RESULT,
+          IMPLAUSIBLE, OTHER_DATA, BROKE_RULES, TAMPERED, DISK_FULL, SANDBOX, HOLDER_KILLED,
+          CANNOT_START, EARLY_STOP, REJECTED, CANCELLED)
+# Someone stopped the run, or its machine failed: the idea itself did not fail.
+NOT_THE_IDEAS_FAULT = frozenset({STOPPED, SESSION_ENDED, INTERRUPTED, WORKER_LOST})
+STATUSES = ("keep", "discard", "crash", "rejected")
+
+
+def legacy_cause(status: str | None, reason: str) -> str:
+    """The cause of a result journaled before causes were (from its reason's words)."""
+    if status == "rejected":
+        return CANCELLED if reason.startswith("cancelled") else REJECTED
+    if status != "crash":
+        return ""
+    for prefix, cause in (("stopped by the human", STOPPED), ("ended with the session",
+                          SESSION_ENDED), ("interrupted", INTERRUPTED),
+                          ("worker lost", WORKER_LOST), ("timed out", TIMED_OUT)):
+        if reason.startswith(prefix):
+            return cause
+    return CRASHED
+
+
+# -- the events ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Event:
+    """One journal line: `event` is the kind, `time` is set when it is written."""
+
+    KIND: ClassVar[str] = ""
+
+    def record(self) -> dict:
+        return {"event": self.KIND, **dataclasses.asdict(self)}
+
+
+def _kind(name: str):
+    def register(cls):
+        cls.KIND = name
+        KINDS[name] = cls
+        return cls
+    return register
+
+
+KINDS: dict[str, type[Event]] = {}
+
+
+@_kind("session")
+@dataclass(frozen=True)
+class Session(Event):
+    tag: str
+    branch: str
+    base: str
+    agent: str = ""
+    config: dict = field(default_factory=dict)
+    metric: str | None = None  # None: as the session said when it began
+    direction: str | None = None
+    resumed: bool = False
+
+
+@_kind("workers")
+@dataclass(frozen=True)
+class Workers(Event):
+    kind: str
+    workers: int
+
+
+@_kind("proposal")
+@dataclass(frozen=True)
+class Proposed(Event):
+    n: int
+    description: str = ""
+    hypothesis: str = ""
+    diff: str = ""
+    params: dict = field(default_factory=dict)
+    move: dict | None = None
+    source_sha: str = ""
+    source_blob: str = ""
+    repair_of: int | None = None
+    attempts: int = 1
+    usage: dict = field(default_factory=dict)
+    base: str = ""
+    made: str = ""  # a commit the human made on the session's branch, run as it is
+
+
+@_kind("commit")
+@dataclass(frozen=True)
+class Committed(Event):
+    n: int
+    commit: str
+
+
+@_kind("rebase")
+@dataclass(frozen=True)
+class Rebased(Event):
+    n: int
+    onto: str
+    was: str
+    clean: bool
+
+
+@_kind("run_start")
+@dataclass(frozen=True)
+class RunStarted(Event):
+    n: int
+    commit: str
+    log: str
+    worker: int = 0
+    run_id: str = ""
+
+
+@_kind("run_pid")
+@dataclass(frozen=True)
+class RunPid(Event):
+    n: int
+    pid: int
+
+
+@_kind("measure_start")
+@dataclass(frozen=True)
+class MeasureStarted(Event):
+    k: int
+    commit: str
+    purpose: str = ""
+    worker: int = 0
+    log: str = ""
+    run_id: str = ""
+
+
+@_kind("measure_pid")
+@dataclass(frozen=True)
+class MeasurePid(Event):
+    k: int
+    pid: int
+
+
+@_kind("prepare_start")
+@dataclass(frozen=True)
+class PrepareStarted(Event):
+    k: int
+    command: str
+    run_id: str
+
+
+@_kind("prepare_pid")
+@dataclass(frozen=True)
+class PreparePid(Event):
+    k: int
+    pid: int
+
+
+@_kind("result")
+@dataclass(frozen=True)
+class Result(Event):
+    n: int
+    status: str
+    commit: str | None = None
+    metric: float | None = None
+    cause: str = ""
+    reason: str = ""
+    verdict: str = ""
+    worker: int = 0
+    confidence: float | None = None
+    threshold: float | None = None
+    bar: float | None = None
+    bar_runs: int = 0
+    runs: int = 1
+    memory_gb: float = 0.0
+    summary: dict = field(default_factory=dict)
+    seconds: float = 0.0
+    delta_best: float | None = None
+    delta_baseline: float | None = None
+    data_fingerprint: str | None = None
+    sandboxed: bool = False
+    ended: float = 0.0
+    early_stop: dict | None = None
+
+
+@_kind("second_look")
+@dataclass(frozen=True)
+class SecondLook(Event):
+    n: int
+    result: dict
+    k: int = 0
+    commit: str = ""
+    why: str = ""
+
+
+@_kind("measure")
+@dataclass(frozen=True)
+class Measured(Event):
+    commit: str
+    k: int | None = None
+    purpose: str = ""
+    metric: float | None = None
+    cause: str = ""
+    reason: str = ""
+    seconds: float = 0.0
+    worker: int = 0
+    log: str | None = None
+    ended: float = 0.0
+
+
+@_kind("noise")
+@dataclass(frozen=True)
+class NoiseMeasured(Event):
+    commit: str
+    values: list
+    mean: float = 0.0
+    std: float = 0.0
+    mad: float = 0.0
+    spread: float = 0.0
+    at: int = 0
+    floor: str = ""
+
+
+@_kind("flagged")
+@dataclass(frozen=True)
+class Flagged(Event):
+    n: int
+    why: str = ""
+
+
+@_kind("early_stop")
+@dataclass(frozen=True)
+class EarlyStopped(Event):
+    n: int
+    shadow: bool = False
+    progress: float = 0.0
+    loss: float = 0.0
+    best_loss: float = 0.0
+    sigmas: float = 0.0
+    since: float | None = None
+    why: str = ""
+
+
+@_kind("attempt")
+@dataclass(frozen=True)
+class Attempt(Event):
+    """One answer of an agent (a model's, a command's): what it cost and whether it held."""
+
+    n: int | None = None
+    kind: str = "propose"
+    attempt: int = 1
+    accepted: bool = False
+    abandoned: bool = False
+    problem: str = ""
+    description: str = ""
+    format: str = ""
+    reverted: list = field(default_factory=list)
+    prompt_estimate: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float | None = None
+    seconds: float = 0.0
+    answer: str = ""
+    output: str = ""
+    returncode: int | None = None
+    prompt_file: str = ""
+
+
+@_kind("retry")
+@dataclass(frozen=True)
+class Retry(Event):
+    n: int | None = None
+    kind: str = ""
+    attempt: int = 1
+    reason: str = ""
+    retry: int = 0
+    wait: float = 0.0
+
+
+@_kind("proposal_failed")
+@dataclass(frozen=True)
+class ProposalFailed(Event):
+    reason: str
+
+
+@_kind("abandoned")
+@dataclass(frozen=True)
+class Abandoned(Event):
+    n: int
+    reason: str = ""
+
+
+@_kind("program")
+@dataclass(frozen=True)
+class Program(Event):
+    sha: str
+    text: str
+
+
+@_kind("note")
+@dataclass(frozen=True)
+class Note(Event):
+    text: str
+    id: int = 0
+
+
+@_kind("note_dropped")
+@dataclass(frozen=True)
+class NoteDropped(Event):
+    id: int
+
+
+@_kind("edited")
+@dataclass(frozen=True)
+class Edited(Event):
+    n: int
+    diff: str = ""
+    source_sha: str = ""
+
+
+@_kind("approved")
+@dataclass(frozen=True)
+class Approved(Event):
+    n: int
+    edited: bool = False
+
+
+@_kind("auto_approve")
+@dataclass(frozen=True)
+class AutoApprove(Event):
+    on: bool
+
+
+@_kind("paused")
+@dataclass(frozen=True)
+class Paused(Event):
+    reason: str = ""
+    kind: str = "human"
+
+
+@_kind("resumed")
+@dataclass(frozen=True)
+class Resumed(Event):
+    pass
+
+
+@_kind("stopping")
+@dataclass(frozen=True)
+class Stopping(Event):
+    now: bool = False
+    runs: list | None = None
+
+
+@_kind("session_end")
+@dataclass(frozen=True)
+class SessionEnded(Event):
+    why: str = ""
+    code: int = 0
+
+
+@_kind("tampered")
+@dataclass(frozen=True)
+class Tampered(Event):
+    keys: list
+    path: str = ".git/config"
+    kept: str = ""
+    by: str = ""
+
+
+@_kind("fixed_changed")
+@dataclass(frozen=True)
+class FixedChanged(Event):
+    files: list
+    by: int | None = None
+    kind: str = "experiment"
+
+
+@_kind("refs_changed")
+@dataclass(frozen=True)
+class RefsChanged(Event):
+    by: str = ""
+    created: list = field(default_factory=list)
+    restored: list = field(default_factory=list)
+
+
+@_kind("leftover_killed")
+@dataclass(frozen=True)
+class LeftoverKilled(Event):
+    pid: int
+    n: int | None = None
+    k: int | None = None
+
+
+@_kind("locks_cleared")
+@dataclass(frozen=True)
+class LocksCleared(Event):
+    paths: list
+
+
+@_kind("journal_damaged")
+@dataclass(frozen=True)
+class JournalDamaged(Event):
+    lines: int = 0
+    first: list = field(default_factory=list)
+
+
+@_kind("sandbox_off")
+@dataclass(frozen=True)
+class SandboxOff(Event):
+    why: str = ""
+
+
+@_kind("notify_failed")
+@dataclass(frozen=True)
+class NotifyFailed(Event):
+    service: str
+    error: str = ""
+
+
+@_kind("notify_recovered")
+@dataclass(frozen=True)
+class NotifyRecovered(Event):
+    service: str
+
+
+@_kind("client_refused")
+@dataclass(frozen=True)
+class ClientRefused(Event):
+    who: str
+
+
+@_kind("not_ours")
+@dataclass(frozen=True)
+class NotOurs(Event):
+    path: str
+    why: str = ""
+
+
+@_kind("row")
+@dataclass(frozen=True)
+class RowWritten(Event):
+    n: int
+
+
+def make(kind: str, /, **fields: Any) -> Event:
+    """The event of a kind with these fields (a field it does not declare raises TypeError:
+    the session's own bug, never a line of the journal)."""
+    return KINDS[kind](**fields)
+
+
+# -- reading events back --------------------------------------------------------------------------
+_NUMBER = (int, float)
+MAX_TIME = 1e11  # seconds since 1970: an event's time lies before the year 5000
+MAX_NUMBER = 1e15  # no figure cockpit records comes near (metrics are at most 1e12)
+SHA = re.compile(r"[0-9a-f]{40}")
+
+
+def _accepted(annotation) -> tuple:
+    """The Python types a field's annotation admits in a decoded record."""
+    args = typing.get_args(annotation)
+    options = args if args else (annotation,)
+    found: list[type] = []
+    for option in options:
+        origin = typing.get_origin(option) or option
+        if option is type(None):
+            found.append(type(None))
+        elif origin is float:
+            found += [int, float]
+        elif isinstance(origin, type):
+            found.append(origin)
+    return tuple(found)
+
+
+def _schema(cls: type[Event]) -> tuple[dict[str, tuple], set[str]]:
+    hints = typing.get_type_hints(cls)
+    types = {f.name: _accepted(hints[f.name]) for f in dataclasses.fields(cls)}
+    required = {f.name for f in dataclasses.fields(cls)
+                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING}
+    return types, required
+
+
+SCHEMAS = {kind: _schema(cls) for kind, cls in KINDS.items()}
+
+
+def event_problem(record) -> str:
+    """Why a decoded journal line is not an event its readers can use ("" when it is)."""
+    if not isinstance(record, dict) or not isinstance(record.get("event"), str):
+        return "not an event"
+    kind = record["event"]
+    if not isinstance(record.get("time", 0), _NUMBER) or isinstance(record.get("time"), bool) \
+            or not 0 <= record.get("time", 0) < MAX_TIME:
+        return f"a {kind} event whose time is {record.get('time')!r}"
+    types, required = SCHEMAS.get(kind, ({}, set()))
+    for name in sorted(required):
+        if name not in record:
+            return f"a {kind} event without {name}"
+    for name, value in record.items():
+        allowed = types.get(name)
+        if allowed is None or not allowed:
+            continue  # a field of another version: not read
+        if isinstance(value, bool) and bool not in allowed or not isinstance(value, allowed):
+            return f"a {kind} event whose {name} is {type(value).__name__}"
+        if isinstance(value, _NUMBER) and not isinstance(value, bool) \
+                and not abs(value) <= MAX_NUMBER:  # NaN, infinite, or absurd
+            return f"a {kind} event whose {name} is {value}"
+    return _meaning_problem(kind, record)
+
+
+def _meaning_problem(kind: str, record: dict) -> str:
+    """What the types cannot say: numbers that count, a status, a keep's commit."""
+    floors = {"n": 1, "k": 0 if kind.startswith(("prepare", "leftover")) else 1}
+    for name, low in floors.items():  # re-runs count from 1; preparing the data is 0
+        if isinstance(record.get(name), int) and not isinstance(record.get(name), bool) \
+                and record[name] < low:
+            return f"a {kind} event whose {name} is {record[name]}"
+    params = record.get("params")
+    if kind == "proposal" and isinstance(params, dict) and not all(
+            isinstance(v, (int, float, str)) and not isinstance(v, bool)
+            for v in params.values()):
+        return "a proposal event whose params are not constants"
+    if kind == "result":
+        status = record["status"]
+        if status not in STATUSES:
+            return f"a result whose status is {status!r}"
+        if status == "keep" and record.get("metric") is None:
+            return "a keep without a metric"  # the best: everything measures against it
+        if status in ("keep", "discard") and record.get("metric") is not None \
+                and not SHA.fullmatch(record.get("commit") or ""):
+            return f"a {status} without its commit"  # the branch would stand on it
+        if record.get("cause", "") not in ("", *CAUSES):
+            return f"a result whose cause is {record['cause']!r}"
+    if kind == "noise":
+        values = record["values"]
+        if len(values) < 2:
+            return "a noise event with fewer than two values"
+        if not all(isinstance(v, _NUMBER) and not isinstance(v, bool) and abs(v) <= MAX_NUMBER
+                   for v in values):
+            return "a noise event whose values are not numbers"
+    if kind == "second_look":
+        inner = event_problem({**record["result"], "event": "result"})
+        if inner:
+            return f"a second_look whose result is {inner}"
+    return ""
 
 
 def parse_lines(lines: list[bytes], damaged: list[str] | None = None) -> list[dict]:
     """The events among journal lines: a torn, hand-mangled or malformed line is skipped
-    (and said in `damaged`: "line 12: a proposal without n")."""
+    (and said in `damaged`: "line 12: a proposal event without n")."""
     events = []
     proposed: set[int] = set()
     judged: set[int] = set()
@@ -30,6 +593,7 @@ def parse_lines(lines: list[bytes], damaged: list[str] | None = None) -> list[di
         events.append(record)
     return events
 
+
 def _out_of_order(record: dict, proposed: set[int], judged: set[int]) -> str:
     """Why an event cannot be where it is: an experiment is proposed once, then judged once."""
     kind, n = record["event"], record.get("n")
@@ -43,110 +607,4 @@ def _out_of_order(record: dict, proposed: set[int], judged: set[int]) -> str:
         if n in judged:
             return f"a second result for #{n}"
         judged.add(n)
-    return ""
-
-# -- what an event must hold ---------------------------------------------------------------
-# The readers of the journal (the fold below, the coordinator's recovery, the clients, the
-# reports) index these fields and compute with them: an event that lacks one, or holds one
-# of another type, is not an event of that kind (a damaged or hostile line).
-_NUMBER = (int, float)
-
-_MAYBE = type(None)
-
-REQUIRED: dict[str, dict[str, tuple]] = {
-    "session": {"tag": (str,), "branch": (str,), "base": (str,)},
-    "proposal": {"n": (int,)},
-    "commit": {"n": (int,), "commit": (str,)},
-    "run_start": {"n": (int,), "commit": (str,), "log": (str,)},
-    "run_pid": {"n": (int,), "pid": (int,)},
-    "result": {"n": (int,), "status": (str,)},
-    "second_look": {"n": (int,), "result": (dict,)},
-    "flagged": {"n": (int,)},
-    "row": {"n": (int,)},
-    "early_stop": {"n": (int,)},
-    "measure_start": {"k": (int,), "commit": (str,)},
-    "measure_pid": {"k": (int,), "pid": (int,)},
-    "measure": {"commit": (str,)},
-    "prepare_pid": {"pid": (int,)},
-    "noise": {"commit": (str,), "values": (list,)},
-    "note": {"text": (str,)},
-    "workers": {"workers": (int,)},
-    "tampered": {"keys": (list,)},
-    "fixed_changed": {"files": (list,)},
-    "locks_cleared": {"paths": (list,)},
-}
-
-# Fields that may be absent, but are of this type when present (whatever the event).
-TYPED: dict[str, tuple] = {
-    "time": _NUMBER, "n": (int, _MAYBE), "k": (int, _MAYBE), "pid": (int,), "worker": (int,),
-    "id": (int,), "commit": (str, _MAYBE), "metric": (*_NUMBER, _MAYBE),
-    "memory_gb": _NUMBER, "seconds": _NUMBER, "delta_best": (*_NUMBER, _MAYBE),
-    "delta_baseline": (*_NUMBER, _MAYBE), "confidence": (*_NUMBER, _MAYBE),
-    "threshold": (*_NUMBER, _MAYBE), "bar": (*_NUMBER, _MAYBE), "bar_runs": (int,),
-    "runs": (int,), "cost_usd": (*_NUMBER, _MAYBE), "description": (str,),
-    "hypothesis": (str,), "diff": (str,), "reason": (str,), "verdict": (str,),
-    "why": (str,), "text": (str,), "purpose": (str,), "log": (str, _MAYBE),
-    "run_id": (str, _MAYBE), "base": (str,), "source_blob": (str,), "source_sha": (str,),
-    "params": (dict,), "move": (dict, _MAYBE), "summary": (dict,), "config": (dict,),
-    "early_stop": (dict, _MAYBE), "repair_of": (int, _MAYBE),
-    "data_fingerprint": (str, _MAYBE), "status": (str,), "values": (list,), "made": (str,),
-    "std": _NUMBER, "mad": _NUMBER, "spread": _NUMBER, "code": (int,),
-}
-
-# Where a kind of event uses a name in a sense of its own.
-KIND_TYPED: dict[str, dict[str, tuple]] = {
-    "session": {"metric": (str,), "direction": (str,)},
-}
-
-STATUSES = ("keep", "discard", "crash", "rejected")
-SHA = re.compile(r"[0-9a-f]{40}")
-
-MAX_TIME = 1e11  # seconds since 1970: an event's time lies before the year 5000
-
-MAX_NUMBER = 1e15  # no figure cockpit records comes near (metrics are at most 1e12)
-
-def event_problem(record) -> str:
-    """Why a decoded journal line is not an event its readers can use ("" when it is)."""
-    if not isinstance(record, dict) or not isinstance(record.get("event"), str):
-        return "not an event"
-    kind = record["event"]
-    for name, types in REQUIRED.get(kind, {}).items():
-        if name not in record:
-            return f"a {kind} event without {name}"
-    for name, value in record.items():
-        types = REQUIRED.get(kind, {}).get(name) or KIND_TYPED.get(kind, {}).get(name) \
-            or TYPED.get(name)
-        if types is None or kind == "early_stop" and name != "n":
-            continue  # early_stop's own fields are the decision's
-        if isinstance(value, bool) and bool not in types or not isinstance(value, types):
-            return f"a {kind} event whose {name} is {type(value).__name__}"
-        if isinstance(value, _NUMBER) and not isinstance(value, bool) \
-                and not abs(value) <= MAX_NUMBER:  # NaN, infinite, or absurd
-            return f"a {kind} event whose {name} is {value}"
-    for name in ("n", "k"):
-        if isinstance(record.get(name), int) and record[name] < 1:
-            return f"a {kind} event whose {name} is {record[name]}"
-    params = record.get("params")
-    if isinstance(params, dict) and not all(
-            isinstance(v, (int, float, str)) and not isinstance(v, bool)
-            for v in params.values()):
-        return f"a {kind} event whose params are not constants"
-    if not 0 <= record.get("time", 0) < MAX_TIME:
-        return f"a {kind} event whose time is {record['time']}"
-    if kind == "result" and record["status"] not in STATUSES:
-        return f"a result whose status is {record['status']!r}"
-    if kind == "result" and record["status"] == "keep" and record.get("metric") is None:
-        return "a keep without a metric"  # the best: everything measures against it
-    if kind == "result" and record["status"] in ("keep", "discard") \
-            and record.get("metric") is not None and not SHA.fullmatch(record.get("commit") or ""):
-        return f"a {record['status']} without its commit"  # the branch would stand on it
-    if kind == "noise" and len(record["values"]) < 2:
-        return "a noise event with fewer than two values"
-    if kind == "noise" and not all(isinstance(v, _NUMBER) and not isinstance(v, bool)
-                                   and abs(v) <= MAX_NUMBER for v in record["values"]):
-        return "a noise event whose values are not numbers"
-    if kind == "second_look":
-        inner = event_problem({**record["result"], "event": "result"})
-        if inner:
-            return f"a second_look whose result is {inner}"
     return ""

@@ -46,6 +46,12 @@ class Ticket:
     made: str = ""  # its commit, already made: one the human committed on the session branch
     since: float = field(default_factory=time.monotonic)
 
+    @property
+    def is_baseline(self) -> bool:
+        """The unmodified starting point (no change to run)."""
+        return self.proposal is not None and self.proposal.description == "baseline" \
+            and not self.diff
+
 
 class Durations:
     """Recent durations of something (proposals, runs): a robust expectation of the next."""

@@ -1,10 +1,18 @@
-"""The fold of a session's journal into state: its experiments, the baseline, the best.
+"""The fold of a session's journal into state: the one place that turns events into what
+they mean. Its experiments, the baseline and the best, every measured value of each commit,
+the noise, the notes, the re-runs, the cost, the pids of runs, how the session ended.
 
-Every view (headless output, the TUI, replay, experiments.md, results.tsv recovery) is
-rebuilt from the journal by SessionState.from_events, one event at a time."""
+Everyone reads the session through a SessionState: the loop and its judge (the session's
+own, fed by its recorder), the headless printer, the cockpit, replay, the notifier, the
+reports and the agents (each fed the same events). It is updated one event at a time,
+never rescanned.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+from cockpit.domain.events import NOT_THE_IDEAS_FAULT, legacy_cause
+from cockpit.domain.judge import NoiseFloor
 
 
 @dataclass
@@ -49,10 +57,42 @@ class Experiment:
     second_look: str = ""  # measured once, close to its bar: why it runs once more
     first_run: float | None = None  # a second look's first run, shown until it is judged
     made: str = ""  # a commit the human made on the session's branch, run as it is
+    cause: str = ""  # why a run has no result of its own (events.CAUSES), else ""
 
     @property
     def finished(self) -> bool:
         return self.status is not None
+
+    @property
+    def the_ideas_fault(self) -> bool:
+        """A crash of the idea itself (not a stop, a kill of cockpit, a lost machine)."""
+        return self.status == "crash" and self.cause not in NOT_THE_IDEAS_FAULT
+
+    @property
+    def is_baseline(self) -> bool:
+        return self.description == "baseline" and not self.diff
+
+@dataclass
+class Measure:
+    """A re-run of a commit, unchanged (noise, keep, second-look, confirm), once it ended."""
+
+    k: int | None
+    commit: str
+    purpose: str
+    metric: float | None
+    cause: str = ""
+    reason: str = ""
+    log: str | None = None
+    worker: int = 0
+    seconds: float = 0.0
+
+
+# Fields of these events that describe their experiment.
+RUN_FIELDS = ("commit", "log", "pid", "run_id", "worker", "status", "metric", "memory_gb",
+              "reason", "summary", "seconds", "delta_best", "delta_baseline", "confidence",
+              "verdict", "early_stop", "threshold", "bar", "bar_runs", "runs",
+              "data_fingerprint", "cause")
+
 
 @dataclass
 class SessionState:
@@ -61,11 +101,40 @@ class SessionState:
     base: str = ""  # the commit the session started from
     metric: str = "val_bpb"
     direction: str = "lower"
+    agent: str = ""
+    config: dict = field(default_factory=dict)  # the settings its latest start recorded
+    workers: int = 1
     experiments: list[Experiment] = field(default_factory=list)
+    measures: list[Measure] = field(default_factory=list)
+    # commit -> every value measured of it: its experiments' results and its re-runs
+    measured: dict[str, list[float]] = field(default_factory=dict)
+    noise: dict | None = None  # the latest noise measurement (its event)
+    noise_rounds: dict[str, int] = field(default_factory=dict)  # commit -> noise re-runs in
+    noise_recorded: set[tuple[str, int]] = field(default_factory=set)  # (commit, at)
+    notes: dict[int, str] = field(default_factory=dict)  # steering notes still in force
+    looks: dict[int, dict] = field(default_factory=dict)  # n -> a second look's first result
+    abandoned: set[int] = field(default_factory=set)  # crashed ideas given up
+    cost_usd: float = 0.0  # the model's cost so far
+    rows: set[int] = field(default_factory=set)  # experiments whose results.tsv row is written
+    program_sha: str = ""  # the program.md the last proposal read
+    run_ids: dict[tuple[str, int], str] = field(default_factory=dict)  # (n|k, key) -> run id
+    pids: list[tuple[str, int, int]] = field(default_factory=list)  # (n|k, key, pid)
+    fingerprint: str | None = None  # the data the session's first measured run read
+    finished_at: dict[int, float] = field(default_factory=dict)  # n -> when it was judged
+    auto_approve: bool | None = None  # as the last toggle set it (None: never toggled)
+    sandbox_off: str = ""  # why runs are not isolated, as last said
+    ended: str = ""  # why the session ended ("" while it runs)
+    last_time: float = 0.0  # when the newest event was written
+    events: int = 0  # how many were folded
+    max_k: int = 0  # the highest re-run number so far
+    legacy_measures: int = 0  # re-runs journaled without a number (older journals)
     _by_n: dict[int, Experiment] = field(default_factory=dict, repr=False)
+    _best: Experiment | None = field(default=None, repr=False)
+    _baseline: Experiment | None = field(default=None, repr=False)
+    _first_measured: Experiment | None = field(default=None, repr=False)
 
     @classmethod
-    def from_events(cls, events: list[dict]) -> "SessionState":
+    def from_events(cls, events: list[dict]) -> SessionState:
         state = cls()
         for e in events:
             state.apply(e)
@@ -74,43 +143,116 @@ class SessionState:
     def apply(self, e: dict) -> None:
         """Fold one journal event into the state (events arrive in journal order)."""
         kind = e.get("event")
-        if kind == "session":
-            self.tag, self.branch = e["tag"], e["branch"]
-            self.base = self.base or e["base"]
-            self.metric = e.get("metric", self.metric)
-            self.direction = e.get("direction", self.direction)
-        elif kind == "proposal":
-            exp = Experiment(
-                n=e["n"],
-                description=e.get("description", ""),
-                hypothesis=e.get("hypothesis", ""),
-                diff=e.get("diff", ""),
-                params=e.get("params", {}),
-                move=e.get("move"),
-                source_sha=e.get("source_sha", ""),
-                repair_of=e.get("repair_of"),
-                worker=e.get("worker", 0),
-                base=e.get("base", ""),
-                source_blob=e.get("source_blob", ""),
-                edited=e.get("edited", False),
-                made=e.get("made", ""),
-            )
-            self._by_n[exp.n] = exp
-            self.experiments.append(exp)
-        elif kind == "flagged" and e.get("n") in self._by_n:
-            self._by_n[e["n"]].flagged = e.get("why", "")
-        elif kind == "second_look" and e.get("n") in self._by_n:
-            self._by_n[e["n"]].second_look = e.get("why", "")
-            self._by_n[e["n"]].first_run = (e.get("result") or {}).get("metric")
-        elif kind in ("commit", "run_start", "run_pid", "result") and e.get("n") in self._by_n:
-            exp = self._by_n[e["n"]]
-            for key in ("commit", "log", "pid", "run_id", "worker", "status", "metric",
-                        "memory_gb", "reason", "summary", "seconds", "delta_best",
-                        "delta_baseline", "confidence", "verdict", "early_stop", "threshold",
-                        "bar", "bar_runs", "runs", "data_fingerprint"):
-                if key in e:
-                    setattr(exp, key, e[key])
+        self.events += 1
+        self.last_time = max(self.last_time, float(e.get("time") or 0.0))
+        handler = _FOLDS.get(kind)
+        if handler is not None:
+            handler(self, e)
 
+    # -- one fold per kind of event ---------------------------------------------------------
+    def _session(self, e: dict) -> None:
+        self.tag, self.branch = e["tag"], e["branch"]
+        self.base = self.base or e["base"]
+        self.metric = e.get("metric") or self.metric
+        self.direction = e.get("direction") or self.direction
+        self.agent = e.get("agent") or self.agent
+        self.config = e.get("config") or self.config
+        self.ended = ""
+
+    def _proposal(self, e: dict) -> None:
+        exp = Experiment(n=e["n"], description=e.get("description", ""),
+                         hypothesis=e.get("hypothesis", ""), diff=e.get("diff", ""),
+                         params=e.get("params") or {}, move=e.get("move"),
+                         source_sha=e.get("source_sha", ""), repair_of=e.get("repair_of"),
+                         worker=e.get("worker", 0), base=e.get("base", ""),
+                         source_blob=e.get("source_blob", ""), edited=e.get("edited", False),
+                         made=e.get("made", ""))
+        self._by_n[exp.n] = exp
+        self.experiments.append(exp)
+
+    def _run_event(self, e: dict) -> None:
+        exp = self._by_n.get(e.get("n"))
+        if exp is None:
+            return
+        for key in RUN_FIELDS:
+            if key in e:
+                setattr(exp, key, e[key])
+        if e["event"] == "run_start" and e.get("run_id"):
+            self.run_ids[("n", exp.n)] = e["run_id"]
+        elif e["event"] == "run_pid":
+            self.pids.append(("n", exp.n, e["pid"]))
+        elif e["event"] == "result":
+            self._result(exp, e)
+
+    def _result(self, exp: Experiment, e: dict) -> None:
+        exp.cause = e.get("cause") or legacy_cause(exp.status, exp.reason)
+        self.finished_at[exp.n] = float(e.get("time") or 0.0)
+        if exp.metric is not None:
+            if exp.commit:
+                self.measured.setdefault(exp.commit, []).append(exp.metric)
+            if self._first_measured is None:
+                self._first_measured = exp
+            if self._baseline is None and exp.is_baseline:
+                self._baseline = exp
+            if self.fingerprint is None and e.get("data_fingerprint"):
+                self.fingerprint = e["data_fingerprint"]
+        if exp.status == "keep":
+            self._best = exp
+
+    def _measure(self, e: dict) -> None:
+        measure = Measure(e.get("k"), e["commit"], e.get("purpose", ""), e.get("metric"),
+                          e.get("cause", ""), e.get("reason", ""), e.get("log"),
+                          e.get("worker", 0), e.get("seconds", 0.0))
+        self.measures.append(measure)
+        if measure.metric is not None:
+            self.measured.setdefault(measure.commit, []).append(measure.metric)
+        if measure.purpose == "noise":
+            self.noise_rounds[measure.commit] = self.noise_rounds.get(measure.commit, 0) + 1
+        if measure.k is None:
+            self.legacy_measures += 1
+        self.max_k = max(self.max_k, measure.k or 0)
+
+    def _measure_start(self, e: dict) -> None:
+        self.max_k = max(self.max_k, e["k"])
+        if e.get("run_id"):
+            self.run_ids[("k", e["k"])] = e["run_id"]
+
+    def _prepare_start(self, e: dict) -> None:
+        self.run_ids[("k", e["k"])] = e["run_id"]
+
+    def _pid(self, e: dict) -> None:
+        self.pids.append(("k", e["k"], e["pid"]))
+
+    def _noise(self, e: dict) -> None:
+        self.noise = e
+        self.noise_recorded.add((e.get("commit", ""), e.get("at", 0)))
+
+    def _flagged(self, e: dict) -> None:
+        if e["n"] in self._by_n:
+            self._by_n[e["n"]].flagged = e.get("why", "")
+
+    def _second_look(self, e: dict) -> None:
+        self.looks[e["n"]] = e["result"]
+        if e["n"] in self._by_n:
+            self._by_n[e["n"]].second_look = e.get("why", "")
+            self._by_n[e["n"]].first_run = e["result"].get("metric")
+
+    def _note(self, e: dict) -> None:
+        self.notes[e.get("id", len(self.notes))] = e["text"]
+
+    def _note_dropped(self, e: dict) -> None:
+        self.notes.pop(e["id"], None)
+
+    def _attempt(self, e: dict) -> None:
+        self.cost_usd += e.get("cost_usd") or 0.0
+
+    def _workers(self, e: dict) -> None:
+        self.workers = max(1, e["workers"])
+
+    def _session_end(self, e: dict) -> None:
+        self.ended = e.get("why") or "ended"
+
+    # -- what the state says ------------------------------------------------------------------
     @property
     def finished(self) -> list[Experiment]:
         return [e for e in self.experiments if e.finished]
@@ -130,28 +272,79 @@ class SessionState:
         """Proposals not yet run: awaiting approval, or approved and waiting for a worker."""
         return [e for e in self.experiments if not e.finished and not e.log]
 
-    def get(self, n: int) -> Experiment | None:
-        return self._by_n.get(n)
+    def get(self, n: int | None) -> Experiment | None:
+        return self._by_n.get(n) if n is not None else None
 
     @property
     def baseline(self) -> Experiment | None:
         """The unmodified starting point's run (normally experiment 1; a later one when the
         first was lost with its worker), else the first experiment that produced a metric."""
-        measured = [e for e in self.experiments if e.metric is not None]
-        return next((e for e in measured if e.description == "baseline" and not e.diff),
-                    measured[0] if measured else None)
+        return self._baseline or self._first_measured
 
     @property
     def best(self) -> Experiment | None:
-        """The session's best (see best_of)."""
-        return best_of(self.experiments)
+        """The session's best: its last kept experiment, the commit its branch stands on. A
+        keep beat the best before it by the keep policy (which honours the metric's
+        direction), so the judge, the chart, the report and the prompt all mean this one."""
+        return self._best
 
     @property
     def next_n(self) -> int:
         return max(self._by_n, default=0) + 1
 
+    @property
+    def next_k(self) -> int:
+        return 1 + max(self.max_k, self.legacy_measures)
+
+    def values_of(self, commit: str | None) -> list[float]:
+        """Every measured value of a commit: its experiments' and its re-runs'."""
+        return list(self.measured.get(commit or "", ()))
+
+    def mean_of(self, exp: Experiment) -> float:
+        """What a commit scores: the mean of every run of it, so one lucky run of the best
+        does not set the bar."""
+        values = self.measured.get(exp.commit or "") or [exp.metric]
+        return sum(values) / len(values)
+
+    def floor(self) -> NoiseFloor | None:
+        """The session's noise floor, pooled from every commit run more than once (None
+        until the session measured its noise)."""
+        if self.noise is None:
+            return None
+        return NoiseFloor.from_groups(self.measured)
+
+    def second_values(self, commit: str) -> list[float]:
+        """The second-look runs of a commit that measured something."""
+        return [m.metric for m in self.measures if m.purpose == "second-look"
+                and m.commit == commit and m.metric is not None]
+
+    def runs_with_logs(self) -> list[tuple[str, str]]:
+        """(log, commit) of every finished run that measured its commit."""
+        runs = [(e.log, e.commit) for e in self.experiments
+                if e.log and e.commit and e.metric is not None]
+        runs += [(m.log, m.commit) for m in self.measures if m.metric is not None and m.log]
+        return runs
+
+
+_FOLDS = {
+    "session": SessionState._session, "proposal": SessionState._proposal,
+    "commit": SessionState._run_event, "run_start": SessionState._run_event,
+    "run_pid": SessionState._run_event, "result": SessionState._run_event,
+    "measure": SessionState._measure, "measure_start": SessionState._measure_start,
+    "measure_pid": SessionState._pid, "prepare_start": SessionState._prepare_start,
+    "prepare_pid": SessionState._pid, "noise": SessionState._noise,
+    "flagged": SessionState._flagged, "second_look": SessionState._second_look,
+    "note": SessionState._note, "note_dropped": SessionState._note_dropped,
+    "attempt": SessionState._attempt, "workers": SessionState._workers,
+    "session_end": SessionState._session_end,
+    "abandoned": lambda state, e: state.abandoned.add(e["n"]),
+    "row": lambda state, e: state.rows.add(e["n"]),
+    "program": lambda state, e: setattr(state, "program_sha", e["sha"]),
+    "auto_approve": lambda state, e: setattr(state, "auto_approve", bool(e["on"])),
+    "sandbox_off": lambda state, e: setattr(state, "sandbox_off", e.get("why", "")),
+}
+
+
 def best_of(experiments) -> Experiment | None:
-    """The best of a session: its last kept experiment, the commit its branch stands on.
-    A keep beat the best before it by the keep policy (which honours the metric's
-    direction), so the judge, the chart, the report and the prompt all mean this one."""
+    """The last kept experiment of a list (earlier sessions' experiments, for the agents)."""
     return next((e for e in reversed(experiments) if e.status == "keep"), None)

@@ -29,7 +29,8 @@ from cockpit.runners.local import (
     training_env,
 )
 from cockpit.runners.logfile import CappedLog
-from cockpit.runners.pool import WORKER_LOST, Job, WorkerLost, WorkerPool
+from cockpit.runners.outcome import WORKER_LOST
+from cockpit.runners.pool import Capabilities, Job, WorkerLost, WorkerPool
 
 from cockpit.domain.errors import CockpitError
 
@@ -125,6 +126,7 @@ class TrainWorker:
 
 class RayPool(WorkerPool):
     kind = "ray"
+    capabilities = Capabilities(remote=True)
 
     def __init__(self, workers: int = 0, address: str = "", poll_seconds: float = POLL_SECONDS,
                  passthrough: tuple[str, ...] = (),

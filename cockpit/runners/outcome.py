@@ -5,8 +5,11 @@ import math
 import re
 import signal
 
+from cockpit.domain import events
 from cockpit.domain.text import printable
 from cockpit.runners.sandbox import HIDDEN_IN_HOME
+
+WORKER_LOST = "worker lost"  # how a run lost with its worker's machine is reported
 
 MAX_VALUE = 200  # characters of a value read from the output (a fingerprint is 12)
 SUMMARY_LINE = re.compile(r"^([A-Za-z_][\w.]*):\s+(\S.*?)\s*$")
@@ -104,30 +107,42 @@ def sandbox_refusal(text: str, offline: bool = True, limit: int = 200) -> str:
     return ""
 
 
-def crash_reason(result, text: str, summary: dict, metric: str, hard_timeout: int) -> str:
+def crash_cause(result, text: str, summary: dict, metric: str, hard_timeout: int
+                ) -> tuple[str, str]:
     """Why a finished run (a runners RunResult and the tail of its log) has no usable
-    metric; "" when it has one. Never raises."""
+    metric, as (cause, reason in words): ("", "") when it has one. Never raises."""
     if result.error:
-        return result.error
+        if result.error.startswith(WORKER_LOST):
+            return events.WORKER_LOST, result.error
+        return (events.CANNOT_START if result.error.startswith("cannot start")
+                else events.CRASHED), result.error
     if getattr(result, "holder_killed", False):
-        return ("the run killed the process that holds it (the reaper; the sandbox is off): "
-                "what it started may run on; turn the sandbox on")
+        return events.HOLDER_KILLED, ("the run killed the process that holds it (the reaper; "
+                                      "the sandbox is off): what it started may run on; turn "
+                                      "the sandbox on")
     if getattr(result, "disk_full", ""):
-        return f"the run filled the disk ({result.disk_full}): killed, its files removed"
+        return events.DISK_FULL, (f"the run filled the disk ({result.disk_full}): killed, its "
+                                  "files removed")
     if result.stopped:
-        return "stopped by the human"
+        return events.STOPPED, "stopped by the human"
     if result.timed_out:
-        return f"timed out: killed after the {hard_timeout}s hard limit"
+        return events.TIMED_OUT, f"timed out: killed after the {hard_timeout}s hard limit"
     refused = (sandbox_refusal(text, offline=getattr(result, "offline", False))
                if getattr(result, "sandboxed", False) else "")
     if result.returncode != 0:
         code = result.returncode
         killed = code is not None and code < 0
         how = f"killed by {signal_name(-code)}" if killed else f"exit code {code}"
-        return f"{how}: {refused or failure_reason(text)}"
+        return (events.SANDBOX if refused else events.CRASHED,
+                f"{how}: {refused or failure_reason(text)}")
     if not summary:
-        return ("finished without a summary block (no `---` followed by key: value lines)"
-                + (f"; {refused}" if refused else ""))
+        return events.NO_RESULT, ("finished without a summary block (no `---` followed by "
+                                  "key: value lines)" + (f"; {refused}" if refused else ""))
     if metric_value(summary, metric) is None:
-        return f"{metric} is {summary.get(metric, 'missing')!s} in the summary"
-    return ""
+        return events.NO_RESULT, f"{metric} is {summary.get(metric, 'missing')!s} in the summary"
+    return "", ""
+
+
+def crash_reason(result, text: str, summary: dict, metric: str, hard_timeout: int) -> str:
+    """crash_cause's words alone ("" when the run has its metric)."""
+    return crash_cause(result, text, summary, metric, hard_timeout)[1]

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Callable
 
 from cockpit.runners.local import RunResult
+from cockpit.runners.outcome import WORKER_LOST
 
 Output = Callable[["Job", str], None]  # (the job, text it printed)
-WORKER_LOST = "worker lost"  # how a run lost with its worker's machine is reported
 
 
 class WorkerLost(Exception):
@@ -63,10 +63,21 @@ class Finished:
     ended: float = field(default_factory=time.time)  # when its worker was free again
 
 
+@dataclass(frozen=True)
+class Capabilities:
+    """What a backend does with a job, so the loop asks what it can, not what it is."""
+
+    # Runs on another machine: the job ships its commit's files (no worktree here, no
+    # sandbox of cockpit's, no check of its files here), and each machine prepares its own
+    # data before its first job.
+    remote: bool = False
+
+
 class WorkerPool:
     """Threads that each run one job at a time; subclasses say how (run_job)."""
 
-    kind = "pool"
+    kind = "pool"  # the runner's name, as the journal records it
+    capabilities = Capabilities()
 
     def __init__(self, workers: int) -> None:
         if workers < 1:

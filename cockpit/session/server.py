@@ -199,7 +199,7 @@ class SessionServer:
     def _subscribe(self, conn: Connection, since: int) -> None:
         subscriber = Subscriber(conn)
         coordinator = self.coordinator
-        with coordinator._record_lock:  # no event falls between the backlog and the feed
+        with coordinator.recorder.lock:  # no event falls between the backlog and the feed
             backlog = coordinator.events[since:]
             with self._lock:
                 self.subscribers.add(subscriber)

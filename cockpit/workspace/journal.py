@@ -15,6 +15,7 @@ import os
 import threading
 import time
 from pathlib import Path
+
 from cockpit.domain.events import parse_lines
 from cockpit.domain.state import Experiment, SessionState
 from cockpit.workspace.paths import STATE_DIR
@@ -28,8 +29,10 @@ class Journal:
         self._checked_end = False
         self.damaged: list[str] = []  # the lines the last read() skipped, and why
 
-    def append(self, event: str, **fields) -> dict:
-        record = {"event": event, "time": round(time.time(), 3), **fields}
+    def append(self, event: dict) -> dict:
+        """Write one event (its kind in "event") with the time it is written; the record."""
+        record = {"event": event["event"], "time": round(time.time(), 3),
+                  **{k: v for k, v in event.items() if k != "event"}}
         line = json.dumps(record, separators=(",", ":")) + "\n"
         with self._lock, open(self.path, "a+b") as f:
             if not self._checked_end:  # a line torn by a kill must not swallow this one

@@ -1,0 +1,326 @@
+"""What any client may ask of the session: a registry of typed commands, each with its
+arguments declared once, and their handlers.
+
+A command names what it acts on (#7, note 3, the run of #12) and is refused in one line
+when that thing is gone or the asking makes no sense (CommandRefused); arguments of the
+wrong type are refused the same way. A bug inside a handler is a bug: its traceback goes to
+the session's stderr (its log) and the client gets an error answer, never "refused".
+"""
+from __future__ import annotations
+
+import dataclasses
+import sys
+import traceback
+import typing
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable
+
+from cockpit.agents.edits import EditRefused, validate_source
+from cockpit.domain.diffs import unified_diff
+from cockpit.domain.state import Experiment
+from cockpit.session.errors import CommandRefused
+from cockpit.session.proposer import sha
+
+if TYPE_CHECKING:
+    from cockpit.session.coordinator import Coordinator
+
+COMMANDS: dict[str, type] = {}
+
+
+def command(name: str):
+    def register(cls):
+        cls.OP = name
+        COMMANDS[name] = cls
+        return dataclass(frozen=True)(cls)
+    return register
+
+
+@command("status")
+class Status:
+    pass
+
+
+@command("pause")
+class Pause:
+    pass
+
+
+@command("resume")
+class Resume:
+    pass
+
+
+@command("stop")
+class Stop:
+    now: bool = False
+    runs: list | None = None  # the experiments to end now (None: every run in flight)
+    by: str = ""  # "signal": Ctrl-C or SIGTERM
+
+
+@command("stop_run")
+class StopRun:
+    n: int
+
+
+@command("steer")
+class Steer:
+    text: str
+
+
+@command("drop_note")
+class DropNote:
+    id: int
+
+
+@command("approve")
+class Approve:
+    n: int | None = None
+    source: str | None = None  # the proposal as the human edited it
+
+
+@command("reject")
+class Reject:
+    n: int | None = None
+    reason: str = ""
+
+
+@command("auto_approve")
+class AutoApprove:
+    on: bool
+
+
+@command("hold")
+class Hold:
+    """A client shows a decision (a dialog): auto-approve waits until it is closed."""
+
+    client: str
+    on: bool
+
+
+@command("notified")
+class Notified:
+    """The notifier's word on a service (named without its tokens)."""
+
+    service: str
+    ok: bool
+    error: str = ""
+
+
+@command("measure")
+class Measure:
+    commits: list
+    runs: int
+    purpose: str = "confirm"
+
+
+def parse(op: str, args: dict) -> Any:
+    """The command `op` with `args`, its arguments' types checked; CommandRefused in one
+    line when there is no such command or an argument does not fit."""
+    cls = COMMANDS.get(op)
+    if cls is None:
+        raise CommandRefused(f"unknown command {op!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    for name, value in args.items():
+        if name not in fields:
+            raise CommandRefused(f"{op}: no argument {name!r}")
+        options = typing.get_args(hints[name]) or (hints[name],)
+        kinds = tuple(typing.get_origin(o) or o for o in options)
+        if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
+            raise CommandRefused(f"{op}: {name} must be {' or '.join(k.__name__ for k in kinds)}"
+                                 f", got {type(value).__name__}")
+    missing = [f.name for f in fields.values() if f.name not in args
+               and f.default is dataclasses.MISSING]
+    if missing:
+        raise CommandRefused(f"{op}: {missing[0]} is missing")
+    return cls(**args)
+
+
+def answer(session: Coordinator, op: str, args: dict) -> dict:
+    """Parse and carry out one command: {"ok": True, "message", ...}, or {"ok": False,
+    "message"} when refused, or {"ok": False, "error": "bug", "message"} on a bug."""
+    try:
+        cmd = parse(op, args)
+        result = HANDLERS[type(cmd)](session, cmd)
+    except CommandRefused as exc:
+        return {"ok": False, "message": str(exc)}
+    except Exception as exc:
+        print(f"cockpit: the command {op} failed (a bug):\n{traceback.format_exc()}",
+              file=sys.stderr, flush=True)
+        return {"ok": False, "error": "bug", "message": f"cockpit failed on {op}: "
+                f"{type(exc).__name__}: {exc} (the traceback is in the session log)"}
+    session.publish_live()
+    return {"ok": True, **result} if isinstance(result, dict) \
+        else {"ok": True, "message": result or "done"}
+
+
+# -- the handlers ----------------------------------------------------------------------------
+def _status(s: Coordinator, cmd: Status) -> dict:
+    state = s.state
+    best, base = state.best, state.baseline
+    floor = state.floor()
+    return {"message": "running", "live": s.live(), "status": {
+        "tag": s.tag, "branch": state.branch, "metric": state.metric,
+        "direction": state.direction, "experiments": len(state.ran),
+        "kept": sum(e.status == "keep" for e in state.ran),
+        "crashed": sum(e.status == "crash" for e in state.ran),
+        "best": best.metric if best else None, "best_n": best.n if best else None,
+        "baseline": base.metric if base else None,
+        "noise": floor.std if floor else None, "noise_runs": floor.runs if floor else 0,
+        "budget": s.config.experiment.time_budget, "events": len(s.events)}}
+
+
+def _pause(s: Coordinator, cmd: Pause) -> str:
+    if s.paused:
+        raise CommandRefused("already paused")
+    s.pause("paused by the human", "human")
+    return "paused: no new run starts; runs in flight finish"
+
+
+def _resume(s: Coordinator, cmd: Resume) -> str:
+    if not s.paused:
+        raise CommandRefused("not paused")
+    s.resume()
+    return "resumed"
+
+
+def _stop(s: Coordinator, cmd: Stop) -> str:
+    """Stop the session: after the runs in flight, or now (ending the experiments named,
+    or all, and every re-run: a re-run only serves experiments the session will not run
+    any more)."""
+    s.stopping = "stopped" + (" by the human" if cmd.by != "signal" else "")
+    s.recorder.record("stopping", now=cmd.now, runs=cmd.runs)
+    jobs = s.scheduler.running_jobs()
+    if not cmd.now:
+        busy = [f"#{job.n}" for job in jobs if job.kind == "experiment"]
+        return "stopping after " + (", ".join(busy) if busy else "nothing: no run in flight")
+    ended = []
+    s.stop_cause = "human"
+    for job in jobs:
+        if cmd.runs is not None and job.kind == "experiment" and job.n not in cmd.runs:
+            continue
+        s.pool.stop(job.worker)
+        ended.append(f"#{job.n}" if job.kind == "experiment" else f"re-run {job.n}")
+    return "stopping now: " + (", ".join(ended) + " ended" if ended else "no run in flight")
+
+
+def _stop_run(s: Coordinator, cmd: StopRun) -> str:
+    """End experiment n's run now (recorded as stopped by the human); the loop pauses."""
+    slot = s.scheduler.slot_of(cmd.n)
+    if slot is None:
+        exp = s.state.get(cmd.n)
+        if exp is None:
+            raise CommandRefused(f"there is no experiment #{cmd.n}")
+        raise CommandRefused(f"#{cmd.n} is not running (it {_whereabouts(exp)})")
+    s.pool.stop(slot.worker)
+    if not s.paused:
+        s.pause("paused by the human after stopping a run", "human")
+    return f"#{cmd.n} stopped (recorded as a crash); the loop is paused: resume when ready"
+
+
+def _steer(s: Coordinator, cmd: Steer) -> str:
+    text = " ".join(str(cmd.text).split())
+    if not text:
+        raise CommandRefused("an empty note steers nothing")
+    note_id = 1 + max(s.state.notes, default=0)
+    s.recorder.record("note", id=note_id, text=text)
+    return f"note {note_id} added for the next proposals"
+
+
+def _drop_note(s: Coordinator, cmd: DropNote) -> str:
+    if cmd.id not in s.state.notes:
+        raise CommandRefused(f"there is no note {cmd.id}")
+    s.recorder.record("note_dropped", id=cmd.id)
+    return f"note {cmd.id} dropped"
+
+
+def _approve(s: Coordinator, cmd: Approve) -> str:
+    ticket = _awaiting(s, cmd.n)
+    if cmd.source is not None and cmd.source != ticket.proposal.source:
+        base_source = s.history.file_at(ticket.base, s.editable)
+        try:
+            validate_source(cmd.source, base_source, s.editable)
+        except EditRefused as exc:
+            raise CommandRefused(f"#{ticket.n} as edited is refused: {exc}") from None
+        ticket.proposal.source = cmd.source
+        ticket.proposal.params = {}
+        ticket.edited = True
+        ticket.diff = unified_diff(base_source, cmd.source, s.editable)
+        s.recorder.record("edited", n=ticket.n, diff=ticket.diff, source_sha=sha(cmd.source))
+    del s.scheduler.awaiting[ticket.n]
+    ticket.approved = True
+    s.scheduler.ready.append(ticket)
+    s.recorder.record("approved", n=ticket.n, edited=ticket.edited)
+    return f"#{ticket.n} approved" + (" as edited" if ticket.edited else "")
+
+
+def _reject(s: Coordinator, cmd: Reject) -> str:
+    from cockpit.domain import events
+
+    ticket = _awaiting(s, cmd.n)
+    del s.scheduler.awaiting[ticket.n]
+    s.recorder.record("result", n=ticket.n, status="rejected", metric=None,
+                      cause=events.REJECTED,
+                      reason=f"rejected by the human: {cmd.reason.strip() or 'no reason given'}")
+    s.render_experiments()
+    return f"#{ticket.n} rejected"
+
+
+def _auto_approve(s: Coordinator, cmd: AutoApprove) -> str:
+    s.auto_approve = cmd.on
+    s.recorder.record("auto_approve", on=cmd.on)
+    return "auto-approve " + ("on" if cmd.on else "off: each proposal waits for a human")
+
+
+def _hold(s: Coordinator, cmd: Hold) -> str:
+    s.scheduler.hold(cmd.client, cmd.on)
+    return "held" if cmd.on else "released"
+
+
+def _notified(s: Coordinator, cmd: Notified) -> str:
+    """A service failing is journaled once until it works again, or working again."""
+    if cmd.ok and s.notify_failing.pop(cmd.service, None) is not None:
+        s.recorder.record("notify_recovered", service=cmd.service)
+    elif not cmd.ok and cmd.service not in s.notify_failing:
+        s.notify_failing[cmd.service] = cmd.error
+        s.recorder.record("notify_failed", service=cmd.service, error=cmd.error)
+    return "noted"
+
+
+def _measure(s: Coordinator, cmd: Measure) -> str:
+    for commit in cmd.commits:
+        for _ in range(cmd.runs):
+            s.scheduler.queue(str(commit), cmd.purpose)
+    return (f"{cmd.runs} re-run{'s' * (cmd.runs != 1)} of {len(cmd.commits)} commit"
+            f"{'s' * (len(cmd.commits) != 1)} queued")
+
+
+def _awaiting(s: Coordinator, n: int | None):
+    """The ticket awaiting approval that `n` names (the oldest without n)."""
+    awaiting = s.scheduler.awaiting
+    if n is None:
+        if not awaiting:
+            raise CommandRefused("no proposal awaits approval")
+        return awaiting[min(awaiting)]
+    if n in awaiting:
+        return awaiting[n]
+    exp = s.state.get(n)
+    if exp is None and n in s.scheduler.proposing:
+        raise CommandRefused(f"#{n} is still being proposed")
+    if exp is None:
+        raise CommandRefused(f"there is no proposal #{n}")
+    raise CommandRefused(f"#{n} does not await approval (it {_whereabouts(exp)})")
+
+
+def _whereabouts(exp: Experiment) -> str:
+    if exp.status is None:
+        return "is running" if exp.log else "is waiting for a worker"
+    return {"rejected": "was rejected", "crash": "already finished (crash)"}.get(
+        exp.status, f"already finished ({exp.status})")
+
+
+HANDLERS: dict[type, Callable[..., Any]] = {
+    Status: _status, Pause: _pause, Resume: _resume, Stop: _stop, StopRun: _stop_run,
+    Steer: _steer, DropNote: _drop_note, Approve: _approve, Reject: _reject,
+    AutoApprove: _auto_approve, Hold: _hold, Notified: _notified, Measure: _measure,
+}

@@ -1,0 +1,178 @@
+"""Judging a finished run: what it measured (or why nothing), and what follows from it.
+
+It reads the session's state and settings and returns decisions: the result to journal
+(keep, discard, crash, with the verdict's numbers), or a second look first; the noise floor
+to record once a commit's noise runs are in; the keeps that today's floor no longer backs.
+The loop journals them and moves the branches. See domain.judge for the policy itself.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cockpit.domain import events
+from cockpit.domain.diffs import lines_delta
+from cockpit.domain.earlystop import StopDecision
+from cockpit.domain.judge import KeepPolicy, Noise, NoiseFloor, Verdict
+from cockpit.domain.state import Experiment, SessionState
+from cockpit.runners.outcome import crash_cause, find_value, metric_value, parse_summary
+from cockpit.runners.pool import Finished
+from cockpit.workspace.config import Config
+from cockpit.workspace.logs import read_head, read_tail
+
+
+@dataclass
+class Outcome:
+    """What a finished run measured, or why nothing: the loop's reading of it."""
+
+    summary: dict
+    value: float | None
+    cause: str = ""  # events.CAUSES; "" when it measured its metric
+    reason: str = ""
+    text: str = ""  # its log's head and tail (its fingerprint, its last words)
+
+
+def read_run(finished: Finished, config: Config, fingerprint: str | None,
+             stop_cause: str = "") -> Outcome:
+    """A finished run's outcome, from its result and its log (read once, kept on it)."""
+    if finished.outcome is not None:
+        return finished.outcome
+    log = finished.job.log_path
+    text = read_tail(log)  # the summary is at the end; a flood of output stays on disk
+    summary = parse_summary(text)
+    metric = config.metric.to_metric()
+    cause, reason = crash_cause(finished.result, text, summary, metric.name,
+                                config.experiment.hard_timeout)
+    if cause == events.STOPPED and stop_cause:
+        cause, reason = events.SESSION_ENDED, f"ended with the session: {stop_cause}"
+    value = None if cause else metric_value(summary, metric.name)
+    if not cause and metric.implausible(value):
+        cause, reason, value = events.IMPLAUSIBLE, metric.implausible(value), None
+    printed = find_value(read_head(log), "data_fingerprint")
+    if not cause and printed and fingerprint and printed != fingerprint:
+        cause, value = events.OTHER_DATA, None
+        reason = (f"the run read other data (fingerprint {printed}; the session's is "
+                  f"{fingerprint})")
+    finished.outcome = Outcome(summary, value, cause, reason, read_head(log) + "\n" + text[-4096:])
+    return finished.outcome
+
+
+def broken(reason: str, cause: str) -> Outcome:
+    """The outcome of a run that broke the rules (no reading of its log changes it)."""
+    return Outcome({}, None, cause, reason)
+
+
+@dataclass
+class Judgement:
+    """A finished experiment's result to journal, or a second look it runs first."""
+
+    result: dict
+    second_look: str = ""  # why it runs once more before it is judged ("": judged now)
+
+    @property
+    def status(self) -> str:
+        return self.result["status"]
+
+
+class Judge:
+    def __init__(self, state: SessionState, config: Config) -> None:
+        self.state = state
+        self.config = config
+
+    @property
+    def policy(self) -> KeepPolicy:
+        judge = self.config.judge
+        return KeepPolicy(self.config.metric.direction, judge.min_delta, judge.noise_multiple)
+
+    def decide(self, finished: Finished, outcome: Outcome, early: StopDecision | None,
+               may_look: bool) -> Judgement:
+        """The result of a finished experiment (or a second look first, when its gain came
+        close to its bar and `may_look`)."""
+        job, result = finished.job, finished.result
+        if early is not None and not self.config.early_stop.shadow and result.stopped:
+            return Judgement(dict(
+                n=job.n, commit=job.commit, status="discard", metric=None, worker=job.worker,
+                cause=events.EARLY_STOP, memory_gb=0.0, summary={},
+                seconds=round(result.seconds, 1), reason=early.why, verdict=early.why,
+                early_stop=early.to_dict(), sandboxed=bool(job.sandbox)))
+        state, value = self.state, outcome.value
+        best, baseline = state.best, state.baseline
+        runs = [value, *state.second_values(job.commit)] if value is not None else []
+        verdict: Verdict | None = None
+        if outcome.cause:
+            status = "crash"
+        elif best is None:
+            status = "keep"  # the baseline: the first measurement is the best so far
+        else:
+            exp = state.get(job.n)
+            verdict = self.policy.decide(sum(runs) / len(runs), state.mean_of(best),
+                                         state.floor(), lines_delta(exp.diff if exp else ""),
+                                         best_runs=len(state.values_of(best.commit)),
+                                         runs=len(runs))
+            status = verdict.status
+        memory = outcome.summary.get("peak_vram_mb")
+        bar = state.mean_of(best) if best is not None and value is not None else None
+        record = dict(
+            n=job.n, commit=job.commit, status=status, metric=value, worker=job.worker,
+            cause=outcome.cause, confidence=verdict.confidence if verdict else None,
+            verdict=verdict.why if verdict else "",
+            threshold=verdict.threshold if verdict else None, bar=bar,
+            bar_runs=len(state.values_of(best.commit)) if bar is not None and best else 0,
+            runs=len(runs),
+            memory_gb=round(memory / 1024, 1) if isinstance(memory, float) else 0.0,
+            summary=outcome.summary, seconds=round(result.seconds, 1), reason=outcome.reason,
+            delta_best=None if bar is None else sum(runs) / len(runs) - bar,
+            delta_baseline=None if value is None or baseline is None
+            else value - baseline.metric,
+            data_fingerprint=find_value(outcome.text, "data_fingerprint"),
+            sandboxed=bool(job.sandbox), ended=round(finished.ended, 3),
+        )
+        if verdict is not None and may_look and job.n not in state.looks \
+                and self.policy.second_look_due(verdict, self.config.judge.second_look):
+            share = verdict.gain / verdict.threshold
+            return Judgement(record, second_look=(
+                f"a near-miss at {share:.0%} of the bar ({verdict.gain:.6f} of "
+                f"{verdict.threshold:.6f}): one more run, then judged on the mean of both"))
+        return Judgement(record)
+
+    def noise_due(self, commit: str | None, measuring: bool) -> dict | None:
+        """The noise of a commit to record, once its noise runs are all in (`measuring`:
+        some are still queued or running) and not yet recorded for this round."""
+        state = self.state
+        if commit is None or measuring:
+            return None
+        at = state.noise_rounds.get(commit, 0)
+        values = state.values_of(commit)
+        if (commit, at) in state.noise_recorded or len(values) < 2:
+            return None
+        floor = NoiseFloor.from_groups(state.measured)
+        return dict(commit=commit, **Noise(values).to_dict(), at=at,
+                    floor=floor.describe() if floor is not None else "")
+
+    def flags(self) -> list[tuple[int, str]]:
+        """Keeps judged under an older, smaller estimate of the noise that today's floor no
+        longer backs, not flagged yet: (n, why), for `cockpit confirm`."""
+        floor = self.state.floor()
+        if floor is None:
+            return []
+        found = []
+        for exp in self.state.experiments:
+            if exp.status != "keep" or exp.flagged or exp.threshold is None or exp.is_baseline:
+                continue
+            gain = self.config.metric.to_metric().gain_of(exp.delta_best)
+            if gain is None or not self.policy.needs_confirm(gain, exp.threshold, floor,
+                                                             max(1, exp.bar_runs), exp.runs):
+                continue
+            now = self.policy.threshold(floor, max(1, exp.bar_runs), exp.runs)
+            found.append((exp.n, (
+                f"kept with a gain of {gain:.6f} over a bar of {exp.threshold:.6f}; the noise "
+                f"floor measured since ({floor.describe().removeprefix('noise floor: ')}) asks "
+                f"{now:.6f}: check it with `cockpit confirm`")))
+        return found
+
+
+def interrupted(exp: Experiment) -> dict:
+    """The result of a run a killed cockpit left behind (recorded at the resume)."""
+    return dict(n=exp.n, commit=exp.commit, status="crash", metric=None, memory_gb=0.0,
+                summary={}, seconds=0.0, cause=events.INTERRUPTED,
+                reason="interrupted: cockpit stopped during this experiment",
+                worker=exp.worker)

@@ -1,0 +1,124 @@
+"""Starting or resuming a session: the checks that come before anything is recorded, the
+parts the loop works with, and a resume's recovery carried out (see recovery for what it
+decides)."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from cockpit.session import sandboxing
+from cockpit.session.branches import Branches
+from cockpit.session.errors import SessionError
+from cockpit.session.launcher import Launcher
+from cockpit.session.outcomes import Outcomes
+from cockpit.session.proposer import Proposer
+from cockpit.session.recovery import plan_resume
+from cockpit.session.tamper import TamperGuard
+from cockpit.workspace.checks import check_parses
+from cockpit.workspace.data import data_dir_of
+from cockpit.workspace.history import History, short
+from cockpit.workspace.paths import OWN_RECORDS
+from cockpit.workspace.records import (
+    LEGACY_EXPERIMENTS,
+    REPORT_NAME,
+    RESULTS_NAME,
+    RecordsError,
+    reconcile_results,
+    refuse_if_not_ours,
+)
+from cockpit.workspace.worktrees import Worktrees
+
+if TYPE_CHECKING:
+    from cockpit.session.coordinator import Coordinator
+
+
+def open_session(s: Coordinator) -> None:
+    """Start or resume the session: git, the journal, recovery of a killed run."""
+    history = History(s.workspace)
+    if not history.has_commits():
+        raise SessionError(f"{s.workspace} has no commits yet: commit your files first")
+    sandboxing.check_footguns(s.config, s.workspace)
+    try:  # before anything is recorded: cockpit never writes over a file of the human's
+        refuse_if_not_ours(s.workspace / REPORT_NAME, LEGACY_EXPERIMENTS,
+                           " (cockpit writes its record of the sessions there)")
+    except RecordsError as exc:
+        raise SessionError(str(exc)) from None
+    history.ignore_locally(OWN_RECORDS)
+    cleared = history.clear_stale_locks()
+    damaged = s.recorder.load()
+    s.judge.state = s.recorder.state
+    s.scheduler.next_n, s.scheduler.next_k = s.state.next_n, s.state.next_k
+    branch = History.branch_for(s.tag)
+    checked_out = history.current_branch() or ""
+    if checked_out == branch or checked_out.startswith(f"{branch}-gpu"):
+        raise SessionError(f"your checkout is on {checked_out}, a branch of session {s.tag}: "
+                           "check out another branch there (experiments run in cockpit's "
+                           "own worktrees)")
+    _parts(s, history)
+    if s.events:
+        _resume(s, branch)
+    else:
+        taken = s.branches.taken()
+        if taken:
+            raise SessionError(f"branch {taken[0]} already exists and has no cockpit journal: "
+                               "pick another --tag")
+        base = history.head()
+        s.outcomes.move(branch, base)
+        s.recorder.record("session", tag=s.tag, branch=branch, base=base,
+                          metric=s.config.metric.name, direction=s.config.metric.direction,
+                          agent=s.agent.name, config=s.config.to_dict())
+    if cleared:
+        s.recorder.record("locks_cleared", paths=cleared)
+    if damaged:  # said once per start; the lines stay as they are in the file
+        s.recorder.record("journal_damaged", lines=len(damaged), first=damaged[:3])
+    check_parses(history, s.best_commit(), s.editable)
+    decided = sandboxing.sandboxing(s.config)
+    s.launcher = Launcher(s.config, s.workspace, s.tag, history, s.trees, s.guard, decided.on)
+    if not decided.on and s.state.sandbox_off != decided.why:
+        s.recorder.record("sandbox_off", why=decided.why)
+    s.guard.data_dir = data_dir_of(s.config, s.workspace)
+    s.scheduler.next_n, s.scheduler.next_k = s.state.next_n, s.state.next_k
+
+
+def _parts(s: Coordinator, history: History) -> None:
+    """The parts the loop works with, on this workspace's repository."""
+    s.history = history
+    history.on_planted = s.config_planted
+    s.trees = Worktrees(history, s.dir / "worktrees", s.config.experiment.share)
+    s.guard = TamperGuard(s.config, s.workspace, history, s.dir / "quarantine", s.dir)
+    s.branches = Branches(history, s.tag, s.editable)
+    s.outcomes = Outcomes(s)
+    s.proposer = Proposer(s.agent, s.config, s.workspace, s.recorder, s.dir / "agent",
+                          history.file_at, lambda: s.trees.checkout("agent", s.best_commit()))
+
+
+def _resume(s: Coordinator, branch: str) -> None:
+    """Every run a killed cockpit left behind ends as a crash (its processes killed);
+    proposals it had not run are offered again; the branches go back to the best."""
+    if not s.history.branch_exists(branch):
+        raise SessionError(f"session {s.tag}: its branch {branch} is gone; start a new --tag")
+    plan = plan_resume(s.state, s.history)
+    for killed in plan.killed:
+        s.recorder.record("leftover_killed", **killed)
+    for result in plan.results:
+        s.recorder.record("result", **result)
+    for cancelled in plan.cancelled:
+        s.recorder.record("result", **cancelled)
+    for ticket in plan.offered:
+        s.scheduler.awaiting[ticket.n] = ticket
+    best = s.best_commit()
+    if s.history.rev(best) is None:
+        raise SessionError(f"session {s.tag}'s best, {short(best)}, is not a commit of this "
+                           "repository (its journal was edited, or its history rewritten): "
+                           "start a new --tag")
+    for name, head in s.branches.settle(s.state, best):
+        why = s.outcomes.take_up(name, head)
+        if why:
+            raise SessionError(why)
+        s.history.set_branch(name, best)
+        s.branches.at[name] = best
+    for n in reconcile_results(s.workspace / RESULTS_NAME, s.state,
+                               s.state.rows if s.state.rows else None):
+        s.recorder.record("row", n=n)
+    s.outcomes.render_experiments()
+    s.recorder.record("session", tag=s.tag, branch=branch, base=s.state.base, resumed=True,
+                      agent=s.agent.name, config=s.config.to_dict())
