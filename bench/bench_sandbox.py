@@ -31,7 +31,8 @@ sys.path.insert(0, str(ROOT))
 import cockpit.runners.local as local  # noqa: E402
 from cockpit.workspace.config import Config  # noqa: E402
 from cockpit.session.sandboxing import policy_for  # noqa: E402
-from cockpit.runners.local import LocalRunner, training_env  # noqa: E402
+from cockpit.runners.local import LocalRunner
+from cockpit.runners.environment import training_env  # noqa: E402
 from cockpit.runners.sandbox import SandboxPolicy, available  # noqa: E402
 
 from cockpit.runners.outcome import parse_summary

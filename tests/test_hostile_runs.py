@@ -2,7 +2,6 @@
 it changed comes back (or ends the session when it cannot), and the research goes on."""
 from __future__ import annotations
 
-import sys
 
 import git
 import pytest

@@ -12,7 +12,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from cockpit.runners.local import LocalRunner, training_env
+from cockpit.runners.local import LocalRunner
+from cockpit.runners.environment import training_env
 from cockpit.runners.sandbox import SandboxPolicy, available
 from support import FAKE_TRAIN, Decider, cockpit, make_workspace, read_journal, wait_for
 
@@ -256,7 +257,7 @@ def test_a_run_that_swaps_its_venv_link_fools_no_later_run(tmp_path, sandbox):
 
 def test_the_control_socket_refuses_a_client_deeper_than_it_looks(tmp_path):
     """A run's process at the bottom of a chain longer than the ancestor walk is refused."""
-    from cockpit.runners.local import MAX_ANCESTORS, run_of
+    from cockpit.runners.processes import MAX_ANCESTORS, run_of
 
     chain = tmp_path / "chain.sh"
     chain.write_text(f'n=$1\nif [ "$n" -gt 0 ]; then exec /usr/bin/env -i /bin/sh -c '

@@ -197,7 +197,7 @@ def fold_everywhere(events: list[dict]) -> None:
 
 
 def test_every_damaged_field_of_every_event_is_skipped_or_read(real_journal):
-    from cockpit.domain.events import parse_lines
+    from cockpit.domain.reading import parse_lines
 
     tried = 0
     for variant in hostile_variants(real_journal):

@@ -12,14 +12,9 @@ import threading
 import time
 
 import pytest
-from cockpit.runners.local import (
-    LocalRunner,
-    kill_leftovers,
-    marked_processes,
-    reaper_available,
-    split_command,
-    training_env,
-)
+from cockpit.runners.local import LocalRunner, reaper_available, split_command
+from cockpit.runners.processes import kill_leftovers, marked_processes
+from cockpit.runners.environment import training_env
 
 from cockpit.runners.outcome import crash_reason, parse_summary
 from cockpit.workspace.logs import read_tail

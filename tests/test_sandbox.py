@@ -12,7 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
-from cockpit.runners.local import LocalRunner, marked_processes
+from cockpit.runners.local import LocalRunner
+from cockpit.runners.processes import marked_processes
 from cockpit.runners.sandbox import SandboxPolicy, available, default_hidden, describe, wrap
 
 from cockpit.runners.outcome import crash_reason, parse_summary

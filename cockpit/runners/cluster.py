@@ -21,13 +21,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Callable
 
-from cockpit.runners.local import (
-    LocalRunner,
-    RunResult,
-    kill_leftovers,
-    new_run_id,
-    training_env,
-)
+from cockpit.runners.local import LocalRunner, RunResult, new_run_id
+from cockpit.runners.processes import kill_leftovers
+from cockpit.runners.environment import training_env
 from cockpit.runners.logfile import CappedLog
 from cockpit.runners.outcome import WORKER_LOST
 from cockpit.runners.pool import Capabilities, Job, WorkerLost, WorkerPool
@@ -158,10 +154,13 @@ class RayPool(WorkerPool):
         # Ship this code by value: the cluster's nodes need Ray, not cockpit installed.
         import cockpit.runners.cluster
         import cockpit.runners.disk
+        import cockpit.runners.environment
         import cockpit.runners.local
         import cockpit.runners.logfile
+        import cockpit.runners.processes
         import cockpit.runners.sandbox
         for module in (cockpit.runners.sandbox, cockpit.runners.disk, cockpit.runners.logfile,
+                       cockpit.runners.environment, cockpit.runners.processes,
                        cockpit.runners.local, cockpit.runners.cluster):
             ray.cloudpickle.register_pickle_by_value(module)
         self._actor_class = ray.remote(TrainWorker)

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Callable
 
-from cockpit.runners.local import LocalRunner, RunResult, training_env
+from cockpit.runners.local import LocalRunner, RunResult
+from cockpit.runners.environment import training_env
 from cockpit.runners.pool import Job, WorkerPool
 
 

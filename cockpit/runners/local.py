@@ -18,7 +18,6 @@ from __future__ import annotations
 import codecs
 import math
 import os
-import re
 import selectors
 import shlex
 import shutil
@@ -29,10 +28,12 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Callable
 
 from cockpit.runners.disk import DiskFloor
+from cockpit.runners.environment import training_env
 from cockpit.runners.logfile import CappedLog
+from cockpit.runners.processes import MARKER, kill_run, signal_run
 from cockpit.runners.sandbox import SandboxPolicy, SandboxUnavailable, wrap
 
 KILL_GRACE = 5.0  # seconds between SIGTERM and SIGKILL
@@ -40,90 +41,8 @@ DRAIN_GRACE = 1.0  # seconds the output is still read once every process of the 
 READ_SIZE = 65536
 TICK = 0.1  # the watchdog's resolution when nothing else wakes it
 MAX_TIMEOUT = 366 * 24 * 3600.0  # longer is no watchdog (and overflows a timer's wait)
-REAP_ROUNDS = 100  # scans for marked processes after SIGKILL (a forking run needs a few)
 REAPER_WAIT = 5.0  # seconds the reaper gets to kill its tree before its group is killed
 DISK_CHECK = 0.5  # seconds between two looks at the free space of the run's disks
-MARKER = "COCKPIT_RUN"
-MAX_ANCESTORS = 256  # a process tree deeper than this is not walked further
-
-# What a training run needs from this process's environment, by exact name or prefix.
-ALLOWED_NAMES = frozenset({
-    "PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TERM", "COLORTERM",
-    "TMPDIR", "SHELL", "VIRTUAL_ENV", "VIRTUAL_ENV_PROMPT", "MAMBA_ROOT_PREFIX", "MAMBA_EXE",
-    "LD_LIBRARY_PATH", "HF_HOME", "HF_HUB_CACHE", "HF_DATASETS_CACHE", "HF_HUB_OFFLINE",
-    "HF_DATASETS_OFFLINE", "HF_HUB_DISABLE_TELEMETRY", "TRANSFORMERS_CACHE",
-    "TRANSFORMERS_OFFLINE", "TOKENIZERS_PARALLELISM", "XDG_CACHE_HOME", "MPLBACKEND",
-    "MPLCONFIGDIR", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
-    # uv's settings that select an interpreter or an environment (never its index URLs,
-    # which may carry credentials)
-    "UV_CACHE_DIR", "UV_PYTHON", "UV_PROJECT_ENVIRONMENT", "UV_NO_SYNC", "UV_OFFLINE",
-    "UV_FROZEN", "UV_LOCKED", "UV_PYTHON_INSTALL_DIR", "UV_PYTHON_PREFERENCE",
-    "UV_PYTHON_DOWNLOADS", "UV_LINK_MODE", "UV_NO_CACHE", "UV_COMPILE_BYTECODE",
-    "UV_SYSTEM_PYTHON", "UV_NO_PROGRESS", "UV_TORCH_BACKEND", "UV_CONCURRENT_DOWNLOADS",
-    "UV_CONCURRENT_BUILDS", "UV_CONCURRENT_INSTALLS",
-})
-ALLOWED_PREFIXES = (
-    "LC_", "PYTHON", "CONDA_", "CUDA_", "NVIDIA_", "NCCL_", "CUDNN_", "CUBLAS_", "HIP_",
-    "ROCM_", "ROCR_", "HSA_", "OMP_", "MKL_", "KMP_", "TORCH", "PYTORCH", "TRITON",
-)
-# cockpit's own variables a run reads; any other COCKPIT_* is the human's (a notification
-# URL, a token) and stays out.
-COCKPIT_NAMES = frozenset({"COCKPIT_DATA_DIR", "COCKPIT_TIME_BUDGET", "COCKPIT_SEED"})
-# A name that looks like it holds a key, token, secret, password, credential, signature or
-# session: dropped even when a prefix allows it (NVIDIA_API_KEY, TORCH_HUB_PAT).
-SECRET_WORD = re.compile(
-    r"(^|_)(KEYS?|TOKENS?|SECRETS?|PASS|PWD|AUTH|CREDS?|COOKIES?|SIGNATURES?|PAT|JWT|"
-    r"BEARER|SESSIONS?|SIGS?|SIGNING|HMAC|SALT|OTP|NONCE|PRIVATE|CERTS?|PEM|DSN|WEBHOOKS?|"
-    r"TOPICS?|CONN|CONNECTION)(_|$)"
-    r"|PASSWORD|PASSWD|PASSPHRASE|SECRET|CREDENTIAL|APIKEY|ACCESSKEY|PRIVATEKEY|AUTHTOKEN",
-    re.IGNORECASE,
-)
-# A value that is, or holds, a URL (https://…/t/<TOKEN>/…, ntfys://ntfy.sh/<topic>,
-# postgres://user:pass@db): a run never needs one from cockpit's environment, and any URL
-# may carry a credential in its user, path or query. Nor a value shaped like a well-known
-# token (GitHub, GitLab, OpenAI, Slack, AWS, Hugging Face, a JWT).
-URL_VALUE = re.compile(r"[a-z][a-z0-9+.-]*://", re.IGNORECASE)
-TOKEN_VALUE = re.compile(
-    r"(^|[^A-Za-z0-9])(gh[pousr]_[A-Za-z0-9]{20,}|github_pat_|glpat-|sk-[A-Za-z0-9_-]{16,}|"
-    r"(sk|rk)_live_|xox[abprs]-|(AKIA|ASIA)[0-9A-Z]{16}|hf_[A-Za-z0-9]{20,}|"
-    r"eyJ[A-Za-z0-9_-]{8,}\.eyJ|AIza[0-9A-Za-z_-]{30,}|nvapi-|npm_[A-Za-z0-9]{30,}|"
-    r"pypi-[A-Za-z0-9_-]{30,})"
-    # a private key, a connection string's key, credentials before a host (user:pass@host)
-    r"|PRIVATE KEY-----|AccountKey=|SharedAccessKey=|Password=|^[^\s/:@]+:[^\s/@]+@[\w.-]+")
-# Loader variables: a library they name is loaded into every process of the run, and
-# into those cockpit starts to hold it (bwrap, the reaper) before any isolation exists.
-LOADER_NAMES = frozenset({"LD_PRELOAD", "LD_AUDIT", "LD_DEBUG_OUTPUT", "LD_PROFILE",
-                          "DYLD_INSERT_LIBRARIES", "DYLD_LIBRARY_PATH"})
-
-
-def training_env(extra: dict[str, str] | None = None,
-                 passthrough: Iterable[str] = ()) -> dict[str, str]:
-    """The environment of a training run: only what it needs from this process's (an
-    allow-list), nothing that looks like a secret by its name or its value, then the
-    variables the human chose to pass (`passthrough`, taken as they are, but never a loader
-    variable), then `extra`. LD_LIBRARY_PATH keeps only absolute directories (an empty or
-    relative entry would load libraries from the run's own worktree)."""
-    env = {name: value for name, value in os.environ.items()
-           if _allowed(name) and not secret_looking(name, value)}
-    env.update({name: os.environ[name] for name in passthrough
-                if name in os.environ and name not in LOADER_NAMES})
-    if "LD_LIBRARY_PATH" in env:
-        env["LD_LIBRARY_PATH"] = ":".join(
-            p for p in env["LD_LIBRARY_PATH"].split(":") if os.path.isabs(p))
-    env["PYTHONUNBUFFERED"] = "1"  # progress lines arrive as they are printed
-    env.update(extra or {})
-    return env
-
-
-def secret_looking(name: str, value: str) -> bool:
-    """Whether a variable looks like it holds a secret: by its name, or by its value."""
-    return bool(SECRET_WORD.search(name) or URL_VALUE.search(value)
-                or TOKEN_VALUE.search(value))
-
-
-def _allowed(name: str) -> bool:
-    return name in ALLOWED_NAMES or name in COCKPIT_NAMES \
-        or name.upper().startswith(ALLOWED_PREFIXES)
 
 
 def split_command(command: str) -> list[str]:
@@ -287,7 +206,7 @@ class LocalRunner:
                         continue
                 if term_at is None and (self._stop_requested or now >= deadline):
                     timed_out = not self._stop_requested
-                    _signal_run(proc.pid, run_id, signal.SIGTERM)
+                    signal_run(proc.pid, run_id, signal.SIGTERM)
                     term_at = now
                 elif term_at is not None and not killed and now >= term_at + self.kill_grace:
                     self._kill(proc, run_id)
@@ -318,7 +237,7 @@ class LocalRunner:
             while not _exited(proc) and time.monotonic() < deadline:
                 time.sleep(0.005)
             self._forced = self._forced or not _exited(proc)
-        _kill_run(proc.pid, run_id)
+        kill_run(proc.pid, run_id)
 
 
 class _Pump:
@@ -370,151 +289,6 @@ class _Pump:
                 self.on_output(text)
 
 
-def kill_leftovers(run_id: str, pgid: int | None) -> int:
-    """Kill what an interrupted run left behind (a previous cockpit died mid-run): its
-    process group, even when the group's first process already exited, and every process
-    carrying its marker. A group is only touched when one of its members carries the
-    marker, so an unrelated process that reuses the pid is left alone. Returns how many
-    processes were killed."""
-    killed: set[int] = set()
-    if pgid is not None:
-        members = [pid for pid, group in _process_groups() if group == pgid]
-        if any(_is_marked(pid, run_id) for pid in members):
-            _signal_group(pgid, signal.SIGKILL)
-            killed.update(members)
-    killed.update(_kill_marked(run_id))
-    return len(killed)
-
-
-def marked_processes(run_id: str) -> list[int]:
-    """The live processes on this machine that carry the marker of `run_id` (Linux; an
-    empty list elsewhere). Only processes this user may inspect are seen."""
-    return [pid for pid in _pids() if _is_marked(pid, run_id)]
-
-
-def _signal_run(pgid: int, run_id: str, sig: int) -> None:
-    _signal_group(pgid, sig)
-    for pid in marked_processes(run_id):
-        _signal_marked(pid, run_id, sig)
-
-
-def _kill_run(pgid: int, run_id: str) -> None:
-    """SIGKILL the run's group and every marked process, until none is left."""
-    _signal_group(pgid, signal.SIGKILL)
-    _kill_marked(run_id)
-
-
-def _kill_marked(run_id: str) -> set[int]:
-    # A marked process may fork between two scans: scan again until one finds none.
-    killed: set[int] = set()
-    for _ in range(REAP_ROUNDS):
-        found = [pid for pid in marked_processes(run_id) if _signal_marked(pid, run_id,
-                                                                            signal.SIGKILL)]
-        if not found:
-            break
-        killed.update(found)
-        time.sleep(0.005)  # a killed process keeps its environment until it is torn down
-    return killed
-
-
-def _signal_marked(pid: int, run_id: str, sig: int) -> bool:
-    """Signal `pid` if it (still) carries the marker; whether it was signalled. Through a
-    pidfd where there is one, so a pid reused between the check and the signal is safe."""
-    try:
-        pidfd = os.pidfd_open(pid)
-    except (AttributeError, OSError):
-        pidfd = None
-    try:
-        if not _is_marked(pid, run_id):
-            return False
-        if pidfd is not None:
-            signal.pidfd_send_signal(pidfd, sig)
-        else:
-            os.kill(pid, sig)
-        return True
-    except (ProcessLookupError, PermissionError):
-        return False
-    finally:
-        if pidfd is not None:
-            os.close(pidfd)
-
-
-def run_of(pid: int) -> str:
-    """Whether a process is one of a run's (any run's, any session's): "" when it is not,
-    else how it shows. A run's process carries a run's marker, or descends from one that
-    does (a child that cleared its environment is still below its run's first process,
-    or its reaper), or lives in another user or PID namespace than this one (a sandbox).
-    A process that cannot be looked at counts as a run's (Linux; "" elsewhere)."""
-    if not os.path.isdir("/proc"):
-        return ""
-    for name in ("user", "pid"):
-        try:
-            if os.readlink(f"/proc/{pid}/ns/{name}") != os.readlink(f"/proc/self/ns/{name}"):
-                return f"a process in another {name} namespace (a run's sandbox)"
-        except OSError:
-            return "a process that cannot be looked at"
-    for _ in range(MAX_ANCESTORS):
-        if pid <= 1:
-            return ""
-        try:
-            with open(f"/proc/{pid}/environ", "rb") as f:
-                environ = f.read()
-        except OSError:
-            return "a process that cannot be looked at"
-        start = environ.find(f"{MARKER}=".encode())
-        if start == 0 or start > 0 and environ[start - 1:start] == b"\0":
-            value = environ[start:].split(b"\0", 1)[0].decode(errors="replace")
-            return f"a process of run {value.partition('=')[2]}"
-        pid = _parent(pid)
-    return f"a process more than {MAX_ANCESTORS} levels deep (no client is)"
-
-
-def _parent(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return int(f.read().rsplit(b")", 1)[1].split()[1])
-    except (OSError, IndexError, ValueError):
-        return 0
-
-
-def _is_marked(pid: int, run_id: str) -> bool:
-    needle = f"{MARKER}={run_id}\0".encode()
-    try:
-        with open(f"/proc/{pid}/environ", "rb") as f:
-            environ = f.read()
-    except OSError:  # gone, not ours, or no /proc
-        return False
-    return environ.startswith(needle) or b"\0" + needle in environ
-
-
-def _pids() -> Iterator[int]:
-    """Every process of this user (all of them for root), except this one."""
-    me, uid = os.getpid(), os.getuid()
-    try:
-        entries = list(os.scandir("/proc"))
-    except OSError:
-        return
-    for entry in entries:
-        if not entry.name.isdigit() or int(entry.name) == me:
-            continue
-        try:
-            if uid == 0 or entry.stat().st_uid == uid:
-                yield int(entry.name)
-        except OSError:
-            continue
-
-
-def _process_groups() -> Iterator[tuple[int, int]]:
-    """(pid, process group id) of every process _pids() sees."""
-    for pid in _pids():
-        try:
-            with open(f"/proc/{pid}/stat", "rb") as f:
-                fields = f.read().rsplit(b")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        yield pid, int(fields[2])
-
-
 def _exit_fd(pid: int) -> int | None:
     """A descriptor that becomes readable when `pid` exits (Linux 5.3+), else None."""
     try:
@@ -547,8 +321,3 @@ def _unwrapped(returncode: int) -> int:
     return returncode
 
 
-def _signal_group(pgid: int, sig: int) -> None:
-    try:
-        os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass

@@ -19,7 +19,6 @@ workers keep getting new proposals, built on the newest best.
 from __future__ import annotations
 
 import queue
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -32,14 +31,13 @@ from cockpit.runners.pool import Finished, Job, Started, WorkerPool
 from cockpit.session import commands, live
 from cockpit.session.errors import SessionError
 from cockpit.session.judging import Judge, broken, read_run
-from cockpit.session.opening import open_session
+from cockpit.session.opening import make_pool, open_session
 from cockpit.session.outcomes import Outcomes
 from cockpit.session.proposer import Proposed, Proposer
 from cockpit.session.recorder import Recorder
 from cockpit.session.scheduler import Measurement, Scheduler, Slot
 from cockpit.session.stopper import Stopper
 from cockpit.workspace.config import Config
-from cockpit.workspace.history import ConfigTampered
 from cockpit.workspace.journal import Journal
 from cockpit.workspace.paths import session_dir
 
@@ -191,11 +189,9 @@ class Coordinator:
         ((commit, runs, purpose), ...) it only re-runs those commits, then ends."""
         self.scheduler.limit = max_experiments
         self._measure_only = measure is not None
-        if not self._measure_only:
-            self.proposer_preflight()
-        open_session(self)
+        open_session(self, preflight=not self._measure_only)
         try:
-            self.pool = self._make_pool()
+            self.pool = make_pool(self.config, self._pool_source)
             self.pool.results = self.inbox
             self.scheduler.slots = [Slot(k) for k in range(self.pool.workers)]
             self.recorder.record("workers", kind=self.pool.kind, workers=self.pool.workers)
@@ -328,29 +324,17 @@ class Coordinator:
 
     # -- runs ----------------------------------------------------------------------------
     def _start_experiment(self, slot: Slot, ticket: Ticket) -> None:
-        n = ticket.n
         commit = self.outcomes.commit_of(ticket, slot.worker)
-        log = self.dir / "runs" / f"{n:04d}" / "run.log"
         slot.ticket = ticket
         self.scheduler.started += 1
-        self._launch(slot, commit, log, "experiment", n, lambda job: self.recorder.record(
-            "run_start", n=n, commit=commit, log=self._rel(log), worker=slot.worker,
-            run_id=job.run_id))
+        self.launcher.start(self.pool, slot, commit, "experiment", ticket.n, self.output)
+        self.progress.pop(slot.worker, None)
 
     def _start_measurement(self, slot: Slot, m: Measurement) -> None:
-        log = self.dir / "measure" / f"{m.k:04d}" / "run.log"
         slot.measurement = m
-        self._launch(slot, m.commit, log, "measure", m.k, lambda job: self.recorder.record(
-            "measure_start", k=m.k, commit=m.commit, purpose=m.purpose, worker=slot.worker,
-            log=self._rel(log), run_id=job.run_id))
-
-    def _launch(self, slot: Slot, commit: str, log: Path, kind: str, key: int,
-                announce: Callable[[Job], None]) -> None:
-        job = self.launcher.job(self.pool, slot.worker, commit, log, kind, key)
-        slot.job, slot.started = job, time.monotonic()
+        self.launcher.start(self.pool, slot, m.commit, "measure", m.k, self.output,
+                            purpose=m.purpose)
         self.progress.pop(slot.worker, None)
-        announce(job)  # journaled before its first output can reach anyone
-        self.pool.start(job, on_output=self.output)
 
     def output(self, job: Job, text: str) -> None:
         """A run's output (its worker's thread)."""
@@ -473,31 +457,5 @@ class Coordinator:
     def render_experiments(self) -> None:
         self.outcomes.render_experiments()
 
-    def proposer_preflight(self) -> None:
-        """The agent's setup checks (model string, key, CLI on PATH) before anything runs."""
-        from cockpit.agents import AgentError
-
-        check = getattr(self.agent, "preflight", None)
-        if check is None:
-            return
-        try:
-            check()
-        except AgentError as exc:
-            raise SessionError(f"{self.agent.name} agent: {exc}") from None
-
-    def _make_pool(self) -> WorkerPool:
-        source = self._pool_source
-        if source is None:
-            from cockpit.runners.factory import make_pool
-
-            return make_pool(self.config)
-        return source() if callable(source) else source
-
     def _rel(self, path: Path) -> str:
         return str(path.relative_to(self.workspace))
-
-    def config_planted(self, planted: ConfigTampered) -> None:
-        """.git/config gained keys that run commands (found before one of cockpit's git
-        commands, or as a run ended): put back, every run in flight a suspect."""
-        jobs = self.scheduler.running_jobs()
-        self.recorder.record("tampered", **self.guard.put_config_back(planted, jobs))

@@ -3,20 +3,25 @@ its disk's floor, its environment; and preparing the data once per session start
 """
 from __future__ import annotations
 
+import time
 import uuid
 from pathlib import Path
 from typing import Callable
 
 from cockpit.runners.disk import MB
-from cockpit.runners.local import LocalRunner, new_run_id, training_env
+from cockpit.runners.local import LocalRunner, new_run_id
+from cockpit.runners.environment import training_env
 from cockpit.runners.outcome import failure_reason
 from cockpit.runners.pool import Job, WorkerPool
 from cockpit.session import sandboxing
+from cockpit.session.recorder import Recorder
+from cockpit.session.scheduler import Slot
 from cockpit.session.tamper import TamperGuard
 from cockpit.session.errors import SessionError
 from cockpit.workspace.config import Config
 from cockpit.workspace.history import History
 from cockpit.workspace.logs import read_tail
+from cockpit.workspace.paths import session_dir
 from cockpit.workspace.worktrees import Worktrees
 
 PREPARE_TIMEOUT = 3600
@@ -42,10 +47,13 @@ def prepare_command(config: Config, workspace: Path) -> str:
 
 class Launcher:
     def __init__(self, config: Config, workspace: Path, tag: str, history: History,
-                 trees: Worktrees, guard: TamperGuard, sandboxed: bool) -> None:
+                 trees: Worktrees, guard: TamperGuard, sandboxed: bool,
+                 recorder: Recorder) -> None:
         self.config = config
         self.workspace = workspace
         self.tag = tag
+        self.session_dir = session_dir(workspace, tag)
+        self.recorder = recorder
         self.history = history
         self.trees = trees
         self.guard = guard
@@ -70,6 +78,24 @@ class Launcher:
                   sandbox=sandbox)
         if sandbox is None and not remote:  # it could change the human's branches
             self.guard.watch_refs(job)
+        return job
+
+    def start(self, pool: WorkerPool, slot: Slot, commit: str, kind: str, key: int,
+              on_output: Callable[[Job, str], None], purpose: str = "") -> Job:
+        """Put a run on the slot's worker: journaled (run_start, measure_start) before its
+        first output can reach anyone."""
+        folder = "runs" if kind == "experiment" else "measure"
+        log = self.session_dir / folder / f"{key:04d}" / "run.log"
+        job = self.job(pool, slot.worker, commit, log, kind, key)
+        slot.job, slot.started = job, time.monotonic()
+        where = str(log.relative_to(self.workspace))
+        if kind == "experiment":
+            self.recorder.record("run_start", n=key, commit=commit, log=where,
+                                 worker=slot.worker, run_id=job.run_id)
+        else:
+            self.recorder.record("measure_start", k=key, commit=commit, purpose=purpose,
+                                 worker=slot.worker, log=where, run_id=job.run_id)
+        pool.start(job, on_output=on_output)
         return job
 
     def prepare(self, log: Path, best: str, on_output: Callable[[Job, str], None],

@@ -3,7 +3,10 @@ parts the loop works with, and a resume's recovery carried out (see recovery for
 decides)."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
+
+from cockpit.agents import AgentError
+from cockpit.runners.pool import WorkerPool
 
 from cockpit.session import sandboxing
 from cockpit.session.branches import Branches
@@ -31,8 +34,16 @@ if TYPE_CHECKING:
     from cockpit.session.coordinator import Coordinator
 
 
-def open_session(s: Coordinator) -> None:
-    """Start or resume the session: git, the journal, recovery of a killed run."""
+def open_session(s: Coordinator, preflight: bool = True) -> None:
+    """Start or resume the session: the agent's setup, git, the journal, recovery of a
+    killed run."""
+    if preflight:
+        check = getattr(s.agent, "preflight", None)  # model string, key, CLI on PATH
+        try:
+            if check is not None:
+                check()
+        except AgentError as exc:
+            raise SessionError(f"{s.agent.name} agent: {exc}") from None
     history = History(s.workspace)
     if not history.has_commits():
         raise SessionError(f"{s.workspace} has no commits yet: commit your files first")
@@ -72,17 +83,27 @@ def open_session(s: Coordinator) -> None:
         s.recorder.record("journal_damaged", lines=len(damaged), first=damaged[:3])
     check_parses(history, s.best_commit(), s.editable)
     decided = sandboxing.sandboxing(s.config)
-    s.launcher = Launcher(s.config, s.workspace, s.tag, history, s.trees, s.guard, decided.on)
+    s.launcher = Launcher(s.config, s.workspace, s.tag, history, s.trees, s.guard, decided.on,
+                          s.recorder)
     if not decided.on and s.state.sandbox_off != decided.why:
         s.recorder.record("sandbox_off", why=decided.why)
     s.guard.data_dir = data_dir_of(s.config, s.workspace)
     s.scheduler.next_n, s.scheduler.next_k = s.state.next_n, s.state.next_k
 
 
+def make_pool(config, source: WorkerPool | Callable[[], WorkerPool] | None) -> WorkerPool:
+    """The session's workers: the ones given (a test's, a bench's), else the configured."""
+    if source is None:
+        from cockpit.runners.factory import make_pool as configured
+
+        return configured(config)
+    return source() if callable(source) else source
+
+
 def _parts(s: Coordinator, history: History) -> None:
     """The parts the loop works with, on this workspace's repository."""
     s.history = history
-    history.on_planted = s.config_planted
+    history.on_planted = lambda planted: s.outcomes.config_planted(planted)
     s.trees = Worktrees(history, s.dir / "worktrees", s.config.experiment.share)
     s.guard = TamperGuard(s.config, s.workspace, history, s.dir / "quarantine", s.dir)
     s.branches = Branches(history, s.tag, s.editable)

@@ -232,7 +232,13 @@ class Outcomes:
         try:
             self.s.history.check_config()
         except ConfigTampered as exc:
-            self.s.config_planted(exc)
+            self.config_planted(exc)
+
+    def config_planted(self, planted: ConfigTampered) -> None:
+        """.git/config gained keys that run commands (found before one of cockpit's git
+        commands, or as a run ended): put back, every run in flight a suspect."""
+        jobs = self.s.scheduler.running_jobs()
+        self.s.recorder.record("tampered", **self.s.guard.put_config_back(planted, jobs))
 
     def check_refs(self, job: Job) -> None:
         s = self.s

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from cockpit.domain import events
 from cockpit.domain.proposals import Proposal, Ticket
 from cockpit.domain.state import SessionState
-from cockpit.runners.local import kill_leftovers
+from cockpit.runners.processes import kill_leftovers
 from cockpit.session.judging import interrupted
 from cockpit.workspace.history import History, HistoryError
 

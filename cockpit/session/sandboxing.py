@@ -90,7 +90,7 @@ def footguns(config: Config, workspace: Path, home: Path | None = None
              ) -> tuple[list[str], list[str]]:
     """Settings that would undo what keeps runs in their place: (refused, warned), one
     line each naming the key and what to do."""
-    from cockpit.runners.local import SECRET_WORD
+    from cockpit.runners.environment import SECRET_WORD
 
     home = Path(os.path.realpath(home or Path.home()))
     ws = Path(os.path.realpath(workspace))

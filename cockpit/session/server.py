@@ -33,7 +33,7 @@ from pathlib import Path
 from cockpit import notify
 from cockpit.workspace.lock import SessionLock
 from cockpit.session.coordinator import Coordinator, Ending
-from cockpit.runners.local import run_of
+from cockpit.runners.processes import run_of
 
 OUTPUT_INTERVAL = 0.05  # seconds between two sends of output to one client
 OUTPUT_KEEP = 256 * 1024  # characters of a worker's output kept for a slow client

@@ -15,17 +15,16 @@ that would run a command (filters, textconv, includes) planted since the session
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
-import threading
-import time
 from pathlib import Path
 from typing import Callable
 
 import git
 
-from cockpit.domain.errors import CockpitError
+from cockpit.workspace.errors import HistoryError
+from cockpit.workspace.gitconfig import ConfigGuard, ConfigTampered
+from cockpit.workspace.gitlocks import clear_stale_locks
 
 BRANCH_PREFIX = "autoresearch/"
 NO_COMMIT = "0" * 40  # as an expected value: the ref must not exist yet
@@ -42,17 +41,6 @@ SAFE_CONFIG = (
 )
 # The variables a git command needs; nothing else of cockpit's environment reaches it.
 GIT_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "USER", "LOGNAME")
-# Keys in a repository's config that make git run a command or read another file.
-RISKY_SECTIONS = ("filter", "include", "includeif", "merge", "diff", "gpg", "credential")
-RISKY_KEYS = {"core.fsmonitor", "core.hookspath", "core.sshcommand", "core.pager",
-              "core.editor", "core.askpass", "core.gitproxy", "extensions.worktreeconfig",
-              "sequence.editor", "uploadpack.packobjectshook"}
-LOCK_AGE = 2.0  # seconds: a younger .lock may belong to a git command still running
-CONFIG_SETTLE = 0.02  # seconds between two reads of a changed config: is a write under way?
-
-
-class HistoryError(CockpitError):
-    """The repository is not in a state the loop can work from (one line for the user)."""
 
 
 class History:
@@ -68,9 +56,7 @@ class History:
             raise HistoryError(f"{workspace} is a bare repository; use a checkout")
         self.root = Path(self.repo.working_tree_dir)
         self.git_dir = Path(self.repo.common_dir).resolve()  # shared by every worktree
-        self._config_path = self.git_dir / "config"
-        self._config_seen = self._read_config()
-        self._config_lock = threading.RLock()  # the agent's thread runs git too
+        self.config_guard = ConfigGuard(self.git_dir / "config")
         # Called instead of raising ConfigTampered before a git command, when set: the
         # session puts the config back and goes on (it knows which runs may have done it).
         self.on_planted: Callable[[ConfigTampered], None] | None = None
@@ -202,10 +188,6 @@ class History:
                 raise  # it failed for another reason
             raise BranchMoved(name, now) from None
 
-    def commits_between(self, older: str, newer: str) -> list[str]:
-        """The commits on `newer` that `older` lacks, oldest first."""
-        return self.git("rev-list", "--reverse", f"{older}..{newer}").split()
-
     def changed_files(self, old: str, new: str) -> list[str]:
         """The files that differ between two commits."""
         return self.git("diff", "--name-only", "--no-renames", "--no-ext-diff", old, new,
@@ -238,16 +220,6 @@ class History:
 
     def keep_ref(self, tag: str, n: int, sha: str) -> None:
         self.git("update-ref", f"{REF_PREFIX}{tag}/{n}", sha)
-
-    def experiment_refs(self, tag: str) -> dict[int, str]:
-        prefix = f"{REF_PREFIX}{tag}/"
-        out = self.git("for-each-ref", "--format=%(refname) %(objectname)", prefix)
-        refs = {}
-        for line in out.splitlines():
-            name, _, sha = line.partition(" ")
-            if name[len(prefix):].isdigit():
-                refs[int(name[len(prefix):])] = sha
-        return refs
 
     def identity(self) -> tuple[str, str]:
         """The human's name and email as git knows them, else cockpit's."""
@@ -290,10 +262,6 @@ class History:
         top-level entries in `keep`. Only unlinks: it works on a full disk."""
         excluded = [arg for entry in keep for arg in ("-e", f"/{entry}")]
         self.git("clean", "-ffdxq", *excluded, cwd=path)
-
-    def restore_file(self, path: Path, sha: str, name: str) -> None:
-        """One tracked file of a worktree put back as sha has it."""
-        self.git("checkout", "--force", sha, "--", name, cwd=path)
 
     def worktree_head(self) -> str:
         """The commit this checkout (a worktree of cockpit's, here) stands on."""
@@ -354,7 +322,7 @@ class History:
     def git_bytes(self, *args: str, cwd: Path | None = None, input: bytes | None = None,
                   env: dict[str, str] | None = None) -> bytes:
         """git(), its output as bytes (file contents, exactly)."""
-        with self._config_lock:
+        with self.config_guard.lock:
             try:
                 self.check_config()
             except ConfigTampered as exc:
@@ -381,83 +349,19 @@ class History:
             raise HistoryError(f"`git {args[0]}` failed: {message[-1] if message else 'no output'}")
         return done.stdout
 
-    def clear_stale_locks(self) -> list[str]:
-        """Remove git lock files a killed process left in cockpit's part of the repository
-        (its refs, its worktrees, packed-refs) when no live process holds them. Returns the
-        paths removed. The human's own index.lock is never touched."""
-        candidates = [self.git_dir / "packed-refs.lock"]
-        for root in (self.git_dir / "refs" / "heads" / "autoresearch",
-                     self.git_dir / "refs" / "cockpit",
-                     self.git_dir / "worktrees"):
-            if root.is_dir():
-                candidates += root.rglob("*.lock")
-        candidates += self.git_dir.glob("cockpit-index-*.lock")
-        removed = []
-        now = time.time()
-        for path in candidates:
-            try:
-                if now - path.stat().st_mtime < LOCK_AGE or _held_open(path):
-                    continue
-                path.unlink()
-            except OSError:
-                continue
-            removed.append(str(path.relative_to(self.git_dir)))
-        return removed
-
     def check_config(self) -> None:
         """Refuse to run git over a config that gained a key that runs a command since the
-        session began (code of an experiment may have planted it); a harmless change (a new
-        remote) is accepted as the new normal."""
-        with self._config_lock:
-            current = self._read_config()
-            if current == self._config_seen:
-                return
-            current = self._read_settled(current)  # never take half a write as the new normal
-            planted = risky_config_keys(current) - risky_config_keys(self._config_seen)
-            if planted:
-                raise ConfigTampered(self._config_path, sorted(planted), self._config_seen)
-            self._config_seen = current
+        session began (see workspace.gitconfig)."""
+        self.config_guard.check()
 
-    def restore_config(self, tampered: "ConfigTampered", keep_in: Path) -> Path:
+    def restore_config(self, tampered: ConfigTampered, keep_in: Path) -> Path:
         """Put .git/config back as it was, keeping the tampered copy (nothing is lost)."""
-        with self._config_lock:
-            keep_in.mkdir(parents=True, exist_ok=True)
-            stamp, k = time.strftime('%Y%m%d-%H%M%S'), 1
-            copy = keep_in / f"git-config-{stamp}"
-            while copy.exists():  # planted again within the second: a copy of its own
-                k += 1
-                copy = keep_in / f"git-config-{stamp}-{k}"
-            shutil.copyfile(self._config_path, copy)
-            self._replace_config(tampered.before)
-            self._config_seen = tampered.before
-            return copy
+        return self.config_guard.restore(tampered, keep_in)
 
-    def _replace_config(self, text: bytes) -> None:
-        """Write the config whole, by rename, as git does: a run still appending to it writes
-        into the file it opened, never into the one put back, and no reader sees it empty."""
-        fresh = self._config_path.with_name("config.cockpit-restore")
-        fresh.write_bytes(text)
-        try:
-            shutil.copymode(self._config_path, fresh)
-        except OSError:
-            pass
-        os.replace(fresh, self._config_path)
-
-    def _read_settled(self, first: bytes, tries: int = 50) -> bytes:
-        """The config once two reads a moment apart agree (a writer may be half done)."""
-        for _ in range(tries):
-            time.sleep(CONFIG_SETTLE)
-            again = self._read_config()
-            if again == first:
-                return again
-            first = again
-        return first
-
-    def _read_config(self) -> bytes:
-        try:
-            return self._config_path.read_bytes()
-        except OSError:
-            return b""
+    def clear_stale_locks(self) -> list[str]:
+        """Remove git lock files a killed process left in cockpit's part of the repository
+        (see workspace.gitlocks); the paths removed."""
+        return clear_stale_locks(self.git_dir)
 
 
 class BranchMoved(HistoryError):
@@ -466,37 +370,6 @@ class BranchMoved(HistoryError):
     def __init__(self, name: str, now: str | None) -> None:
         super().__init__(f"{name} moved to {short(now)} outside cockpit")
         self.name, self.now = name, now
-
-
-class ConfigTampered(HistoryError):
-    """The repository's config gained keys that would make git run a command."""
-
-    def __init__(self, path: Path, keys: list[str], before: bytes) -> None:
-        super().__init__(f"{path} gained {', '.join(keys)} during the session; cockpit runs "
-                         "no git command over it")
-        self.keys = keys
-        self.before = before
-
-
-def risky_config_keys(text: bytes) -> set[str]:
-    """The keys of a git config file (its text) that can make git run a command."""
-    found, section = set(), ""
-    for raw in text.decode("utf-8", errors="replace").splitlines():
-        line = raw.strip()
-        if not line or line[0] in "#;":
-            continue
-        header = re.match(r'^\[\s*([A-Za-z0-9.-]+)(?:\s+"(.*)")?\s*\]', line)
-        if header:
-            section = header.group(1).lower() + (f'."{header.group(2)}"' if header.group(2) else "")
-            line = line[header.end():].strip()
-            if not line:
-                continue
-        key = line.split("=", 1)[0].strip().lower()
-        name = section.split(".", 1)[0]
-        full = f"{name}.{key}"
-        if name in RISKY_SECTIONS or full in RISKY_KEYS:
-            found.add(f"{section}.{key}")
-    return found
 
 
 def remove_tree(path: Path) -> None:
@@ -523,22 +396,6 @@ def git_env() -> dict[str, str]:
     env.update(GIT_CONFIG_NOSYSTEM="1", GIT_CONFIG_GLOBAL=os.devnull, GIT_TERMINAL_PROMPT="0",
                GIT_OPTIONAL_LOCKS="0")
     return env
-
-
-def _held_open(path: Path) -> bool:
-    """Whether a live process has `path` open (Linux: /proc; elsewhere the age decides)."""
-    proc = Path("/proc")
-    if not proc.is_dir():
-        return False
-    target = str(path)
-    for fd_dir in proc.glob("[0-9]*/fd"):
-        try:
-            for fd in fd_dir.iterdir():
-                if os.readlink(fd) == target:
-                    return True
-        except OSError:
-            continue
-    return False
 
 
 def short(sha: str | None) -> str:

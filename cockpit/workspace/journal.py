@@ -16,7 +16,7 @@ import threading
 import time
 from pathlib import Path
 
-from cockpit.domain.events import parse_lines
+from cockpit.domain.reading import parse_lines
 from cockpit.domain.state import Experiment, SessionState
 from cockpit.workspace.paths import STATE_DIR
 
