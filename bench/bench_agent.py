@@ -21,14 +21,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from llm_server import ScriptedLLMServer  # noqa: E402  (keeps litellm offline)
+from llm_server import ScriptedLLMServer
 
-from cockpit.agents import AgentContext  # noqa: E402
-from cockpit.agents.edits import apply_answer, describe, parse_answer  # noqa: E402
-from cockpit.agents.llm import LLMAgent  # noqa: E402
-from cockpit.agents.prompt import build_messages, prompt_tokens  # noqa: E402
-from cockpit.workspace.config import AgentConfig  # noqa: E402
-from cockpit.domain.state import Experiment  # noqa: E402
+from cockpit.agents import AgentContext
+from cockpit.agents.edits import apply_answer, describe, parse_answer
+from cockpit.agents.llm import LLMAgent
+from cockpit.agents.prompt import build_messages, prompt_tokens
+from cockpit.domain.state import Experiment
+from cockpit.workspace.config import AgentConfig
 
 ANSWER = """HYPOTHESIS: a lower peak learning rate trains more stably in a short budget.
 DESCRIPTION: LEARNING_RATE 1e-2 -> 6e-3
@@ -99,13 +99,13 @@ def main() -> None:
         for count in (10, 100, 500):
             ctx = context(count, source)
 
-            def overhead():
+            def overhead(ctx=ctx):
                 build_messages(ctx, settings.prompt_tokens)
                 parsed = parse_answer(ANSWER, "train.py")
                 apply_answer(parsed, ctx.source, "train.py")
                 describe(parsed)
 
-            def round_trip():
+            def round_trip(ctx=ctx):
                 server.add(ANSWER)
                 agent.propose(ctx)
 

@@ -25,9 +25,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from cockpit.agents.tune import read_constants, rewrite_constant  # noqa: E402
-from cockpit.domain.judge import welch_t  # noqa: E402
-from cockpit.runners.outcome import parse_summary  # noqa: E402
+from cockpit.agents.tune import read_constants, rewrite_constant
+from cockpit.domain.judge import welch_t
+from cockpit.runners.outcome import parse_summary
 
 
 def configured(source: str, settings: list[str]) -> str:

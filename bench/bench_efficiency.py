@@ -44,11 +44,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from cockpit.agents import AgentContext, AgentExhausted  # noqa: E402
-from cockpit.agents.tune import TuneAgent  # noqa: E402
+from cockpit.agents import AgentContext, AgentExhausted
+from cockpit.agents.tune import TuneAgent
+from cockpit.domain.judge import Noise, NoiseFloor, gain_of
 from cockpit.domain.state import Experiment, SessionState
-from cockpit.workspace.journal import Journal  # noqa: E402
-from cockpit.domain.judge import Noise, NoiseFloor, gain_of  # noqa: E402
+from cockpit.workspace.journal import Journal
 
 
 def cockpit(*args: str, cwd: Path, check: bool = True, env: dict | None = None) -> str:
@@ -136,7 +136,7 @@ def unconfirmed_share(events: list[dict]) -> tuple[str, str]:
     """The share of keeps whose runs do not beat their bar beyond the noise (t < 2 with the
     session's final pooled floor): the session's keeps, and a two-run floor's keeps."""
     state = SessionState.from_events(events)
-    floor = NoiseFloor.from_events(events)
+    floor = NoiseFloor.from_groups(state.measured)
     if floor is None or floor.std == 0:
         return "no noise floor", "no noise floor"
     values = values_by_commit(events)

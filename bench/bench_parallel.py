@@ -21,10 +21,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-import git  # noqa: E402
+import git
 
-from cockpit.workspace.config import Config  # noqa: E402
-from cockpit.session.coordinator import Coordinator  # noqa: E402
+from cockpit.session.coordinator import Coordinator
+from cockpit.workspace.config import Config
 
 TRAIN = '''\
 import math, os, time

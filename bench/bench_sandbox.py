@@ -28,15 +28,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import cockpit.runners.local as local  # noqa: E402
-from cockpit.workspace.config import Config  # noqa: E402
-from cockpit.session.sandboxing import policy_for  # noqa: E402
+import cockpit.runners.local as local
+from cockpit.runners.environment import training_env
 from cockpit.runners.local import LocalRunner
-from cockpit.runners.environment import training_env  # noqa: E402
-from cockpit.runners.sandbox import SandboxPolicy, available  # noqa: E402
-
 from cockpit.runners.outcome import parse_summary
-from cockpit.workspace.logs import read_head, read_tail  # noqa: E402
+from cockpit.runners.sandbox import SandboxPolicy, available
+from cockpit.session.sandboxing import policy_for
+from cockpit.workspace.config import Config
+from cockpit.workspace.logs import read_head, read_tail
 
 PYTHON_WORK = """\
 import time
@@ -125,8 +124,9 @@ def main() -> int:
         print(f"\nstart-up through the runner (median of {args.runs}):")
         print(f"{'command':<16}" + "".join(f"{name:>16}" for name in starts))
         for command in ("true", "python -c pass"):
-            times = side_by_side(args.runs, lambda v: run(command, workdir, starts[v][0],
-                                                          held=starts[v][1])[0],
+            times = side_by_side(args.runs,
+                                 lambda v, command=command: run(command, workdir, starts[v][0],
+                                                                held=starts[v][1])[0],
                                  tuple(starts))
             bare = times[0]
             print(f"{command:<16}" + "".join(
@@ -148,7 +148,8 @@ def main() -> int:
             script.write_text(code.format(seconds=args.seconds))
             command = f"python {script.name}"
             out, ins = side_by_side(
-                args.work_runs, lambda s: run(command, workdir, pick[s])[1]["rate"])
+                args.work_runs,
+                lambda s, command=command: run(command, workdir, pick[s])[1]["rate"])
             print(f"{name:<18} {out:12.4g} {ins:12.4g} {ins / out:14.3f}  "
                   f"({unit}; {(ins / out - 1) * 100:+.1f}% inside)")
 

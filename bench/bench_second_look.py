@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cockpit.domain.judge import KeepPolicy, NoiseFloor  # noqa: E402
+from cockpit.domain.judge import KeepPolicy, NoiseFloor
 
 EFFECTS = (0.0, 1.0, 2.0, 3.0)  # true gains, in std of one run
 

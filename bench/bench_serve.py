@@ -8,7 +8,7 @@
   App, the server and Chromium measured too).
 - Notifications: a session of N fast experiments with no [notify], then with every event
   sent to a webhook that never answers in time; the loop's wall time (first to last
-  journal event) side by side, and the coordinator's time in the notifier's observer.
+  journal event) side by side (the notifier is a client of the session's socket).
 
     python bench/bench_serve.py [--rounds 5] [--rate 50000] [--flood-seconds 10]
                                 [--experiments 20]
@@ -31,12 +31,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from browser import Browser, chromium_path  # noqa: E402
-from fake_train import cpu_seconds, flood_train  # noqa: E402
-from support import make_workspace  # noqa: E402
+from browser import Browser, chromium_path
+from fake_train import cpu_seconds, flood_train
+from support import make_workspace
 
-from cockpit.workspace.config import Config  # noqa: E402
-from cockpit.workspace.lock import read_session  # noqa: E402
+from cockpit.workspace.config import Config
+from cockpit.workspace.lock import read_session
 
 FAST = "[judge]\nbaseline_runs = 1\n"
 MARKER = "timeline"
@@ -212,23 +212,12 @@ class Hanging(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def notify_session(ws: Path, experiments: int, urls: list[str]) -> tuple[float, list[float]]:
-    """(the loop's wall seconds, the coordinator's seconds in each notifier call)."""
+def notify_session(ws: Path, experiments: int, urls: list[str]) -> float:
+    """The loop's wall seconds (first to last journal event), the notifier subscribed to
+    the session as `cockpit run` starts it."""
+    from cockpit.cli.main import notifier_of
     from cockpit.session.coordinator import Coordinator
-    from cockpit.notify import Notifier
     from cockpit.session.server import serve_session
-
-    seconds: list[float] = []
-
-    class Timed(list):
-        def append(self, observer) -> None:
-            if isinstance(getattr(observer, "__self__", None), Notifier):
-                def timed(message, observe=observer):
-                    start = time.perf_counter()
-                    observe(message)
-                    seconds.append(time.perf_counter() - start)
-                observer = timed
-            super().append(observer)
 
     config = Config()
     config.judge.baseline_runs = 1
@@ -236,10 +225,10 @@ def notify_session(ws: Path, experiments: int, urls: list[str]) -> tuple[float, 
     config.notify.min_interval = 0.0  # every event a message of its own
     config.notify.stalled_experiments = 1
     coordinator = Coordinator(ws, config, "n")
-    coordinator.observers = Timed()
-    serve_session(coordinator, experiments, background=False)
+    serve_session(coordinator, experiments, background=False,
+                  companions=[notifier_of(ws, config, "n")])
     times = [e["time"] for e in coordinator.events]
-    return max(times) - min(times), seconds
+    return max(times) - min(times)
 
 
 def notifications(tmp: Path, experiments: int) -> None:
@@ -247,16 +236,14 @@ def notifications(tmp: Path, experiments: int) -> None:
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"json://127.0.0.1:{server.server_address[1]}/hook"
-    quiet, _ = notify_session(make_workspace(tmp / "quiet"), experiments, [])
+    quiet = notify_session(make_workspace(tmp / "quiet"), experiments, [])
     start = time.monotonic()
-    hanging, calls = notify_session(make_workspace(tmp / "hanging"), experiments, [url])
+    hanging = notify_session(make_workspace(tmp / "hanging"), experiments, [url])
     flushed = time.monotonic() - start - hanging
-    calls_us = sorted(1e6 * c for c in calls)
     print(f"notifications: {experiments} experiments, the loop {quiet:.2f} s with no [notify], "
           f"{hanging:.2f} s with every event sent to a webhook that never answers: ratio "
           f"{hanging / quiet:.2f}")
-    print(f"  the coordinator in the notifier: {len(calls)} calls, median "
-          f"{statistics.median(calls_us):.1f} us, max {calls_us[-1]:.0f} us; the session's "
+    print(f"  the notifier reads the session's feed (the loop never calls it); the session's "
           f"last messages then had up to {flushed:.1f} s after its end")
 
 

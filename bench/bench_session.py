@@ -24,11 +24,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from fake_train import cpu_seconds, flood_train, steady_train  # noqa: E402
-from support import make_workspace  # noqa: E402
+from fake_train import cpu_seconds, flood_train, steady_train
+from support import make_workspace
 
-from cockpit.client.connection import Subscription, request  # noqa: E402
-from cockpit.workspace.lock import read_session  # noqa: E402
+from cockpit.client.connection import Subscription, request
+from cockpit.workspace.lock import read_session
 
 
 def start(ws: Path) -> int:
@@ -74,7 +74,7 @@ def latencies(ws: Path, samples: int) -> list[float]:
             sent = time.perf_counter()
             request(ws, "steer", text=text)
             with seen:
-                seen.wait_for(lambda: text in arrived, timeout=10)
+                seen.wait_for(lambda text=text: text in arrived, timeout=10)
             written = sent  # the note is journaled while `steer` is answered
             out.append((arrived[text] - written) * 1000)
             time.sleep(0.01)

@@ -52,20 +52,24 @@ def main() -> int:
     import prepare
 
     if prepare.data_fingerprint() is None:
-        print(f"no prepared data in {prepare.get_data_dir()}: run `python prepare.py` first", file=sys.stderr)
+        print(f"no prepared data in {prepare.get_data_dir()}: run `python prepare.py` first",
+              file=sys.stderr)
         return 2
 
     peak, n = matmul_peak()
-    print(f"matmul peak (fp32, {n}x{n}, torch {__import__('torch').__version__}): {peak / 1e9:.1f} GFLOPS")
+    print(f"matmul peak (fp32, {n}x{n}, torch {__import__('torch').__version__}): "
+          f"{peak / 1e9:.1f} GFLOPS")
 
     env = dict(os.environ, COCKPIT_TIME_BUDGET=str(args.budget), PYTHONPATH=str(ROOT))
     print(f"running {Path(args.train).name} for {args.budget} s ...", flush=True)
     t0 = time.time()
-    r = subprocess.run([sys.executable, args.train], env=env, cwd=ROOT, capture_output=True, text=True)
+    r = subprocess.run([sys.executable, args.train], env=env, cwd=ROOT, capture_output=True,
+                       text=True)
     wall = time.time() - t0
     out = r.stdout
     if r.returncode != 0 or "\n---\n" not in out:
-        print(f"train.py failed (rc {r.returncode}):\n{out[-1500:]}\n{r.stderr[-1500:]}", file=sys.stderr)
+        print(f"train.py failed (rc {r.returncode}):\n{out[-1500:]}\n{r.stderr[-1500:]}",
+              file=sys.stderr)
         return 1
     summary = dict(re.findall(r"^(\w+):\s+(\S+)$", out.split("\n---\n")[-1], re.M))
     fpt = float(re.search(r"flops_per_token: (\S+)", out).group(1))
@@ -84,16 +88,17 @@ def main() -> int:
     print(f"data_fingerprint:      {prepare.data_fingerprint()}")
     print(f"model:                 {summary['num_params_M']}M params, depth {summary['depth']}, "
           f"{fpt / 1e6:.2f} MFLOP/token")
-    print(f"steps / tokens:        {summary['num_steps']} steps, {summary['total_tokens_M']}M tokens "
-          f"in {train_s:.1f} s of training ({wall:.1f} s wall)")
+    print(f"steps / tokens:        {summary['num_steps']} steps, "
+          f"{summary['total_tokens_M']}M tokens in {train_s:.1f} s of training ({wall:.1f} s wall)")
     print(f"tokens/s:              {tps_avg:,.0f} average, {median_tps:,.0f} median step")
     print(f"model FLOPs/s:         {tps_avg * fpt / 1e9:.1f} GFLOPS")
     print(f"MFU vs measured peak:  {100 * tps_avg * fpt / peak:.1f}%  "
-          f"(train.py reports {summary['mfu_percent']}% vs its own {float(own_peak.group(1)) / 1e9:.1f} GFLOPS "
-          f"{own_peak.group(2)})")
+          f"(train.py reports {summary['mfu_percent']}% vs its own "
+          f"{float(own_peak.group(1)) / 1e9:.1f} GFLOPS {own_peak.group(2)})")
     print(f"val_bpb:               {val_bpb:.6f}")
     print(f"unigram_bpb:           {unigram:.6f}")
-    print(f"val_bpb / unigram:     {val_bpb / unigram:.3f}  ({unigram - val_bpb:+.3f} bits per byte learned from context)")
+    print(f"val_bpb / unigram:     {val_bpb / unigram:.3f}  "
+          f"({unigram - val_bpb:+.3f} bits per byte learned from context)")
     return 0
 
 

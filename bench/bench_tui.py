@@ -27,11 +27,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from fake_train import cpu_seconds, flood_train, steady_train  # noqa: E402
-from support import make_workspace  # noqa: E402
-from tui_support import synthetic_session  # noqa: E402
-
-
+from fake_train import cpu_seconds, flood_train, steady_train
+from support import make_workspace
+from tui_support import synthetic_session
 
 
 class Term:
@@ -66,7 +64,7 @@ def cockpit(*args: str) -> str:
     return " ".join(shlex.quote(a) for a in [sys.executable, "-m", "cockpit", *args])
 
 
-def cockpit_pid(term: "Term", timeout: float = 30.0) -> int:
+def cockpit_pid(term: Term, timeout: float = 30.0) -> int:
     """The cockpit App's process: the python under the tmux pane's shell."""
     shell = int(term.tmux("display", "-p", "-t", "b", "#{pane_pid}").strip())
     deadline = time.monotonic() + timeout

@@ -32,7 +32,8 @@ def main() -> None:
     print(f"\nbudget {args.budget} s, {len(results)} experiments in {wall / 60:.1f} min")
     print(f"baseline val_bpb:  {baseline:.6f}")
     print(f"best val_bpb:      {best:.6f}  ({best - baseline:+.6f}, "
-          f"{100 * (best - baseline) / baseline:+.2f}%), {kept} of {len(results) - 1} proposals kept")
+          f"{100 * (best - baseline) / baseline:+.2f}%), "
+          f"{kept} of {len(results) - 1} proposals kept")
 
 
 if __name__ == "__main__":

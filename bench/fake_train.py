@@ -45,7 +45,8 @@ print()
 
 
 def flood_train(rate: int, seconds: float, delay: float = 0.0, tail: float = 3.0) -> str:
-    """A train.py printing `rate` lines a second for `seconds`, then `FLOOD-END <n> lines at <time>`."""
+    """A train.py printing `rate` lines a second for `seconds`, then
+    `FLOOD-END <n> lines at <time>`."""
     return _FLOOD.format(rate=rate, seconds=seconds, delay=delay, tail=tail) + SUMMARY
 
 

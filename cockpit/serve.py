@@ -16,21 +16,16 @@ reachable from the network and is warned about.
 """
 from __future__ import annotations
 
-import argparse
 import asyncio
 import errno
-import getpass
 import ipaddress
-import os
 import secrets
-import shlex
 import socket
-import sys
 from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import urlsplit
 
 from cockpit.domain.errors import CockpitError
+from cockpit.domain.findings import FIX, OK, WARN, Finding
 
 LOOPBACK_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost")
 SHUTDOWN_SECONDS = 5.0  # open tabs get this long to quit when serving stops
@@ -39,19 +34,6 @@ SHUTDOWN_SECONDS = 5.0  # open tabs get this long to quit when serving stops
 class ServeError(CockpitError):
     """`cockpit serve` cannot serve as asked (one line: what to fix)."""
 
-
-def add_command(sub) -> None:
-    from cockpit.cli.options import add_run_options
-
-    serve = sub.add_parser("serve", help="the cockpit in a browser (textual-serve): on "
-                           "127.0.0.1 by default, reached through an SSH tunnel")
-    serve.add_argument("--host", help="the address to listen on (default: cockpit.toml "
-                       "[serve] host, 127.0.0.1); any other than the loopback is reachable "
-                       "from the network and needs the token printed at start")
-    serve.add_argument("--port", type=int, help="the port (default: [serve] port, 8000; 0 = "
-                       "any free one)")
-    serve.add_argument("--tab", action="store_true", help=argparse.SUPPRESS)
-    add_run_options(serve)  # for the session it starts when none runs
 
 
 def is_loopback(host: str) -> bool:
@@ -161,141 +143,34 @@ def listen(host: str, port: int) -> socket.socket:
                             if taken else f"{exc.strerror or exc}")) from None
     return sock
 
-
-def run(args) -> int:
-    """`cockpit serve` (or, with --tab, one browser tab's cockpit)."""
-    from cockpit.cli.options import run_config
-    from cockpit.workspace.checks import check_workspace
-    from cockpit.cli.args import workspace_of
-
-    workspace = workspace_of(args)
-    if args.tab:
-        return run_tab(workspace, args)
-    config = run_config(workspace, args)
-    check_workspace(workspace, config.experiment.editable)
-    host = args.host or config.serve.host
-    port = config.serve.port if args.port is None else args.port
-    if not 0 <= port <= 65535:
-        raise ServeError(f"--port must be between 0 and 65535, got {port}")
+def serve_tabs(sock: socket.socket, guard: Guard, command: str, title: str) -> None:
+    """Serve the page and a cockpit per tab (each `command`, a process of its own) on
+    `sock` until Ctrl-C."""
     try:
         from textual_serve.server import Server
     except ImportError:
         raise ServeError("textual-serve is not installed: pip install textual-serve") from None
-    loopback = is_loopback(host)
-    sock = listen(host, port)
-    port = sock.getsockname()[1]
-    guard = Guard(secrets.token_urlsafe(24), port, loopback)
-    options = _session_options(args)
-    tag = ensure_session(workspace, args, options)
-    command = shlex.join([sys.executable, "-m", "cockpit", "-C", str(workspace), "serve",
-                          "--tab", *options])
-    server = Server(command, host=host, port=port, title=f"cockpit · {workspace.name}")
-    _announce(host, port, guard, tag, loopback)
     from aiohttp import web
 
+    host, port = sock.getsockname()[:2]
+    server = Server(command, host=host, port=port, title=title)
     web.run_app(make_app(server, guard), sock=sock, print=None, access_log=None,
                 shutdown_timeout=SHUTDOWN_SECONDS)
-    print("cockpit: stopped serving; the session goes on (`cockpit status`)", flush=True)
-    return 0
 
 
-def ensure_session(workspace: Path, args, options: list[str]) -> str:
-    """The running session's tag; one started in the background when none runs."""
-    from cockpit.client.bootstrap import start_detached
-    from cockpit.workspace.lock import read_session
-    from cockpit.workspace.history import History
-    from cockpit.workspace.checks import WorkspaceError
-    from cockpit.workspace.sessions import fresh_tag, latest_session, validate_tag
-
-    running = read_session(workspace)
-    if running is not None and running.alive:
-        if args.tag and args.tag != running.tag:
-            print(f"cockpit: serving the running session {running.tag}; the options given "
-                  "apply to a new session only", file=sys.stderr)
-        return running.tag
-    history = History(workspace)
-    if not history.has_commits():
-        raise WorkspaceError(f"{workspace} has no commits yet: commit your files first")
-    tag = validate_tag(args.tag) if args.tag else (
-        running.tag if running is not None and running.tag else
-        latest_session(workspace) or fresh_tag(history.branch_exists))
-    history.close()
-    pid, log = start_detached(workspace, tag, options)
-    what = "resumed" if running is not None else "started"
-    print(f"cockpit: session {tag} {what} in the background (pid {pid}); log: {log}")
-    return tag
-
-
-def _session_options(args) -> list[str]:
-    """The run options, as for the session a cockpit starts: a human is here, so proposals
-    wait for approval unless --auto-approve."""
-    from cockpit.cli.options import session_options
-
-    options = session_options(args)
-    if not args.auto_approve and "--review" not in options:
-        options.append("--review")
-    return options
-
-
-def _announce(host: str, port: int, guard: Guard, tag: str, loopback: bool) -> None:
-    if loopback:
-        where = f"localhost:{port}" if host in ("127.0.0.1", "localhost") else \
-            f"{host if ':' not in host else f'[{host}]'}:{port}"
-        print(f"cockpit: session {tag} in a browser at http://{where}/?token={guard.token}")
-        print(f"from your laptop: ssh -L {port}:localhost:{port} {getpass.getuser()}@"
-              f"{socket.gethostname()}   then open that URL")
-    else:
-        print(f"cockpit: warning: serving on {host}, reachable from the network: anyone with "
-              "the URL below has full control of the research (the default 127.0.0.1 with "
-              "an SSH tunnel is safer)", file=sys.stderr)
-        shown = socket.gethostname() if host in ("0.0.0.0", "::") else host
-        print(f"cockpit: session {tag} in a browser at "
-              f"http://{shown if ':' not in shown else f'[{shown}]'}:{port}/?token={guard.token}")
-    print("Ctrl-C stops serving; the research goes on", flush=True)
-
-
-def run_tab(workspace: Path, args) -> int:
-    """One browser tab's cockpit: attached to the running session (or showing the latest
-    one's journal), its screen drawn by textual-serve's web driver, not a terminal."""
-    from cockpit.tui.app import CockpitApp
-    from cockpit.client.bootstrap import start_detached
-    from cockpit.workspace.config import load_config
-    from cockpit.workspace.lock import read_session
-    from cockpit.workspace.checks import WorkspaceError
-    from cockpit.workspace.sessions import latest_session
-
-    for name in ("VISUAL", "EDITOR"):  # no terminal to hand to an editor: edit in the page
-        os.environ.pop(name, None)
-    config = load_config(workspace)
-    running = read_session(workspace)
-    tag = running.tag if running is not None and running.tag else latest_session(workspace)
-    if tag is None:
-        raise WorkspaceError(f"no session in {workspace}: start one with `cockpit run --detach`")
-    options = _session_options(args)
-    app = CockpitApp(workspace, tag, metric=config.metric.name,
-                     direction=config.metric.direction,
-                     resume=lambda: start_detached(workspace, tag, options))
-    app.run()
-    return 0
-
-
-def check(report, config) -> None:
+def check(config) -> list[Finding]:
     """`cockpit doctor`: textual-serve imports, and [serve]'s port is free."""
-    from cockpit.cli.doctor import FIX, OK, WARN
-
     try:
         import textual_serve  # noqa: F401
     except ImportError:
-        report.line(FIX, "serve", "textual-serve is not installed: pip install textual-serve")
-        return
+        return [Finding(FIX, "serve", "textual-serve is not installed: pip install textual-serve")]
     host, port = config.serve.host, config.serve.port
     try:
         listen(host, port).close()
     except ServeError as exc:
-        report.line(WARN, "serve", f"{exc} (or set [serve] port)")
-        return
-    report.line(OK, "serve", f"`cockpit serve` can listen on {host}:{port}"
-                + ("" if is_loopback(host) else " (not the loopback: a token guards it)"))
+        return [Finding(WARN, "serve", f"{exc} (or set [serve] port)")]
+    return [Finding(OK, "serve", f"`cockpit serve` can listen on {host}:{port}"
+                    + ("" if is_loopback(host) else " (not the loopback: a token guards it)"))]
 
 
 def _int(text: str | None, default: int) -> int:

@@ -7,16 +7,17 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 # --- prepared data shared by test_prepare.py and test_train.py -------------------------
 
-import os  # noqa: E402
-import random  # noqa: E402
-import subprocess  # noqa: E402
+import os
+import random
+import subprocess
 
-import pytest  # noqa: E402
+import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))  # prepare.py is a top-level script, importable from here
-_WORDS = ("data model token value index result config parser buffer stream item node path "
-          "name count size total state event queue cache table frame layer batch").split()
+_WORDS = ["data", "model", "token", "value", "index", "result", "config", "parser", "buffer",
+          "stream", "item", "node", "path", "name", "count", "size", "total", "state", "event",
+          "queue", "cache", "table", "frame", "layer", "batch"]
 
 
 def write_small_corpus(root, n_files=40, lines_per_file=120, seed=0):

@@ -20,7 +20,8 @@ MAX_DELAY = 5.0  # a slow turn never holds a test longer than this
 # litellm stays offline in tests: its bundled cost map, no telemetry, no proxy for loopback.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("LITELLM_TELEMETRY", "False")
-os.environ["NO_PROXY"] = ",".join(filter(None, [os.environ.get("NO_PROXY"), "127.0.0.1", "localhost"]))
+os.environ["NO_PROXY"] = ",".join(filter(None, [os.environ.get("NO_PROXY"), "127.0.0.1",
+                                                 "localhost"]))
 
 
 @dataclass
@@ -50,8 +51,9 @@ class ScriptedLLMServer:
                     server.requests.append(body)
                     turn = server.turns.pop(0) if server.turns else None
                 if turn is None:
-                    return self._reply(400, {"error": {"message": "the test script has no more turns",
-                                                       "type": "invalid_request_error"}})
+                    return self._reply(400, {"error": {
+                        "message": "the test script has no more turns",
+                        "type": "invalid_request_error"}})
                 if turn.delay:
                     time.sleep(min(turn.delay, MAX_DELAY))
                 if turn.status != 200:
@@ -94,7 +96,7 @@ class ScriptedLLMServer:
         with self._lock:
             self.turns.extend(t if isinstance(t, Turn) else Turn(content=t) for t in turns)
 
-    def __enter__(self) -> "ScriptedLLMServer":
+    def __enter__(self) -> ScriptedLLMServer:
         self.thread.start()
         return self
 

@@ -29,7 +29,7 @@ print(f"val_bpb:          {val:.6f}")
 print("training_seconds: 0.1")
 print("total_seconds:    0.2")
 print("peak_vram_mb:     2048.0")
-'''
+'''  # noqa: E501 embedded train.py kept verbatim
 
 # Bodies that replace the fake's last lines to make it fail in each way a real one can.
 FAULTS = {
@@ -45,7 +45,8 @@ def faulty_train(fault: str) -> str:
     return head + FAULTS[fault]
 
 
-def make_workspace(root: Path, train: str = FAKE_TRAIN, extra: dict[str, str] | None = None) -> Path:
+def make_workspace(root: Path, train: str = FAKE_TRAIN,
+                   extra: dict[str, str] | None = None) -> Path:
     """A git repo with program.md and train.py committed, ready for `cockpit run`."""
     root.mkdir(parents=True, exist_ok=True)
     (root / "train.py").write_text(train)
@@ -102,8 +103,8 @@ class ScriptedAgent:
 def run_session(workspace: Path, experiments: int | None, agent=None, config=None,
                 tag: str = "t", workers: int = 1, timeout: int = 0, **kwargs):
     """The coordinator in this process (no session server): (coordinator, its Ending)."""
-    from cockpit.workspace.config import Config
     from cockpit.session.coordinator import Coordinator
+    from cockpit.workspace.config import Config
 
     config = config or Config()
     config.experiment.timeout = timeout or config.experiment.timeout

@@ -8,13 +8,12 @@ import os
 import signal
 
 import pytest
-from textual.widgets import TextArea
 from support import make_workspace, read_journal
+from textual.widgets import TextArea
 from tui_support import slow_train, wait_for, workspace
 
-from cockpit.tui.app import CockpitApp
 from cockpit.client.bootstrap import start_detached
-from cockpit.workspace.lock import read_session
+from cockpit.tui.app import CockpitApp
 from cockpit.tui.screens.confirm import ConfirmScreen
 from cockpit.tui.screens.experiment import ExperimentScreen
 from cockpit.tui.screens.help import HelpScreen
@@ -23,6 +22,7 @@ from cockpit.tui.screens.replay import ReplayScreen
 from cockpit.tui.screens.steer import NoteScreen
 from cockpit.tui.widgets.run_log import RunLog
 from cockpit.tui.widgets.timeline import Timeline
+from cockpit.workspace.lock import read_session
 
 
 def live_app(ws, experiments=3, auto_approve=True, tag="t"):
@@ -47,6 +47,7 @@ def in_flight(app) -> bool:
     return any(r["kind"] == "experiment" for r in app.view.running)
 
 
+@pytest.mark.slow
 def test_auto_approved_session_fills_every_pane(tmp_path):
     ws = workspace(tmp_path)
     app = live_app(ws, experiments=3)
@@ -65,7 +66,7 @@ def test_auto_approved_session_fills_every_pane(tmp_path):
         log = main.query_one(RunLog)
         assert "val_bpb" in "\n".join(log.log_widget.lines)
         # the \r progress lines of a run end as one line each, not a flood
-        steps = [l for l in log.log_widget.lines if l.startswith("step ")]
+        steps = [line for line in log.log_widget.lines if line.startswith("step ")]
         assert len(steps) == 1 and steps[0].startswith("step 00002"), log.log_widget.lines
         assert "ran 3" in app.view.ended
         timeline.focus()
@@ -84,6 +85,7 @@ def test_auto_approved_session_fills_every_pane(tmp_path):
     run(scenario, app)
 
 
+@pytest.mark.slow
 def test_approve_reject_and_the_reason_is_journaled(tmp_path):
     ws = workspace(tmp_path)
     app = live_app(ws, experiments=2, auto_approve=False)
@@ -116,6 +118,7 @@ def reviewed(tmp_path, monkeypatch):
     return ws, live_app(ws, experiments=2, auto_approve=False)
 
 
+@pytest.mark.slow
 def test_a_proposal_edited_in_the_app_runs_as_edited(reviewed):
     ws, app = reviewed
 
@@ -135,6 +138,7 @@ def test_a_proposal_edited_in_the_app_runs_as_edited(reviewed):
     run(scenario, app)
 
 
+@pytest.mark.slow
 def test_no_key_of_the_keymap_breaks_the_cockpit(reviewed):
     """Every key the cockpit offers, pressed on a live session with a proposal waiting:
     each opens what it opens, escape closes it, and the app is still there."""
@@ -163,6 +167,7 @@ def test_no_key_of_the_keymap_breaks_the_cockpit(reviewed):
     run(scenario, app)
 
 
+@pytest.mark.slow
 def test_escape_on_reject_keeps_waiting_and_auto_approve_releases(tmp_path):
     ws = workspace(tmp_path)
     app = live_app(ws, experiments=2, auto_approve=False)
@@ -193,6 +198,7 @@ def test_approve_with_nothing_pending_is_harmless(tmp_path):
     run(scenario, app)
 
 
+@pytest.mark.slow
 def test_pause_resume_steer_and_stop_run(tmp_path):
     ws = workspace(tmp_path, slow_train())
     app = live_app(ws, experiments=3)
@@ -222,6 +228,7 @@ def test_pause_resume_steer_and_stop_run(tmp_path):
     assert notes == ["try BATCH_SIZE"]
 
 
+@pytest.mark.slow
 def test_resume_goes_on(tmp_path):
     ws = workspace(tmp_path, slow_train(steps=20, delay=0.05))
     app = live_app(ws, experiments=2)
@@ -238,6 +245,7 @@ def test_resume_goes_on(tmp_path):
     run(scenario, app)
 
 
+@pytest.mark.slow
 def test_quit_asks_when_the_loop_runs(tmp_path):
     ws = workspace(tmp_path, slow_train())
     app = live_app(ws, experiments=1)
@@ -273,10 +281,11 @@ def test_quit_and_stop(tmp_path):
             break
         time.sleep(0.1)
     assert read_session(ws) is None
-    result = [e for e in read_journal(ws, "t") if e["event"] == "result"][0]
+    result = next(e for e in read_journal(ws, "t") if e["event"] == "result")
     assert result["reason"] == "stopped by the human"
 
 
+@pytest.mark.slow
 def test_quit_and_stop_during_a_noise_re_run_names_it_and_ends_it(tmp_path):
     """The re-run is a run in flight like an experiment: the dialog says so, and the stop
     ends it now instead of letting it train to the end of its budget."""
@@ -311,6 +320,7 @@ def test_quit_and_stop_during_a_noise_re_run_names_it_and_ends_it(tmp_path):
     assert measured and measured[-1]["metric"] is None  # ended, not measured
 
 
+@pytest.mark.slow
 def test_help_palette_replay_and_theme(tmp_path):
     ws = workspace(tmp_path)
     app = live_app(ws, experiments=2)
@@ -341,6 +351,7 @@ def test_help_palette_replay_and_theme(tmp_path):
     run(scenario, app)
 
 
+@pytest.mark.slow
 def test_small_terminal_collapses_panes_into_tabs(tmp_path):
     ws = workspace(tmp_path)
     app = live_app(ws, experiments=2)

@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 from tui_support import synthetic_session
 
-from cockpit.tui.app import CockpitApp, ReplayApp
+from cockpit.tui.app import CockpitApp
+from cockpit.tui.replay_app import ReplayApp
 
 pytest.importorskip("pytest_textual_snapshot")
 

@@ -9,18 +9,19 @@ import os
 
 import pytest
 from textual.widgets import Static
+from tui_support import synthetic_session, wait_for
 
+from cockpit.client.store import JournalTail
+from cockpit.domain.progress import parse_progress
+from cockpit.tui.app import CockpitApp
+from cockpit.tui.feeds import OutputBuffer
+from cockpit.tui.replay_app import ReplayApp
+from cockpit.tui.screens.replay import ReplayScreen
 from cockpit.tui.widgets.metric_chart import MetricChart
 from cockpit.tui.widgets.program_editor import ProgramEditor
 from cockpit.tui.widgets.run_log import LineAssembler, RunLog
 from cockpit.tui.widgets.timeline import Timeline
-from tui_support import synthetic_session, wait_for
-
-from cockpit.tui.app import CockpitApp, ReplayApp
-from cockpit.tui.feeds import FileTail, JournalTail, OutputBuffer
 from cockpit.workspace.lock import SessionLock, read_session
-from cockpit.domain.progress import parse_progress
-from cockpit.tui.screens.replay import ReplayScreen
 
 
 def run(app, scenario, size=(120, 40)):
@@ -62,14 +63,15 @@ def test_journal_tail_waits_for_a_torn_line(tmp_path):
     assert tail.poll() == [{"event": "b", "x": 1}]
 
 
-def test_file_tail_follows_from_near_the_end(tmp_path):
-    path = tmp_path / "run.log"
-    path.write_text("a" * 1000 + "\nlast\n")
-    tail = FileTail(path, start_chars=10)
-    assert tail.poll().endswith("last\n")
-    with open(path, "a") as f:
-        f.write("more\n")
-    assert tail.poll() == "more\n"
+def test_a_long_log_says_where_the_rest_is(tmp_path):
+    """A view starts from a log's tail, on a whole line, and names the file holding the rest."""
+    from cockpit.client.store import SessionStore
+
+    (tmp_path / "run.log").write_text("a" * 1000 + "\nlast\n")
+    text = SessionStore(tmp_path, "t").log("run.log", max_bytes=10)
+    assert text.splitlines()[1:] == ["last"]  # the cut line of a's is dropped whole
+    assert text.startswith("... (the first ") and str(tmp_path / "run.log") in text.splitlines()[0]
+    assert SessionStore(tmp_path, "t").log("run.log") == "a" * 1000 + "\nlast\n"
 
 
 def test_the_status_line_scores_a_commit_by_the_mean_of_its_runs():
@@ -91,6 +93,25 @@ def test_the_status_line_scores_a_commit_by_the_mean_of_its_runs():
     status = view.status()
     assert status.best == pytest.approx(0.93)
     assert status.best_vs_baseline == pytest.approx(0.93 - 1.01)
+    assert status.gained  # lower is better: 0.93 beats 1.01
+    view.state.direction = "higher"  # as a session judging accuracy would have recorded
+    assert not view.status().gained
+
+
+def test_the_eta_is_the_runs_own_count_when_it_prints_one():
+    """A run that says `remaining: 177s` is believed over the budget's rest."""
+    from cockpit.tui.view import SessionView
+
+    view = SessionView()
+    view.apply({"event": "session", "tag": "t", "branch": "autoresearch/t", "base": "0" * 40,
+                "config": {"experiment": {"time_budget": 300}}})
+    view.apply_live({"running": [{"worker": 0, "kind": "experiment", "n": 1,
+                                  "elapsed": 10.0}]})
+    assert view.pace(now=view.live_at).eta == pytest.approx(290.0)  # the budget's rest
+    view.on_progress_line("step 00123 (41.0%) | loss: 3.9 | dt: 312ms | remaining: 177s")
+    assert view.pace(now=view.live_at).eta == 177.0
+    view.new_run_shown()  # another run on screen: its own count, or none yet
+    assert view.pace(now=view.live_at).eta == pytest.approx(290.0)
 
 
 def test_progress_line_parsing():
@@ -125,6 +146,7 @@ def to_end(editor):
 
 
 # -- the program editor --------------------------------------------------------------
+@pytest.mark.slow
 def test_program_editor_in_a_live_cockpit(tmp_path):
     ws = synthetic_session(tmp_path / "ws", 2)
     program = ws / "program.md"
@@ -180,6 +202,7 @@ def test_a_session_no_process_runs_shows_its_journal_and_says_so(tmp_path):
     run(app, scenario)
 
 
+@pytest.mark.slow
 def test_a_run_stopped_early_shows_why_in_the_live_view_its_screen_and_replay(tmp_path):
     ws = synthetic_session(tmp_path / "ws", 6, stopped=(5,))
     app = CockpitApp(ws, "demo", watch_program=False)
@@ -208,6 +231,7 @@ def test_a_run_stopped_early_shows_why_in_the_live_view_its_screen_and_replay(tm
 
 
 # -- replay ---------------------------------------------------------------------------
+@pytest.mark.slow
 def test_replay_steps_plays_and_loads_logs_on_selection(tmp_path):
     ws = synthetic_session(tmp_path / "ws", 40)
     app = ReplayApp(ws, "demo")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import stat
+from pathlib import Path
 
 import git
 import pytest
@@ -114,7 +115,8 @@ def test_autoresearch_checkout_with_uv(tmp_path):
     env = {"PATH": f"{bin_dir}:{os.environ['PATH']}"}
     result = cockpit("run", "--headless", "--experiments", "2", cwd=ws, env=env)
     assert result.returncode == 0, result.stdout + result.stderr
-    logs = sorted((ws / ".cockpit").glob("*/*/*/run.log")) + list((ws / ".cockpit").glob("*/prepare.log"))
+    logs = (sorted((ws / ".cockpit").glob("*/*/*/run.log"))
+            + list((ws / ".cockpit").glob("*/prepare.log")))
     calls = [line for log in logs for line in log.read_text().splitlines()
              if line.startswith("uv ")]
     # prepare once, then the baseline, its 3 noise re-runs, and experiment 2
@@ -124,3 +126,23 @@ def test_autoresearch_checkout_with_uv(tmp_path):
                         "a1b2c3d\t0.997900\t44.0\tkeep\tbaseline"]
     assert len(rows) == 4 and rows[2].endswith("\t1.260000\t2.0\tkeep\tbaseline")
     assert "results.tsv" not in git.Repo(ws).git.ls_files()
+
+
+def test_the_readme_and_the_template_show_every_key_as_declared(tmp_path):
+    """cockpit.toml's keys are declared once: the README's block is the template, `cockpit
+    init` writes it, and it loads back to the defaults."""
+    import dataclasses
+    import re
+
+    from cockpit.workspace.config import SECTIONS, Config, template
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    block = readme.split("## cockpit.toml", 1)[1].split("```toml\n", 1)[1].split("```", 1)[0]
+    assert block == template(), "the README's cockpit.toml block: regenerate it from template()"
+    for name, cls, _ in SECTIONS:
+        for spec in dataclasses.fields(cls):
+            assert re.search(rf"^{spec.name} = ", block.split(f"[{name}]", 1)[1], re.M), spec.name
+    init = tmp_path / "ws"
+    assert cockpit("init", str(init), cwd=tmp_path).returncode == 0
+    assert (init / "cockpit.toml").read_text().endswith(template())
+    assert load_config(init) == Config()

@@ -7,10 +7,11 @@ import sys
 import time
 
 import git
+import pytest
 from support import FAKE_TRAIN, make_workspace, read_journal, results_rows
 
-from cockpit.workspace.config import Config
 from cockpit.session.coordinator import Coordinator
+from cockpit.workspace.config import Config
 
 # A stand-in CLI: reads the prompt (a file argument, or stdin), then behaves as MODE says.
 FAKE_CLI = '''\
@@ -39,7 +40,7 @@ if mode == "commits":
 train.write_text(train.read_text().replace("LEARNING_RATE = 0.01", "LEARNING_RATE = 0.003"))
 print("HYPOTHESIS: a lower learning rate is closer to the optimum")
 print("DESCRIPTION: LR 0.01 -> 0.003 by the CLI")
-'''
+'''  # noqa: E501 embedded CLI script kept verbatim
 
 
 def setup(tmp_path, mode: str, stdin: bool = False, **agent):
@@ -50,7 +51,8 @@ def setup(tmp_path, mode: str, stdin: bool = False, **agent):
     calls = tmp_path / "calls.txt"
     config = Config()
     config.agent.kind = "command"
-    config.agent.command = f"{sys.executable} {cli} {mode} {calls}" + ("" if stdin else " {prompt_file}")
+    config.agent.command = (f"{sys.executable} {cli} {mode} {calls}"
+                            + ("" if stdin else " {prompt_file}"))
     for key, value in agent.items():
         setattr(config.agent, key, value)
     return ws, config, calls
@@ -61,7 +63,7 @@ def attempts(ws):
 
 
 def test_cli_edit_becomes_the_proposal(tmp_path):
-    ws, config, calls = setup(tmp_path, "plain")
+    ws, config, _calls = setup(tmp_path, "plain")
     loop = Coordinator(ws, config, "t")
     assert loop.run(2).why == "ran 2 experiments as asked"
     exp = loop.state.experiments[1]
@@ -70,18 +72,19 @@ def test_cli_edit_becomes_the_proposal(tmp_path):
     prompt = (tmp_path / "calls.txt.prompt").read_text()
     assert "Make val_bpb low." in prompt and "editing train.py in place" in prompt
     [attempt] = attempts(ws)
-    assert attempt["accepted"] and attempt["reverted"] == [] and attempt["prompt_file"].endswith(".prompt.md")
+    assert (attempt["accepted"] and attempt["reverted"] == []
+            and attempt["prompt_file"].endswith(".prompt.md"))
     assert git.Repo(ws).commit(exp.commit).message.strip() == exp.description
 
 
 def test_prompt_arrives_on_stdin_without_a_placeholder(tmp_path):
-    ws, config, calls = setup(tmp_path, "plain", stdin=True)
+    ws, config, _calls = setup(tmp_path, "plain", stdin=True)
     Coordinator(ws, config, "t").run(2)
     assert "# Research program" in (tmp_path / "calls.txt.prompt").read_text()
 
 
 def test_other_files_it_touches_are_reverted_and_reported(tmp_path):
-    ws, config, calls = setup(tmp_path, "also_prepare")
+    ws, config, _calls = setup(tmp_path, "also_prepare")
     (ws / "program.md").write_text("# program\nMy unsaved words.\n")  # the human's, uncommitted
     lines = []
     loop = Coordinator(ws, config, "t")
@@ -102,7 +105,7 @@ def test_other_files_it_touches_are_reverted_and_reported(tmp_path):
 
 
 def test_a_syntax_error_is_sent_back_and_never_committed(tmp_path):
-    ws, config, calls = setup(tmp_path, "syntax_first")
+    ws, config, _calls = setup(tmp_path, "syntax_first")
     loop = Coordinator(ws, config, "t")
     loop.run(2)
     first, second = attempts(ws)
@@ -114,6 +117,7 @@ def test_a_syntax_error_is_sent_back_and_never_committed(tmp_path):
                for c in git.Repo(ws).iter_commits())
 
 
+@pytest.mark.slow
 def test_a_hanging_cli_is_killed_and_the_headless_run_pauses(tmp_path):
     ws, config, calls = setup(tmp_path, "hang", max_attempts=1, command_timeout=1)
     start = time.monotonic()
@@ -142,7 +146,7 @@ def test_missing_cli_is_one_line(tmp_path):
 
 
 def test_commits_and_branches_it_makes_are_dropped_or_reported(tmp_path):
-    ws, config, calls = setup(tmp_path, "commits")
+    ws, config, _calls = setup(tmp_path, "commits")
     repo = git.Repo(ws)
     repo.create_head("feature")
     main = repo.commit("main").hexsha

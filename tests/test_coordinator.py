@@ -11,15 +11,26 @@ from pathlib import Path
 
 import git
 import pytest
-from support import (FAKE_TRAIN, Decider, ScriptedAgent, cockpit, faulty_train, make_workspace,
-                     read_journal, results_rows, run_session, wait_for)
+from support import (
+    FAKE_TRAIN,
+    Decider,
+    ScriptedAgent,
+    cockpit,
+    faulty_train,
+    make_workspace,
+    read_journal,
+    results_rows,
+    run_session,
+    wait_for,
+)
 
-from cockpit.workspace.config import Config
 from cockpit.domain.exits import EXIT_FAILED
 from cockpit.session.coordinator import Coordinator, SessionError
+from cockpit.workspace.config import Config
 
 ROW = re.compile(r"^[0-9a-f]{7}\t\d+\.\d{6}\t\d+\.\d\t(keep|discard|crash)\t[^\t\n]*$")
-SLOW = FAKE_TRAIN.replace("SEED = 42", "SEED = 42\ntime.sleep(float(os.environ.get('COCKPIT_SLOW', '0.6')))")
+SLOW = FAKE_TRAIN.replace("SEED = 42",
+                         "SEED = 42\ntime.sleep(float(os.environ.get('COCKPIT_SLOW', '0.6')))")
 
 
 def lr(value: float, train: str = FAKE_TRAIN) -> str:
@@ -74,6 +85,7 @@ def test_tune_session_records_every_step(tmp_path):
     assert next(e for e in events if e["event"] == "result")["data_fingerprint"] == "fake0001"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fault", ["raises", "nan", "no_summary", "hangs"])
 def test_faulty_run_becomes_crash_and_the_session_goes_on(tmp_path, fault):
     ws = make_workspace(tmp_path / "ws")
@@ -111,6 +123,7 @@ def test_baseline_crash_ends_the_session_with_a_failure_code(tmp_path):
     assert result.returncode == EXIT_FAILED and "baseline run crashed" in result.stdout
 
 
+@pytest.mark.slow
 def test_uncommitted_edits_of_the_human_survive_and_never_block(tmp_path):
     """program.md and cockpit.toml edited and not committed: run and doctor accept them,
     discards never touch them, and the next proposal reads the new program."""
@@ -142,6 +155,7 @@ def test_uncommitted_edits_of_the_human_survive_and_never_block(tmp_path):
         programs[-1] == "# program\nEdited again, mid-run.\n"
 
 
+@pytest.mark.slow
 def test_the_humans_branches_are_the_humans(tmp_path):
     """The human switches branches and commits on main while runs go on: main ends exactly
     where the human left it; experiments land on the session's branch only."""
@@ -261,6 +275,7 @@ def planted_session(tmp_path, train: str):
     return ws, config_before, coordinator, ending
 
 
+@pytest.mark.slow
 def test_keys_planted_mid_run_are_put_back_before_cockpits_next_git_command(tmp_path):
     """Sandbox off: a proposal that arrives while the planting run trains runs git; the
     config is put back then (not only when the run ends), the proposal is not lost, and the
@@ -290,6 +305,7 @@ while time.time() < deadline:
     time.sleep(0.01)''')
 
 
+@pytest.mark.slow
 def test_a_run_that_keeps_planting_gets_nothing_and_ends_a_crash(tmp_path, monkeypatch):
     """Sandbox off, the run re-plants the key as soon as it is put back, while proposals
     (and their git commands) arrive: no planted command ever runs, the config ends as it
@@ -340,6 +356,7 @@ class PaidAgent(ScriptedAgent):
         return super().propose(ctx)
 
 
+@pytest.mark.slow
 def test_a_proposal_paid_for_runs_before_the_cost_limit_pauses(tmp_path, monkeypatch):
     """The limit is reached by the proposal made during the (slow) baseline: no more model
     calls, but the paid-for proposal still runs, then the session pauses (exit 3 when no
@@ -364,7 +381,8 @@ def test_a_proposal_paid_for_runs_before_the_cost_limit_pauses(tmp_path, monkeyp
 
 
 def test_secrets_never_reach_the_training_process(tmp_path):
-    dump = FAKE_TRAIN.replace("SEED = 42", "SEED = 42\nprint('ENV', ' '.join(os.environ), flush=True)")
+    dump = FAKE_TRAIN.replace("SEED = 42",
+                              "SEED = 42\nprint('ENV', ' '.join(os.environ), flush=True)")
     ws = make_workspace(tmp_path / "ws", train=dump)
     secrets = {"OPENAI_API_KEY": "sk-x", "HF_TOKEN": "hf-x", "AWS_SECRET_ACCESS_KEY": "s",
                "DATABASE_URL": "postgres://u:p@h/db", "PGPASSWORD": "p", "API_KEY": "k",
@@ -382,7 +400,8 @@ def test_secrets_never_reach_the_training_process(tmp_path):
 def test_higher_is_better_metric(tmp_path):
     acc = FAKE_TRAIN.replace('val_bpb:          {val:.6f}', 'test_acc:         {1 / val:.6f}')
     ws = make_workspace(tmp_path / "ws", train=acc,
-                        extra={"cockpit.toml": '[metric]\nname = "test_acc"\ndirection = "higher"\n'})
+                        extra={"cockpit.toml":
+                               '[metric]\nname = "test_acc"\ndirection = "higher"\n'})
     result = cockpit("run", "--headless", "--experiments", "4", "--tag", "acc", cwd=ws)
     assert result.returncode == 0, result.stderr
     lines = (ws / "results.tsv").read_text().splitlines()
@@ -410,7 +429,7 @@ def test_a_row_the_human_edited_or_deleted_stays_as_they_left_it(tmp_path):
     a deleted one does not come back; a row killed between its mark and the file does."""
     ws = make_workspace(tmp_path / "ws")
     run_session(ws, 3, tag="r")
-    header, first, second, third = (ws / "results.tsv").read_text().splitlines(keepends=True)
+    header, first, _second, third = (ws / "results.tsv").read_text().splitlines(keepends=True)
     edited = first.replace("keep\tbaseline", "keep\tbaseline, checked by hand")
     (ws / "results.tsv").write_text(header + edited + third)  # #2's row deleted on purpose
     run_session(ws, 1, tag="r")
@@ -432,7 +451,7 @@ def test_stale_git_locks_and_a_torn_journal_line_recover(tmp_path):
     journal = ws / ".cockpit" / "r" / "journal.jsonl"
     with open(journal, "a") as f:
         f.write('{"event": "result", "n": 9, "sta')  # a kill mid-write
-    coordinator, ending = run_session(ws, 2, tag="r")
+    _coordinator, ending = run_session(ws, 2, tag="r")
     assert ending.code == 0, ending.why
     assert results_rows(ws)[:2] == rows and len(results_rows(ws)) == 4  # no phantom row
     assert all(r[0] != "0000000" for r in results_rows(ws))
@@ -474,7 +493,9 @@ def test_rejected_proposal_is_journaled_with_the_reason_and_never_runs(tmp_path)
 def test_commands_name_what_they_act_on(tmp_path, monkeypatch):
     """approve/reject/stop name their experiment and are refused once it is gone."""
     monkeypatch.setenv("COCKPIT_SLOW", "30")
-    ws = make_workspace(tmp_path / "ws", train=SLOW.replace("SEED = 42\n", "SEED = 42\nif LEARNING_RATE == 0.01: os.environ['COCKPIT_SLOW'] = '0'\n"))
+    ws = make_workspace(tmp_path / "ws", train=SLOW.replace(
+        "SEED = 42\n",
+        "SEED = 42\nif LEARNING_RATE == 0.01: os.environ['COCKPIT_SLOW'] = '0'\n"))
     config = Config()
     config.experiment.env = ["COCKPIT_SLOW"]
     coordinator = Coordinator(ws, config, "c", agent=ScriptedAgent(lr(0.003, SLOW)),
@@ -499,6 +520,7 @@ def test_commands_name_what_they_act_on(tmp_path, monkeypatch):
     assert not thread.is_alive()
 
 
+@pytest.mark.slow
 def test_stopping_during_the_baseline_is_a_stop_not_a_broken_setup(tmp_path):
     ws = make_workspace(tmp_path / "ws", train=faulty_train("hangs"))
     coordinator = Coordinator(ws, Config(), "s")
@@ -509,6 +531,7 @@ def test_stopping_during_the_baseline_is_a_stop_not_a_broken_setup(tmp_path):
     assert coordinator.state.experiments[0].reason == "stopped by the human"
 
 
+@pytest.mark.slow
 def test_two_workers_run_at_once_and_share_the_best(tmp_path):
     pinned = FAKE_TRAIN.replace(
         "SEED = 42", "SEED = 42\nprint('device:', os.environ.get('CUDA_VISIBLE_DEVICES'), "
@@ -543,6 +566,7 @@ def test_two_workers_run_at_once_and_share_the_best(tmp_path):
             x.commit for x in coordinator.state.experiments if x.status == "keep"}
 
 
+@pytest.mark.slow
 def test_re_runs_are_pool_jobs_and_results_wait_for_their_bar(tmp_path):
     """Noise and keep re-runs run on the workers beside experiments; a result that comes
     back while the best is being re-measured is judged once the re-runs are in."""
@@ -551,7 +575,7 @@ def test_re_runs_are_pool_jobs_and_results_wait_for_their_bar(tmp_path):
     ws = make_workspace(tmp_path / "ws", train=noisy)
     config = Config()
     config.judge.baseline_runs = 3
-    coordinator, ending = run_session(ws, 6, config=config, workers=2)
+    _coordinator, ending = run_session(ws, 6, config=config, workers=2)
     assert ending.code == 0, ending.why
     events = read_journal(ws, "t")
     kinds = [e["event"] for e in events]
@@ -582,6 +606,7 @@ def test_re_runs_are_pool_jobs_and_results_wait_for_their_bar(tmp_path):
             assert len(done_before) == len(keeps_before), "judged while the bar was re-measured"
 
 
+@pytest.mark.slow
 def test_cli_workers_and_runner_config(tmp_path):
     ws = make_workspace(tmp_path / "ws")
     result = cockpit("run", "--headless", "--workers", "2", "--experiments", "4", "--tag", "w",
@@ -602,7 +627,8 @@ def test_cli_workers_and_runner_config(tmp_path):
 
 def test_a_checkout_on_the_session_branch_is_refused_in_one_line(tmp_path):
     ws = make_workspace(tmp_path / "ws")
-    assert cockpit("run", "--headless", "--experiments", "1", "--tag", "mine", cwd=ws).returncode == 0
+    assert cockpit("run", "--headless", "--experiments", "1", "--tag", "mine",
+                   cwd=ws).returncode == 0
     git.Repo(ws).git.checkout("autoresearch/mine")
     result = cockpit("run", "--headless", "--experiments", "1", "--tag", "mine", cwd=ws)
     assert result.returncode == 2

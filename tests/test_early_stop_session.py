@@ -48,6 +48,7 @@ def session(tmp_path, *ideas: str, shadow: bool = False, baseline_runs: int = 3,
     return ws, coordinator
 
 
+@pytest.mark.slow
 def test_clearly_behind_is_stopped_the_rest_is_not(tmp_path):
     ws, coordinator = session(tmp_path, variant(offset=0.5), variant(offset=0.001),
                               variant(early_only=0.5))
@@ -64,6 +65,7 @@ def test_clearly_behind_is_stopped_the_rest_is_not(tmp_path):
     assert all(len(row) == 5 for row in rows)
 
 
+@pytest.mark.slow
 def test_shadow_mode_stops_nothing_and_journals_what_it_would_have(tmp_path):
     ws, coordinator = session(tmp_path, variant(offset=0.5), shadow=True)
     behind = coordinator.state.experiments[1]
@@ -73,6 +75,7 @@ def test_shadow_mode_stops_nothing_and_journals_what_it_would_have(tmp_path):
     assert would[0]["sigmas"] > 6 and would[0]["why"].startswith("stopped at ")
 
 
+@pytest.mark.slow
 def test_no_noise_floor_never_stops_early(tmp_path):
     ws, coordinator = session(tmp_path, variant(offset=0.5), baseline_runs=1)
     behind = coordinator.state.experiments[1]
@@ -80,12 +83,14 @@ def test_no_noise_floor_never_stops_early(tmp_path):
     assert not any(e["event"] == "early_stop" for e in read_journal(ws, "t"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("enabled", [False])
 def test_early_stop_can_be_turned_off(tmp_path, enabled):
-    ws, coordinator = session(tmp_path, variant(offset=0.5), enabled=enabled)
+    _ws, coordinator = session(tmp_path, variant(offset=0.5), enabled=enabled)
     assert coordinator.state.experiments[1].early_stop is None
 
 
+@pytest.mark.slow
 def test_a_second_session_remembers_what_the_first_measured(tmp_path):
     """The tune agent of a new session never re-runs a configuration an earlier session on
     the same data measured."""
@@ -128,6 +133,7 @@ def test_keeps_the_floor_no_longer_backs_are_flagged_for_confirm():
     assert "To confirm" in render_experiments_md(state)
 
 
+@pytest.mark.slow
 def test_a_run_that_prints_absurd_finite_losses_does_not_break_the_session(tmp_path):
     """Training code that prints `loss: 1e308` (finite, but no sum of such survives) is a
     run like another: it is never stopped on that loss, it ends with its own result, and
@@ -156,6 +162,7 @@ print("val_bpb:          1.5")
 '''
 
 
+@pytest.mark.slow
 def test_a_flood_of_progress_lines_stays_bounded_in_the_session(tmp_path, monkeypatch):
     """The session keeps a bounded number of a running experiment's progress points for its
     check once a second (it kept every one, over 100,000 in 4 s, and each check rebuilt
@@ -172,7 +179,7 @@ def test_a_flood_of_progress_lines_stays_bounded_in_the_session(tmp_path, monkey
         return check(self, running, state)
 
     monkeypatch.setattr(Stopper, "check", watched)
-    ws, coordinator = session(tmp_path, FLOOD)
+    _ws, coordinator = session(tmp_path, FLOOD)
     flood = coordinator.state.experiments[1]
     assert flood.status == "discard" and flood.metric == 1.5  # judged like any run
     assert 0 < most <= MAX_POINTS

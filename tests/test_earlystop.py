@@ -72,6 +72,7 @@ def test_clearly_behind_is_stopped_past_min_progress():
                                   "since": round(decision.since, 1)}
 
 
+@pytest.mark.slow
 def test_a_run_that_could_still_be_kept_is_never_stopped():
     stop, best = calibrated()
     ahead = sum(live(stop, best, curve(100 + s, offset=-0.03).points) is not None
@@ -82,6 +83,7 @@ def test_a_run_that_could_still_be_kept_is_never_stopped():
     assert same <= 4
 
 
+@pytest.mark.slow
 def test_a_wide_margin_stops_no_rerun_of_the_best():
     stop, best = calibrated(margin=3.0)
     stops = sum(live(stop, best, curve(100 + s).points) is not None for s in range(200))

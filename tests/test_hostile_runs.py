@@ -2,7 +2,6 @@
 it changed comes back (or ends the session when it cannot), and the research goes on."""
 from __future__ import annotations
 
-
 import git
 import pytest
 from support import (
@@ -15,9 +14,9 @@ from support import (
     run_session,
 )
 
-from cockpit.workspace.config import Config
 from cockpit.domain.exits import EXIT_FAILED
 from cockpit.runners.sandbox import available
+from cockpit.workspace.config import Config
 
 SANDBOXES = ["off"] + (["auto"] if available()[0] else [])
 
@@ -83,7 +82,7 @@ def test_a_run_that_changes_the_data(tmp_path, sandbox):
 def test_an_implausible_metric_is_a_crash_never_the_best(tmp_path, value):
     ws = make_workspace(tmp_path / "ws")
     lying = lr(0.5).replace('print(f"val_bpb:          {val:.6f}")', f'print("val_bpb: {value}")')
-    coordinator, ending = run_session(ws, 3, agent=ScriptedAgent(lying, lr(0.003)),
+    coordinator, _ending = run_session(ws, 3, agent=ScriptedAgent(lying, lr(0.003)),
                                       config=config_with("off"))
     crashed = coordinator.state.experiments[1]
     assert crashed.status == "crash" and crashed.metric is None
@@ -102,6 +101,7 @@ def test_a_run_killed_by_a_real_time_signal(tmp_path):
     assert coordinator.state.experiments[1].reason.startswith("killed by signal 40")
 
 
+@pytest.mark.slow
 def test_a_run_that_deletes_its_script_and_switches_branches(tmp_path):
     """Sandbox off: it creates a branch and deletes one of the human's; the deleted one comes
     back, both are reported (journal, headless line, doctor)."""
@@ -133,7 +133,7 @@ def test_a_streak_of_crashes_ends_the_session_with_a_failure_code(tmp_path):
     ws = make_workspace(tmp_path / "ws")
     broken = [hostile(f"raise RuntimeError('broken idea {k}')", value=0.5 + k / 100)
               for k in range(12)]
-    coordinator, ending = run_session(ws, 20, agent=ScriptedAgent(*broken),
+    _coordinator, ending = run_session(ws, 20, agent=ScriptedAgent(*broken),
                                       config=config_with("off"))
     assert ending.code == EXIT_FAILED and "10 experiments in a row crashed" in ending.why
     assert sum(e["event"] == "result" and e["status"] == "crash"
@@ -168,6 +168,7 @@ def test_a_gitattributes_a_run_plants_does_not_steer_the_next_checkout(tmp_path,
     assert coordinator.state.experiments[2].status == "keep", coordinator.state.experiments[2]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sandbox", SANDBOXES)
 def test_a_run_that_leaves_a_tree_too_deep_to_delete_leaves_no_stuck_workspace(tmp_path,
                                                                                 sandbox):
@@ -182,7 +183,7 @@ def test_a_run_that_leaves_a_tree_too_deep_to_delete_leaves_no_stuck_workspace(t
                                       config=config_with(sandbox))
     assert ending.code == 0, ending.why
     assert [e.status for e in coordinator.state.experiments] == ["keep", "crash", "keep"]
-    again, ending = run_session(ws, 1, agent=ScriptedAgent(lr(0.002)), config=config_with(sandbox))
+    _again, ending = run_session(ws, 1, agent=ScriptedAgent(lr(0.002)), config=config_with(sandbox))
     assert ending.code == 0, ending.why
 
 

@@ -23,6 +23,7 @@ def commit(ws, message: str, **files: str) -> str:
     return repo.index.commit(message, author=actor, committer=actor).hexsha
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("tracked", [True, False])
 def test_an_experiments_md_of_the_humans_is_never_replaced(tmp_path, tracked):
     ws = make_workspace(tmp_path / "ws", extra={"cockpit.toml": QUICK})
@@ -59,13 +60,14 @@ def test_a_file_of_the_humans_put_there_mid_session_is_left_alone(tmp_path):
             return super().propose(ctx)
 
     better = FAKE_TRAIN.replace("LEARNING_RATE = 0.01", "LEARNING_RATE = 0.003")
-    coordinator, ending = run_session(ws, 3, agent=Replacing(better, better.replace(
+    _coordinator, ending = run_session(ws, 3, agent=Replacing(better, better.replace(
         "0.003", "0.002")), config=config)
     assert ending.code == 0 and (ws / "experiments.md").read_text() == MINE
     said = [e for e in read_journal(ws, "t") if e["event"] == "not_ours"]
     assert len(said) == 1 and "experiments.md is yours now" in said[0]["why"]
 
 
+@pytest.mark.slow
 def test_report_never_replaces_the_humans_report_or_plot(tmp_path):
     ws = make_workspace(tmp_path / "ws", extra={"cockpit.toml": QUICK})
     assert cockpit("run", "--headless", "--experiments", "2", cwd=ws).returncode == 0

@@ -12,11 +12,11 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from cockpit.runners.local import LocalRunner
-from cockpit.runners.environment import training_env
-from cockpit.runners.sandbox import SandboxPolicy, available
 from support import FAKE_TRAIN, Decider, cockpit, make_workspace, read_journal, wait_for
 
+from cockpit.runners.environment import training_env
+from cockpit.runners.local import LocalRunner
+from cockpit.runners.sandbox import SandboxPolicy, available
 from cockpit.workspace.config import Config
 from cockpit.workspace.lock import read_session
 
@@ -83,7 +83,7 @@ def test_a_run_cannot_read_or_drive_its_session(tmp_path, sandbox):
     events = read_journal(ws, "t")
     kinds = [e["event"] for e in events]
     assert "auto_approve" not in kinds and "note" not in kinds  # it drove nothing
-    assert coordinator.auto_approve is False
+    assert coordinator.control.auto_approve is False
     log = (ws / ".cockpit" / "t" / "runs" / "0002" / "run.log").read_text()
     answers = [x for x in log.splitlines() if x.startswith(("ANSWER", "REFUSED"))]
     assert len(answers) == 2 and all(a.startswith("REFUSED") for a in answers), log
@@ -113,11 +113,11 @@ def test_a_client_holding_the_key_inside_a_sandbox_is_refused(tmp_path):
             from multiprocessing.connection import Client
             try:
                 c = Client({info.socket!r}, family="AF_UNIX", authkey={key.encode()!r})
-                c.send_bytes(json.dumps({{"op": "auto_approve", "on": True}}).encode())
+                c.send_bytes(json.dumps({{"op": "auto_approve", "on": True, "version": 1}}).encode())
                 print("ANSWER", c.recv_bytes().decode())
             except BaseException as exc:
                 print("REFUSED", type(exc).__name__)
-            """)
+            """)  # noqa: E501 embedded client script kept verbatim
         (tmp_path / "client.py").write_text(client)
         work = tmp_path / "work"
         work.mkdir()
@@ -164,6 +164,7 @@ print("FOUND " + json.dumps(found))
 """
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not available()[0], reason="no sandbox on this machine")
 def test_notification_secrets_never_reach_a_run(tmp_path, monkeypatch):
     """URLs in COCKPIT_NOTIFY_URLS and ~/.config/cockpit/notify work and no run sees them;
@@ -186,12 +187,15 @@ def test_notification_secrets_never_reach_a_run(tmp_path, monkeypatch):
             "SEED = 42", "SEED = 42\n" + SNOOP.format(ws=str(ws)))
         from support import ScriptedAgent
 
-        from cockpit.workspace.config import load_config
+        from cockpit.cli.main import notifier_of
         from cockpit.session.coordinator import Coordinator
         from cockpit.session.server import serve_session
+        from cockpit.workspace.config import load_config
 
-        coordinator = Coordinator(ws, load_config(ws), "s", agent=ScriptedAgent(snoop))
-        ending = serve_session(coordinator, 2, background=False)
+        config = load_config(ws)
+        coordinator = Coordinator(ws, config, "s", agent=ScriptedAgent(snoop))
+        ending = serve_session(coordinator, 2, background=False,
+                               companions=[notifier_of(ws, config, "s")])  # as `cockpit run`
         assert ending.code == 0, ending.why
         wait_for(lambda: len({p["path"] for p in receiver.posts}) == 3, timeout=20,
                  what="the news at each of the three URLs")
@@ -223,7 +227,7 @@ def test_a_dotenv_of_the_humans_is_never_linked_into_a_run(tmp_path):
                               "    except OSError as exc:\n        print(name, 'unreadable')\n")
     config = Config()
     config.judge.baseline_runs = 0
-    coordinator, ending = run_session(ws, 2, agent=ScriptedAgent(peek.replace("0.01", "0.003")),
+    _coordinator, _ending = run_session(ws, 2, agent=ScriptedAgent(peek.replace("0.01", "0.003")),
                                       config=config)
     log = (ws / ".cockpit" / "t" / "runs" / "0002" / "run.log").read_text()
     assert ".env unreadable" in log and "SECRET" not in log
@@ -249,7 +253,7 @@ def test_a_run_that_swaps_its_venv_link_fools_no_later_run(tmp_path, sandbox):
     config.judge.baseline_runs = 0
     config.sandbox.mode = sandbox
     config.experiment.train_command = ".venv/bin/python train.py"
-    coordinator, ending = run_session(ws, 3, agent=ScriptedAgent(swap, FAKE_TRAIN.replace(
+    coordinator, _ending = run_session(ws, 3, agent=ScriptedAgent(swap, FAKE_TRAIN.replace(
         "0.01", "0.02")), config=config)
     third = coordinator.state.experiments[2]
     assert third.metric is not None and third.metric > 1.0, third  # the real python ran it

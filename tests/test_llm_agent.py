@@ -10,13 +10,12 @@ import time
 import git
 import pytest
 from llm_server import ScriptedLLMServer, Turn  # first: keeps litellm offline
-from support import (FAKE_TRAIN, cockpit, free_port, make_workspace, read_journal,
-                     results_rows)
+from support import FAKE_TRAIN, cockpit, free_port, make_workspace, read_journal, results_rows
 
 from cockpit.agents import AgentError
-from cockpit.workspace.config import Config
 from cockpit.domain.exits import EXIT_PAUSED, EXIT_USER
 from cockpit.session.coordinator import Coordinator, SessionError
+from cockpit.workspace.config import Config
 
 MODEL = "openai/gpt-4o-mini"  # priced in litellm's bundled cost map, served by the script
 
@@ -32,11 +31,15 @@ MISSING = edit("LEARNING_RATE = 0.5\n", "LEARNING_RATE = 0.003\n")
 PREPARE = edit("VAL = 1\n", "VAL = 2\n", path="prepare.py")
 SYNTAX = edit("BATCH_SIZE = 16  # sequences per step\n", "BATCH_SIZE = (16\n")
 GARBAGE = "Sure! I would try making the model bigger, it usually helps."
-WHOLE = ("HYPOTHESIS: bigger batches smooth the gradient\nDESCRIPTION: batch 16 -> 32\n\n```python\n"
+WHOLE = ("HYPOTHESIS: bigger batches smooth the gradient\nDESCRIPTION: batch 16 -> 32\n\n"
+         "```python\n"
          + FAKE_TRAIN.replace("BATCH_SIZE = 16", "BATCH_SIZE = 32") + "```\n")
-CRASHING = edit("SEED = 42\n", 'SEED = 42\nLEARNING_RATE = 0.003\nraise RuntimeError("shape mismatch in block 3")\n',
+CRASHING = edit("SEED = 42\n",
+                'SEED = 42\nLEARNING_RATE = 0.003\n'
+                'raise RuntimeError("shape mismatch in block 3")\n',
                 description="LR 0.003 (with a bug)")
-REPAIR = edit('raise RuntimeError("shape mismatch in block 3")\n', "", description="LR 0.003, bug fixed")
+REPAIR = edit('raise RuntimeError("shape mismatch in block 3")\n', "",
+              description="LR 0.003, bug fixed")
 
 
 def llm_config(server: ScriptedLLMServer, **agent) -> Config:
@@ -75,6 +78,7 @@ def user_text(request: dict) -> str:
     return request["messages"][-1]["content"]
 
 
+@pytest.mark.slow
 def test_good_edit_is_committed_and_program_md_is_re_read(tmp_path):
     ws = make_workspace(tmp_path / "ws")
 
@@ -97,12 +101,13 @@ def test_good_edit_is_committed_and_program_md_is_re_read(tmp_path):
     assert [a["accepted"] for a in attempts] == [True, True]
     assert [a["format"] for a in attempts] == ["blocks", "whole file"]
     assert all(a["prompt_tokens"] > 0 and a["cost_usd"] > 0 for a in attempts)
-    proposal = [e for e in events(ws, "proposal") if e["n"] == 2][0]
+    proposal = next(e for e in events(ws, "proposal") if e["n"] == 2)
     assert proposal["usage"]["cost_usd"] == pytest.approx(attempts[0]["cost_usd"])
-    assert loop.cost_usd == pytest.approx(sum(a["cost_usd"] for a in attempts))
+    assert loop.state.cost_usd == pytest.approx(sum(a["cost_usd"] for a in attempts))
     assert [r[3] for r in results_rows(ws)] == ["keep", "keep", "discard"]
 
 
+@pytest.mark.slow
 def test_refused_answers_go_back_with_the_problem_and_never_touch_the_tree(tmp_path):
     prepare = "VAL = 1\nprint('data ready')\n"
     ws = make_workspace(tmp_path / "ws", extra={"prepare.py": prepare})
@@ -113,11 +118,12 @@ def test_refused_answers_go_back_with_the_problem_and_never_touch_the_tree(tmp_p
             seen.append((ws / "train.py").read_text())
 
     with ScriptedLLMServer(MISSING, PREPARE, SYNTAX, GOOD) as server:
-        loop, why = run(ws, server, 2, on_event=watch, max_attempts=4)
+        loop, _why = run(ws, server, 2, on_event=watch, max_attempts=4)
     attempts = events(ws, "attempt")
     assert [a["accepted"] for a in attempts] == [False, False, False, True]
     problems = [a["problem"] for a in attempts[:3]]
-    assert "SEARCH text is not in the file" in problems[0] and "'LEARNING_RATE = 0.5'" in problems[0]
+    assert ("SEARCH text is not in the file" in problems[0]
+            and "'LEARNING_RATE = 0.5'" in problems[0])
     assert "the edits touch prepare.py; only train.py may change" in problems[1]
     assert "train.py would not parse" in problems[2]
     for request, problem in zip(server.requests[1:], problems):
@@ -134,7 +140,7 @@ def test_refused_answers_go_back_with_the_problem_and_never_touch_the_tree(tmp_p
 def test_garbage_then_whole_file(tmp_path):
     ws = make_workspace(tmp_path / "ws")
     with ScriptedLLMServer(GARBAGE, WHOLE) as server:
-        loop, _ = run(ws, server, 2)
+        _loop, _ = run(ws, server, 2)
     attempts = events(ws, "attempt")
     assert "found no SEARCH/REPLACE blocks" in attempts[0]["problem"]
     assert attempts[1]["accepted"] and attempts[1]["format"] == "whole file"
@@ -164,11 +170,12 @@ def test_rate_limit_backs_off_and_retries(tmp_path):
     assert loop.state.experiments[1].status == "keep" and why == "ran 2 experiments as asked"
 
 
+@pytest.mark.slow
 def test_slow_answers_past_the_timeout_pause_instead_of_burning_experiments(tmp_path):
     ws = make_workspace(tmp_path / "ws")
     with ScriptedLLMServer(Turn(GOOD, delay=2), Turn(GOOD, delay=2)) as server:
         start = time.monotonic()
-        loop, why = run(ws, server, 5, request_timeout=0.4, retries=1)
+        _loop, why = run(ws, server, 5, request_timeout=0.4, retries=1)
     assert why == (f"paused: model {MODEL} failed after 2 tries: no answer within 0.4 s "
                    "(request_timeout)")
     assert time.monotonic() - start < 10
@@ -199,11 +206,12 @@ def test_bad_key_is_one_line_not_a_traceback(tmp_path):
 def test_crash_is_repaired_with_the_log_tail(tmp_path):
     ws = make_workspace(tmp_path / "ws")
     with ScriptedLLMServer(CRASHING, REPAIR) as server:
-        loop, why = run(ws, server, 3)
+        loop, _why = run(ws, server, 3)
     statuses = [e.status for e in loop.state.experiments]
     assert statuses == ["keep", "crash", "keep"]
     repair_request = user_text(server.requests[1])
-    assert "Task: repair a crash" in repair_request and "shape mismatch in block 3" in repair_request
+    assert ("Task: repair a crash" in repair_request
+            and "shape mismatch in block 3" in repair_request)
     assert "the crashed version of #2" in repair_request
     assert 'raise RuntimeError("shape mismatch in block 3")' in repair_request  # the crashed file
     fixed = loop.state.experiments[2]
@@ -220,7 +228,7 @@ def test_idea_is_abandoned_after_its_repairs_crash(tmp_path):
     still = edit('raise RuntimeError("shape mismatch in block 3")\n',
                  'raise RuntimeError("still broken")\n', description="LR 0.003, second try")
     with ScriptedLLMServer(CRASHING, still, GOOD) as server:
-        loop, why = run(ws, server, 4, repair_attempts=1)
+        loop, _why = run(ws, server, 4, repair_attempts=1)
     assert [e.status for e in loop.state.experiments] == ["keep", "crash", "crash", "keep"]
     assert loop.state.experiments[2].repair_of == 2
     abandoned = events(ws, "abandoned")
@@ -228,6 +236,7 @@ def test_idea_is_abandoned_after_its_repairs_crash(tmp_path):
     assert "Task: repair" not in user_text(server.requests[2])  # a new idea, not a third fix
 
 
+@pytest.mark.slow
 def test_cost_limit_pauses_the_cli_with_its_exit_code(tmp_path):
     with ScriptedLLMServer(GOOD) as server:
         toml = (f'[agent]\nkind = "llm"\nmodel = "{MODEL}"\napi_base = "{server.api_base}"\n'
@@ -236,7 +245,8 @@ def test_cost_limit_pauses_the_cli_with_its_exit_code(tmp_path):
         result = cockpit("run", "--headless", "--experiments", "5", cwd=ws,
                          env={"OPENAI_API_KEY": "sk-never-leaves-this-machine"})
     assert result.returncode == 3, result.stderr
-    assert "paused: the model cost $" in result.stdout and "reached max_cost_usd $0.00" in result.stdout
+    assert ("paused: the model cost $" in result.stdout
+            and "reached max_cost_usd $0.00" in result.stdout)
     assert "Model cost: $" in result.stdout
     assert len(results_rows(ws)) == 2 and len(server.requests) == 1
 
@@ -269,6 +279,7 @@ def test_tune_agent_never_imports_litellm():
     assert out.stdout.strip() == "False", out.stderr
 
 
+@pytest.mark.slow
 def test_doctor_checks_the_model_with_one_tiny_request(tmp_path):
     ws = make_workspace(tmp_path / "ws")
     with ScriptedLLMServer("ok", Turn(status=404)) as server:
@@ -277,15 +288,16 @@ def test_doctor_checks_the_model_with_one_tiny_request(tmp_path):
         from cockpit.cli.doctor import Report, check_model
 
         config = llm_config(server)
-        report = Report(stream=open(tmp_path / "out.txt", "w"))
-        check_model(report, config)
-        report.stream.close()
+        with open(tmp_path / "out.txt", "w") as stream:
+            report = Report(stream=stream)
+            check_model(report, config)
     assert good.returncode == 0, good.stdout + good.stderr
     assert f"ok    model      {MODEL} at {server.api_base} answered 'ok'" in good.stdout
     assert "ok    workspace" in good.stdout and "device" in good.stdout
     assert server.requests[0]["max_tokens"] == 5
     bad = (tmp_path / "out.txt").read_text()
-    assert bad.startswith("FIX   model      model openai/gpt-4o-mini at http") and "not found" in bad
+    assert (bad.startswith("FIX   model      model openai/gpt-4o-mini at http")
+            and "not found" in bad)
     assert report.fixes == 1
 
 

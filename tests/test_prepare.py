@@ -93,7 +93,8 @@ def test_parquet_source(tmp_path):
     src = write_small_corpus(tmp_path / "text", n_files=30, lines_per_file=30)
     rows = [p.read_text() for p in sorted(src.iterdir())]
     (tmp_path / "pq").mkdir()
-    pq.write_table(pa.table({"text": rows, "id": list(range(len(rows)))}), tmp_path / "pq" / "docs.parquet")
+    pq.write_table(pa.table({"text": rows, "id": list(range(len(rows)))}),
+                   tmp_path / "pq" / "docs.parquet")
     r = run_prepare(tmp_path / "data", "--source", tmp_path / "pq")
     assert r.returncode == 0, r.stderr
     meta = json.loads((tmp_path / "data" / "fingerprint.json").read_text())
@@ -188,7 +189,8 @@ def test_evaluate_bpb_is_exact(small_data_dir):
     want = c * (len(expected_y) - n_special) / (math.log(2) * n_bytes)
     assert bpb == pytest.approx(want, rel=1e-12)
     # batch size does not change the result
-    assert prepare.evaluate_bpb(FakeModel(m.fn), tok, batch_size=1000) == pytest.approx(want, rel=1e-12)
+    assert prepare.evaluate_bpb(FakeModel(m.fn), tok,
+                                batch_size=1000) == pytest.approx(want, rel=1e-12)
     # a loss of exactly ln(2) nats per byte is exactly 1 bit per byte
     tbt = torch.from_numpy(tb).double()
     one = FakeModel(lambda y: tbt[y] * math.log(2))
@@ -202,7 +204,8 @@ def test_unigram_bpb(small_data_dir):
     tok = prepare.Tokenizer.from_directory(small_data_dir)
     tb = tok.token_bytes()
     counts = np.zeros(len(tb))
-    counts += np.bincount(np.fromfile(small_data_dir / "train_000.bin", dtype=np.uint16), minlength=len(tb))
+    counts += np.bincount(np.fromfile(small_data_dir / "train_000.bin", dtype=np.uint16),
+                          minlength=len(tb))
     p = np.where(tb > 0, counts + 1, 0) / np.where(tb > 0, counts + 1, 0).sum()
     nll = torch.from_numpy(-np.log(np.where(p > 0, p, 1.0)))
     assert prepare.evaluate_bpb(FakeModel(lambda y: nll[y]), tok, 8) == pytest.approx(u, rel=1e-6)

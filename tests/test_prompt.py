@@ -76,7 +76,7 @@ def test_small_history_keeps_detail_that_large_history_condenses():
 def test_repair_prompt_shows_the_crash_and_its_log():
     ctx = context(10)
     crashed = ctx.history[6]
-    system, user = build_messages(ctx, 24000, RepairTask(crashed, "Traceback ...\nOOM here"))
+    _system, user = build_messages(ctx, 24000, RepairTask(crashed, "Traceback ...\nOOM here"))
     text = user["content"]
     assert "Task: repair a crash" in text and "Experiment #7" in text
     assert "OOM here" in text and "the crashed version of #7" in text and "ABANDON:" in text

@@ -19,13 +19,16 @@ from support import (
     results_rows,
 )
 
-from cockpit.workspace.config import Config
 from cockpit.session.coordinator import Coordinator
+from cockpit.workspace.config import Config
+
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
 ray = pytest.importorskip("ray")
 
 # Prints its progress, then takes a moment before the summary: streaming is observable.
-STREAMED = FAKE_TRAIN.replace("SEED = 42", "SEED = 42\nprint('warming up', flush=True)\ntime.sleep(0.8)")
+STREAMED = FAKE_TRAIN.replace("SEED = 42",
+                             "SEED = 42\nprint('warming up', flush=True)\ntime.sleep(0.8)")
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +54,12 @@ def ray_pool_factory():
 def scratch() -> set[Path]:
     """The Ray actors' scratch directories on this machine."""
     return set(Path(tempfile.gettempdir()).glob("cockpit-ray-*"))
+
+
+def actor_pid(pool, worker: int) -> int:
+    """The process of a worker's Ray actor (killed to lose a worker mid-run)."""
+    actor = pool._actors[worker]
+    return pool.ray.get(actor.where.remote())["pid"]
 
 
 def ray_config() -> Config:
@@ -107,7 +116,7 @@ def test_a_killed_ray_worker_is_a_crash_with_the_reason_and_the_loop_goes_on(
         text = message["text"]
         if "pid " in text and "training" not in victim:
             victim["training"] = int(text.split("pid ", 1)[1].split()[0])
-            victim["actor"] = pool.actor_pid(message["worker"])
+            victim["actor"] = actor_pid(pool, message["worker"])
             os.kill(victim["actor"], signal.SIGKILL)  # the worker process dies mid-run
 
     loop = Coordinator(ws, ray_config(), "k", pool=pool, agent=ScriptedAgent(hang, *good))
@@ -140,7 +149,7 @@ def test_a_baseline_lost_with_its_worker_is_measured_again(tmp_path, ray_pool_fa
     def on_output(message):
         if message["type"] == "output" and message["n"] == 1 and not killed \
                 and "warming up" in message["text"]:
-            killed.append(pool.actor_pid(message["worker"]))
+            killed.append(actor_pid(pool, message["worker"]))
             os.kill(killed[0], signal.SIGKILL)
 
     loop = Coordinator(ws, ray_config(), "b", pool=pool)
@@ -168,10 +177,10 @@ def test_an_operators_cluster_through_its_address_with_a_node_lost(tmp_path):
     nodes = []
 
     def node(*args: str) -> subprocess.Popen:
-        proc = subprocess.Popen([ray_bin, "start", "--block", "--num-cpus", "1", *args], env=env,
-                                stdout=open(tmp_path / f"node{len(nodes)}.log", "w"),
-                                stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        with open(tmp_path / f"node{len(nodes)}.log", "w") as log:
+            proc = subprocess.Popen([ray_bin, "start", "--block", "--num-cpus", "1", *args],
+                                    env=env, stdout=log, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
         nodes.append(proc)
         return proc
 

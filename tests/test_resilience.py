@@ -35,6 +35,7 @@ def kinds(ws: Path, tag: str, kind: str) -> list[dict]:
 
 
 # -- a resume never hangs -------------------------------------------------------------------
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["stop", "sigkill"])
 def test_a_resume_runs_the_proposal_the_last_session_left(tmp_path, how):
     """A proposal awaiting approval (a clean stop), or one made ahead (SIGKILL), is offered
@@ -113,6 +114,7 @@ def test_a_loop_that_dies_ends_at_once_says_why_and_frees_the_workspace(tmp_path
     assert end["why"].startswith("cockpit failed: AttributeError")
 
 
+@pytest.mark.slow
 def test_a_dying_loop_in_a_detached_session_leaves_its_traceback_in_the_log(tmp_path):
     """The real process: an exception inside the loop ends it within seconds, the traceback
     in session.log, the lock released; `cockpit run` resumes the session."""
@@ -177,25 +179,23 @@ def real_journal(tmp_path_factory) -> list[dict]:
 def fold_everywhere(events: list[dict]) -> None:
     """Every reader of a journal that folds it without the session: the state, the screen's
     view, the notifier, the reports, the noise floor, the pace."""
+    from cockpit.notify.watcher import Watcher
+    from cockpit.tui.view import SessionView
     from cockpit.workspace.config import NotifyConfig
-    from cockpit.domain.judge import NoiseFloor
-    from cockpit.notify import Watcher
     from cockpit.workspace.records import render_experiments_md
     from cockpit.workspace.report import SessionFacts, render_markdown
-    from cockpit.tui.view import SessionView
-    from cockpit.domain.stats import result_times
 
     view = SessionView()
     for event in events:
         view.apply(event)
-    view.timeline_rows() if hasattr(view, "timeline_rows") else None
+    view.rows()
     Watcher(NotifyConfig(), "t", 0.0).history(events)
     render_experiments_md(view.state)
     render_markdown(SessionFacts.from_events(events))
-    NoiseFloor.from_events(events)
-    result_times(events)
+    view.state.floor()
 
 
+@pytest.mark.slow
 def test_every_damaged_field_of_every_event_is_skipped_or_read(real_journal):
     from cockpit.domain.reading import parse_lines
 
@@ -212,6 +212,7 @@ def test_every_damaged_field_of_every_event_is_skipped_or_read(real_journal):
     assert tried > 1000
 
 
+@pytest.mark.slow
 def test_a_session_resumes_over_hostile_journal_lines(tmp_path):
     ws = make_workspace(tmp_path / "ws", extra={"cockpit.toml": QUICK})
     first = cockpit("run", "--headless", "--experiments", "2", "--tag", "h", cwd=ws)

@@ -10,13 +10,14 @@ import sys
 import textwrap
 import threading
 import time
+from pathlib import Path
 
 import pytest
-from cockpit.runners.local import LocalRunner, reaper_available, split_command
-from cockpit.runners.processes import kill_leftovers, marked_processes
-from cockpit.runners.environment import training_env
 
-from cockpit.runners.outcome import crash_reason, parse_summary
+from cockpit.runners.environment import training_env
+from cockpit.runners.local import LocalRunner, reaper_available, split_command
+from cockpit.runners.outcome import crash_cause, parse_summary
+from cockpit.runners.processes import kill_leftovers, marked_processes
 from cockpit.workspace.logs import read_tail
 
 UNIQUE = f"{os.getpid()}-{time.time_ns()}"  # run ids no other test session uses
@@ -41,6 +42,7 @@ def test_streams_output_to_log_and_callback(tmp_path):
     assert "".join(chunks) == log
 
 
+@pytest.mark.slow
 def test_watchdog_escalates_to_sigkill_for_a_run_that_ignores_sigterm(tmp_path):
     code = ("import signal, time, subprocess\n"
             "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
@@ -69,6 +71,25 @@ def test_a_command_that_cannot_start_is_reported(tmp_path):
     result = LocalRunner().run("no-such-program-xyz train.py", cwd=tmp_path,
                                log_path=tmp_path / "run.log", timeout=5)
     assert result.returncode is None and "cannot start" in result.error
+
+
+def test_a_relative_program_is_found_from_the_runs_directory(tmp_path, monkeypatch):
+    """`.venv/bin/python train.py` means the run's .venv, wherever cockpit was started:
+    neither found nor refused by what cockpit's own directory holds."""
+    run_dir, elsewhere = tmp_path / "tree", tmp_path / "elsewhere"
+    (run_dir / ".venv" / "bin").mkdir(parents=True)
+    elsewhere.mkdir()
+    os.symlink(sys.executable, run_dir / ".venv" / "bin" / "python")
+    (run_dir / "train.py").write_text("print('val_bpb: 1.5')\n")
+    monkeypatch.chdir(elsewhere)
+    result = LocalRunner().run(".venv/bin/python train.py", cwd=run_dir,
+                               log_path=tmp_path / "run.log", timeout=30)
+    assert result.returncode == 0 and "val_bpb: 1.5" in (tmp_path / "run.log").read_text()
+    (elsewhere / ".venv" / "bin").mkdir(parents=True)  # only here, not in the run's tree
+    os.symlink(sys.executable, elsewhere / ".venv" / "bin" / "python")
+    missing = LocalRunner().run(".venv/bin/python train.py", cwd=tmp_path,
+                                log_path=tmp_path / "missing.log", timeout=30)
+    assert missing.error.startswith("cannot start")
 
 
 def test_bare_python_means_this_python():
@@ -153,6 +174,7 @@ ESCAPE = textwrap.dedent("""\
 """)
 
 
+@pytest.mark.slow
 def test_a_setsid_child_that_holds_the_pipe_cannot_outlive_the_hard_timeout(tmp_path):
     code = ESCAPE + textwrap.dedent("""\
         escape()
@@ -180,6 +202,7 @@ def test_leftovers_of_a_run_that_exited_are_killed(tmp_path):
     assert marked_processes(f"exited-1-{UNIQUE}") == []
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not reaper_available(), reason="no subreaper on this platform")
 @pytest.mark.parametrize("how", ["exits", "times out"])
 def test_an_unmarked_escape_dies_with_the_run(tmp_path, how):
@@ -197,9 +220,10 @@ def test_an_unmarked_escape_dies_with_the_run(tmp_path, how):
     (escaped,) = pids_in(tmp_path / "run.log")
     assert result.seconds < 5 and result.timed_out == (how != "exits")
     assert result.returncode == (0 if how == "exits" else -signal.SIGTERM)
-    assert not alive(escaped), open(f"/proc/{escaped}/cmdline").read()
+    assert not alive(escaped), Path(f"/proc/{escaped}/cmdline").read_text()
 
 
+@pytest.mark.slow
 def test_a_flood_of_output_cannot_hold_off_the_hard_timeout(tmp_path):
     code = ("import signal, sys\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
             "while True: sys.stdout.write('\\rstep 1 | loss 3.0' * 1000)\n")
@@ -249,11 +273,11 @@ def test_a_run_killed_by_a_realtime_signal_is_a_crash_with_its_number(tmp_path):
                                timeout=30)
     assert result.returncode == -40
     text = read_tail(tmp_path / "run.log")
-    reason = crash_reason(result, text, parse_summary(text), "val_bpb", 60)
+    reason = crash_cause(result, text, parse_summary(text), "val_bpb", 60)[1]
     assert reason == "killed by signal 40: Traceback: about to die"
     killed = LocalRunner().run(py("import os\nos.kill(os.getpid(), 9)", tmp_path), cwd=tmp_path,
                                log_path=tmp_path / "k.log", timeout=30)
-    assert crash_reason(killed, "", {}, "val_bpb", 60) == "killed by SIGKILL: no output"
+    assert crash_cause(killed, "", {}, "val_bpb", 60)[1] == "killed by SIGKILL: no output"
 
 
 # -- leftovers of an interrupted run (a restarted cockpit cleans up) ----------------------
@@ -311,7 +335,7 @@ FLOOD_DRIVER = textwrap.dedent("""\
     import json, sys
     from pathlib import Path
     from cockpit.runners.local import LocalRunner
-    from cockpit.runners.outcome import crash_reason, parse_summary
+    from cockpit.runners.outcome import crash_cause, parse_summary
     from cockpit.workspace.logs import read_tail
     def peak_rss_mb():
         # This process's own high-water mark. getrusage's ru_maxrss would also count the
@@ -327,7 +351,7 @@ FLOOD_DRIVER = textwrap.dedent("""\
     text = read_tail(workdir / "run.log")
     summary = parse_summary(text)
     print(json.dumps({"summary": summary, "seen": seen[0], "returncode": result.returncode,
-                      "reason": crash_reason(result, text, summary, "val_bpb", 120),
+                      "reason": crash_cause(result, text, summary, "val_bpb", 120)[1],
                       "log_bytes": (workdir / "run.log").stat().st_size,
                       "peak_rss_mb": peak_rss_mb()}))
 """)

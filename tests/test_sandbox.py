@@ -12,11 +12,11 @@ import time
 from pathlib import Path
 
 import pytest
+
 from cockpit.runners.local import LocalRunner
+from cockpit.runners.outcome import crash_cause, parse_summary
 from cockpit.runners.processes import marked_processes
 from cockpit.runners.sandbox import SandboxPolicy, available, default_hidden, describe, wrap
-
-from cockpit.runners.outcome import crash_reason, parse_summary
 from cockpit.workspace.logs import read_tail
 
 ISOLATION, WHY = available()
@@ -60,7 +60,7 @@ def train(workdir: Path, code: str, policy: SandboxPolicy | None, timeout: float
     result = LocalRunner(kill_grace=0.5).run("python train.py", cwd=workdir, log_path=log,
                                              timeout=timeout, env=env, sandbox=policy)
     text = read_tail(log)
-    return result, crash_reason(result, text, parse_summary(text), "val_bpb", int(timeout)), text
+    return result, crash_cause(result, text, parse_summary(text), "val_bpb", int(timeout))[1], text
 
 
 @pytest.fixture
@@ -189,6 +189,7 @@ def test_a_setsid_child_without_the_marker_dies_with_the_run(workdir, home):
     assert marked_processes(result.run_id) == []
 
 
+@pytest.mark.slow
 def test_a_hung_run_in_the_sandbox_ends_at_the_hard_timeout(workdir, home):
     code = """\
         import os, signal, time

@@ -14,9 +14,9 @@ import git
 import pytest
 from support import ScriptedAgent, make_workspace, read_journal, results_rows, run_session, wait_for
 
-from cockpit.workspace.config import Config
 from cockpit.session.coordinator import Coordinator
 from cockpit.tui.view import SessionView, describe
+from cockpit.workspace.config import Config
 
 # Each run takes the next value scripted for its IDEA (0: the baseline) from a file of its
 # own; "hang" trains until killed.
@@ -107,6 +107,7 @@ def test_a_near_miss_close_to_its_bar_is_looked_at_twice_one_far_from_it_is_not(
     assert coordinator.state.floor().runs == 4 + 2 + 3  # both looks' pairs feed the floor
 
 
+@pytest.mark.slow
 def test_the_share_is_a_setting_and_zero_looks_at_nothing(tmp_path):
     ws, sources = workspace(tmp_path, FADES, HOLDS)
     settings = config()
@@ -143,6 +144,7 @@ def test_a_stop_during_the_look_judges_the_experiment_on_its_one_run(tmp_path):
     assert len(results_rows(ws)) == 2
 
 
+@pytest.mark.slow
 def test_a_session_killed_during_the_look_records_the_one_run_when_it_resumes(tmp_path):
     ws, sources = workspace(tmp_path, ("0.979 hang", 2), HOLDS)
     ideas = tmp_path / "ideas.json"
@@ -185,7 +187,7 @@ def test_a_second_look_cannot_read_what_the_first_run_left_behind(tmp_path):
     (ws / ".gitignore").write_text("*.ckpt\n")  # ignored, as checkpoints often are
     git.Repo(ws).index.add([".gitignore"])
     git.Repo(ws).index.commit("ignore checkpoints")
-    coordinator, ending = run_session(ws, 2, agent=ScriptedAgent(resumes), config=config())
+    _coordinator, ending = run_session(ws, 2, agent=ScriptedAgent(resumes), config=config())
     assert ending.code == 0, ending.why
     looked = results(ws)[2]
     assert looked["runs"] == 2 and looked["status"] == "discard"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import http.client
-import io
 import os
 import queue
 import re
@@ -22,9 +21,9 @@ import pytest
 from browser import Browser, chromium_path
 from support import cockpit, live_journal, make_workspace, read_journal, wait_for
 
+from cockpit.serve import SHUTDOWN_SECONDS, Guard
 from cockpit.workspace.config import Config
 from cockpit.workspace.lock import read_session
-from cockpit.serve import SHUTDOWN_SECONDS, Guard
 
 FAST = "[judge]\nbaseline_runs = 1\n"
 WS_HEADERS = {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
@@ -111,6 +110,8 @@ def tabs_of(ws: Path) -> list[int]:
     return pids
 
 
+@pytest.mark.browser
+@pytest.mark.slow
 @pytest.mark.skipif(chromium_path() is None, reason="chromium is not installed (.ci/run "
                     "installs it)")
 def test_a_proposal_approved_in_chromium(tmp_path, served):
@@ -174,6 +175,7 @@ def test_the_loopback_answers_to_its_own_name_only(tmp_path, served):
     assert own.status == 101
 
 
+@pytest.mark.slow
 def test_a_network_bind_needs_its_token(tmp_path, served):
     ws = make_workspace(tmp_path / "ws", extra={"cockpit.toml": FAST})
     server = served(ws, "--host", "0.0.0.0", "--tag", "n")
@@ -227,20 +229,17 @@ def test_a_port_in_use_is_said_in_one_line(tmp_path):
         assert result.stderr.strip() == (f"cockpit: cannot listen on 127.0.0.1:{port}: the "
                                          "port is in use (another `cockpit serve`?): pass "
                                          "--port N")
-        from cockpit.cli.doctor import Report
         from cockpit.serve import check
 
         config = Config()
         config.serve.port = port
-        report = Report(io.StringIO())
-        check(report, config)
-        assert report.stream.getvalue().startswith("warn  serve      cannot listen on")
+        (finding,) = check(config)
+        assert (finding.level, finding.what) == ("warn", "serve")
+        assert finding.text.startswith("cannot listen on")
     assert read_session(ws) is None  # nothing was started
-    config.serve.port = port
-    report = Report(io.StringIO())
-    check(report, config)
-    assert f"ok    serve      `cockpit serve` can listen on 127.0.0.1:{port}" in \
-        report.stream.getvalue()
+    (finding,) = check(config)
+    assert (finding.level, finding.text) == ("ok", "`cockpit serve` can listen on "
+                                                   f"127.0.0.1:{port}")
 
 
 def test_guard_rules():

@@ -26,7 +26,8 @@ from support import (
 from cockpit.client.connection import NoSession, Subscription, connect, request
 from cockpit.workspace.lock import read_session
 
-SLOW = FAKE_TRAIN.replace("SEED = 42", "SEED = 42\ntime.sleep(float(os.environ.get('COCKPIT_SLOW', '1')))")
+SLOW = FAKE_TRAIN.replace("SEED = 42",
+                         "SEED = 42\ntime.sleep(float(os.environ.get('COCKPIT_SLOW', '1')))")
 
 
 def events_of(ws: Path, tag: str, kind: str) -> list[dict]:
@@ -53,6 +54,7 @@ def detached(tmp_path):
             os.kill(info.pid, signal.SIGKILL)
 
 
+@pytest.mark.slow
 def test_a_script_drives_a_detached_session(detached):
     ws, started = detached()
     assert "started in the background (pid" in started.stdout and "session.log" in started.stdout
@@ -78,7 +80,7 @@ def test_a_script_drives_a_detached_session(detached):
     assert "1  try a larger BATCH_SIZE" in notes.stdout
     assert cockpit("notes", "--drop", "1", cwd=ws).returncode == 0
     assert events_of(ws, "d", "note_dropped")[-1]["id"] == 1
-    running = wait_for(lambda: [r for r in request(ws, "status")["live"]["running"]],
+    running = wait_for(lambda: list(request(ws, "status")["live"]["running"]),
                        what="a run in flight")
     stop = cockpit("stop", "--now", cwd=ws)
     assert stop.returncode == 0 and "stopping now" in stop.stdout
@@ -92,6 +94,7 @@ def test_a_script_drives_a_detached_session(detached):
     assert running
 
 
+@pytest.mark.slow
 def test_approvals_name_their_proposal_and_every_client_sees_them(detached):
     ws, _ = detached(SLOW, "--review", env={"COCKPIT_SLOW": "0.2"})
     feeds = [[], []]
@@ -130,6 +133,7 @@ def test_only_the_owner_gets_in(detached):
     assert f"pid={info.pid}," not in listening  # nothing on a network port
 
 
+@pytest.mark.slow
 def test_a_second_session_is_refused_and_a_killed_one_is_known_dead_and_resumed(detached):
     ws, _ = detached()
     second = cockpit("run", "--headless", cwd=ws)
@@ -159,6 +163,7 @@ def test_a_second_session_is_refused_and_a_killed_one_is_known_dead_and_resumed(
             time.sleep(0.05)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sandbox", ["off", "auto"])
 def test_a_killed_session_takes_its_runs_processes_with_it(tmp_path, sandbox):
     """The run leaves a child that keeps the marker and one that sheds it (setsid, env -i);
@@ -223,6 +228,7 @@ def test_a_killed_session_takes_its_runs_processes_with_it(tmp_path, sandbox):
         subprocess.run(["pkill", "-f", f"sleep 31[34]{token}"])
 
 
+@pytest.mark.slow
 def test_a_kill_during_the_noise_runs_resumes_measuring_the_noise(tmp_path):
     noisy = FAKE_TRAIN.replace('print("---")', "import random\nval += random.gauss(0, 0.01)\n"
                                "time.sleep(0.4)\nprint(\"---\")")
@@ -269,3 +275,39 @@ def test_feed_latency_is_measured_not_assumed(detached):
         assert arrived[0] - sent < 2.0
     finally:
         sub.close()
+
+
+def test_the_wire_checks_the_version_and_bounds_a_frame(detached):
+    """A client of another protocol version is refused in one line before anything acts,
+    a frame past the bound is dropped (the session goes on), and a long backlog arrives
+    in bounded chunks that add up to the journal."""
+    from cockpit import protocol
+
+    ws, _ = detached()
+    info = read_session(ws)
+    old = connect(info)
+    protocol.send(old, {"op": "pause", "version": protocol.VERSION + 1})
+    answer = protocol.receive(old, protocol.MAX_FRAME)
+    assert answer["type"] == protocol.REFUSED and not answer["ok"]
+    assert f"speaks protocol {protocol.VERSION}" in answer["message"]
+    assert "\n" not in answer["message"]
+    old.close()
+    unversioned = connect(info)
+    protocol.send(unversioned, {"op": "pause"})  # a cockpit from before the versions
+    assert "an older one" in protocol.receive(unversioned, protocol.MAX_FRAME)["message"]
+    unversioned.close()
+    assert not events_of(ws, "d", "paused")  # neither acted
+
+    huge = connect(info)
+    with pytest.raises((EOFError, OSError)):  # cut off at the length, before it is read
+        huge.send_bytes(b'{"op": "steer", "text": "' + b"x" * protocol.MAX_REQUEST + b'"}')
+        huge.recv_bytes()
+    huge.close()
+    assert request(ws, "status")["ok"] and not events_of(ws, "d", "note")
+
+    frames = protocol.backlog_frames(7, [{"i": i} for i in range(2 * protocol.BACKLOG_CHUNK + 3)])
+    assert [f["start"] for f in frames] == [7, 7 + protocol.BACKLOG_CHUNK,
+                                            7 + 2 * protocol.BACKLOG_CHUNK]
+    assert [e["i"] for f in frames for e in f["events"]] == list(
+        range(2 * protocol.BACKLOG_CHUNK + 3))
+    assert protocol.backlog_frames(3, []) == [{"type": "journal", "start": 3, "events": []}]

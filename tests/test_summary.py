@@ -32,6 +32,7 @@ def test_nan_and_missing_metric_are_not_values():
 
 
 def test_failure_reason_finds_the_error_line():
-    log = "step 1 | loss: 3\rstep 2 | loss: 3\nTraceback (most recent call last):\n  File x\nValueError: bad shape\n"
+    log = ("step 1 | loss: 3\rstep 2 | loss: 3\nTraceback (most recent call last):\n"
+           "  File x\nValueError: bad shape\n")
     assert failure_reason(log) == "ValueError: bad shape"
     assert find_value("data_fingerprint: abc123\n", "data_fingerprint") == "abc123"

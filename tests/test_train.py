@@ -30,11 +30,12 @@ def run_train(data_dir, budget, script=REPO_ROOT / "train.py", timeout=120):
 
 @pytest.fixture(scope="module")
 def short_run(small_data_dir):
-    r, elapsed = run_train(small_data_dir, 3)
+    r, _elapsed = run_train(small_data_dir, 3)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     return r.stdout
 
 
+@pytest.mark.slow
 def test_summary_block(short_run):
     tail = short_run.split("\n---\n")[-1].strip().splitlines()
     assert [line.split(":")[0] for line in tail] == SUMMARY_KEYS
@@ -50,6 +51,7 @@ def test_summary_block(short_run):
     assert values["num_steps"] >= 3 and values["peak_vram_mb"] > 0 and values["mfu_percent"] > 0
 
 
+@pytest.mark.slow
 def test_progress_lines_and_header(short_run, small_data_dir):
     assert "\r" in short_run
     steps = [s for s in re.split(r"[\r\n]", short_run) if s.startswith("step ")]
@@ -60,6 +62,7 @@ def test_progress_lines_and_header(short_run, small_data_dir):
     assert "device: cpu" in short_run or "device: cuda" in short_run or "device: mps" in short_run
 
 
+@pytest.mark.slow
 def test_exploding_loss_fails_fast(small_data_dir, tmp_path):
     src = (REPO_ROOT / "train.py").read_text()
     patched = re.sub(r"^LEARNING_RATE = \S+", "LEARNING_RATE = 1e6", src, flags=re.M)
@@ -73,10 +76,12 @@ def test_exploding_loss_fails_fast(small_data_dir, tmp_path):
     assert "---" not in r.stdout and elapsed < 40
 
 
+@pytest.mark.slow
 def test_missing_data_is_one_line(tmp_path):
     r, _ = run_train(tmp_path / "nothing", 3)
     assert r.returncode != 0 and "Traceback" not in r.stderr
-    assert r.stderr.strip() == f"no prepared data in {tmp_path / 'nothing'}: run `python prepare.py` first"
+    assert r.stderr.strip() == (f"no prepared data in {tmp_path / 'nothing'}: "
+                                "run `python prepare.py` first")
 
 
 def test_constants_are_tunable_literals():
@@ -86,11 +91,15 @@ def test_constants_are_tunable_literals():
     lines = src.splitlines()
     names = []
     for node in ast.parse(src).body:
-        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+        if (isinstance(node, ast.Assign) and len(node.targets) == 1
+                and isinstance(node.targets[0], ast.Name)):
             name = node.targets[0].id
             if name.isupper():
                 names.append(name)
-                assert isinstance(node.value, ast.Constant) and type(node.value.value) in (int, float), name
+                assert (isinstance(node.value, ast.Constant)
+                        and type(node.value.value) in (int, float)), name
                 assert node.lineno == node.end_lineno
-                assert re.fullmatch(rf"{name} = \S+  # .+", lines[node.lineno - 1]), lines[node.lineno - 1]
-    assert {"DEPTH", "MODEL_DIM", "LEARNING_RATE", "BATCH_SIZE", "WEIGHT_DECAY", "SEED"} <= set(names)
+                assert re.fullmatch(rf"{name} = \S+  # .+",
+                                    lines[node.lineno - 1]), lines[node.lineno - 1]
+    assert {"DEPTH", "MODEL_DIM", "LEARNING_RATE", "BATCH_SIZE", "WEIGHT_DECAY",
+            "SEED"} <= set(names)

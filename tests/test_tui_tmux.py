@@ -11,8 +11,9 @@ import uuid
 import pytest
 from tui_support import slow_train, workspace
 
-pytestmark = pytest.mark.skipif(shutil.which("tmux") is None,
-                                reason="tmux is not installed (.ci/run installs it)")
+pytestmark = [pytest.mark.tmux, pytest.mark.slow,
+              pytest.mark.skipif(shutil.which("tmux") is None,
+                                 reason="tmux is not installed (.ci/run installs it)")]
 
 
 class Tmux:
@@ -92,7 +93,8 @@ def wait_journal(ws, condition, timeout: float = 30.0, what: str = "") -> list[d
         if condition(events):
             return events
         time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}; journal: {[e['event'] for e in journal(ws)]}")
+    raise AssertionError(f"timed out waiting for {what}; "
+                         f"journal: {[e['event'] for e in journal(ws)]}")
 
 
 def stop_session(ws) -> None:
@@ -250,8 +252,10 @@ def test_headless_in_a_terminal_shows_progress_and_stops_on_ctrl_c(tmp_path, ter
     ws = workspace(tmp_path, slow_train(steps=100, delay=0.05))
     t = term(120, 30, cockpit_command("run", "--headless") + " 2>&1", ws)
     t.wait_for("#1 baseline", timeout=60)
-    screen = t.wait_for("% loss", timeout=30)  # the live line: "#1 40% loss 2.5000 ..."
-    assert "#1 " in screen.splitlines()[-1] or any("% loss" in line for line in screen.splitlines())
+    t.wait_for("% loss", timeout=30)  # the live line: "#1 40% loss 2.5000 ..."
+    time.sleep(1.0)  # a few redraws later: still one line, redrawn in place, not appended
+    live = [line for line in t.screen().splitlines() if "% loss" in line]
+    assert len(live) == 1 and live[0].lstrip().startswith("#1 "), live
     t.keys("C-c")
     screen = t.wait_for("EXITED 130", timeout=30)
     assert "Traceback" not in screen and "Error" not in screen

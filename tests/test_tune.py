@@ -10,8 +10,8 @@ import pytest
 from cockpit.agents import AgentContext, AgentExhausted
 from cockpit.agents.steering import read_steering
 from cockpit.agents.tune import TuneAgent, format_like, read_constants, step
-from cockpit.domain.state import Experiment
 from cockpit.domain.judge import KeepPolicy, NoiseFloor
+from cockpit.domain.state import Experiment
 
 SOURCE = '''\
 """A model."""

@@ -150,6 +150,7 @@ def test_bad_config_values_are_one_line(ws, capsys, monkeypatch, section, key, v
     assert key in lines[0], lines[0]
 
 
+@pytest.mark.slow
 def test_a_directory_named_cockpit_toml(ws):
     (ws / "cockpit.toml").mkdir()
     try:
@@ -170,6 +171,7 @@ def test_a_train_py_that_does_not_parse(tmp_path):
     assert "train.py does not parse (line" in line and "fix it and commit" in line
 
 
+@pytest.mark.slow
 def test_finalize_refuses_branch_names_git_refuses(tmp_path):
     from support import cockpit
 
@@ -183,6 +185,7 @@ def test_finalize_refuses_branch_names_git_refuses(tmp_path):
     assert "HEAD" not in [h.name for h in git.Repo(ws).heads]
 
 
+@pytest.mark.slow
 def test_records_left_malformed_are_repaired_not_glued(tmp_path):
     """results.tsv without its final newline, journal lines that are JSON but no events."""
     from support import cockpit, results_rows
@@ -233,6 +236,7 @@ FOOTGUNS = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("toml, says", FOOTGUNS)
 def test_settings_that_undo_a_protection_are_refused(tmp_path, toml, says):
     ws = make_workspace(tmp_path / "ws", extra={"cockpit.toml": toml})
@@ -242,6 +246,7 @@ def test_settings_that_undo_a_protection_are_refused(tmp_path, toml, says):
     assert not (ws / ".cockpit").exists() or not list((ws / ".cockpit").glob("*/journal.jsonl"))
 
 
+@pytest.mark.slow
 def test_doctor_names_the_footguns_and_warns_of_secrets_passed_on(tmp_path):
     toml = ('[sandbox]\nwritable = ["~"]\n'
             '[experiment]\nenv = ["AWS_SECRET_ACCESS_KEY", "LD_PRELOAD"]\n')

@@ -7,8 +7,9 @@ import asyncio
 import subprocess
 
 import pytest
-from cockpit.tui.widgets.program_editor import ProgramEditor, merge_edit, split_lines
 from textual.app import App
+
+from cockpit.tui.widgets.program_editor import ProgramEditor, merge_edit, split_lines
 
 
 class EditorApp(App):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from cockpit.tui.widgets.key_footer import KeyFooter
 from test_widgets import screen_text
 from textual.app import App
 from textual.screen import Screen
@@ -24,6 +23,7 @@ from cockpit.tui.keymap import (
     palette_entries,
 )
 from cockpit.tui.screens.help import HelpScreen
+from cockpit.tui.widgets.key_footer import KeyFooter
 
 ACTION_IDS = {"approve", "reject", "edit_proposal", "toggle_auto_approve", "pause_resume",
               "stop_run", "steer", "notes", "edit_program", "open_experiment", "search",
@@ -127,6 +127,7 @@ def test_help_rows_and_palette_entries_come_from_the_table():
         a.action for a in ACTIONS if not a.id.startswith("pane_")}
 
 
+@pytest.mark.slow
 def test_a_remapped_key_runs_its_action_and_the_old_key_does_not():
     app = KeysApp(keymap_from({"approve": "y", "stop_run": "ctrl+x"}))
 
@@ -144,6 +145,7 @@ def test_a_remapped_key_runs_its_action_and_the_old_key_does_not():
     run(app, scenario)
 
 
+@pytest.mark.slow
 def test_the_footer_fits_80_columns_with_help_and_shows_more_at_120():
     app = KeysApp()
 

@@ -6,8 +6,9 @@ import time
 
 import pytest
 
+from cockpit.domain.progress import parse_progress
 from cockpit.domain.state import SessionState
-from cockpit.domain.stats import RunProgress, pace, parse_remaining, result_times, run_eta
+from cockpit.domain.stats import RunProgress, pace, run_eta
 
 PROGRESS = ("step 00123 (41.0%) | loss: 3.912345 | lrm: 1.00 | dt: 312ms | tok/sec: 52,480 | "
             "mfu: 38.1% | epoch: 1 | remaining: 177s")
@@ -30,10 +31,10 @@ def session(outcomes: list[str], start: float = 1000.0, every: float = 300.0):
 
 
 def test_pace_counts_keeps_rates_and_waits():
-    state, events = session(["keep", "discard", "keep", "crash", "discard", "rejected", ""])
-    times = result_times(events)
-    assert times == {1: 1300.0, 2: 1600.0, 3: 1900.0, 4: 2200.0, 5: 2500.0, 6: 2800.0}
-    p = pace(state, times, now=2900.0)
+    state, _events = session(["keep", "discard", "keep", "crash", "discard", "rejected", ""])
+    assert state.finished_at == {1: 1300.0, 2: 1600.0, 3: 1900.0, 4: 2200.0, 5: 2500.0,
+                                 6: 2800.0}
+    p = pace(state, now=2900.0)
     # the baseline (1) is kept by definition; of the 4 judged runs after it, 1 was kept
     assert p.keep_rate == pytest.approx(1 / 4)
     # 5 runs trained (the rejection did not): 4 intervals from 1300 to now
@@ -43,44 +44,44 @@ def test_pace_counts_keeps_rates_and_waits():
 
 
 def test_pace_before_anything_happened_and_with_the_baseline_alone():
-    empty = pace(SessionState(), {}, now=5.0)
+    empty = pace(SessionState(), now=5.0)
     assert (empty.per_hour, empty.keep_rate, empty.since_keep, empty.eta) == (None,) * 4
-    state, events = session(["keep"])
-    p = pace(state, result_times(events), now=1500.0)
+    state, _events = session(["keep"])
+    p = pace(state, now=1500.0)
     assert p.keep_rate is None and p.per_hour is None
     assert p.since_keep == pytest.approx(200.0)  # nothing beat the baseline yet
 
 
 def test_the_rate_is_over_recent_runs_and_slows_while_the_session_waits():
-    state, events = session(["discard"] * 30, every=300.0)
-    times = result_times(events)
-    assert pace(state, times, now=times[30]).per_hour == pytest.approx(12.0)
-    paused = pace(state, times, now=times[30] + 3600)  # an hour with nothing finished
+    state, _events = session(["discard"] * 30, every=300.0)
+    times = state.finished_at
+    assert pace(state, now=times[30]).per_hour == pytest.approx(12.0)
+    paused = pace(state, now=times[30] + 3600)  # an hour with nothing finished
     assert paused.per_hour == pytest.approx(12 * 3600 / (12 * 300 + 3600))  # 12/h -> 6/h
 
 
 def test_eta_prefers_the_runs_own_count():
-    assert parse_remaining(PROGRESS) == 177.0 and parse_remaining("step 1 | loss: 2") is None
+    assert parse_progress(PROGRESS).remaining == 177.0
     assert run_eta(RunProgress(elapsed=10, budget=300, remaining=177)) == 177
     assert run_eta(RunProgress(elapsed=100, budget=300)) == 200
     assert run_eta(RunProgress(elapsed=30, percent=25.0)) == pytest.approx(90.0)
     assert run_eta(RunProgress(elapsed=400, budget=300)) == 0.0
     assert run_eta(RunProgress(budget=300)) is None
     state, _ = session(["keep", ""])
-    assert pace(state, {}, now=0.0, run=RunProgress(elapsed=5, budget=60)).eta == 55
+    assert pace(state, now=0.0, run=RunProgress(elapsed=5, budget=60)).eta == 55
 
 
 def test_pace_at_ten_thousand_experiments():
     outcomes = ["keep" if n % 9 == 0 else "crash" if n % 13 == 0 else "discard"
                 for n in range(1, 10_001)]
     outcomes[0] = "keep"
-    state, events = session(outcomes, every=60.0)
-    times = result_times(events)
+    state, _events = session(outcomes, every=60.0)
+    times = state.finished_at
     now = times[10_000] + 30
     runs = 20
     started = time.perf_counter()
     for _ in range(runs):
-        p = pace(state, times, now, RunProgress(elapsed=12, budget=60))
+        p = pace(state, now, RunProgress(elapsed=12, budget=60))
     per_call = (time.perf_counter() - started) / runs
     print(f"\npace() over 10,000 experiments: {per_call * 1000:.2f} ms a call")
     judged = outcomes[1:]

@@ -26,7 +26,8 @@ def synthetic_session(root: Path, experiments: int, tag: str = "demo",
     experiments numbered in `stopped` were stopped early (discards with no metric)."""
     root.mkdir(parents=True, exist_ok=True)
     (root / "train.py").write_text(FAKE_TRAIN)
-    (root / "program.md").write_text("# program\nMake val_bpb low.\n\nTry the learning rate first.\n")
+    (root / "program.md").write_text("# program\nMake val_bpb low.\n\n"
+                                     "Try the learning rate first.\n")
     session = root / ".cockpit" / tag
     session.mkdir(parents=True, exist_ok=True)
     events = [{"event": "session", "time": start, "tag": tag, "branch": f"autoresearch/{tag}",
@@ -37,7 +38,8 @@ def synthetic_session(root: Path, experiments: int, tag: str = "demo",
         t = start + n * 360
         commit = f"{n:07x}" + "a" * 33
         status = "crash" if n % 7 == 0 else None
-        metric = None if status else round(1.3 - 0.25 * (1 - math.exp(-n / 40)) + 0.03 * math.sin(n * 1.7), 6)
+        metric = None if status else round(1.3 - 0.25 * (1 - math.exp(-n / 40))
+                                           + 0.03 * math.sin(n * 1.7), 6)
         if status is None:
             status = "keep" if best is None or metric < best else "discard"
         if n in stopped:
@@ -53,9 +55,11 @@ def synthetic_session(root: Path, experiments: int, tag: str = "demo",
             {"event": "run_start", "time": t + 2, "n": n, "commit": commit, "log": log},
             {"event": "result", "time": t + 300, "n": n, "commit": commit, "status": status,
              "metric": metric, "memory_gb": 0.0 if status == "crash" else 2.0, "summary": {},
-             "seconds": 300.0, "reason": "exit code 1: RuntimeError: CUDA error" if status == "crash" else "",
+             "seconds": 300.0,
+             "reason": "exit code 1: RuntimeError: CUDA error" if status == "crash" else "",
              "delta_best": None if metric is None or best is None else round(metric - best, 6),
-             "delta_baseline": None if metric is None or baseline is None else round(metric - baseline, 6),
+             "delta_baseline": (None if metric is None or baseline is None
+                                else round(metric - baseline, 6)),
              **({"early_stop": {"progress": 55.0, "loss": 3.91, "best_loss": 3.72, "sigmas": 9.1}}
                 if n in stopped else {})},
         ]

@@ -19,8 +19,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from cockpit.agents import AgentContext, AgentError, ProposalFailed
-from cockpit.domain.proposals import Proposal
+from cockpit.agents.base import AgentContext, AgentError, ProposalFailed
 from cockpit.agents.edits import (
     FIELD,
     EditRefused,
@@ -31,9 +30,11 @@ from cockpit.agents.edits import (
 )
 from cockpit.agents.llm import ABANDON
 from cockpit.agents.prompt import EDIT_IN_PLACE, RepairTask, as_document, build_messages
+from cockpit.domain.proposals import Proposal
+from cockpit.domain.state import Experiment
 from cockpit.workspace.config import AgentConfig
 from cockpit.workspace.history import History
-from cockpit.domain.state import Experiment
+from cockpit.workspace.paths import agent_scratch
 
 KILL_GRACE = 3.0  # seconds between SIGTERM and SIGKILL of a CLI past its timeout
 SNAPSHOT_LIMIT = 5 * 1024 * 1024  # untracked files up to this size are restored byte for byte
@@ -52,7 +53,8 @@ class CommandAgent:
         try:
             self.argv = shlex.split(settings.command)
         except ValueError as exc:
-            raise AgentError(f"[agent] command {settings.command!r} cannot be split: {exc}") from None
+            raise AgentError(f"[agent] command {settings.command!r} cannot be split: "
+                             f"{exc}") from None
         self.settings = settings
 
     def preflight(self) -> None:
@@ -72,19 +74,19 @@ class CommandAgent:
             raise AgentError("the command agent needs a workspace to run in")
         prompt = as_document(build_messages(ctx, self.settings.prompt_tokens, repair,
                                             answer_format=EDIT_IN_PLACE))
-        scratch = ctx.scratch or ctx.workspace / ".cockpit" / "agent"
+        scratch = ctx.scratch or agent_scratch(ctx.workspace)
         scratch.mkdir(parents=True, exist_ok=True)
         problem = ""
         for attempt in range(1, self.settings.max_attempts + 1):
             stem = scratch / f"{ctx.n:04d}-{kind}-{attempt}"
             prompt_file = stem.with_suffix(".prompt.md")
             prompt_file.write_text(prompt, encoding="utf-8")
-            run = self._run(ctx, prompt_file, stem.with_suffix(".log"))
-            record = dict(kind=kind, attempt=attempt, seconds=round(run.seconds, 3),
-                          returncode=run.returncode, reverted=run.reverted,
-                          prompt_file=str(prompt_file), output=run.output[-OUTPUT_LIMIT:])
-            if kind == "repair" and any(l.strip().upper().startswith(ABANDON)
-                                        for l in run.output.splitlines()):
+            run = self._run(ctx, ctx.workspace, prompt_file, stem.with_suffix(".log"))
+            record = {"kind": kind, "attempt": attempt, "seconds": round(run.seconds, 3),
+                          "returncode": run.returncode, "reverted": run.reverted,
+                          "prompt_file": str(prompt_file), "output": run.output[-OUTPUT_LIMIT:]}
+            if kind == "repair" and any(line.strip().upper().startswith(ABANDON)
+                                        for line in run.output.splitlines()):
                 ctx.record("attempt", accepted=True, abandoned=True, **record)
                 return None
             try:
@@ -102,30 +104,33 @@ class CommandAgent:
         raise ProposalFailed(f"{self.settings.max_attempts} attempts of `{self.argv[0]}` in a "
                              f"row were refused; the last: {problem}")
 
-    def _judge(self, ctx: AgentContext, run: "CommandRun") -> str:
+    def _judge(self, ctx: AgentContext, run: CommandRun) -> str:
         if run.timed_out:
-            raise EditRefused(f"the command did not finish within {self.settings.command_timeout} s "
-                              "(command_timeout) and was killed")
+            raise EditRefused(f"the command did not finish within "
+                              f"{self.settings.command_timeout} s (command_timeout) and was "
+                              "killed")
         if run.returncode != 0:
-            last = next((l for l in reversed(run.output.splitlines()) if l.strip()), "")
+            last = next((line for line in reversed(run.output.splitlines()) if line.strip()),
+                        "")
             raise EditRefused(f"the command exited with code {run.returncode}: {last[:200]}")
         source = run.new_source
         if source == ctx.source:
             # A CLI that answered with search/replace blocks instead of editing: apply them.
             try:
-                return apply_answer(parse_answer(run.output, ctx.editable), ctx.source, ctx.editable)
+                return apply_answer(parse_answer(run.output, ctx.editable), ctx.source,
+                                    ctx.editable)
             except EditRefused:
                 raise EditRefused(f"the command left {ctx.editable} unchanged") from None
         validate_source(source, ctx.source, ctx.editable)
         return source
 
-    def _run(self, ctx: AgentContext, prompt_file: Path, log_path: Path) -> "CommandRun":
-        workspace = ctx.workspace
+    def _run(self, ctx: AgentContext, workspace: Path, prompt_file: Path,
+             log_path: Path) -> CommandRun:
         tree = History(workspace)
         editable = workspace / ctx.editable
         head = tree.worktree_head()
         refs = tree.branch_refs()
-        editable.write_text(ctx.source, encoding="utf-8")  # a repair starts from the crashed version
+        editable.write_text(ctx.source, encoding="utf-8")  # a repair starts from the crash
         argv, stdin = self._argv(ctx, prompt_file)
         start = time.monotonic()
         timed_out = False
@@ -190,12 +195,13 @@ def _fields(output: str, old: str, new: str) -> tuple[str, str]:
             found[match.group(1).lower()] = match.group(2).strip()  # the last one wins
     description = one_line(found.get("description", ""))
     if not description:
-        changed = [l for l in new.splitlines() if l.strip() and l not in set(old.splitlines())]
+        before = set(old.splitlines())
+        changed = [line for line in new.splitlines() if line.strip() and line not in before]
         description = one_line("edit: " + (changed[0].strip() if changed else "lines removed"))
     return description, found.get("hypothesis") or description
 
 
-def _kill_group(proc: subprocess.Popen) -> int | None:
+def _kill_group(proc: subprocess.Popen) -> int:
     _signal_group(proc.pid, signal.SIGTERM)
     try:
         return proc.wait(KILL_GRACE)

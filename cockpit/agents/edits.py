@@ -99,7 +99,9 @@ def _path_before(lines: list[str], index: int) -> str | None:
 
 
 def _largest_code_block(lines: list[str]) -> str | None:
-    blocks, current, fence = [], None, ""
+    blocks: list[str] = []
+    current: list[str] | None = None
+    fence = ""
     for line in lines:
         match = FENCE.match(line)
         if current is None and match:
@@ -151,7 +153,7 @@ def apply_edit(source: str, edit: Edit, number: int = 1) -> str:
         result = _apply_loose(source, edit, loose, number)
         if result is not None:
             return result
-    first = next((l for l in edit.search.splitlines() if l.strip()), "")
+    first = next((line for line in edit.search.splitlines() if line.strip()), "")
     raise EditRefused(f"block {number}: the SEARCH text is not in the file (first line: "
                       f"{first.strip()[:80]!r}); copy the lines exactly as they are now")
 
@@ -161,8 +163,8 @@ def _apply_loose(source: str, edit: Edit, norm, number: int) -> str | None:
     re-indent the replacement by the indentation the file actually has there."""
     lines = source.splitlines(keepends=True)
     search = _trim_blank_ends(edit.search.splitlines())
-    want = [norm(l) for l in search]
-    have = [norm(l.rstrip("\r\n")) for l in lines]
+    want = [norm(line) for line in search]
+    have = [norm(line.rstrip("\r\n")) for line in lines]
     hits = [i for i in range(len(lines) - len(want) + 1) if have[i:i + len(want)] == want]
     if not hits:
         return None
@@ -171,7 +173,7 @@ def _apply_loose(source: str, edit: Edit, norm, number: int) -> str | None:
                           "whitespace); include more surrounding lines")
     at = hits[0]
     shift = _indent_shift(search, lines[at:at + len(want)])
-    replace = [_reindent(l, shift) + "\n" for l in edit.replace.splitlines()]
+    replace = [_reindent(line, shift) + "\n" for line in edit.replace.splitlines()]
     return "".join(lines[:at] + replace + lines[at + len(want):])
 
 

@@ -11,12 +11,12 @@ import os
 import time
 from dataclasses import dataclass
 
-from cockpit.agents import AgentContext, AgentError, AgentUnavailable, ProposalFailed
-from cockpit.domain.proposals import Proposal
+from cockpit.agents.base import AgentContext, AgentError, AgentUnavailable, ProposalFailed
 from cockpit.agents.edits import EditRefused, apply_answer, describe, parse_answer
 from cockpit.agents.prompt import RepairTask, build_messages, prompt_tokens
-from cockpit.workspace.config import AgentConfig
+from cockpit.domain.proposals import Proposal
 from cockpit.domain.state import Experiment
+from cockpit.workspace.config import AgentConfig
 
 MAX_BACKOFF = 60.0  # seconds: the longest wait between two tries of one request
 ANSWER_LIMIT = 50_000  # characters of an answer kept in the journal
@@ -61,7 +61,8 @@ class ModelClient:
         litellm = import_litellm()
         model = self.settings.model
         try:
-            _, provider, _, _ = litellm.get_llm_provider(model, api_base=self.settings.api_base or None)
+            _, provider, _, _ = litellm.get_llm_provider(
+                model, api_base=self.settings.api_base or None)
         except Exception:
             raise AgentError(
                 f"model {model!r}: litellm does not know this provider; write it as "
@@ -79,9 +80,9 @@ class ModelClient:
         litellm = import_litellm()
         s = self.settings
         retries = s.retries if retries is None else retries
-        kwargs = dict(model=s.model, messages=messages, temperature=s.temperature,
-                      timeout=s.request_timeout, max_tokens=max_tokens or s.max_output_tokens,
-                      num_retries=0, max_retries=0)  # the retries are ours: journaled, bounded
+        kwargs = {"model": s.model, "messages": messages, "temperature": s.temperature,
+                      "timeout": s.request_timeout, "max_tokens": max_tokens or s.max_output_tokens,
+                      "num_retries": 0, "max_retries": 0}  # ours: journaled, bounded
         if s.api_base:
             kwargs["api_base"] = s.api_base
             if self._needs_placeholder_key(litellm):
@@ -94,7 +95,8 @@ class ModelClient:
                 reason = self._classify(litellm, exc)
                 if attempt >= retries:
                     tries = f"{retries + 1} tries" if retries else "one try"
-                    raise AgentUnavailable(f"model {s.model} failed after {tries}: {reason}") from None
+                    raise AgentUnavailable(f"model {s.model} failed after {tries}: "
+                                           f"{reason}") from None
                 wait = min(MAX_BACKOFF, s.backoff * 2 ** attempt)
                 if on_retry is not None:
                     on_retry(reason=reason, wait=round(wait, 2), retry=attempt + 1)
@@ -176,7 +178,9 @@ class LLMAgent:
 
     def propose(self, ctx: AgentContext) -> Proposal:
         messages = build_messages(ctx, self.settings.prompt_tokens)
-        return self._converse(ctx, messages, kind="propose")
+        proposal = self._converse(ctx, messages, kind="propose")
+        assert proposal is not None  # only a repair may be abandoned
+        return proposal
 
     def repair(self, ctx: AgentContext, crashed: Experiment, log_tail: str) -> Proposal | None:
         messages = build_messages(ctx, self.settings.prompt_tokens, RepairTask(crashed, log_tail))
@@ -188,16 +192,18 @@ class LLMAgent:
         problem = ""
         for attempt in range(1, self.settings.max_attempts + 1):
             tokens = prompt_tokens(messages)
-            reply = self.client.complete(
-                messages, on_retry=lambda **f: ctx.record("retry", kind=kind, attempt=attempt, **f))
+            def retried(attempt: int = attempt, **fields) -> None:  # called within this try
+                ctx.record("retry", kind=kind, attempt=attempt, **fields)
+
+            reply = self.client.complete(messages, on_retry=retried)
             total["prompt_tokens"] += reply.prompt_tokens
             total["completion_tokens"] += reply.completion_tokens
             total["cost_usd"] += reply.cost_usd
-            record = dict(kind=kind, attempt=attempt, prompt_estimate=tokens,
-                          prompt_tokens=reply.prompt_tokens,
-                          completion_tokens=reply.completion_tokens,
-                          cost_usd=reply.cost_usd, seconds=round(reply.seconds, 3),
-                          answer=reply.text[:ANSWER_LIMIT])
+            record = {"kind": kind, "attempt": attempt, "prompt_estimate": tokens,
+                          "prompt_tokens": reply.prompt_tokens,
+                          "completion_tokens": reply.completion_tokens,
+                          "cost_usd": reply.cost_usd, "seconds": round(reply.seconds, 3),
+                          "answer": reply.text[:ANSWER_LIMIT]}
             if kind == "repair" and _abandons(reply.text):
                 ctx.record("attempt", accepted=True, abandoned=True, **record)
                 return None

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from cockpit.agents import AgentContext
+from cockpit.agents.base import AgentContext
 from cockpit.agents.edits import one_line
 from cockpit.domain.earlystop import describe_stop
+from cockpit.domain.judge import gain_of
 from cockpit.domain.state import Experiment, best_of
-from cockpit.domain.judge import gain_of, is_near_miss
 
 CHARS_PER_TOKEN = 4  # a rough, provider-independent estimate (code runs ~3.5-4.5)
 RECENT_ROWS = 30  # the last rows of the history table keep their full text
@@ -192,7 +192,8 @@ def _setup(ctx: AgentContext) -> str:
         facts = [f"{ctx.metric} {best.metric:.6f}"]
         if best.memory_gb:
             facts.append(f"peak memory {best.memory_gb:.1f} GB")
-        for key in ("num_params_M", "num_steps", "total_tokens_M", "mfu_percent", "training_seconds"):
+        for key in ("num_params_M", "num_steps", "total_tokens_M", "mfu_percent",
+                    "training_seconds"):
             if key in best.summary:
                 facts.append(f"{key} {best.summary[key]}")
         lines.append(f"- The best run (#{best.n}): " + ", ".join(facts) + ".")
@@ -295,16 +296,23 @@ def _terse_row(e: Experiment, chars: int) -> str:
     return f"{e.n} {_status(e)[0]} {delta} {text}{fix}"
 
 
+def _gain(e: Experiment, direction: str) -> float:
+    """The gain of an experiment known to have a delta (a near miss, a measured one)."""
+    gain = gain_of(e.delta_best, direction)
+    assert gain is not None
+    return gain
+
+
 def _near_misses(ctx: AgentContext, done: list[Experiment], level: Level) -> str:
     """Discards that measured better than the best before them, within the noise."""
-    near = [e for e in done if is_near_miss(e, ctx.direction)]
+    near = [e for e in done if e.near_miss(ctx.direction)]
     if not near or not level.near_misses:
         return ""
-    near.sort(key=lambda e: -gain_of(e.delta_best, ctx.direction))
+    near.sort(key=lambda e: -_gain(e, ctx.direction))
     lines = [f"# Near-misses: better than the best before them, but within the noise "
              f"({len(near)}; two together may clear it)", ""]
     for e in near[:level.near_misses]:
-        gain = gain_of(e.delta_best, ctx.direction)
+        gain = _gain(e, ctx.direction)
         units = f" = {e.confidence:.1f}x the noise" if e.confidence is not None else ""
         lines.append(f"- #{e.n} {one_line(e.description, 100)}: gain {gain:.6f}{units}")
     if len(near) > level.near_misses:
@@ -336,10 +344,10 @@ def _lessons(ctx: AgentContext, level: LessonLevel) -> str:
     measured = [e for e in prior if e.status in ("keep", "discard") and e.early_stop is None
                 and e.delta_best is not None]
     helped = sorted((e for e in measured if e.status == "keep"),
-                    key=lambda e: -gain_of(e.delta_best, ctx.direction))
+                    key=lambda e: -_gain(e, ctx.direction))
     hurt = sorted((e for e in measured if e.status == "discard"
-                   and gain_of(e.delta_best, ctx.direction) <= 0),
-                  key=lambda e: gain_of(e.delta_best, ctx.direction))
+                   and _gain(e, ctx.direction) <= 0),
+                  key=lambda e: _gain(e, ctx.direction))
     stopped = [e for e in prior if e.early_stop is not None]
     crashed = [e for e in prior if e.status == "crash"]
     out = [f"# Lessons from earlier sessions ({len(prior)} experiments in {sessions} "
@@ -372,7 +380,7 @@ def _lessons(ctx: AgentContext, level: LessonLevel) -> str:
 
 
 def _detail(e: Experiment, metric: str, diff_lines: int) -> str:
-    result = e.status
+    result = e.status or "?"  # only finished experiments are shown: the status is set
     if e.early_stop is not None:
         result = f"discarded, {describe_stop(e.early_stop)}"
     elif e.metric is not None and e.status != "crash":

@@ -32,11 +32,11 @@ import math
 from dataclasses import dataclass
 from itertools import combinations
 
-from cockpit.agents import AgentContext, AgentExhausted
-from cockpit.domain.proposals import Proposal
+from cockpit.agents.base import AgentContext, AgentExhausted
 from cockpit.agents.steering import Steering, read_steering
-from cockpit.domain.state import Experiment
 from cockpit.domain.judge import gain_of
+from cockpit.domain.proposals import Proposal
+from cockpit.domain.state import Experiment
 
 FACTORS = (2.0, math.sqrt(2.0), 2 ** 0.25)  # coarse first, then finer around the best
 SKIP_WORDS = ("SEED", "BUDGET", "EVAL", "LOG", "PRINT", "INTERVAL", "EVERY", "DEVICE", "VERBOSE")
@@ -71,7 +71,7 @@ def read_constants(source: str) -> dict[str, Constant]:
         if not (isinstance(target, ast.Name) and target.id.isupper()):
             continue
         number = _literal_number(value)
-        if number is None or value.lineno != value.end_lineno:
+        if number is None or value.lineno != value.end_lineno or value.end_col_offset is None:
             continue
         line = lines[value.lineno - 1].encode()
         text = line[value.col_offset : value.end_col_offset].decode()
@@ -85,7 +85,8 @@ def _literal_number(node: ast.expr) -> float | int | None:
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
         inner = _literal_number(node.operand)
         return -inner if inner is not None else None
-    if isinstance(node, ast.Constant) and type(node.value) in (int, float):
+    if (isinstance(node, ast.Constant) and isinstance(node.value, (int, float))
+            and not isinstance(node.value, bool)):  # True is an int, not a number here
         return node.value
     return None
 
@@ -122,7 +123,7 @@ def step(value: float | int, direction: int, factor: float) -> float | int | Non
         else:
             grain = math.gcd(value, 64)  # keep dims on their multiple (of up to 64)
             raw = value * factor if direction > 0 else value / factor
-            new = max(grain, int(round(raw / grain)) * grain)
+            new = max(grain, round(raw / grain) * grain)
             if new == value:
                 new = value + direction
         return new if new >= 1 and new != value else None
@@ -130,10 +131,10 @@ def step(value: float | int, direction: int, factor: float) -> float | int | Non
         return None
     if 0.5 <= value < 1:  # betas, momentum, ratios close to 1: step in (1 - x)
         gap = (1 - value) / factor if direction > 0 else (1 - value) * factor
-        new = 1 - gap
-        return round(new, 6) if 0 < new < 1 else None
-    new = value * factor if direction > 0 else value / factor
-    return float(f"{new:.3g}")
+        moved = 1 - gap
+        return round(moved, 6) if 0 < moved < 1 else None
+    moved = value * factor if direction > 0 else value / factor
+    return float(f"{moved:.3g}")
 
 
 def _priority(name: str) -> int:
@@ -344,11 +345,13 @@ class TuneAgent:
             moves.append((const, new, text, direction, factor))
         if ledger.blocked(params, [m[0].name for m in moves], steering):
             return None
-        for const, new, text, _, _ in sorted(moves, key=lambda m: -m[0].lineno):
+        for const, _new, text, _, _ in sorted(moves, key=lambda m: -m[0].lineno):
             source = rewrite_constant(source, const, text)  # bottom-up: offsets stay valid
-        records = [{"name": c.name, "old": c.value, "new": new, "direction": d,
-                    "factor": round(f, 4)} for c, new, _, d, f in moves]
+        records: list[dict[str, object]] = [
+            {"name": c.name, "old": c.value, "new": new, "direction": d, "factor": round(f, 4)}
+            for c, new, _, d, f in moves]
         description = ", ".join(f"{c.name} {c.text} -> {text}" for c, _, text, _, _ in moves)
+        move: dict[str, object]
         if len(moves) == 1:
             const, _, text, direction, _ = moves[0]
             verb = "Raising" if direction > 0 else "Lowering"
@@ -356,7 +359,7 @@ class TuneAgent:
             move = records[0]
         else:
             hypothesis = f"{description}: {candidate.why}"
-            move = {"name": "+".join(r["name"] for r in records), "combine": records}
+            move = {"name": "+".join(c.name for c, *_ in moves), "combine": records}
         return Proposal(description=description, hypothesis=hypothesis, source=source,
                         params=params, move=move)
 

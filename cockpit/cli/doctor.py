@@ -14,10 +14,19 @@ import sys
 import time
 from pathlib import Path
 
-from cockpit import notify, serve
+from cockpit import serve
+from cockpit.domain.exits import EXIT_FOUND, EXIT_OK
+from cockpit.domain.findings import FIX, OK, WARN
+from cockpit.notify import checks as notify_checks
 from cockpit.workspace.config import Config, ConfigError, load_config, set_value
+from cockpit.workspace.paths import (
+    CONFIG_NAME,
+    PROGRAM_NAME,
+    journal_path,
+    session_dir,
+    worktrees_dir,
+)
 
-OK, WARN, FIX = "ok", "warn", "FIX"
 DEVICE_TIMEOUT = 120  # seconds for `import torch` and a look at the device
 MODEL_CHECK_TIMEOUT = 60.0
 TORCH_PROBE = """\
@@ -46,9 +55,8 @@ class Report:
 
 
 def cmd_doctor(args) -> int:
-    from cockpit.cli.options import OPTION_NAMES, agent_overrides
-
     from cockpit.cli.args import workspace_of
+    from cockpit.cli.options import OPTION_NAMES, agent_overrides
 
     workspace = workspace_of(args)
     report = Report()
@@ -59,7 +67,7 @@ def cmd_doctor(args) -> int:
             if value is not None:
                 set_value(config, section, key, value,
                           source="--" + OPTION_NAMES.get(key, key.replace("_", "-")))
-        report.line(OK, "config", "cockpit.toml" if (workspace / "cockpit.toml").exists()
+        report.line(OK, "config", CONFIG_NAME if (workspace / CONFIG_NAME).exists()
                     else "no cockpit.toml: the defaults apply")
     except ConfigError as exc:
         report.line(FIX, "config", str(exc))
@@ -70,17 +78,16 @@ def cmd_doctor(args) -> int:
     check_keys(report, config)
     check_device(report)
     check_agent(report, config)
-    serve.check(report, config)
-    notify.check(report, config, workspace)
+    for finding in serve.check(config) + notify_checks.check(config, workspace):
+        report.line(finding.level, finding.what, finding.text)
     report.stream.write("all good: `cockpit run`\n" if not report.fixes
                         else f"{report.fixes} thing{'s' * (report.fixes != 1)} to fix\n")
-    return 1 if report.fixes else 0
+    return EXIT_FOUND if report.fixes else EXIT_OK
 
 
 def check_workspace(report: Report, workspace: Path, config: Config) -> None:
-    from cockpit.workspace.history import History, HistoryError
-
     from cockpit.workspace.checks import WorkspaceError, check_editable
+    from cockpit.workspace.history import History, HistoryError
 
     editable = config.experiment.editable
     try:
@@ -113,14 +120,13 @@ def check_workspace(report: Report, workspace: Path, config: Config) -> None:
     if stale:
         report.line(WARN, "git", f"{', '.join(stale)} in {history.git_dir}: a git command of "
                     "yours is running, or one was killed (then remove the file)")
-    if not (workspace / "program.md").exists():
+    if not (workspace / PROGRAM_NAME).exists():
         report.line(WARN, "program", "no program.md: the agent gets no research instructions")
 
 
 def check_session(report: Report, workspace: Path) -> None:
-    from cockpit.workspace.lock import read_session
     from cockpit.workspace.journal import Journal
-    from cockpit.workspace.paths import session_dir
+    from cockpit.workspace.lock import read_session
     from cockpit.workspace.sessions import latest_session
 
     info = read_session(workspace)
@@ -134,7 +140,7 @@ def check_session(report: Report, workspace: Path) -> None:
     tag = latest_session(workspace)
     if tag is None:
         return
-    for event in Journal(session_dir(workspace, tag) / "journal.jsonl").read():
+    for event in Journal(journal_path(workspace, tag)).read():
         if event["event"] == "refs_changed" and event.get("created"):
             names = ", ".join(r.split("/", 2)[-1] for r in event["created"])
             report.line(WARN, "git", f"{event.get('by', 'a run')} of session {tag} created "
@@ -142,8 +148,8 @@ def check_session(report: Report, workspace: Path) -> None:
 
 
 def check_sandbox(report: Report, workspace: Path, config: Config) -> None:
-    from cockpit.session.sandboxing import footguns, policy_for
     from cockpit.runners.sandbox import available, describe
+    from cockpit.session.sandboxing import footguns, policy_for
 
     refused, warned = footguns(config, workspace)
     for line in refused:
@@ -162,7 +168,7 @@ def check_sandbox(report: Report, workspace: Path, config: Config) -> None:
                     "your network, files and secrets" + (
                         "; [sandbox] mode = \"on\" refuses to run" if mode == "on" else ""))
         return
-    tree = workspace / ".cockpit" / "<tag>" / "worktrees" / "w0"
+    tree = worktrees_dir(session_dir(workspace, "<tag>")) / "w0"
     policy = policy_for(config, workspace, tree, None)
     report.line(OK, "sandbox", "runs are isolated: " + "; ".join(describe(policy)))
 

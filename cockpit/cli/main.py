@@ -1,34 +1,30 @@
-"""`cockpit`: the command line. User mistakes end in one line on stderr and exit code 2.
-
-Exit codes: 0 done; 1 `status` found no session, or `doctor`/`confirm` found something to
-fix; 2 a user mistake (or a command the session refused); 3 a headless session paused with
-no one to resume it (cost limit, provider down, proposals refused); 4 the research could
-not go on (the baseline crashed, or crashes piled up); 130 stopped with Ctrl-C.
-"""
+"""`cockpit`: the command line. User mistakes end in one line on stderr and exit code 2
+(every exit code is in cockpit.domain.exits)."""
 from __future__ import annotations
 
 import argparse
 import errno
 import sys
 from pathlib import Path
+from typing import NoReturn
 
-from cockpit import notify, serve
-from cockpit.cli import review, verbs
-from cockpit.domain.errors import CockpitError
-from cockpit.cli.options import add_agent_options, add_run_options, run_config, session_options
-from cockpit.workspace.checks import WorkspaceError, check_workspace
-from cockpit.workspace.sessions import fresh_tag, latest_session, validate_tag
-from cockpit.workspace.scaffold import init_workspace
+from cockpit.cli import notify, review, serve, verbs
 from cockpit.cli.args import workspace_of
+from cockpit.cli.options import add_agent_options, add_run_options, run_config, session_options
+from cockpit.domain.errors import CockpitError
+from cockpit.domain.exits import EXIT_INTERRUPTED, EXIT_OK, EXIT_USER
+from cockpit.workspace.checks import WorkspaceError, check_workspace
+from cockpit.workspace.paths import session_log
+from cockpit.workspace.scaffold import init_workspace
+from cockpit.workspace.sessions import validate_tag
 
-EXIT_USER, EXIT_INTERRUPTED = 2, 130
 MACHINE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
 
 
 class Parser(argparse.ArgumentParser):
     """argparse, with its mistakes said in one line and exit code 2 (no usage dump)."""
 
-    def error(self, message: str) -> None:
+    def error(self, message: str) -> NoReturn:
         raise WorkspaceError(f"{message} (see `{self.prog} --help`)")
 
 
@@ -101,7 +97,7 @@ def dispatch(args) -> int:
     if args.command in verbs.VERBS:
         return verbs.run_verb(args)
     if args.command == "replay":
-        from cockpit.tui.launch import replay
+        from cockpit.cli.cockpit import replay
 
         return replay(workspace_of(args), args.tag)
     if args.command in review.COMMANDS:
@@ -124,15 +120,13 @@ def cmd_init(args) -> int:
     else:
         print(f"{where} is already a workspace; nothing to do")
     print(f"next: cd {target} && cockpit run --headless")
-    return 0
+    return EXIT_OK
 
 
 def cmd_run(args) -> int:
-    from cockpit.workspace.lock import read_session
-
-    from cockpit.workspace.history import History, HistoryError
-
+    from cockpit.client.bootstrap import choose_tag, require_commits, start_detached
     from cockpit.session.sandboxing import check_footguns
+    from cockpit.workspace.lock import read_session
 
     workspace = workspace_of(args)
     config = run_config(workspace, args)
@@ -141,39 +135,22 @@ def cmd_run(args) -> int:
         print(f"cockpit: warning: {warning}", file=sys.stderr)
     if args.tag:
         validate_tag(args.tag)
-    history = History(workspace)
-    if not history.has_commits():
-        raise HistoryError(f"{workspace} has no commits yet: commit your files first")
-    history.close()
+    require_commits(workspace)
     running = read_session(workspace)
     if args.headless or args.detach:
         if running is not None and running.alive:
             raise WorkspaceError(f"a cockpit {running.described} is already running here: "
                                  "`cockpit` attaches to it, `cockpit stop` ends it")
-        tag = session_tag(workspace, args.tag, running)
+        tag = choose_tag(workspace, args.tag, running)
         if args.detach:
-            from cockpit.client.bootstrap import start_detached
-
             pid, log = start_detached(workspace, tag, session_options(args))
             print(f"session {tag} started in the background (pid {pid}); log: {log}")
             print("attach with `cockpit`; see `cockpit status`; end it with `cockpit stop`")
-            return 0
+            return EXIT_OK
         return run_headless(workspace, config, tag, args)
-    from cockpit.tui.launch import open_cockpit
+    from cockpit.cli.cockpit import open_cockpit
 
-    return open_cockpit(workspace, args, running, lambda: session_tag(workspace, args.tag,
-                                                                      running))
-
-
-def session_tag(workspace: Path, tag: str | None, last) -> str:
-    """The session to run: the one asked for, the one that died, the latest, or a new one."""
-    if tag:
-        return validate_tag(tag)
-    if last is not None and last.tag:
-        return last.tag
-    from cockpit.workspace.history import History
-
-    return latest_session(workspace) or fresh_tag(History(workspace).branch_exists)
+    return open_cockpit(workspace, args, running)
 
 
 def run_headless(workspace: Path, config, tag: str, args) -> int:
@@ -187,14 +164,22 @@ def run_headless(workspace: Path, config, tag: str, args) -> int:
     coordinator.observers.append(printer)
     printer.say(f"cockpit: {config.agent.kind} agent, {config.experiment.time_budget} s budget, "
                 f"`{config.experiment.train_command}` in {workspace}")
-    log = str(workspace / ".cockpit" / tag / "session.log") if args.background else ""
-    ending = serve_session(coordinator, args.experiments, args.background, log)
-    cost = coordinator.cost_usd
+    log = str(session_log(workspace, tag)) if args.background else ""
+    ending = serve_session(coordinator, args.experiments, args.background, log,
+                           companions=[notifier_of(workspace, config, tag)])
+    cost = coordinator.state.cost_usd
     spent = f" Model cost: ${cost:.4f}." if cost else ""
     printer.say(f"done: {ending.why}. Results: results.tsv, experiments.md.{spent}")
     if coordinator.interrupted:
         return EXIT_INTERRUPTED
     return ending.code
+
+
+def notifier_of(workspace: Path, config, tag: str):
+    """The notifier, a client of the session in its process (none without a URL)."""
+    from cockpit.notify.notifier import attach
+
+    return lambda since: attach(workspace, config.notify, tag, since)
 
 
 def default_to_run(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:

@@ -5,7 +5,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from cockpit.workspace.config import CHOICES, Config, ConfigError, load_config, set_value
+from cockpit.workspace.config import (
+    AgentConfig,
+    Config,
+    ConfigError,
+    RunnerConfig,
+    choices,
+    load_config,
+    set_value,
+)
 
 # option name on the command line for a config key, where it is not the key's own name
 OPTION_NAMES = {"time_budget": "budget", "command": "agent-cmd"}
@@ -18,13 +26,13 @@ def add_run_options(run: argparse.ArgumentParser) -> None:
                      help="training time budget per experiment (overrides cockpit.toml)")
     run.add_argument("--timeout", type=int, metavar="SECONDS",
                      help="hard kill of a run (default: 2 x budget + 120)")
-    run.add_argument("--agent", choices=CHOICES[("agent", "kind")],
+    run.add_argument("--agent", choices=choices(AgentConfig, "kind"),
                      help="who proposes the next change (default: tune, offline)")
     run.add_argument("--tag", help="session name: branch autoresearch/TAG "
                      "(default: resume the latest session, or a new one named after today)")
     run.add_argument("--train-command", metavar="CMD",
                      help='how to run training (default: "python train.py")')
-    run.add_argument("--runner", choices=CHOICES[("runner", "kind")],
+    run.add_argument("--runner", choices=choices(RunnerConfig, "kind"),
                      help="where experiments run: local (one at a time), gpus (one worker "
                      "per GPU of this box), ray (workers on a Ray cluster)")
     run.add_argument("--workers", type=int, metavar="N",

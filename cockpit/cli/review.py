@@ -8,17 +8,19 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
+from cockpit import protocol
+from cockpit.cli.args import workspace_of
+from cockpit.client.bootstrap import shown_tag
+from cockpit.domain.exits import EXIT_FOUND, EXIT_OK
+from cockpit.domain.judge import Noise, welch_t
+from cockpit.domain.state import SessionState
+from cockpit.workspace.checks import WorkspaceError, check_workspace
 from cockpit.workspace.config import load_config
 from cockpit.workspace.finalize import finalize
 from cockpit.workspace.history import History, short
 from cockpit.workspace.journal import Journal
-from cockpit.domain.state import SessionState
-from cockpit.workspace.paths import session_dir
-from cockpit.domain.judge import Noise, welch_t
+from cockpit.workspace.paths import journal_path
 from cockpit.workspace.report import SessionFacts, write_report
-from cockpit.workspace.checks import WorkspaceError, check_workspace
-from cockpit.workspace.sessions import latest_session, validate_tag
-from cockpit.cli.args import workspace_of
 
 COMMANDS = ("noise", "confirm", "report", "finalize")
 HOLDS_T = 2.0  # Welch t above this: the gain is unlikely to be noise (about 95%)
@@ -52,16 +54,13 @@ def run(args) -> int:
     workspace = workspace_of(args)
     config = load_config(workspace)
     check_workspace(workspace, config.experiment.editable, tuple(config.experiment.fixed))
-    tag = validate_tag(args.tag) if args.tag else latest_session(workspace)
-    if tag is None or not (session_dir(workspace, tag) / "journal.jsonl").exists():
-        raise WorkspaceError(f"no session {'named ' + tag + ' ' if tag else ''}in {workspace} "
-                             "yet: run `cockpit run` first")
+    tag = shown_tag(workspace, args.tag)
     return {"noise": cmd_noise, "confirm": cmd_confirm, "report": cmd_report,
             "finalize": cmd_finalize}[args.command](args, workspace, config, tag)
 
 
 def _events(workspace: Path, tag: str) -> list[dict]:
-    return Journal(session_dir(workspace, tag) / "journal.jsonl").read()
+    return Journal(journal_path(workspace, tag)).read()
 
 
 def measure(workspace: Path, config, tag: str, plan: list[tuple[str, int, str]]) -> dict:
@@ -96,8 +95,8 @@ def measure(workspace: Path, config, tag: str, plan: list[tuple[str, int, str]])
 def _as_measured(config, events: list[dict]) -> None:
     """Re-runs measure what the session measured: its recorded budget and hard timeout,
     whatever cockpit.toml says today (a `run --budget 60` session is confirmed at 60 s)."""
-    recorded = next((e["config"].get("experiment", {}) for e in reversed(events)
-                     if e["event"] == "session" and e.get("config")), {})
+    recorded: dict = next((e["config"].get("experiment", {}) for e in reversed(events)
+                           if e["event"] == "session" and e.get("config")), {})
     for name in ("time_budget", "timeout"):
         if name in recorded:
             setattr(config.experiment, name, recorded[name])
@@ -123,9 +122,9 @@ def _measure_in_session(workspace: Path, plan: list[tuple[str, int, str]]) -> di
         while sum(min(r, sum(1 for e in seen if (e["commit"], e["purpose"]) == key))
                   for key, r in wanted.items()) < sum(wanted.values()):
             message = events.get()
-            if message["type"] == "closed":
+            if message["type"] == protocol.CLOSED:
                 raise WorkspaceError("the session ended before the re-runs were done")
-            if message["type"] != "journal":
+            if message["type"] != protocol.JOURNAL:
                 continue
             for event in message["events"]:
                 if event["event"] == "measure" and (event.get("commit"), event.get("purpose")) \
@@ -152,16 +151,16 @@ def _values_since(events: list[dict], plan) -> dict:
 def cmd_noise(args, workspace, config, tag) -> int:
     state = SessionState.from_events(_events(workspace, tag))
     best = state.best
-    if best is None:
+    if best is None or best.commit is None:
         raise WorkspaceError(f"session {tag} has no measured commit yet: run `cockpit run`")
     values = measure(workspace, config, tag, [(best.commit, args.runs, "noise")])[best.commit]
     if len(values) < 2:
         print("fewer than 2 runs produced a metric: no noise floor measured")
-        return 1
+        return EXIT_FOUND
     noise = Noise(values)
     print(f"noise of {short(best.commit)} over {len(values)} runs: std {noise.std:.6f}, "
           f"MAD {noise.mad:.6f}")
-    return 0
+    return EXIT_OK
 
 
 def cmd_confirm(args, workspace, config, tag) -> int:
@@ -174,7 +173,7 @@ def cmd_confirm(args, workspace, config, tag) -> int:
     others = [e for e in facts.kept_changes if e is not best][: args.top]
     chosen = [base, best, *others]
     runs = measure(workspace, config, tag, [(e.commit, args.runs, "confirm") for e in chosen])
-    lower = config.metric.direction == "lower"
+    metric = state.judged_by  # as the session judged, whatever cockpit.toml says today
     print(f"\n{'commit':8} {'mean':>10} {'std':>9} {'vs baseline':>12} {'t':>6}  verdict")
     base_values = runs[base.commit]
     holds_all = True
@@ -193,14 +192,15 @@ def cmd_confirm(args, workspace, config, tag) -> int:
             print(f"{short(e.commit):8} {mean:10.6f} {std:9.6f}  no baseline run to compare")
             holds_all = False
             continue
-        gain = statistics.fmean(base_values) - mean if lower else mean - statistics.fmean(base_values)
-        t = welch_t(base_values, values) if lower else welch_t(values, base_values)
+        gain = metric.gain(mean, statistics.fmean(base_values))
+        worse, better = (base_values, values) if metric.lower_is_better else (values, base_values)
+        t = welch_t(worse, better)  # positive: the change beats the baseline
         holds = t is not None and t > HOLDS_T
         holds_all &= holds or e is not best
         verdict = ("holds beyond the noise" if holds else "not distinguishable from noise")
         print(f"{short(e.commit):8} {mean:10.6f} {std:9.6f} {gain:+12.6f} "
                     f"{t if t is not None else float('nan'):6.1f}  {verdict}: {e.description}")
-    return 0 if holds_all else 1
+    return EXIT_OK if holds_all else EXIT_FOUND
 
 
 def cmd_report(args, workspace, config, tag) -> int:
@@ -215,7 +215,7 @@ def cmd_report(args, workspace, config, tag) -> int:
     if base is not None and best is not None:
         line += f", {state.metric} {base.metric:.6f} -> {best.metric:.6f}"
     print(line)
-    return 0
+    return EXIT_OK
 
 
 def cmd_finalize(args, workspace, config, tag) -> int:
@@ -226,4 +226,4 @@ def cmd_finalize(args, workspace, config, tag) -> int:
     made = finalize(History(workspace), state, branch, noise.spread if noise else None)
     print(f"branch {branch}: {len(made)} commit{'s' * (len(made) != 1)} on "
           f"{short(state.base)}, one per kept change (session branch {state.branch} unchanged)")
-    return 0
+    return EXIT_OK

@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 import time
 
+from cockpit.cli.args import workspace_of
 from cockpit.client.connection import NoSession, request
 from cockpit.domain.errors import CockpitError
-from cockpit.cli.args import workspace_of
+from cockpit.domain.exits import EXIT_FOUND, EXIT_OK
 
 VERBS = ("status", "pause", "resume", "stop", "steer", "notes", "approve", "reject")
-EXIT_NO_SESSION = 1
 
 
 class Refused(CockpitError):
@@ -47,12 +47,12 @@ def run_verb(args) -> int:
     except NoSession as exc:
         if args.command == "status":
             print(f"cockpit: {exc}")
-            return EXIT_NO_SESSION
+            return EXIT_FOUND
         raise
     if not answer.get("ok"):
         raise Refused(answer.get("message", "refused"))
     print(answer.get("message", "done"))
-    return 0
+    return EXIT_OK
 
 
 def _ask(workspace, args) -> dict:
@@ -91,9 +91,9 @@ def _status(workspace, as_json: bool) -> int:
     answer = request(workspace, "status")
     if as_json:
         print(json.dumps({k: answer[k] for k in ("live", "status")}, indent=2))
-        return 0
+        return EXIT_OK
     print(describe_status(answer["live"], answer["status"]))
-    return 0
+    return EXIT_OK
 
 
 def describe_status(live: dict, status: dict) -> str:

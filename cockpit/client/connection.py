@@ -5,14 +5,14 @@ script. A session that is not running, or died, is said so in one line.
 """
 from __future__ import annotations
 
-import json
 import threading
+from collections.abc import Callable
 from multiprocessing.connection import Client, Connection, answer_challenge, deliver_challenge
 from pathlib import Path
-from typing import Callable
 
-from cockpit.workspace.lock import SessionInfo, read_key, read_session
+from cockpit import protocol
 from cockpit.domain.errors import CockpitError
+from cockpit.workspace.lock import SessionInfo, read_key, read_session
 
 CONNECT_TIMEOUT = 5.0
 
@@ -53,11 +53,14 @@ def request(workspace: Path, op: str, timeout: float = 15.0, **args) -> dict:
     info = live_session(workspace)
     conn = connect(info)
     try:
-        conn.send_bytes(json.dumps({"op": op, **args}).encode())
+        protocol.send(conn, protocol.request_frame(op, **args))
         if not conn.poll(timeout):
             raise NoSession(f"the {info.described} did not answer within {timeout:g} s")
-        return json.loads(conn.recv_bytes())
-    except (EOFError, OSError) as exc:
+        answer = protocol.receive(conn, protocol.MAX_FRAME)
+        if answer.get("type") == protocol.REFUSED:
+            raise NoSession(answer["message"])
+        return answer
+    except (EOFError, OSError, ValueError) as exc:
         raise NoSession(f"the {info.described} went away: {exc}") from None
     finally:
         conn.close()
@@ -66,25 +69,32 @@ def request(workspace: Path, op: str, timeout: float = 15.0, **args) -> dict:
 class Subscription:
     """A live feed from the session on a thread of its own: each message is handed to
     on_message (journal events, live state, output); when the session goes away,
-    on_message gets {"type": "closed"}."""
+    on_message gets {"type": "closed", "why": ...}."""
 
-    def __init__(self, workspace: Path, since: int, on_message: Callable[[dict], None]) -> None:
+    def __init__(self, workspace: Path, since: int, on_message: Callable[[dict], None],
+                 output: bool = True) -> None:
         self.info = live_session(workspace)
         self.conn = connect(self.info)
-        self.conn.send_bytes(json.dumps({"op": "subscribe", "since": since}).encode())
+        protocol.send(self.conn, protocol.request_frame(protocol.SUBSCRIBE, since=since,
+                                                        output=output))
         self.on_message = on_message
         self._closing = False
         self.thread = threading.Thread(target=self._read, name="session-feed", daemon=True)
         self.thread.start()
 
     def _read(self) -> None:
+        why = ""
         try:
             while True:
-                self.on_message(json.loads(self.conn.recv_bytes()))
+                message = protocol.receive(self.conn, protocol.MAX_FRAME)
+                if message.get("type") == protocol.REFUSED:
+                    why = message["message"]
+                    break
+                self.on_message(message)
         except (EOFError, OSError, ValueError, TypeError):  # TypeError: closed under the read
             pass
         if not self._closing:
-            self.on_message({"type": "closed"})
+            self.on_message({"type": protocol.CLOSED, "why": why})
 
     def close(self) -> None:
         self._closing = True

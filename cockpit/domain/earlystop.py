@@ -52,6 +52,7 @@ import statistics
 from bisect import bisect_left, bisect_right, insort
 from dataclasses import dataclass, field, replace
 from operator import itemgetter
+from typing import Any
 
 from cockpit.domain.judge import small_sample_factor
 
@@ -165,7 +166,7 @@ class StopDecision:
     def why(self) -> str:
         return describe_stop(self.to_dict())
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """The journal's `early_stop` record."""
         record = {"progress": round(self.progress, 1), "loss": self.loss,
                   "best_loss": self.best_loss, "sigmas": round(self.sigmas, 2)}
@@ -174,7 +175,7 @@ class StopDecision:
         return record
 
 
-def describe_stop(record: dict) -> str:
+def describe_stop(record: dict[str, Any]) -> str:
     """An early stop in words: "stopped at 40%: loss 3.91 vs 3.72 for the best at the same
     point, 5.1x the noise, behind since 31%"."""
     loss, best = record["loss"], record["best_loss"]
@@ -222,7 +223,7 @@ class EarlyStop:
                     mean = statistics.fmean(losses)
                     squares[k] += sum((v - mean) ** 2 for v in losses)
                     dofs[k] += len(losses) - 1
-        reach = int(round(SPREAD_POOLING / GRID_STEP))
+        reach = round(SPREAD_POOLING / GRID_STEP)
         self._grid, self._spread = [], []
         for k, progress in enumerate(grid):
             near = range(max(0, k - reach), min(len(grid), k + reach + 1))

@@ -10,8 +10,9 @@ loop, the notifier and the agents decide on causes, never on a reason's prose.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 # -- causes: why a run has no result of its own -----------------------------------------------
 STOPPED = "stopped"  # the human stopped it
@@ -61,12 +62,15 @@ class Event:
 
     KIND: ClassVar[str] = ""
 
-    def record(self) -> dict:
+    def record(self) -> dict[str, Any]:
         return {"event": self.KIND, **dataclasses.asdict(self)}
 
 
-def _kind(name: str):
-    def register(cls):
+_E = TypeVar("_E", bound=Event)
+
+
+def _kind(name: str) -> Callable[[type[_E]], type[_E]]:
+    def register(cls: type[_E]) -> type[_E]:
         cls.KIND = name
         KINDS[name] = cls
         return cls
@@ -83,7 +87,7 @@ class Session(Event):
     branch: str
     base: str
     agent: str = ""
-    config: dict = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
     metric: str | None = None  # None: as the session said when it began
     direction: str | None = None
     resumed: bool = False
@@ -103,13 +107,13 @@ class Proposed(Event):
     description: str = ""
     hypothesis: str = ""
     diff: str = ""
-    params: dict = field(default_factory=dict)
-    move: dict | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    move: dict[str, Any] | None = None
     source_sha: str = ""
     source_blob: str = ""
     repair_of: int | None = None
     attempts: int = 1
-    usage: dict = field(default_factory=dict)
+    usage: dict[str, Any] = field(default_factory=dict)
     base: str = ""
     made: str = ""  # a commit the human made on the session's branch, run as it is
 
@@ -197,21 +201,21 @@ class Result(Event):
     bar_runs: int = 0
     runs: int = 1
     memory_gb: float = 0.0
-    summary: dict = field(default_factory=dict)
+    summary: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
     delta_best: float | None = None
     delta_baseline: float | None = None
     data_fingerprint: str | None = None
     sandboxed: bool = False
     ended: float = 0.0
-    early_stop: dict | None = None
+    early_stop: dict[str, Any] | None = None
 
 
 @_kind("second_look")
 @dataclass(frozen=True)
 class SecondLook(Event):
     n: int
-    result: dict
+    result: dict[str, Any]
     k: int = 0
     commit: str = ""
     why: str = ""
@@ -236,7 +240,7 @@ class Measured(Event):
 @dataclass(frozen=True)
 class NoiseMeasured(Event):
     commit: str
-    values: list
+    values: list[float]
     mean: float = 0.0
     std: float = 0.0
     mad: float = 0.0
@@ -278,7 +282,7 @@ class Attempt(Event):
     problem: str = ""
     description: str = ""
     format: str = ""
-    reverted: list = field(default_factory=list)
+    reverted: list[str] = field(default_factory=list)
     prompt_estimate: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -372,7 +376,7 @@ class Resumed(Event):
 @dataclass(frozen=True)
 class Stopping(Event):
     now: bool = False
-    runs: list | None = None
+    runs: list[int] | None = None
 
 
 @_kind("session_end")
@@ -385,7 +389,7 @@ class SessionEnded(Event):
 @_kind("tampered")
 @dataclass(frozen=True)
 class Tampered(Event):
-    keys: list
+    keys: list[str]
     path: str = ".git/config"
     kept: str = ""
     by: str = ""
@@ -394,7 +398,7 @@ class Tampered(Event):
 @_kind("fixed_changed")
 @dataclass(frozen=True)
 class FixedChanged(Event):
-    files: list
+    files: list[str]
     by: int | None = None
     kind: str = "experiment"
 
@@ -403,8 +407,8 @@ class FixedChanged(Event):
 @dataclass(frozen=True)
 class RefsChanged(Event):
     by: str = ""
-    created: list = field(default_factory=list)
-    restored: list = field(default_factory=list)
+    created: list[str] = field(default_factory=list)
+    restored: list[str] = field(default_factory=list)
 
 
 @_kind("leftover_killed")
@@ -418,14 +422,14 @@ class LeftoverKilled(Event):
 @_kind("locks_cleared")
 @dataclass(frozen=True)
 class LocksCleared(Event):
-    paths: list
+    paths: list[str]
 
 
 @_kind("journal_damaged")
 @dataclass(frozen=True)
 class JournalDamaged(Event):
     lines: int = 0
-    first: list = field(default_factory=list)
+    first: list[str] = field(default_factory=list)
 
 
 @_kind("sandbox_off")

@@ -37,9 +37,12 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from statistics import NormalDist
-from typing import Iterable, Mapping
+from typing import Any
+
+from cockpit.domain.metric import Metric
 
 MAX_EXACT_DOF = 1000  # beyond this the t quantile is the normal one to 4 digits
 
@@ -69,7 +72,7 @@ class Noise:
         """One number for "how much a rerun moves": the std, or the MAD scaled to a std."""
         return max(self.std, 1.4826 * self.mad)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"values": self.values, "mean": self.mean, "std": self.std, "mad": self.mad,
                 "spread": self.spread}
 
@@ -104,20 +107,6 @@ class NoiseFloor:
             return None
         return cls(math.sqrt(squares / dof), dof, runs, counted)
 
-    @classmethod
-    def from_events(cls, events: Iterable[dict]) -> NoiseFloor | None:
-        """The floor from a journal: each commit's experiment run (`result`) and its re-runs
-        (`measure`: baseline noise, keep re-runs, confirm runs), grouped by commit.
-
-        A kept experiment's own run is in its group although it was picked for beating the
-        bar (it is luckier than its commit): that can only widen the floor, never narrow it."""
-        groups: dict[str, list[float]] = {}
-        for e in events:
-            if e.get("event") in ("result", "measure") and e.get("commit") \
-                    and e.get("metric") is not None:
-                groups.setdefault(e["commit"], []).append(e["metric"])
-        return cls.from_groups(groups)
-
     def factor(self, multiple: float) -> float:
         """How much wider than `multiple` std a bar must be when the std rests on `dof`."""
         return small_sample_factor(self.dof, multiple)
@@ -127,11 +116,6 @@ class NoiseFloor:
         commits"."""
         commits = "1 commit" if self.groups == 1 else f"{self.groups} commits"
         return f"noise floor: ±{self.std:.4f} from {self.runs} runs of {commits}"
-
-
-def describe_floor(floor: NoiseFloor | None) -> str:
-    """The floor in one line, or that there is none yet."""
-    return floor.describe() if floor is not None else "noise floor: not measured"
 
 
 def t_quantile(p: float, dof: int) -> float:
@@ -208,7 +192,7 @@ class KeepPolicy:
         self.noise_multiple = noise_multiple
 
     def gain(self, value: float, best: float) -> float:
-        return best - value if self.direction == "lower" else value - best
+        return Metric(direction=self.direction).gain(value, best)
 
     def threshold(self, floor: NoiseFloor | Noise | None, best_runs: int = 1,
                   runs: int = 1) -> float:
@@ -291,17 +275,7 @@ def _as_floor(noise: NoiseFloor | Noise | None) -> NoiseFloor | None:
 
 def gain_of(delta_best: float | None, direction: str) -> float | None:
     """An experiment's recorded delta vs its bar as a gain (positive = better)."""
-    if delta_best is None:
-        return None
-    return -delta_best if direction == "lower" else delta_best
-
-
-def is_near_miss(experiment, direction: str) -> bool:
-    """A discarded experiment that measured better than its bar, within the noise (not one
-    stopped early, which was behind)."""
-    gain = gain_of(experiment.delta_best, direction)
-    return (experiment.status == "discard" and experiment.early_stop is None
-            and experiment.metric is not None and gain is not None and gain > 0)
+    return Metric(direction=direction).gain_of(delta_best)
 
 
 def welch_t(a: list[float], b: list[float]) -> float | None:

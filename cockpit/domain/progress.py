@@ -1,6 +1,6 @@
 """Reading a run's live progress from its output: the reference's `\\r` progress lines,
 
-    step 00123 (41.0%) | loss: 3.912345 | lrm: 1.00 | dt: 312ms | tok/sec: 52,480 | ... | remaining: 177s
+    step 00123 (41.0%) | loss: 3.912345 | lrm: 1.00 | dt: 312ms | ... | remaining: 177s
 
 into numbers (progress %, loss, seconds remaining), for the status line, the headless
 progress line and the early-stop check.

@@ -13,6 +13,7 @@ import statistics
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Any
 
 MARGIN = 1.25  # start a proposal this much earlier than its expected duration requires
 # A proposer faster than this proposes only for idle workers, with every result in hand.
@@ -26,11 +27,12 @@ class Proposal:
     description: str  # one line: what changes (goes into results.tsv and the commit)
     hypothesis: str  # why it might help
     source: str  # the full new text of the editable file
-    params: dict = field(default_factory=dict)  # the file's constants after the change
-    move: dict | None = None  # tune: {"name", "old", "new", "direction", "why"}
+    params: dict[str, Any] = field(default_factory=dict)  # the file's constants after the change
+    move: dict[str, Any] | None = None  # tune: {"name", "old", "new", "direction", "why"}
     repair_of: int | None = None  # the crashed experiment this one fixes
     attempts: int = 1  # answers it took (refused ones included)
-    usage: dict = field(default_factory=dict)  # {"prompt_tokens", "completion_tokens", "cost_usd"}
+    # {"prompt_tokens", "completion_tokens", "cost_usd"}
+    usage: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -82,8 +84,9 @@ def proposals_needed(remaining: list[float | None], run_seconds: float,
     per worker at once, so the first runs after the baseline do not wait for it."""
     if propose_seconds is None and slow_until_known:
         return sum(left is not None for left in remaining)
-    slow = propose_seconds is not None and propose_seconds >= AHEAD_MIN_SECONDS
-    lead = propose_seconds * MARGIN if slow else 0.0
+    lead = 0.0  # a fast proposer proposes only for idle workers
+    if propose_seconds is not None and propose_seconds >= AHEAD_MIN_SECONDS:
+        lead = propose_seconds * MARGIN
     need = 0
     for left in remaining:
         if left is None:

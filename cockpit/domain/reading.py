@@ -8,7 +8,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import types
 import typing
+from typing import Any
 
 from cockpit.domain.events import CAUSES, KINDS, STATUSES, Event
 
@@ -18,10 +20,11 @@ MAX_NUMBER = 1e15  # no figure cockpit records comes near (metrics are at most 1
 SHA = re.compile(r"[0-9a-f]{40}")
 
 
-def _accepted(annotation) -> tuple:
+def _accepted(annotation: Any) -> tuple[type, ...]:
     """The Python types a field's annotation admits in a decoded record."""
-    args = typing.get_args(annotation)
-    options = args if args else (annotation,)
+    # a union admits each of its members; a list[str] or dict[str, Any] admits a list or dict
+    union = typing.get_origin(annotation) in (typing.Union, types.UnionType)
+    options = typing.get_args(annotation) if union else (annotation,)
     found: list[type] = []
     for option in options:
         origin = typing.get_origin(option) or option
@@ -34,7 +37,7 @@ def _accepted(annotation) -> tuple:
     return tuple(found)
 
 
-def _schema(cls: type[Event]) -> tuple[dict[str, tuple], set[str]]:
+def _schema(cls: type[Event]) -> tuple[dict[str, tuple[type, ...]], set[str]]:
     hints = typing.get_type_hints(cls)
     types = {f.name: _accepted(hints[f.name]) for f in dataclasses.fields(cls)}
     required = {f.name for f in dataclasses.fields(cls)
@@ -45,7 +48,7 @@ def _schema(cls: type[Event]) -> tuple[dict[str, tuple], set[str]]:
 SCHEMAS = {kind: _schema(cls) for kind, cls in KINDS.items()}
 
 
-def event_problem(record) -> str:
+def event_problem(record: Any) -> str:
     """Why a decoded journal line is not an event its readers can use ("" when it is)."""
     if not isinstance(record, dict) or not isinstance(record.get("event"), str):
         return "not an event"
@@ -61,7 +64,7 @@ def event_problem(record) -> str:
         allowed = types.get(name)
         if allowed is None or not allowed:
             continue  # a field of another version: not read
-        if isinstance(value, bool) and bool not in allowed or not isinstance(value, allowed):
+        if (isinstance(value, bool) and bool not in allowed) or not isinstance(value, allowed):
             return f"a {kind} event whose {name} is {type(value).__name__}"
         if isinstance(value, _NUMBER) and not isinstance(value, bool) \
                 and not abs(value) <= MAX_NUMBER:  # NaN, infinite, or absurd
@@ -69,7 +72,7 @@ def event_problem(record) -> str:
     return _meaning_problem(kind, record)
 
 
-def _meaning_problem(kind: str, record: dict) -> str:
+def _meaning_problem(kind: str, record: dict[str, Any]) -> str:
     """What the types cannot say: numbers that count, a status, a keep's commit."""
     floors = {"n": 1, "k": 0 if kind.startswith(("prepare", "leftover")) else 1}
     for name, low in floors.items():  # re-runs count from 1; preparing the data is 0
@@ -106,7 +109,7 @@ def _meaning_problem(kind: str, record: dict) -> str:
     return ""
 
 
-def parse_lines(lines: list[bytes], damaged: list[str] | None = None) -> list[dict]:
+def parse_lines(lines: list[bytes], damaged: list[str] | None = None) -> list[dict[str, Any]]:
     """The events among journal lines: a torn, hand-mangled or malformed line is skipped
     (and said in `damaged`: "line 12: a proposal event without n")."""
     events = []
@@ -130,13 +133,13 @@ def parse_lines(lines: list[bytes], damaged: list[str] | None = None) -> list[di
     return events
 
 
-def _out_of_order(record: dict, proposed: set[int], judged: set[int]) -> str:
+def _out_of_order(record: dict[str, Any], proposed: set[int], judged: set[int]) -> str:
     """Why an event cannot be where it is: an experiment is proposed once, then judged once."""
     kind, n = record["event"], record.get("n")
     if kind == "proposal":
         if n in proposed:
             return f"a second proposal #{n}"
-        proposed.add(n)
+        proposed.add(record["n"])  # the n a proposal cannot lack (checked before)
     elif kind == "result":
         if n not in proposed:
             return f"a result for #{n}, which was never proposed"

@@ -9,10 +9,13 @@ never rescanned.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from cockpit.domain.events import NOT_THE_IDEAS_FAULT, legacy_cause
-from cockpit.domain.judge import NoiseFloor
+from cockpit.domain.judge import KeepPolicy, NoiseFloor
+from cockpit.domain.metric import Metric
 
 
 @dataclass
@@ -21,8 +24,8 @@ class Experiment:
     description: str = ""
     hypothesis: str = ""
     diff: str = ""
-    params: dict = field(default_factory=dict)
-    move: dict | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    move: dict[str, Any] | None = None
     source_sha: str = ""
     commit: str | None = None
     log: str | None = None
@@ -33,7 +36,7 @@ class Experiment:
     metric: float | None = None
     memory_gb: float = 0.0
     reason: str = ""
-    summary: dict = field(default_factory=dict)
+    summary: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
     delta_best: float | None = None
     delta_baseline: float | None = None
@@ -47,7 +50,7 @@ class Experiment:
     worker: int = 0  # which parallel worker ran it (journals without the field: worker 0)
     # A run stopped early because its loss curve fell behind the best's beyond the noise:
     # {"progress": %, "loss": ..., "best_loss": ..., "sigmas": ...}; its status is "discard".
-    early_stop: dict | None = None
+    early_stop: dict[str, Any] | None = None
     session: str = ""  # the session it belongs to (set for experiments of earlier sessions)
     base: str = ""  # the best commit its change was made on
     source_blob: str = ""  # the proposed file as a git blob (a restarted session re-offers it)
@@ -71,6 +74,13 @@ class Experiment:
     @property
     def is_baseline(self) -> bool:
         return self.description == "baseline" and not self.diff
+
+    def near_miss(self, direction: str) -> bool:
+        """Discarded, yet measured better than its bar (within the noise); not one stopped
+        early, which was behind."""
+        gain = Metric(direction=direction).gain_of(self.delta_best)
+        return (self.status == "discard" and self.early_stop is None
+                and self.metric is not None and gain is not None and gain > 0)
 
 @dataclass
 class Measure:
@@ -102,17 +112,18 @@ class SessionState:
     metric: str = "val_bpb"
     direction: str = "lower"
     agent: str = ""
-    config: dict = field(default_factory=dict)  # the settings its latest start recorded
+    config: dict[str, Any] = field(default_factory=dict)  # the settings its latest start recorded
     workers: int = 1
     experiments: list[Experiment] = field(default_factory=list)
     measures: list[Measure] = field(default_factory=list)
     # commit -> every value measured of it: its experiments' results and its re-runs
     measured: dict[str, list[float]] = field(default_factory=dict)
-    noise: dict | None = None  # the latest noise measurement (its event)
+    noise: dict[str, Any] | None = None  # the latest noise measurement (its event)
     noise_rounds: dict[str, int] = field(default_factory=dict)  # commit -> noise re-runs in
     noise_recorded: set[tuple[str, int]] = field(default_factory=set)  # (commit, at)
     notes: dict[int, str] = field(default_factory=dict)  # steering notes still in force
-    looks: dict[int, dict] = field(default_factory=dict)  # n -> a second look's first result
+    # n -> a second look's first result
+    looks: dict[int, dict[str, Any]] = field(default_factory=dict)
     abandoned: set[int] = field(default_factory=set)  # crashed ideas given up
     cost_usd: float = 0.0  # the model's cost so far
     rows: set[int] = field(default_factory=set)  # experiments whose results.tsv row is written
@@ -124,6 +135,7 @@ class SessionState:
     auto_approve: bool | None = None  # as the last toggle set it (None: never toggled)
     sandbox_off: str = ""  # why runs are not isolated, as last said
     ended: str = ""  # why the session ended ("" while it runs)
+    first_time: float = 0.0  # when the first event was written
     last_time: float = 0.0  # when the newest event was written
     events: int = 0  # how many were folded
     max_k: int = 0  # the highest re-run number so far
@@ -134,23 +146,25 @@ class SessionState:
     _first_measured: Experiment | None = field(default=None, repr=False)
 
     @classmethod
-    def from_events(cls, events: list[dict]) -> SessionState:
+    def from_events(cls, events: list[dict[str, Any]]) -> SessionState:
         state = cls()
         for e in events:
             state.apply(e)
         return state
 
-    def apply(self, e: dict) -> None:
+    def apply(self, e: dict[str, Any]) -> None:
         """Fold one journal event into the state (events arrive in journal order)."""
         kind = e.get("event")
         self.events += 1
-        self.last_time = max(self.last_time, float(e.get("time") or 0.0))
-        handler = _FOLDS.get(kind)
+        when = float(e.get("time") or 0.0)
+        self.first_time = min(self.first_time, when) if self.first_time else when
+        self.last_time = max(self.last_time, when)
+        handler = _FOLDS.get(kind) if kind is not None else None
         if handler is not None:
             handler(self, e)
 
     # -- one fold per kind of event ---------------------------------------------------------
-    def _session(self, e: dict) -> None:
+    def _session(self, e: dict[str, Any]) -> None:
         self.tag, self.branch = e["tag"], e["branch"]
         self.base = self.base or e["base"]
         self.metric = e.get("metric") or self.metric
@@ -159,7 +173,7 @@ class SessionState:
         self.config = e.get("config") or self.config
         self.ended = ""
 
-    def _proposal(self, e: dict) -> None:
+    def _proposal(self, e: dict[str, Any]) -> None:
         exp = Experiment(n=e["n"], description=e.get("description", ""),
                          hypothesis=e.get("hypothesis", ""), diff=e.get("diff", ""),
                          params=e.get("params") or {}, move=e.get("move"),
@@ -170,8 +184,8 @@ class SessionState:
         self._by_n[exp.n] = exp
         self.experiments.append(exp)
 
-    def _run_event(self, e: dict) -> None:
-        exp = self._by_n.get(e.get("n"))
+    def _run_event(self, e: dict[str, Any]) -> None:
+        exp = self.get(e.get("n"))
         if exp is None:
             return
         for key in RUN_FIELDS:
@@ -184,7 +198,7 @@ class SessionState:
         elif e["event"] == "result":
             self._result(exp, e)
 
-    def _result(self, exp: Experiment, e: dict) -> None:
+    def _result(self, exp: Experiment, e: dict[str, Any]) -> None:
         exp.cause = e.get("cause") or legacy_cause(exp.status, exp.reason)
         self.finished_at[exp.n] = float(e.get("time") or 0.0)
         if exp.metric is not None:
@@ -199,7 +213,7 @@ class SessionState:
         if exp.status == "keep":
             self._best = exp
 
-    def _measure(self, e: dict) -> None:
+    def _measure(self, e: dict[str, Any]) -> None:
         measure = Measure(e.get("k"), e["commit"], e.get("purpose", ""), e.get("metric"),
                           e.get("cause", ""), e.get("reason", ""), e.get("log"),
                           e.get("worker", 0), e.get("seconds", 0.0))
@@ -212,44 +226,44 @@ class SessionState:
             self.legacy_measures += 1
         self.max_k = max(self.max_k, measure.k or 0)
 
-    def _measure_start(self, e: dict) -> None:
+    def _measure_start(self, e: dict[str, Any]) -> None:
         self.max_k = max(self.max_k, e["k"])
         if e.get("run_id"):
             self.run_ids[("k", e["k"])] = e["run_id"]
 
-    def _prepare_start(self, e: dict) -> None:
+    def _prepare_start(self, e: dict[str, Any]) -> None:
         self.run_ids[("k", e["k"])] = e["run_id"]
 
-    def _pid(self, e: dict) -> None:
+    def _pid(self, e: dict[str, Any]) -> None:
         self.pids.append(("k", e["k"], e["pid"]))
 
-    def _noise(self, e: dict) -> None:
+    def _noise(self, e: dict[str, Any]) -> None:
         self.noise = e
         self.noise_recorded.add((e.get("commit", ""), e.get("at", 0)))
 
-    def _flagged(self, e: dict) -> None:
+    def _flagged(self, e: dict[str, Any]) -> None:
         if e["n"] in self._by_n:
             self._by_n[e["n"]].flagged = e.get("why", "")
 
-    def _second_look(self, e: dict) -> None:
+    def _second_look(self, e: dict[str, Any]) -> None:
         self.looks[e["n"]] = e["result"]
         if e["n"] in self._by_n:
             self._by_n[e["n"]].second_look = e.get("why", "")
             self._by_n[e["n"]].first_run = e["result"].get("metric")
 
-    def _note(self, e: dict) -> None:
+    def _note(self, e: dict[str, Any]) -> None:
         self.notes[e.get("id", len(self.notes))] = e["text"]
 
-    def _note_dropped(self, e: dict) -> None:
+    def _note_dropped(self, e: dict[str, Any]) -> None:
         self.notes.pop(e["id"], None)
 
-    def _attempt(self, e: dict) -> None:
+    def _attempt(self, e: dict[str, Any]) -> None:
         self.cost_usd += e.get("cost_usd") or 0.0
 
-    def _workers(self, e: dict) -> None:
+    def _workers(self, e: dict[str, Any]) -> None:
         self.workers = max(1, e["workers"])
 
-    def _session_end(self, e: dict) -> None:
+    def _session_end(self, e: dict[str, Any]) -> None:
         self.ended = e.get("why") or "ended"
 
     # -- what the state says ------------------------------------------------------------------
@@ -303,7 +317,10 @@ class SessionState:
     def mean_of(self, exp: Experiment) -> float:
         """What a commit scores: the mean of every run of it, so one lucky run of the best
         does not set the bar."""
-        values = self.measured.get(exp.commit or "") or [exp.metric]
+        values = self.measured.get(exp.commit or "")
+        if not values:
+            assert exp.metric is not None  # only a measured experiment is scored
+            values = [exp.metric]
         return sum(values) / len(values)
 
     def floor(self) -> NoiseFloor | None:
@@ -312,6 +329,27 @@ class SessionState:
         if self.noise is None:
             return None
         return NoiseFloor.from_groups(self.measured)
+
+    @property
+    def judged_by(self) -> Metric:
+        """The metric as this session's start recorded it: its name and direction."""
+        return Metric(self.metric, self.direction)
+
+    def keep_policy(self) -> KeepPolicy:
+        """How this session keeps a result, as its start recorded ([judge] and the metric's
+        direction)."""
+        judge = self.config.get("judge") or {}
+        return KeepPolicy(self.direction, judge.get("min_delta", "auto"),
+                          judge.get("noise_multiple", 2.0))
+
+    def bar(self) -> tuple[float | None, float | None]:
+        """The bar the next result must beat (the best's mean) and the gain a keep needs
+        over it (None, None before a best)."""
+        values = self.values_of(self.best.commit) if self.best is not None else []
+        if not values:
+            return None, None
+        return sum(values) / len(values), self.keep_policy().threshold(self.floor(),
+                                                                       len(values))
 
     def second_values(self, commit: str) -> list[float]:
         """The second-look runs of a commit that measured something."""
@@ -326,7 +364,7 @@ class SessionState:
         return runs
 
 
-_FOLDS = {
+_FOLDS: dict[str, Callable[[SessionState, dict[str, Any]], None]] = {
     "session": SessionState._session, "proposal": SessionState._proposal,
     "commit": SessionState._run_event, "run_start": SessionState._run_event,
     "run_pid": SessionState._run_event, "result": SessionState._run_event,
@@ -345,6 +383,6 @@ _FOLDS = {
 }
 
 
-def best_of(experiments) -> Experiment | None:
+def best_of(experiments: Sequence[Experiment]) -> Experiment | None:
     """The last kept experiment of a list (earlier sessions' experiments, for the agents)."""
     return next((e for e in reversed(experiments) if e.status == "keep"), None)

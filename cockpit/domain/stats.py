@@ -8,15 +8,12 @@ milliseconds.
 """
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 from cockpit.domain.state import SessionState
 
 RATE_WINDOW = 12  # experiments per hour is measured over the last this many finished runs
 RAN = ("keep", "discard", "crash")  # outcomes of a run that trained (not a rejection)
-REMAINING = re.compile(r"remaining:\s*(\d+(?:\.\d+)?)\s*s\b")
 
 
 @dataclass(frozen=True)
@@ -39,12 +36,6 @@ class Pace:
     eta: float | None = None  # seconds until the current run's training ends
 
 
-def parse_remaining(line: str) -> float | None:
-    """The seconds a reference-style progress line says are left (`remaining: 177s`)."""
-    match = REMAINING.search(line)
-    return float(match.group(1)) if match else None
-
-
 def run_eta(run: RunProgress | None) -> float | None:
     """Seconds left in the current run: the run's own count when it prints one, else the
     budget's rest, else a projection of its percent. None when nothing says."""
@@ -59,20 +50,13 @@ def run_eta(run: RunProgress | None) -> float | None:
     return None
 
 
-def result_times(events) -> dict[int, float]:
-    """When each experiment's result was recorded, from journal events (n -> time)."""
-    return {e["n"]: float(e["time"]) for e in events
-            if e.get("event") == "result" and "n" in e and "time" in e}
-
-
-def pace(state: SessionState, finished_at: Mapping[int, float], now: float,
-         run: RunProgress | None = None) -> Pace:
+def pace(state: SessionState, now: float, run: RunProgress | None = None) -> Pace:
     """The session's pace at wall-clock time `now`.
 
-    `finished_at` maps an experiment number to the time its result was recorded
-    (`result_times`, or folded event by event). Experiments without a time still count
-    in the keep rate. The rate is over the last RATE_WINDOW finished runs and runs to
-    `now`, so a stalled or paused session reads slower as it waits.
+    An experiment counts from the time its result was recorded (state.finished_at);
+    one without a time still counts in the keep rate. The rate is over the last
+    RATE_WINDOW finished runs and runs to `now`, so a stalled or paused session reads
+    slower as it waits.
     """
     baseline = state.baseline
     kept = judged = 0
@@ -81,7 +65,7 @@ def pace(state: SessionState, finished_at: Mapping[int, float], now: float,
     for exp in state.experiments:
         if exp.status not in RAN:
             continue
-        at = finished_at.get(exp.n)
+        at = state.finished_at.get(exp.n)
         if at is not None:
             times.append(at)
         if exp is baseline:
@@ -100,7 +84,7 @@ def pace(state: SessionState, finished_at: Mapping[int, float], now: float,
         if span > 0:
             per_hour = (len(window) - 1) * 3600.0 / span
     since_keep = None
-    if last_keep is not None and last_keep in finished_at:
-        since_keep = max(0.0, now - finished_at[last_keep])
+    if last_keep is not None and last_keep in state.finished_at:
+        since_keep = max(0.0, now - state.finished_at[last_keep])
     return Pace(per_hour=per_hour, keep_rate=kept / judged if judged else None,
                 since_keep=since_keep, eta=run_eta(run))

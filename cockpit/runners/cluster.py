@@ -14,21 +14,21 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Callable
 
-from cockpit.runners.local import LocalRunner, RunResult, new_run_id
-from cockpit.runners.processes import kill_leftovers
+from cockpit.domain.errors import CockpitError
 from cockpit.runners.environment import training_env
+from cockpit.runners.local import LocalRunner, RunResult, new_run_id
 from cockpit.runners.logfile import CappedLog
 from cockpit.runners.outcome import WORKER_LOST
 from cockpit.runners.pool import Capabilities, Job, WorkerLost, WorkerPool
-
-from cockpit.domain.errors import CockpitError
+from cockpit.runners.processes import kill_leftovers
 
 POLL_SECONDS = 0.2  # how often a run's new log text is fetched from its node
 CALL_TIMEOUT = 30.0  # a poll that takes longer means the node is in trouble; try again
@@ -83,8 +83,9 @@ class TrainWorker:
                 prepared = self.runner.run(prepare, cwd=workdir, log_path=self.root / "prepare.log",
                                            timeout=PREPARE_TIMEOUT, env=training_env())
                 if prepared.returncode != 0:
+                    why = prepared.error or "see its log"
                     return asdict(RunResult(None, 0.0, error=f"`{prepare}` failed on "
-                                            f"{socket.gethostname()}: {prepared.error or 'see its log'}"))
+                                            f"{socket.gethostname()}: {why}"))
                 self.prepared.add(prepare)
             result = self.runner.run(command, cwd=workdir, log_path=log, timeout=timeout,
                                      env=training_env(env, passthrough=passthrough),
@@ -101,11 +102,13 @@ class TrainWorker:
         """The current run's log text since the last poll, and its process id."""
         with self._lock:
             log, offset, pid = self._log, self._offset, self._pid
+        if log is None:  # no run yet
+            return b"", pid
         try:
             with open(log, "rb") as f:
                 f.seek(offset)
                 data = f.read()
-        except (TypeError, OSError):  # no run yet, or its log not written yet
+        except OSError:  # its log not written yet
             return b"", pid
         with self._lock:
             if self._log == log:
@@ -152,7 +155,6 @@ class RayPool(WorkerPool):
         self._pending: list = [None] * workers  # (a lost worker's new actor, its placement)
         self.actor_start_timeout = actor_start_timeout
         # Ship this code by value: the cluster's nodes need Ray, not cockpit installed.
-        import cockpit.runners.cluster
         import cockpit.runners.disk
         import cockpit.runners.environment
         import cockpit.runners.local
@@ -161,7 +163,7 @@ class RayPool(WorkerPool):
         import cockpit.runners.sandbox
         for module in (cockpit.runners.sandbox, cockpit.runners.disk, cockpit.runners.logfile,
                        cockpit.runners.environment, cockpit.runners.processes,
-                       cockpit.runners.local, cockpit.runners.cluster):
+                       cockpit.runners.local, sys.modules[__name__]):
             ray.cloudpickle.register_pickle_by_value(module)
         self._actor_class = ray.remote(TrainWorker)
 
@@ -208,11 +210,6 @@ class RayPool(WorkerPool):
         """Start every worker's actor now (so the first experiments do not pay for it)."""
         for k in range(self.workers):
             self._actor(k)
-
-    def actor_pid(self, worker: int) -> int | None:
-        """The process of a worker's actor (tests kill it to lose a worker mid-run)."""
-        actor = self._actors[worker]
-        return None if actor is None else self.ray.get(actor.where.remote())["pid"]
 
     def run_job(self, job: Job, on_output: Callable[[str], None] | None,
                 on_start: Callable[[int], None] | None) -> RunResult:

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Iterable
-
+from collections.abc import Iterable
 
 # What a training run needs from this process's environment, by exact name or prefix.
 ALLOWED_NAMES = frozenset({

@@ -1,8 +1,8 @@
 """The configured pool of workers (imports Ray only for the ray runner)."""
 from __future__ import annotations
 
-from cockpit.workspace.config import Config
 from cockpit.runners.pool import WorkerPool
+from cockpit.workspace.config import Config
 
 
 def make_pool(config: Config) -> WorkerPool:

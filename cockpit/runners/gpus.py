@@ -3,10 +3,10 @@ worker's own worktree. With devices, worker k is pinned with CUDA_VISIBLE_DEVICE
 `local` runner is this pool with one worker and no pinning."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
-from cockpit.runners.local import LocalRunner, RunResult
 from cockpit.runners.environment import training_env
+from cockpit.runners.local import LocalRunner, RunResult
 from cockpit.runners.pool import Job, WorkerPool
 
 
@@ -34,7 +34,8 @@ class GpuPool(WorkerPool):
             return RunResult(None, 0.0, stopped=True)
 
         def started(pid: int) -> None:
-            on_start(pid)
+            if on_start is not None:
+                on_start(pid)
             if job.stop_requested:  # asked while the process was being started
                 runner.stop()
 

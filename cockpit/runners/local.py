@@ -26,9 +26,9 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from cockpit.runners.disk import DiskFloor
 from cockpit.runners.environment import training_env
@@ -65,6 +65,15 @@ def reaper_available() -> bool:
 def new_run_id() -> str:
     """A fresh run id: the value of the marker every process of the run carries."""
     return uuid.uuid4().hex
+
+
+def findable(program: str, cwd: Path | str, path: str | None) -> bool:
+    """Whether exec would find `program` from the run's directory: a name with a slash
+    is a path from there (`.venv/bin/python`), not from cockpit's own directory."""
+    if os.sep in program:
+        found = os.path.join(cwd, program)
+        return os.path.isfile(found) and os.access(found, os.X_OK)
+    return shutil.which(program, path=path) is not None
 
 
 @dataclass
@@ -128,7 +137,7 @@ class LocalRunner:
                 if sandbox is not None:
                     argv = wrap(argv, sandbox)
                 elif self._held:
-                    if not argv or shutil.which(argv[0], path=marked.get("PATH")) is None:
+                    if not argv or not findable(argv[0], cwd, marked.get("PATH")):
                         raise FileNotFoundError(f"No such file or directory: "
                                                 f"{argv[0] if argv else ''!r}")
                     argv = [sys.executable, "-I", "-S", str(REAPER), *argv]
@@ -146,6 +155,7 @@ class LocalRunner:
                 log.write((message + "\n").encode())
                 return RunResult(None, 0.0, error=message, run_id=run_id)
             self._proc = proc
+            assert proc.stdout is not None  # started with stdout=PIPE
             pump = _Pump(proc, log, on_output)
             try:
                 if on_start is not None:
@@ -183,7 +193,7 @@ class LocalRunner:
     def running(self) -> bool:
         return self._proc is not None
 
-    def _watch(self, proc: subprocess.Popen, pump: "_Pump", run_id: str, deadline: float) -> bool:
+    def _watch(self, proc: subprocess.Popen, pump: _Pump, run_id: str, deadline: float) -> bool:
         """Pump the output until the run's first process exits; at the deadline or on a
         stop, SIGTERM the run, then SIGKILL it after the grace. Whether it timed out."""
         timed_out = False
@@ -244,6 +254,7 @@ class _Pump:
     """Moves the run's output to the log and the callback, one bounded read at a time."""
 
     def __init__(self, proc: subprocess.Popen, log, on_output) -> None:
+        assert proc.stdout is not None  # started with stdout=PIPE
         self.fd = proc.stdout.fileno()
         self.log = log
         self.on_output = on_output

@@ -143,6 +143,3 @@ def crash_cause(result, text: str, summary: dict, metric: str, hard_timeout: int
     return "", ""
 
 
-def crash_reason(result, text: str, summary: dict, metric: str, hard_timeout: int) -> str:
-    """crash_cause's words alone ("" when the run has its metric)."""
-    return crash_cause(result, text, summary, metric, hard_timeout)[1]

@@ -11,12 +11,17 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING
 
 from cockpit.runners.local import RunResult
 from cockpit.runners.outcome import WORKER_LOST
+
+if TYPE_CHECKING:
+    from cockpit.runners.disk import DiskFloor
+    from cockpit.runners.sandbox import SandboxPolicy
 
 Output = Callable[["Job", str], None]  # (the job, text it printed)
 
@@ -43,9 +48,9 @@ class Job:
     prepare: str = ""  # run once per remote worker before its first job ("" = none)
     kind: str = "experiment"  # or "measure": a re-run of a commit, unchanged
     run_id: str = ""  # marks every process of the run, so none is left behind
-    sandbox: object | None = None  # a SandboxPolicy for the run, or None
+    sandbox: SandboxPolicy | None = None  # the run's sandbox, or None
     log_limit: int | None = None  # bytes its log keeps at most (its start and its end)
-    disk: object | None = None  # a DiskFloor: the room its disks must keep, or None
+    disk: DiskFloor | None = None  # the room its disks must keep, or None
     stop_requested: bool = False  # asked to stop, maybe before its process even started
 
 
@@ -83,7 +88,7 @@ class WorkerPool:
         if workers < 1:
             raise ValueError("a pool needs at least one worker")
         self.workers = workers
-        self.results: queue.Queue[Finished] = queue.Queue()
+        self.results: queue.Queue[Started | Finished] = queue.Queue()
         self._busy: dict[int, Job] = {}
         self._lock = threading.Lock()
 

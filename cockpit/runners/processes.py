@@ -9,8 +9,7 @@ from __future__ import annotations
 import os
 import signal
 import time
-from typing import Iterator
-
+from collections.abc import Iterator
 
 MARKER = "COCKPIT_RUN"
 
@@ -104,7 +103,7 @@ def run_of(pid: int) -> str:
         except OSError:
             return "a process that cannot be looked at"
         start = environ.find(f"{MARKER}=".encode())
-        if start == 0 or start > 0 and environ[start - 1:start] == b"\0":
+        if start == 0 or (start > 0 and environ[start - 1:start] == b"\0"):
             value = environ[start:].split(b"\0", 1)[0].decode(errors="replace")
             return f"a process of run {value.partition('=')[2]}"
         pid = _parent(pid)

@@ -26,6 +26,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cockpit.workspace.paths import CONFIG_NAME, PROGRAM_NAME, RESULTS_NAME, STATE_DIR
+
 # What a training run never needs to see in the human's home: keys, credentials, tokens,
 # shell histories and the configuration of the tools that hold them.
 HIDDEN_IN_HOME = (
@@ -90,7 +92,7 @@ class SandboxPolicy:
         home: Path | None = None,
         compile_cache: Path | None = None,
         network: bool = False,
-    ) -> "SandboxPolicy":
+    ) -> SandboxPolicy:
         """The usual policy for a training run in `workdir`: its `.git`, the fixed files
         (relative to it) and cockpit's own records read-only, the data read-only, the human's
         secrets hidden, this machine's GPUs passed through. Compilers' caches (Triton,
@@ -99,7 +101,7 @@ class SandboxPolicy:
         sandbox's private /tmp when there is none (the home directory is read-only)."""
         workdir = Path(workdir)
         home = Path(home) if home is not None else Path.home()
-        protected = [".git", ".cockpit", "cockpit.toml", "program.md", "results.tsv", *fixed]
+        protected = [".git", STATE_DIR, CONFIG_NAME, PROGRAM_NAME, RESULTS_NAME, *fixed]
         read_only = [workdir / name for name in protected]
         if data_dir is not None:
             read_only.append(Path(data_dir))
@@ -113,7 +115,7 @@ class SandboxPolicy:
         visible += [Path(p) for p in os.environ.get("PATH", "").split(os.pathsep)
                     if os.path.isabs(p)]
         # the session's settings, as committed: they may name notification tokens
-        settings = [workdir / "cockpit.toml"]
+        settings = [workdir / CONFIG_NAME]
         return cls(workdir=workdir, read_only=read_only, writable=writable,
                    hidden=default_hidden(home) + [Path(p) for p in HIDDEN_SOCKETS] + settings,
                    network=network, devices=gpu_devices(), setenv=setenv, visible=visible,

@@ -9,6 +9,7 @@ the best and changes only the editable file; otherwise the way out is said in on
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from cockpit.domain.proposals import Proposal, Ticket
@@ -49,7 +50,7 @@ class Branches:
         return [ref.removeprefix("refs/heads/") for ref in self.history.branch_refs()
                 if pattern.fullmatch(ref)]
 
-    def move(self, name: str, sha: str, take_up) -> None:
+    def move(self, name: str, sha: str, take_up: Callable[[str, str], None]) -> None:
         """Move `name` to `sha` from where cockpit left it; a commit the human made on it
         meanwhile goes to `take_up(name, commit)` (kept, then taken up or refused) first."""
         try:
@@ -68,6 +69,7 @@ class Branches:
         foreign = []
         for name in self.taken():
             head = self.history.branch_commit(name)
+            assert head is not None  # taken() found the branch: it stands on a commit
             if head not in ours and head != best:
                 foreign.append((name, head))
                 continue

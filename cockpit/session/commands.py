@@ -11,12 +11,15 @@ from __future__ import annotations
 import dataclasses
 import sys
 import traceback
+import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from cockpit.agents.edits import EditRefused, validate_source
 from cockpit.domain.diffs import unified_diff
+from cockpit.domain.proposals import Ticket
 from cockpit.domain.state import Experiment
 from cockpit.session.errors import CommandRefused
 from cockpit.session.proposer import sha
@@ -27,8 +30,8 @@ if TYPE_CHECKING:
 COMMANDS: dict[str, type] = {}
 
 
-def command(name: str):
-    def register(cls):
+def command(name: str) -> Callable[[type[Any]], type[Any]]:
+    def register(cls: type[Any]) -> type[Any]:
         cls.OP = name
         COMMANDS[name] = cls
         return dataclass(frozen=True)(cls)
@@ -53,7 +56,7 @@ class Resume:
 @command("stop")
 class Stop:
     now: bool = False
-    runs: list | None = None  # the experiments to end now (None: every run in flight)
+    runs: list[int] | None = None  # the experiments to end now (None: every run in flight)
     by: str = ""  # "signal": Ctrl-C or SIGTERM
 
 
@@ -108,12 +111,12 @@ class Notified:
 
 @command("measure")
 class Measure:
-    commits: list
+    commits: list[str]
     runs: int
     purpose: str = "confirm"
 
 
-def parse(op: str, args: dict) -> Any:
+def parse(op: str, args: dict[str, Any]) -> Any:
     """The command `op` with `args`, its arguments' types checked; CommandRefused in one
     line when there is no such command or an argument does not fit."""
     cls = COMMANDS.get(op)
@@ -124,9 +127,11 @@ def parse(op: str, args: dict) -> Any:
     for name, value in args.items():
         if name not in fields:
             raise CommandRefused(f"{op}: no argument {name!r}")
-        options = typing.get_args(hints[name]) or (hints[name],)
+        # a union admits each of its members; a list[str] admits a list
+        union = typing.get_origin(hints[name]) in (typing.Union, types.UnionType)
+        options = typing.get_args(hints[name]) if union else (hints[name],)
         kinds = tuple(typing.get_origin(o) or o for o in options)
-        if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
+        if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
             raise CommandRefused(f"{op}: {name} must be {' or '.join(k.__name__ for k in kinds)}"
                                  f", got {type(value).__name__}")
     missing = [f.name for f in fields.values() if f.name not in args
@@ -136,7 +141,7 @@ def parse(op: str, args: dict) -> Any:
     return cls(**args)
 
 
-def answer(session: Coordinator, op: str, args: dict) -> dict:
+def answer(session: Coordinator, op: str, args: dict[str, Any]) -> dict[str, Any]:
     """Parse and carry out one command: {"ok": True, "message", ...}, or {"ok": False,
     "message"} when refused, or {"ok": False, "error": "bug", "message"} on a bug."""
     try:
@@ -155,7 +160,7 @@ def answer(session: Coordinator, op: str, args: dict) -> dict:
 
 
 # -- the handlers ----------------------------------------------------------------------------
-def _status(s: Coordinator, cmd: Status) -> dict:
+def _status(s: Coordinator, cmd: Status) -> dict[str, Any]:
     state = s.state
     best, base = state.best, state.baseline
     floor = state.floor()
@@ -171,14 +176,14 @@ def _status(s: Coordinator, cmd: Status) -> dict:
 
 
 def _pause(s: Coordinator, cmd: Pause) -> str:
-    if s.paused:
+    if s.control.paused:
         raise CommandRefused("already paused")
     s.pause("paused by the human", "human")
     return "paused: no new run starts; runs in flight finish"
 
 
 def _resume(s: Coordinator, cmd: Resume) -> str:
-    if not s.paused:
+    if not s.control.paused:
         raise CommandRefused("not paused")
     s.resume()
     return "resumed"
@@ -188,7 +193,7 @@ def _stop(s: Coordinator, cmd: Stop) -> str:
     """Stop the session: after the runs in flight, or now (ending the experiments named,
     or all, and every re-run: a re-run only serves experiments the session will not run
     any more)."""
-    s.stopping = "stopped" + (" by the human" if cmd.by != "signal" else "")
+    s.control.stopping = "stopped" + (" by the human" if cmd.by != "signal" else "")
     s.recorder.record("stopping", now=cmd.now, runs=cmd.runs)
     jobs = s.scheduler.running_jobs()
     if not cmd.now:
@@ -199,6 +204,7 @@ def _stop(s: Coordinator, cmd: Stop) -> str:
     for job in jobs:
         if cmd.runs is not None and job.kind == "experiment" and job.n not in cmd.runs:
             continue
+        assert s.pool is not None  # a job runs: the pool is up
         s.pool.stop(job.worker)
         ended.append(f"#{job.n}" if job.kind == "experiment" else f"re-run {job.n}")
     return "stopping now: " + (", ".join(ended) + " ended" if ended else "no run in flight")
@@ -212,8 +218,9 @@ def _stop_run(s: Coordinator, cmd: StopRun) -> str:
         if exp is None:
             raise CommandRefused(f"there is no experiment #{cmd.n}")
         raise CommandRefused(f"#{cmd.n} is not running (it {_whereabouts(exp)})")
+    assert s.pool is not None  # its run has a slot: the pool is up
     s.pool.stop(slot.worker)
-    if not s.paused:
+    if not s.control.paused:
         s.pause("paused by the human after stopping a run", "human")
     return f"#{cmd.n} stopped (recorded as a crash); the loop is paused: resume when ready"
 
@@ -236,6 +243,7 @@ def _drop_note(s: Coordinator, cmd: DropNote) -> str:
 
 def _approve(s: Coordinator, cmd: Approve) -> str:
     ticket = _awaiting(s, cmd.n)
+    assert ticket.proposal is not None  # a ticket awaits approval once proposed
     if cmd.source is not None and cmd.source != ticket.proposal.source:
         base_source = s.history.file_at(ticket.base, s.editable)
         try:
@@ -267,7 +275,7 @@ def _reject(s: Coordinator, cmd: Reject) -> str:
 
 
 def _auto_approve(s: Coordinator, cmd: AutoApprove) -> str:
-    s.auto_approve = cmd.on
+    s.control.auto_approve = bool(cmd.on)
     s.recorder.record("auto_approve", on=cmd.on)
     return "auto-approve " + ("on" if cmd.on else "off: each proposal waits for a human")
 
@@ -279,10 +287,10 @@ def _hold(s: Coordinator, cmd: Hold) -> str:
 
 def _notified(s: Coordinator, cmd: Notified) -> str:
     """A service failing is journaled once until it works again, or working again."""
-    if cmd.ok and s.notify_failing.pop(cmd.service, None) is not None:
+    if cmd.ok and s.control.notify_failing.pop(cmd.service, None) is not None:
         s.recorder.record("notify_recovered", service=cmd.service)
-    elif not cmd.ok and cmd.service not in s.notify_failing:
-        s.notify_failing[cmd.service] = cmd.error
+    elif not cmd.ok and cmd.service not in s.control.notify_failing:
+        s.control.notify_failing[cmd.service] = cmd.error
         s.recorder.record("notify_failed", service=cmd.service, error=cmd.error)
     return "noted"
 
@@ -295,7 +303,7 @@ def _measure(s: Coordinator, cmd: Measure) -> str:
             f"{'s' * (len(cmd.commits) != 1)} queued")
 
 
-def _awaiting(s: Coordinator, n: int | None):
+def _awaiting(s: Coordinator, n: int | None) -> Ticket:
     """The ticket awaiting approval that `n` names (the oldest without n)."""
     awaiting = s.scheduler.awaiting
     if n is None:

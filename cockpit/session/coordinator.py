@@ -19,27 +19,36 @@ workers keep getting new proposals, built on the newest best.
 from __future__ import annotations
 
 import queue
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, cast
 
+from cockpit import protocol
 from cockpit.agents import make_agent
 from cockpit.domain.exits import EXIT_OK, EXIT_PAUSED
-from cockpit.domain.progress import last_progress
+from cockpit.domain.progress import Progress, last_progress
 from cockpit.domain.proposals import Proposal, Ticket
+from cockpit.domain.state import SessionState
+from cockpit.runners.local import LocalRunner
 from cockpit.runners.pool import Finished, Job, Started, WorkerPool
 from cockpit.session import commands, live
+from cockpit.session.branches import Branches
 from cockpit.session.errors import SessionError
-from cockpit.session.judging import Judge, broken, read_run
+from cockpit.session.judging import Judge, Outcome, broken, read_run
+from cockpit.session.launcher import Launcher
 from cockpit.session.opening import make_pool, open_session
 from cockpit.session.outcomes import Outcomes
 from cockpit.session.proposer import Proposed, Proposer
-from cockpit.session.recorder import Recorder
+from cockpit.session.recorder import Observer, Recorder
 from cockpit.session.scheduler import Measurement, Scheduler, Slot
 from cockpit.session.stopper import Stopper
+from cockpit.session.tamper import TamperGuard
 from cockpit.workspace.config import Config
+from cockpit.workspace.history import History
 from cockpit.workspace.journal import Journal
-from cockpit.workspace.paths import session_dir
+from cockpit.workspace.paths import JOURNAL_NAME, session_dir
+from cockpit.workspace.worktrees import Worktrees
 
 TICK = 0.1  # the loop's longest sleep: commands are answered within it
 
@@ -57,8 +66,8 @@ class Command:
     """A client's request, answered on the loop's thread."""
 
     op: str
-    args: dict
-    reply: queue.Queue
+    args: dict[str, Any]
+    reply: queue.Queue[dict[str, Any]]
 
 
 @dataclass
@@ -69,94 +78,89 @@ class Refused:
 
 
 class Coordinator:
-    def __init__(self, workspace: Path, config: Config, tag: str, agent=None,
+    def __init__(self, workspace: Path, config: Config, tag: str, agent: Any = None,
                  pool: WorkerPool | Callable[[], WorkerPool] | None = None,
                  auto_approve: bool = True, wait_when_paused: bool = False) -> None:
         self.workspace, self.config, self.tag = workspace, config, tag
-        self.agent = agent or make_agent(config)
+        self.agent = agent or make_agent(config)  # duck-typed: see cockpit.agents
         self._pool_source = pool
         self.pool: WorkerPool | None = None
         # A pause with a reason (cost, provider down) waits for a human to resume when one
         # may come (a detached session, a cockpit attached); otherwise it ends the session.
         self.wait_when_paused = wait_when_paused
         self.dir = session_dir(workspace, tag)
-        self.journal = Journal(self.dir / "journal.jsonl")
+        self.journal = Journal(self.dir / JOURNAL_NAME)
         self.recorder = Recorder(self.journal)
         self.control = live.Control(auto_approve=auto_approve)
         self.scheduler = Scheduler(budget=float(config.experiment.time_budget))
         self.judge = Judge(self.recorder.state, config)
         self.stopper = Stopper(config.early_stop, workspace)
-        self.inbox: queue.Queue = queue.Queue()
+        # commands, refused clients, proposals, and the pool's Started and Finished
+        self.inbox: queue.Queue[Any] = queue.Queue()
         self.held: list[Finished] = []  # results waiting for their bar
         self.second_looks: dict[str, Finished] = {}  # near-misses waiting for a second run
-        self.progress: dict = {}  # worker -> the newest Progress of its run
+        self.progress: dict[int, Progress] = {}  # worker -> the newest Progress of its run
         self.stop_cause = "human"  # who ended the runs the pool was told to stop
         self.ending: Ending | None = None
         self.interrupted = False  # Ctrl-C or SIGTERM ended it
-        self.history = self.trees = self.guard = self.launcher = self.branches = None
-        self.proposer: Proposer | None = None
-        self.outcomes: Outcomes | None = None
+        # the parts the loop works with, made by open_session (`opened` once they are)
+        self.opened = False
+        self.history: History
+        self.trees: Worktrees
+        self.guard: TamperGuard
+        self.launcher: Launcher
+        self.branches: Branches
+        self.proposer: Proposer
+        self.outcomes: Outcomes
         self._measure_only = False
-        self._preparing = None  # the prepare run, while it runs (a signal stops it)
-        self._live_sent: dict | None = None
+        # the prepare run, while it runs (a signal stops it)
+        self._preparing: LocalRunner | None = None
+        self._live_sent: dict[str, Any] | None = None
         self._refused: set[str] = set()  # the runs whose processes knocked on the socket
         self._cost_waived = False
 
     # -- what the rest of the session reads ---------------------------------------------
-    state = property(lambda self: self.recorder.state)
-    events = property(lambda self: self.recorder.events)
+    @property
+    def state(self) -> SessionState:
+        return self.recorder.state
 
     @property
-    def observers(self) -> list:
+    def events(self) -> list[dict[str, Any]]:
+        return self.recorder.events
+
+    @property
+    def observers(self) -> list[Observer]:
         """Who is handed every journal event, the live state and the runs' output."""
         return self.recorder.observers
 
     @observers.setter
-    def observers(self, observers: list) -> None:
+    def observers(self, observers: list[Observer]) -> None:
         self.recorder.observers = observers
 
-    slots = property(lambda self: self.scheduler.slots)
-    editable = property(lambda self: self.config.experiment.editable)
-    cost_usd = property(lambda self: self.recorder.state.cost_usd)
-    notify_failing = property(lambda self: self.control.notify_failing)
+    @property
+    def slots(self) -> list[Slot]:
+        return self.scheduler.slots
 
     @property
-    def auto_approve(self) -> bool:
-        return self.control.auto_approve
-
-    @auto_approve.setter
-    def auto_approve(self, on: bool) -> None:
-        self.control.auto_approve = bool(on)
-
-    @property
-    def paused(self) -> bool:
-        return self.control.paused
-
-    @property
-    def stopping(self) -> str:
-        return self.control.stopping
-
-    @stopping.setter
-    def stopping(self, why: str) -> None:
-        self.control.stopping = why
+    def editable(self) -> str:
+        return self.config.experiment.editable
 
     def best_commit(self) -> str:
         best = self.state.best
-        return best.commit if best is not None else self.state.base
+        if best is None:
+            return self.state.base
+        assert best.commit is not None  # a keep has its commit
+        return best.commit
 
     # -- what clients call (any thread) -------------------------------------------------
-    def command(self, op: str, timeout: float = 10.0, **args) -> dict:
+    def command(self, op: str, timeout: float = 10.0, **args: Any) -> dict[str, Any]:
         """Ask the session to do something; its answer, {"ok": bool, "message": str}."""
-        reply: queue.Queue[dict] = queue.Queue(maxsize=1)
+        reply: queue.Queue[dict[str, Any]] = queue.Queue(maxsize=1)
         self.inbox.put(Command(op, args, reply))
         try:
             return reply.get(timeout=timeout)
         except queue.Empty:
             return {"ok": False, "message": "the session did not answer in time"}
-
-    def submit(self, op: str, **args) -> None:
-        """A command whose answer no one waits for (the notifier's word on a service)."""
-        self.inbox.put(Command(op, args, queue.Queue(1)))
 
     def refused_client(self, who: str) -> None:
         """The control socket turned a client away (a run's process): journaled once per
@@ -170,7 +174,7 @@ class Coordinator:
             self._preparing.stop()
         self.inbox.put(Command("stop", {"now": True, "by": "signal"}, queue.Queue(1)))
 
-    def live(self) -> dict:
+    def live(self) -> dict[str, Any]:
         return live.snapshot(self.tag, self.agent.name, self.scheduler,
                              [f.job.n for f in self.held], self.progress, self.control,
                              self.state, self.workspace)
@@ -180,7 +184,7 @@ class Coordinator:
         comparable = live.changed(snapshot, self._live_sent)
         if comparable is not None:
             self._live_sent = comparable
-            self.recorder.emit({"type": "live", "live": snapshot})
+            self.recorder.emit({"type": protocol.LIVE, "live": snapshot})
 
     # -- the run -----------------------------------------------------------------------
     def run(self, max_experiments: int | None = None,
@@ -197,6 +201,7 @@ class Coordinator:
             self.recorder.record("workers", kind=self.pool.kind, workers=self.pool.workers)
             self.outcomes.prepare_data()
             if self._measure_only:
+                assert measure is not None  # what _measure_only means
                 for commit, runs, purpose in measure:
                     commands.answer(self, "measure", {"commits": [commit], "runs": runs,
                                                       "purpose": purpose})
@@ -207,6 +212,7 @@ class Coordinator:
             self.outcomes.failed(exc)
         finally:
             self.close()
+            assert self.ending is not None  # close() sets it
             self.recorder.record_quietly("session_end", why=self.ending.why,
                                          code=self.ending.code)
         return self.ending
@@ -235,8 +241,8 @@ class Coordinator:
             return False
         if self.ending is not None:
             return True
-        if self.stopping:
-            self.ending = Ending(self.stopping, EXIT_OK)
+        if self.control.stopping:
+            self.ending = Ending(self.control.stopping, EXIT_OK)
         elif self._measure_only and not self.scheduler.measurements:
             self.ending = Ending("measured")
         elif self.scheduler.done() and not self.scheduler.measurements and not self.held \
@@ -245,7 +251,7 @@ class Coordinator:
             self.ending = Ending(f"ran {limit} experiment{'s' * (limit != 1)} as asked")
         return self.ending is not None
 
-    def _handle(self, item) -> None:
+    def _handle(self, item: Command | Started | Finished | Proposed | Refused) -> None:
         if isinstance(item, Command):
             item.reply.put(commands.answer(self, item.op, item.args))
         elif isinstance(item, Started):
@@ -264,13 +270,14 @@ class Coordinator:
 
     # -- scheduling ----------------------------------------------------------------------
     def _schedule(self) -> None:
-        if self.ending is not None or self.stopping:
+        if self.ending is not None or self.control.stopping:
             return
         scheduler = self.scheduler
         scheduler.lapse_holds()
-        if self.auto_approve:
+        if self.control.auto_approve:
             scheduler.approve_all()
-        free = [] if self.paused else scheduler.free(self.pool.idle())
+        assert self.pool is not None  # the loop runs: all is up
+        free = [] if self.control.paused else scheduler.free(self.pool.idle())
         if free and (scheduler.ready or scheduler.measurements):
             full = self.guard.disk_floor().short()
             if full:  # no run can start: it would be stopped at once
@@ -285,8 +292,9 @@ class Coordinator:
 
     def _ask_for_proposals(self) -> None:
         """Start proposals so each worker has one when it frees (see the scheduler)."""
-        if self.paused or self.stopping or self._measure_only:
+        if self.control.paused or self.control.stopping or self._measure_only:
             return
+        assert self.pool is not None  # the loop runs: all is up
         limit = self.outcomes.cost_limit_reached(self._cost_waived)
         if limit:  # no more asking; what was already paid for runs first, then the pause
             if not self.scheduler.ready and not self.scheduler.proposing:
@@ -324,6 +332,7 @@ class Coordinator:
 
     # -- runs ----------------------------------------------------------------------------
     def _start_experiment(self, slot: Slot, ticket: Ticket) -> None:
+        assert self.pool is not None
         commit = self.outcomes.commit_of(ticket, slot.worker)
         slot.ticket = ticket
         self.scheduler.started += 1
@@ -332,6 +341,7 @@ class Coordinator:
 
     def _start_measurement(self, slot: Slot, m: Measurement) -> None:
         slot.measurement = m
+        assert self.pool is not None  # the loop runs
         self.launcher.start(self.pool, slot, m.commit, "measure", m.k, self.output,
                             purpose=m.purpose)
         self.progress.pop(slot.worker, None)
@@ -342,13 +352,15 @@ class Coordinator:
         if progress is not None:
             self.progress[job.worker] = progress
             if job.kind == "experiment" and progress.loss is not None:
+                assert progress.percent is not None  # a progress line always has its percent
                 self.stopper.add(job.n, progress.percent, progress.loss)
-        self.recorder.emit({"type": "output", "worker": job.worker, "kind": job.kind,
+        self.recorder.emit({"type": protocol.OUTPUT, "worker": job.worker, "kind": job.kind,
                             "n": job.n, "text": text})
 
     def _finished(self, finished: Finished) -> None:
         job = finished.job
         full = finished.result.disk_full
+        assert self.pool is not None
         if full:  # before anything is written: the room it took comes back
             self.guard.free_disk(job, self.trees.shared_entries(),
                                  self.pool.capabilities.remote)
@@ -364,16 +376,17 @@ class Coordinator:
             return
         breach = self.outcomes.breach(job)
         if breach is not None:
-            finished.outcome = broken(breach.reason, breach.cause)
+            finished.outcome = cast(Any, broken(breach.reason, breach.cause))  # see read_run
         if job.kind == "measure":
+            assert measurement is not None  # a re-run's slot holds its measurement
             self.outcomes.measured(measurement, finished)
         else:
             self.stopper.forget(job.n)
             self.scheduler.run_time.add(finished.result.seconds)
             self.recorder.emit({"type": "transient", "kind": "judging", "n": job.n})
             crashed = bool(self.read(finished).cause)
-            waits = self.state.best is not None and self.bar_pending() \
-                or self.state.best is None and not self._is_baseline(job.n)
+            waits = (self.state.best is not None and self.bar_pending()) \
+                or (self.state.best is None and not self._is_baseline(job.n))
             if waits and not crashed:
                 self.held.append(finished)  # its bar is still being measured
             else:
@@ -382,13 +395,13 @@ class Coordinator:
         if full:  # until a human has made room (a headless session ends, exit 3)
             self.outcomes.pause_for_disk(f"a run filled the disk ({full}); its files were "
                                          "removed")
-        if finished.result.holder_killed and not self.paused and not self.stopping:
+        if finished.result.holder_killed and not self.control.paused and not self.control.stopping:
             self.pause(f"{'#' if job.kind == 'experiment' else 're-run '}{job.n} killed the "
                        "process that held it (the sandbox is off): processes it started may "
                        "run on, with your rights; check them, turn the sandbox on, then "
                        "resume", "escaped")
 
-    def read(self, finished: Finished):
+    def read(self, finished: Finished) -> Outcome:
         return read_run(finished, self.config, self.state.fingerprint, self.stop_cause
                         if self.stop_cause != "human" else "")
 
@@ -412,6 +425,7 @@ class Coordinator:
             self.recorder.record("early_stop", n=stop.n, shadow=shadow,
                                  **stop.decision.to_dict(), why=stop.decision.why)
             if not shadow:
+                assert self.pool is not None  # a run was checked: the pool is up
                 self.pool.stop(stop.worker)
 
     # -- pausing and ending ---------------------------------------------------------------
@@ -433,7 +447,7 @@ class Coordinator:
 
     def end(self, why: str, code: int, stop_runs: bool = True) -> None:
         self.ending = Ending(why, code)
-        self.stopping = why
+        self.control.stopping = why
         self.control.ending = why
         if stop_runs and self.pool is not None and self.scheduler.busy():
             self.stop_cause = why
@@ -441,7 +455,7 @@ class Coordinator:
 
     def close(self) -> None:
         if self.ending is None:
-            self.ending = Ending(self.stopping or "stopped")
+            self.ending = Ending(self.control.stopping or "stopped")
         self.control.ending = self.ending.why
         if self.pool is not None:
             self.pool.stop()
@@ -449,7 +463,7 @@ class Coordinator:
                 self.outcomes.drain_after_stop()
             finally:
                 self.pool.close()
-        if self.trees is not None:
+        if self.opened:
             self.outcomes.remove_worktrees()
         self.publish_live()
 

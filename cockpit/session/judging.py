@@ -8,6 +8,7 @@ The loop journals them and moves the branches. See domain.judge for the policy i
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, cast
 
 from cockpit.domain import events
 from cockpit.domain.diffs import lines_delta
@@ -24,7 +25,7 @@ from cockpit.workspace.logs import read_head, read_tail
 class Outcome:
     """What a finished run measured, or why nothing: the loop's reading of it."""
 
-    summary: dict
+    summary: dict[str, Any]
     value: float | None
     cause: str = ""  # events.CAUSES; "" when it measured its metric
     reason: str = ""
@@ -35,7 +36,8 @@ def read_run(finished: Finished, config: Config, fingerprint: str | None,
              stop_cause: str = "") -> Outcome:
     """A finished run's outcome, from its result and its log (read once, kept on it)."""
     if finished.outcome is not None:
-        return finished.outcome
+        # runners.pool types its slot loosely: it cannot import the session's Outcome
+        return cast(Outcome, finished.outcome)
     log = finished.job.log_path
     text = read_tail(log)  # the summary is at the end; a flood of output stays on disk
     summary = parse_summary(text)
@@ -52,8 +54,9 @@ def read_run(finished: Finished, config: Config, fingerprint: str | None,
         cause, value = events.OTHER_DATA, None
         reason = (f"the run read other data (fingerprint {printed}; the session's is "
                   f"{fingerprint})")
-    finished.outcome = Outcome(summary, value, cause, reason, read_head(log) + "\n" + text[-4096:])
-    return finished.outcome
+    outcome = Outcome(summary, value, cause, reason, read_head(log) + "\n" + text[-4096:])
+    finished.outcome = cast(Any, outcome)  # runners.pool types its slot loosely (see above)
+    return outcome
 
 
 def broken(reason: str, cause: str) -> Outcome:
@@ -65,12 +68,13 @@ def broken(reason: str, cause: str) -> Outcome:
 class Judgement:
     """A finished experiment's result to journal, or a second look it runs first."""
 
-    result: dict
+    result: dict[str, Any]
     second_look: str = ""  # why it runs once more before it is judged ("": judged now)
 
     @property
     def status(self) -> str:
-        return self.result["status"]
+        status: str = self.result["status"]
+        return status
 
 
 class Judge:
@@ -89,11 +93,12 @@ class Judge:
         close to its bar and `may_look`)."""
         job, result = finished.job, finished.result
         if early is not None and not self.config.early_stop.shadow and result.stopped:
-            return Judgement(dict(
-                n=job.n, commit=job.commit, status="discard", metric=None, worker=job.worker,
-                cause=events.EARLY_STOP, memory_gb=0.0, summary={},
-                seconds=round(result.seconds, 1), reason=early.why, verdict=early.why,
-                early_stop=early.to_dict(), sandboxed=bool(job.sandbox)))
+            return Judgement({
+                "n": job.n, "commit": job.commit, "status": "discard", "metric": None,
+                "worker": job.worker,
+                "cause": events.EARLY_STOP, "memory_gb": 0.0, "summary": {},
+                "seconds": round(result.seconds, 1), "reason": early.why, "verdict": early.why,
+                "early_stop": early.to_dict(), "sandboxed": bool(job.sandbox)})
         state, value = self.state, outcome.value
         best, baseline = state.best, state.baseline
         runs = [value, *state.second_values(job.commit)] if value is not None else []
@@ -111,21 +116,26 @@ class Judge:
             status = verdict.status
         memory = outcome.summary.get("peak_vram_mb")
         bar = state.mean_of(best) if best is not None and value is not None else None
-        record = dict(
-            n=job.n, commit=job.commit, status=status, metric=value, worker=job.worker,
-            cause=outcome.cause, confidence=verdict.confidence if verdict else None,
-            verdict=verdict.why if verdict else "",
-            threshold=verdict.threshold if verdict else None, bar=bar,
-            bar_runs=len(state.values_of(best.commit)) if bar is not None and best else 0,
-            runs=len(runs),
-            memory_gb=round(memory / 1024, 1) if isinstance(memory, float) else 0.0,
-            summary=outcome.summary, seconds=round(result.seconds, 1), reason=outcome.reason,
-            delta_best=None if bar is None else sum(runs) / len(runs) - bar,
-            delta_baseline=None if value is None or baseline is None
-            else value - baseline.metric,
-            data_fingerprint=find_value(outcome.text, "data_fingerprint"),
-            sandboxed=bool(job.sandbox), ended=round(finished.ended, 3),
-        )
+        delta_baseline: float | None = None
+        if value is not None and baseline is not None:
+            assert baseline.metric is not None  # the baseline is a run that measured
+            delta_baseline = value - baseline.metric
+        record = {
+            "n": job.n, "commit": job.commit, "status": status, "metric": value,
+            "worker": job.worker,
+            "cause": outcome.cause, "confidence": verdict.confidence if verdict else None,
+            "verdict": verdict.why if verdict else "",
+            "threshold": verdict.threshold if verdict else None, "bar": bar,
+            "bar_runs": len(state.values_of(best.commit)) if bar is not None and best else 0,
+            "runs": len(runs),
+            "memory_gb": round(memory / 1024, 1) if isinstance(memory, float) else 0.0,
+            "summary": outcome.summary, "seconds": round(result.seconds, 1),
+            "reason": outcome.reason,
+            "delta_best": None if bar is None else sum(runs) / len(runs) - bar,
+            "delta_baseline": delta_baseline,
+            "data_fingerprint": find_value(outcome.text, "data_fingerprint"),
+            "sandboxed": bool(job.sandbox), "ended": round(finished.ended, 3),
+        }
         if verdict is not None and may_look and job.n not in state.looks \
                 and self.policy.second_look_due(verdict, self.config.judge.second_look):
             share = verdict.gain / verdict.threshold
@@ -134,7 +144,7 @@ class Judge:
                 f"{verdict.threshold:.6f}): one more run, then judged on the mean of both"))
         return Judgement(record)
 
-    def noise_due(self, commit: str | None, measuring: bool) -> dict | None:
+    def noise_due(self, commit: str | None, measuring: bool) -> dict[str, Any] | None:
         """The noise of a commit to record, once its noise runs are all in (`measuring`:
         some are still queued or running) and not yet recorded for this round."""
         state = self.state
@@ -170,9 +180,9 @@ class Judge:
         return found
 
 
-def interrupted(exp: Experiment) -> dict:
+def interrupted(exp: Experiment) -> dict[str, Any]:
     """The result of a run a killed cockpit left behind (recorded at the resume)."""
-    return dict(n=exp.n, commit=exp.commit, status="crash", metric=None, memory_gb=0.0,
-                summary={}, seconds=0.0, cause=events.INTERRUPTED,
-                reason="interrupted: cockpit stopped during this experiment",
-                worker=exp.worker)
+    return {"n": exp.n, "commit": exp.commit, "status": "crash", "metric": None, "memory_gb": 0.0,
+                "summary": {}, "seconds": 0.0, "cause": events.INTERRUPTED,
+                "reason": "interrupted: cockpit stopped during this experiment",
+                "worker": exp.worker}

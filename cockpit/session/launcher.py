@@ -5,23 +5,23 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from cockpit.runners.disk import MB
-from cockpit.runners.local import LocalRunner, new_run_id
 from cockpit.runners.environment import training_env
+from cockpit.runners.local import LocalRunner, new_run_id
 from cockpit.runners.outcome import failure_reason
 from cockpit.runners.pool import Job, WorkerPool
 from cockpit.session import sandboxing
+from cockpit.session.errors import SessionError
 from cockpit.session.recorder import Recorder
 from cockpit.session.scheduler import Slot
 from cockpit.session.tamper import TamperGuard
-from cockpit.session.errors import SessionError
 from cockpit.workspace.config import Config
 from cockpit.workspace.history import History
 from cockpit.workspace.logs import read_tail
-from cockpit.workspace.paths import session_dir
+from cockpit.workspace.paths import run_log, session_dir
 from cockpit.workspace.worktrees import Worktrees
 
 PREPARE_TIMEOUT = 3600
@@ -84,8 +84,7 @@ class Launcher:
               on_output: Callable[[Job, str], None], purpose: str = "") -> Job:
         """Put a run on the slot's worker: journaled (run_start, measure_start) before its
         first output can reach anyone."""
-        folder = "runs" if kind == "experiment" else "measure"
-        log = self.session_dir / folder / f"{key:04d}" / "run.log"
+        log = run_log(self.session_dir, kind, key)
         job = self.job(pool, slot.worker, commit, log, kind, key)
         slot.job, slot.started = job, time.monotonic()
         where = str(log.relative_to(self.workspace))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from cockpit.domain.progress import Progress
 from cockpit.domain.state import SessionState
@@ -27,7 +28,7 @@ class Control:
 
 def snapshot(tag: str, agent: str, scheduler: Scheduler, held: list[int],
              progress: dict[int, Progress], control: Control, state: SessionState,
-             workspace: Path) -> dict:
+             workspace: Path) -> dict[str, Any]:
     now = time.monotonic()
     running = []
     for slot in scheduler.slots:
@@ -53,7 +54,7 @@ def snapshot(tag: str, agent: str, scheduler: Scheduler, held: list[int],
             "notify_failing": sorted(control.notify_failing)}
 
 
-def changed(live: dict, sent: dict | None) -> dict | None:
+def changed(live: dict[str, Any], sent: dict[str, Any] | None) -> dict[str, Any] | None:
     """What to compare with the last snapshot sent (None: nothing worth sending)."""
     comparable = dict(live, running=[dict(r, elapsed=0, percent=0, loss=0)
                                      for r in live["running"]])

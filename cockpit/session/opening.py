@@ -3,11 +3,12 @@ parts the loop works with, and a resume's recovery carried out (see recovery for
 decides)."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cockpit.agents import AgentError
 from cockpit.runners.pool import WorkerPool
-
 from cockpit.session import sandboxing
 from cockpit.session.branches import Branches
 from cockpit.session.errors import SessionError
@@ -17,13 +18,12 @@ from cockpit.session.proposer import Proposer
 from cockpit.session.recovery import plan_resume
 from cockpit.session.tamper import TamperGuard
 from cockpit.workspace.checks import check_parses
+from cockpit.workspace.config import Config
 from cockpit.workspace.data import data_dir_of
-from cockpit.workspace.history import History, short
-from cockpit.workspace.paths import OWN_RECORDS
+from cockpit.workspace.history import ConfigTampered, History, short
+from cockpit.workspace.paths import EXPERIMENTS_NAME, OWN_RECORDS, RESULTS_NAME, worktrees_dir
 from cockpit.workspace.records import (
     LEGACY_EXPERIMENTS,
-    REPORT_NAME,
-    RESULTS_NAME,
     RecordsError,
     reconcile_results,
     refuse_if_not_ours,
@@ -49,7 +49,7 @@ def open_session(s: Coordinator, preflight: bool = True) -> None:
         raise SessionError(f"{s.workspace} has no commits yet: commit your files first")
     sandboxing.check_footguns(s.config, s.workspace)
     try:  # before anything is recorded: cockpit never writes over a file of the human's
-        refuse_if_not_ours(s.workspace / REPORT_NAME, LEGACY_EXPERIMENTS,
+        refuse_if_not_ours(s.workspace / EXPERIMENTS_NAME, LEGACY_EXPERIMENTS,
                            " (cockpit writes its record of the sessions there)")
     except RecordsError as exc:
         raise SessionError(str(exc)) from None
@@ -91,7 +91,8 @@ def open_session(s: Coordinator, preflight: bool = True) -> None:
     s.scheduler.next_n, s.scheduler.next_k = s.state.next_n, s.state.next_k
 
 
-def make_pool(config, source: WorkerPool | Callable[[], WorkerPool] | None) -> WorkerPool:
+def make_pool(config: Config, source: WorkerPool | Callable[[], WorkerPool] | None
+              ) -> WorkerPool:
     """The session's workers: the ones given (a test's, a bench's), else the configured."""
     if source is None:
         from cockpit.runners.factory import make_pool as configured
@@ -103,13 +104,22 @@ def make_pool(config, source: WorkerPool | Callable[[], WorkerPool] | None) -> W
 def _parts(s: Coordinator, history: History) -> None:
     """The parts the loop works with, on this workspace's repository."""
     s.history = history
-    history.on_planted = lambda planted: s.outcomes.config_planted(planted)
-    s.trees = Worktrees(history, s.dir / "worktrees", s.config.experiment.share)
+
+    def planted(tampered: ConfigTampered) -> None:
+        s.outcomes.config_planted(tampered)
+
+    history.on_planted = planted
+    s.trees = Worktrees(history, worktrees_dir(s.dir), s.config.experiment.share)
     s.guard = TamperGuard(s.config, s.workspace, history, s.dir / "quarantine", s.dir)
     s.branches = Branches(history, s.tag, s.editable)
     s.outcomes = Outcomes(s)
+
+    def agent_tree() -> Path:
+        return s.trees.checkout("agent", s.best_commit())
+
     s.proposer = Proposer(s.agent, s.config, s.workspace, s.recorder, s.dir / "agent",
-                          history.file_at, lambda: s.trees.checkout("agent", s.best_commit()))
+                          history.file_at, agent_tree)
+    s.opened = True
 
 
 def _resume(s: Coordinator, branch: str) -> None:

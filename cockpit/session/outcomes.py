@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 import traceback
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cockpit.domain import events
 from cockpit.domain.diffs import unified_diff
@@ -27,9 +27,8 @@ from cockpit.session.tamper import Breach, who
 from cockpit.workspace.data import data_snapshot
 from cockpit.workspace.history import ConfigTampered, HistoryError
 from cockpit.workspace.merge import carry_onto
+from cockpit.workspace.paths import EXPERIMENTS_NAME, RESULTS_NAME
 from cockpit.workspace.records import (
-    REPORT_NAME,
-    RESULTS_NAME,
     append_result,
     write_experiments_md,
 )
@@ -66,9 +65,10 @@ class Outcomes:
         if failure.planted is not None:
             s.recorder.record("tampered", **s.guard.put_config_back(failure.planted, []))
         if failure.stop:
-            s.stopping = s.stopping or failure.stop
+            s.control.stopping = s.control.stopping or failure.stop
         if failure.end is not None:
-            s.end(*failure.end, stop_runs=False)
+            why, code = failure.end
+            s.end(why, code, stop_runs=False)
         if failure.failed:
             s.recorder.record("proposal_failed", reason=failure.failed)
         if failure.pause is not None:
@@ -89,6 +89,7 @@ class Outcomes:
         if yours.ticket is None:
             return yours.refused
         s.scheduler.take_n()
+        assert yours.ticket.proposal is not None  # taken up: the commit is its proposal
         s.offer(yours.ticket, yours.ticket.proposal, s.history.file_at(yours.ticket.base,
                                                                         s.editable))
         return ""
@@ -110,6 +111,7 @@ class Outcomes:
         elif ticket.made:  # the human's own commit: run as it is, kept as it is
             commit = ticket.made
         else:
+            assert proposal is not None  # neither the baseline nor the human's: a proposal
             source, base = proposal.source, ticket.base
             if base != best:  # the best moved while it waited: carry the change onto it
                 carried = carry_onto(proposal.source, s.history.file_at(base, s.editable),
@@ -132,7 +134,7 @@ class Outcomes:
         s = self.s
         job = finished.job
         judgement = s.judge.decide(finished, s.read(finished), s.stopper.decided.get(job.n),
-                                   may_look=not s.stopping)
+                                   may_look=not s.control.stopping)
         if judgement.second_look:
             m = s.scheduler.queue(job.commit, "second-look")
             s.second_looks[job.commit] = finished
@@ -141,14 +143,16 @@ class Outcomes:
             return
         self.record_result(judgement.result)
 
-    def record_result(self, result: dict) -> None:
+    def record_result(self, result: dict[str, Any]) -> None:
         """Journal a result, then what follows: the noise of the baseline, the branches."""
         s = self.s
         s.recorder.record("result", **result)
         exp = s.state.get(result["n"])
+        assert exp is not None  # just folded in; the session is open
         if exp.is_baseline:
             self.record_noise(s.state.baseline.commit if s.state.baseline else None)
         if exp.status == "keep":
+            assert exp.commit is not None  # a keep has its commit
             self.move(s.branches.session, exp.commit)
         else:
             self.move(s.branches.worker(exp.worker, len(s.slots) or 1), s.best_commit())
@@ -181,6 +185,7 @@ class Outcomes:
         if exp.status == "keep" and exp is not s.state.baseline and s.state.noise is not None:
             # A kept result is the best of many draws, so it is luckier than its commit
             # (the winner's curse); re-runs make the bar the next idea must clear honest.
+            assert exp.commit is not None  # a keep has its commit
             for _ in range(s.config.judge.keep_reruns):
                 s.scheduler.queue(exp.commit, "keep")
 
@@ -249,6 +254,7 @@ class Outcomes:
 
     def breach(self, job: Job) -> Breach | None:
         s = self.s
+        assert s.pool is not None  # a run ended: all is up
         breach = s.guard.breach(job, s.pool.capabilities.remote)
         if breach is None:
             return None
@@ -265,16 +271,17 @@ class Outcomes:
             s.recorder.record("measure", k=measurement.k, commit=measurement.commit,
                               purpose=measurement.purpose, metric=None, cause=events.TAMPERED,
                               reason=reason, worker=job.worker, log=s._rel(job.log_path))
-        elif job.kind == "experiment" and s.state.get(job.n) \
-                and not s.state.get(job.n).finished:
-            self.record_result(dict(n=job.n, commit=job.commit, status="crash", metric=None,
-                                    memory_gb=0.0, summary={}, seconds=0.0, worker=job.worker,
-                                    cause=events.TAMPERED, reason=reason))
+        elif job.kind == "experiment" and (exp := s.state.get(job.n)) is not None \
+                and not exp.finished:
+            self.record_result({"n": job.n, "commit": job.commit, "status": "crash",
+                                "metric": None, "memory_gb": 0.0, "summary": {},
+                                "seconds": 0.0, "worker": job.worker,
+                                "cause": events.TAMPERED, "reason": reason})
 
     # -- the disk, the cost, the data ------------------------------------------------------------
     def pause_for_disk(self, why: str) -> None:
         s = self.s
-        if not s.paused and not s.stopping:
+        if not s.control.paused and not s.control.stopping:
             s.pause(f"{why}: make room on the disk (at least [experiment] min_free_mb = "
                     f"{s.config.experiment.min_free_mb} MB free), then resume", "disk")
 
@@ -289,13 +296,19 @@ class Outcomes:
         """Once per session start: make sure the data exists (fast when it does)."""
         s = self.s
         command = prepare_command(s.config, s.workspace)
+        assert s.pool is not None  # the session is open
         if command and not s.pool.capabilities.remote:  # a remote node prepares its own
+
+            def journal_start(cmd: str, run_id: str) -> None:
+                s.recorder.record("prepare_start", k=0, command=cmd, run_id=run_id)
+
+            def journal_pid(pid: int) -> None:
+                s.recorder.record("prepare_pid", k=0, pid=pid)
+
             s.recorder.emit({"type": "transient", "kind": "preparing", "command": command})
             s.launcher.prepare(
-                s.dir / "prepare.log", s.best_commit(), s.output,
-                started=lambda cmd, run_id: s.recorder.record(
-                    "prepare_start", k=0, command=cmd, run_id=run_id),
-                pid=lambda pid: s.recorder.record("prepare_pid", k=0, pid=pid),
+                s.dir / "prepare.log", s.best_commit(), s.output, started=journal_start,
+                pid=journal_pid,
                 register=lambda runner: setattr(s, "_preparing", runner))
         s.guard.data = data_snapshot(s.guard.data_dir)
 
@@ -304,7 +317,7 @@ class Outcomes:
         """The loop raised: a disk too full for cockpit's own writes (said in one line), or
         a bug (raised again: its traceback goes to stderr, the session log)."""
         s = self.s
-        full = s.guard.disk_floor().short() if s.guard is not None else ""
+        full = s.guard.disk_floor().short() if s.opened else ""
         if full:
             s.end(f"the disk is full ({full}; {type(exc).__name__}: {exc}): make room, then "
                   "`cockpit run` resumes (nothing recorded is lost)", EXIT_FAILED, False)
@@ -326,6 +339,7 @@ class Outcomes:
             try:
                 item = s.inbox.get(timeout=0.1)
             except queue.Empty:
+                assert s.pool is not None  # drained only when the pool is up
                 if not s.pool.running:
                     break  # every Finished is in the inbox before the pool says so
                 continue
@@ -355,11 +369,11 @@ class Outcomes:
         """experiments.md, re-rendered; a file of the human's put in its place meanwhile is
         left alone, and said once."""
         s = self.s
-        if not write_experiments_md(s.workspace / REPORT_NAME, s.state) \
+        if not write_experiments_md(s.workspace / EXPERIMENTS_NAME, s.state) \
                 and not self._not_ours_said:
             self._not_ours_said = True
-            s.recorder.record("not_ours", path=REPORT_NAME, why=(
-                f"{REPORT_NAME} is yours now (no mark of cockpit's): cockpit stopped writing "
+            s.recorder.record("not_ours", path=EXPERIMENTS_NAME, why=(
+                f"{EXPERIMENTS_NAME} is yours now (no mark of cockpit's): cockpit stopped writing "
                 "it; the journal keeps everything"))
 
 

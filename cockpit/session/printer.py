@@ -9,12 +9,14 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
+from typing import Any, TextIO
 
-from cockpit.workspace.history import short
-from cockpit.domain.text import printable
-from cockpit.domain.state import Experiment, SessionState
+from cockpit import protocol
 from cockpit.domain.progress import parse_progress_line
+from cockpit.domain.state import SessionState
+from cockpit.domain.text import printable
+from cockpit.workspace.history import short
 
 REDRAW_SECONDS = 0.25
 
@@ -24,8 +26,8 @@ class HeadlessPrinter:
     journal (resumed sessions included), read after each event was applied to it; without
     one the printer folds the events it sees itself."""
 
-    def __init__(self, stream=None, metric: str = "val_bpb",
-                 state: Callable[[], SessionState] | None = None):
+    def __init__(self, stream: TextIO | None = None, metric: str = "val_bpb",
+                 state: Callable[[], SessionState] | None = None) -> None:
         self.stream = stream or sys.stdout
         self.metric = metric
         self.live = self.stream.isatty()
@@ -40,9 +42,9 @@ class HeadlessPrinter:
         self._drawn_at = 0.0
 
     # -- the coordinator's messages (any thread) ------------------------------------------
-    def __call__(self, message: dict) -> None:
+    def __call__(self, message: dict[str, Any]) -> None:
         kind = message["type"]
-        if kind == "journal":
+        if kind == protocol.JOURNAL:
             for event in message["events"]:
                 if self._state_of is None:
                     self._own.apply(event)
@@ -53,14 +55,14 @@ class HeadlessPrinter:
             handler = getattr(self, f"_on_{message['kind']}", None)
             if handler is not None:
                 handler(message)
-        elif kind == "output":
+        elif kind == protocol.OUTPUT:
             self.on_output(message["worker"], message["text"], message.get("kind", ""))
 
     @property
     def state(self) -> SessionState:
         return self._state_of() if self._state_of is not None else self._own
 
-    def _described(self, n) -> str:
+    def _described(self, n: int | None) -> str:
         exp = self.state.get(n)
         return exp.description if exp is not None else ""
 
@@ -109,11 +111,11 @@ class HeadlessPrinter:
             self.stream.write("\r" + " " * len(self._line) + "\r")
             self._line = ""
 
-    def _who(self, worker) -> str:
+    def _who(self, worker: int | None) -> str:
         return f"[gpu{worker}] " if self.workers > 1 and worker is not None else ""
 
     # -- journal events --------------------------------------------------------------------
-    def _on_session(self, e: dict) -> None:
+    def _on_session(self, e: dict[str, Any]) -> None:
         if e.get("resumed"):
             done = len(self.state.finished)
             self.say(f"resuming session {e['tag']} on {e['branch']} ({done} experiments so far)")
@@ -121,15 +123,15 @@ class HeadlessPrinter:
             self.say(f"session {e['tag']} on {e['branch']}")
         self.metric = e.get("metric", self.metric) or self.metric
 
-    def _on_workers(self, e: dict) -> None:
+    def _on_workers(self, e: dict[str, Any]) -> None:
         self.workers = e["workers"]
         if self.workers > 1:
             self.say(f"{self.workers} workers ({e['kind']} runner)")
 
-    def _on_leftover_killed(self, e: dict) -> None:
+    def _on_leftover_killed(self, e: dict[str, Any]) -> None:
         self.say(f"a run cockpit left behind (pid {e['pid']}) was still running: killed it")
 
-    def _on_refs_changed(self, e: dict) -> None:
+    def _on_refs_changed(self, e: dict[str, Any]) -> None:
         made = ", ".join(r.split("/", 2)[-1] for r in e.get("created") or [])
         back = ", ".join(r.split("/", 2)[-1] for r in e.get("restored") or [])
         self.say(f"{e.get('by', 'a run')} changed your repository (sandbox off): "
@@ -137,21 +139,21 @@ class HeadlessPrinter:
                                            if made else "",
                                            f"deleted {back} (put back)" if back else ""])))
 
-    def _on_not_ours(self, e: dict) -> None:
+    def _on_not_ours(self, e: dict[str, Any]) -> None:
         self.say(e.get("why", ""))
 
-    def _on_client_refused(self, e: dict) -> None:
+    def _on_client_refused(self, e: dict[str, Any]) -> None:
         self.say(f"the control socket refused a client: {e.get('who', '')}")
 
-    def _on_journal_damaged(self, e: dict) -> None:
+    def _on_journal_damaged(self, e: dict[str, Any]) -> None:
         lines = e.get("lines", 0)
         self.say(f"the journal has {lines} damaged line{'s' * (lines != 1)}, skipped "
                  f"({'; '.join(e.get('first') or [])}{'; ...' if lines > 3 else ''})")
 
-    def _on_locks_cleared(self, e: dict) -> None:
+    def _on_locks_cleared(self, e: dict[str, Any]) -> None:
         self.say(f"cleared stale git locks a killed process left: {', '.join(e['paths'])}")
 
-    def _on_run_start(self, e: dict) -> None:
+    def _on_run_start(self, e: dict[str, Any]) -> None:
         self._preparing = False
         exp = self.state.get(e["n"])
         worker = e.get("worker", 0)
@@ -164,12 +166,14 @@ class HeadlessPrinter:
         if not self.live:
             self.say(f"   log: {e['log']}")
 
-    def _on_rebase(self, e: dict) -> None:
-        how = "carried onto" if e.get("clean") else "conflicts with; it runs on its own base, judged against"
-        self.say(f"#{e['n']} was proposed on {short(e['was'])}; {how} the new best {short(e['onto'])}")
+    def _on_rebase(self, e: dict[str, Any]) -> None:
+        how = "carried onto" if e.get("clean") else \
+            "conflicts with; it runs on its own base, judged against"
+        self.say(f"#{e['n']} was proposed on {short(e['was'])}; {how} the new best "
+                 f"{short(e['onto'])}")
 
-    def _on_result(self, e: dict) -> None:
-        exp: Experiment = self.state.get(e["n"])
+    def _on_result(self, e: dict[str, Any]) -> None:
+        exp = self.state.get(e["n"])
         if exp is None:
             return
         who = self._who(exp.worker if exp.log else None)
@@ -186,7 +190,7 @@ class HeadlessPrinter:
         self.say(f"{who}#{exp.n} {self.metric} {exp.metric:.6f}{delta}  {exp.status}  "
                  f"({exp.seconds:.0f} s)" + (f": {exp.verdict}" if exp.verdict else ""))
 
-    def _on_second_look(self, e: dict) -> None:
+    def _on_second_look(self, e: dict[str, Any]) -> None:
         result = e.get("result") or {}
         worker = result.get("worker", 0)
         self._running.pop(worker, None)
@@ -194,36 +198,36 @@ class HeadlessPrinter:
         measured = f" {self.metric} {value:.6f}" if value is not None else ""
         self.say(f"{self._who(worker)}#{e['n']}{measured}  second look: {e.get('why', '')}")
 
-    def _on_measure_start(self, e: dict) -> None:
+    def _on_measure_start(self, e: dict[str, Any]) -> None:
         self._preparing = False
         worker = e.get("worker", 0)
         self._running[worker] = f"{e['purpose']} re-run of {short(e['commit'])}"
         self._progress.pop(worker, None)
         self.say(f"{self._who(worker)}{e['purpose']}: re-run of {short(e['commit'])} unchanged")
 
-    def _on_measure(self, e: dict) -> None:
+    def _on_measure(self, e: dict[str, Any]) -> None:
         self._running.pop(e.get("worker", 0), None)
         value = e.get("metric")
         self.say(f"{self._who(e.get('worker'))}   {self.metric} {value:.6f}" if value is not None
                  else f"{self._who(e.get('worker'))}   crash  {e.get('reason')}")
 
-    def _on_noise(self, e: dict) -> None:
+    def _on_noise(self, e: dict[str, Any]) -> None:
         self.say(f"noise floor: std {e['std']:.6f}, MAD {e['mad']:.6f} over "
                  f"{len(e['values'])} runs")
 
-    def _on_paused(self, e: dict) -> None:
+    def _on_paused(self, e: dict[str, Any]) -> None:
         self.say(f"paused: {e.get('reason') or 'no new run starts'}")
 
-    def _on_resumed(self, e: dict) -> None:
+    def _on_resumed(self, e: dict[str, Any]) -> None:
         self.say("resumed")
 
-    def _on_note(self, e: dict) -> None:
+    def _on_note(self, e: dict[str, Any]) -> None:
         self.say(f"steering note {e.get('id', '')}: {e['text']}")
 
-    def _on_approved(self, e: dict) -> None:
+    def _on_approved(self, e: dict[str, Any]) -> None:
         self.say(f"#{e['n']} approved" + (" (as edited by the human)" if e.get("edited") else ""))
 
-    def _on_attempt(self, e: dict) -> None:
+    def _on_attempt(self, e: dict[str, Any]) -> None:
         n = e.get("n")
         if e.get("reverted"):
             self.say(f"#{n} the agent also touched {', '.join(e['reverted'])}: reverted")
@@ -233,40 +237,40 @@ class HeadlessPrinter:
             self.say(f"#{n} {e.get('kind', 'propose')} answer {e.get('attempt', 1)} refused: "
                      f"{e.get('problem')}")
 
-    def _on_retry(self, e: dict) -> None:
+    def _on_retry(self, e: dict[str, Any]) -> None:
         self.say(f"#{e.get('n')} model: {e['reason']}; retry {e['retry']} in {e['wait']:g} s")
 
-    def _on_abandoned(self, e: dict) -> None:
+    def _on_abandoned(self, e: dict[str, Any]) -> None:
         self.say(f"#{e['n']} idea abandoned: {e['reason']}")
 
-    def _on_proposal_failed(self, e: dict) -> None:
+    def _on_proposal_failed(self, e: dict[str, Any]) -> None:
         self.say(f"no proposal: {e['reason']}")
 
-    def _on_tampered(self, e: dict) -> None:
+    def _on_tampered(self, e: dict[str, Any]) -> None:
         self.say(f"{e['by']} planted {', '.join(e['keys'])} in {e['path']}: restored "
                  f"(the changed copy is in {e['kept']})")
 
-    def _on_flagged(self, e: dict) -> None:
+    def _on_flagged(self, e: dict[str, Any]) -> None:
         self.say(f"#{e['n']} to confirm: {e['why']}")
 
-    def _on_early_stop(self, e: dict) -> None:
+    def _on_early_stop(self, e: dict[str, Any]) -> None:
         if e.get("shadow"):
             self.say(f"#{e['n']} would have been {e['why']} (early stop in shadow mode)")
 
-    def _on_sandbox_off(self, e: dict) -> None:
+    def _on_sandbox_off(self, e: dict[str, Any]) -> None:
         self.say(f"runs are not isolated: {e['why']}")
 
-    def _on_fixed_changed(self, e: dict) -> None:
+    def _on_fixed_changed(self, e: dict[str, Any]) -> None:
         self.say(f"a run modified {', '.join(e['files'])}: restored from git")
 
-    def _on_stopping(self, e: dict) -> None:
+    def _on_stopping(self, e: dict[str, Any]) -> None:
         self.say("stopping: " + ("ending the runs in flight" if e.get("now")
                                  else "after the runs in flight"))
 
     # -- transient ------------------------------------------------------------------------
-    def _on_preparing(self, m: dict) -> None:
+    def _on_preparing(self, m: dict[str, Any]) -> None:
         self.say(f"preparing data: {m['command']}")
         self._preparing = True
 
-    def _on_repairing(self, m: dict) -> None:
+    def _on_repairing(self, m: dict[str, Any]) -> None:
         self.say(f"asking for a fix of #{m['crashed']}'s crash (fix {m['attempt']})")

@@ -12,9 +12,10 @@ import hashlib
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any
 
 from cockpit.agents import (
     AgentContext,
@@ -32,6 +33,7 @@ from cockpit.workspace.config import Config
 from cockpit.workspace.history import ConfigTampered
 from cockpit.workspace.journal import earlier_sessions
 from cockpit.workspace.logs import read_tail
+from cockpit.workspace.paths import PROGRAM_NAME
 
 MAX_FAILED_PROPOSALS = 3  # rounds of refused answers in a row before the loop pauses
 LOG_TAIL_LINES = 60  # of a crashed run's log, shown to the agent that repairs it
@@ -71,10 +73,10 @@ def sha(text: str) -> str:
 
 
 class Proposer:
-    def __init__(self, agent, config: Config, workspace: Path, recorder: Recorder,
+    def __init__(self, agent: Any, config: Config, workspace: Path, recorder: Recorder,
                  scratch: Path, file_at: Callable[[str, str], str],
                  agent_tree: Callable[[], Path]) -> None:
-        self.agent = agent
+        self.agent = agent  # duck-typed (see cockpit.agents): repair, slow ... are optional
         self.config = config
         self.workspace = workspace
         self.recorder = recorder
@@ -94,11 +96,15 @@ class Proposer:
     def editable(self) -> str:
         return self.config.experiment.editable
 
-    def ask(self, ticket: Ticket, inbox: queue.Queue) -> Experiment | None:
+    def ask(self, ticket: Ticket, inbox: queue.Queue[Any]) -> Experiment | None:
         """Ask the agent for ticket's proposal on a thread; its answer goes to `inbox`. The
         crashed experiment it repairs, if it does."""
         crashed = self._crash_to_repair()
-        source = self.file_at(crashed.commit if crashed else ticket.base, self.editable)
+        base = ticket.base
+        if crashed is not None:
+            assert crashed.commit is not None  # it crashed running its commit
+            base = crashed.commit
+        source = self.file_at(base, self.editable)
         ctx = self._context(ticket.n, source)
 
         def work() -> None:
@@ -118,6 +124,7 @@ class Proposer:
         if done.error is not None:
             return done.error
         proposal = done.proposal
+        assert proposal is not None  # no error: the agent answered with one
         try:
             validate_source(proposal.source, self.file_at(done.ticket.base, self.editable),
                             self.editable)
@@ -161,10 +168,11 @@ class Proposer:
     # -- what the agent reads ------------------------------------------------------------------
     def _answer(self, ctx: AgentContext, crashed: Experiment | None) -> Proposal:
         if crashed is None:
-            return self.agent.propose(ctx)
+            fresh: Proposal = self.agent.propose(ctx)
+            return fresh
         root = crashed.repair_of or crashed.n
         try:
-            proposal = self.agent.repair(ctx, crashed, self._log_tail(crashed))
+            proposal: Proposal | None = self.agent.repair(ctx, crashed, self._log_tail(crashed))
         except ProposalFailed as exc:
             proposal, why = None, f"no usable fix: {exc}"
         else:
@@ -175,10 +183,13 @@ class Proposer:
         return proposal
 
     def _context(self, n: int, source: str) -> AgentContext:
-        program_path = self.workspace / "program.md"  # re-read: edits steer the next idea
+        program_path = self.workspace / PROGRAM_NAME  # re-read: edits steer the next idea
         program = program_path.read_text(encoding="utf-8") if program_path.exists() else ""
         if sha(program) != self.state.program_sha:
             self.recorder.record("program", sha=sha(program), text=program)
+        def record(event: str, **fields: Any) -> None:
+            self.recorder.record(event, n=n, **fields)
+
         if self._machine is None:
             from cockpit.runners.hardware import describe_machine
 
@@ -191,7 +202,7 @@ class Proposer:
             hardware=self._machine, scratch=self.scratch, n=n, prior=self._prior_sessions(),
             workspace=self.agent_tree() if getattr(self.agent, "needs_worktree", False)
             else None,
-            record=lambda event, **fields: self.recorder.record(event, n=n, **fields))
+            record=record)
 
     def _prior_sessions(self) -> list[Experiment]:
         """What earlier sessions in this workspace measured on the same data (the session's

@@ -12,19 +12,21 @@ from __future__ import annotations
 import sys
 import threading
 import traceback
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
+from cockpit import protocol
 from cockpit.domain import events
 from cockpit.domain.state import SessionState
 from cockpit.workspace.journal import Journal
 
-Observer = Callable[[dict], None]
+Observer = Callable[[dict[str, Any]], None]
 
 
 class Recorder:
     def __init__(self, journal: Journal) -> None:
         self.journal = journal
-        self.events: list[dict] = []
+        self.events: list[dict[str, Any]] = []
         self.state = SessionState()
         self.observers: list[Observer] = []
         # held while an event is written and handed out: a subscriber that takes the
@@ -38,14 +40,14 @@ class Recorder:
             self.state = SessionState.from_events(self.events)
             return list(self.journal.damaged)
 
-    def record(self, kind: str, /, **fields: Any) -> dict:
+    def record(self, kind: str, /, **fields: Any) -> dict[str, Any]:
         """Journal one event of `kind` (see domain.events); the record written."""
         event = events.make(kind, **fields)
         with self.lock:
             record = self.journal.append(event.record())
             self.events.append(record)
             self.state.apply(record)
-            self.emit({"type": "journal", "start": len(self.events) - 1, "events": [record]})
+            self.emit({"type": protocol.JOURNAL, "start": len(self.events) - 1, "events": [record]})
         return record
 
     def record_quietly(self, kind: str, /, **fields: Any) -> None:
@@ -56,7 +58,7 @@ class Recorder:
         except Exception as exc:
             print(f"cockpit: could not journal {kind} ({exc})", file=sys.stderr, flush=True)
 
-    def emit(self, message: dict) -> None:
+    def emit(self, message: dict[str, Any]) -> None:
         """Hand a message (journal events, the live state, a run's output) to every observer;
         one that raises is said once and dropped."""
         for observer in list(self.observers):

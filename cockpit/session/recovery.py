@@ -8,6 +8,7 @@ holds a commit of the human's; results whose row never reached results.tsv get o
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from cockpit.domain import events
 from cockpit.domain.proposals import Proposal, Ticket
@@ -21,10 +22,10 @@ from cockpit.workspace.history import History, HistoryError
 class Plan:
     """What a resume journals and offers, in order."""
 
-    killed: list[dict] = field(default_factory=list)  # leftover_killed events
-    results: list[dict] = field(default_factory=list)  # result events of cut-short runs
+    killed: list[dict[str, Any]] = field(default_factory=list)  # leftover_killed events
+    results: list[dict[str, Any]] = field(default_factory=list)  # result events of cut-short runs
     offered: list[Ticket] = field(default_factory=list)  # proposals to offer again
-    cancelled: list[dict] = field(default_factory=list)  # proposals that cannot be
+    cancelled: list[dict[str, Any]] = field(default_factory=list)  # proposals that cannot be
 
 
 def plan_resume(state: SessionState, history: History) -> Plan:
@@ -33,8 +34,8 @@ def plan_resume(state: SessionState, history: History) -> Plan:
     for kind, key, pid in state.pids:
         run_id = state.run_ids.get((kind, key))
         if run_id and kill_leftovers(run_id, pid):
-            plan.killed.append(dict(pid=pid, n=key if kind == "n" else None,
-                                    k=key if kind == "k" else None))
+            plan.killed.append({"pid": pid, "n": key if kind == "n" else None,
+                                    "k": key if kind == "k" else None})
     for exp in state.running:
         # measured once, its second look never came: judged on its one run
         plan.results.append(state.looks.get(exp.n) or interrupted(exp))
@@ -45,9 +46,9 @@ def plan_resume(state: SessionState, history: History) -> Plan:
         except HistoryError:
             source = None
         if source is None or not exp.base:
-            plan.cancelled.append(dict(n=exp.n, status="rejected", metric=None,
-                                       cause=events.CANCELLED,
-                                       reason="cancelled: the session stopped before it ran"))
+            plan.cancelled.append({"n": exp.n, "status": "rejected", "metric": None,
+                                       "cause": events.CANCELLED,
+                                       "reason": "cancelled: the session stopped before it ran"})
             continue
         proposal = Proposal(exp.description, exp.hypothesis, source, params=exp.params,
                             move=exp.move, repair_of=exp.repair_of)
@@ -64,9 +65,11 @@ def owed_reruns(state: SessionState, baseline_runs: int, keep_reruns: int
     if base is None:
         return owed
     if state.noise is None and baseline_runs > 1:
+        assert base.commit is not None  # the baseline is a run that measured its commit
         owed += [(base.commit, "noise")] * max(0, baseline_runs - len(state.values_of(base.commit)))
     best = state.best
     if best is not None and best is not base and state.noise is not None:
+        assert best.commit is not None  # a keep has its commit
         owed += [(best.commit, "keep")] * max(0, 1 + keep_reruns
                                                - len(state.values_of(best.commit)))
     return owed

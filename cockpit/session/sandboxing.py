@@ -11,13 +11,18 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cockpit.workspace.config import Config
 from cockpit.workspace.checks import GuardError
-from cockpit.workspace.paths import config_path
+from cockpit.workspace.config import Config
+from cockpit.workspace.paths import NEVER_SHARED, STATE_DIR, compile_cache, config_path
 from cockpit.workspace.worktrees import entry_name
+
+if TYPE_CHECKING:
+    from cockpit.runners.sandbox import SandboxPolicy
 
 CACHE_DIR = "cache"  # under .cockpit/: compilers' caches, kept from run to run
 
@@ -45,16 +50,16 @@ def sandboxing(config: Config) -> Sandboxing:
 
 
 def policy_for(config: Config, workspace: Path, tree: Path, data_dir: Path | None,
-               shared: list[str] = ()):
+               shared: Sequence[str] = ()) -> SandboxPolicy:
     """The sandbox of one run in `tree` (a worktree of cockpit's). The human's checkout is
     concealed (the session's lock, key, socket, journal and logs live in it, the other
     runs' worktrees, cockpit.toml); the run sees its worktree, the paths linked into it
     (`shared`), the data, and the session's runtime directory not at all."""
-    from cockpit.workspace.lock import runtime_dir
     from cockpit.runners.sandbox import SandboxPolicy
+    from cockpit.workspace.lock import runtime_dir
 
     policy = SandboxPolicy.for_run(tree, fixed=tuple(config.experiment.fixed), data_dir=data_dir,
-                                   compile_cache=workspace / ".cockpit" / CACHE_DIR,
+                                   compile_cache=compile_cache(workspace),
                                    network=config.sandbox.network)
     policy.read_only += [config_path(p, workspace) for p in config.sandbox.read_only]
     policy.writable += [config_path(p, workspace) for p in config.sandbox.writable]
@@ -77,8 +82,6 @@ HOME_STARTUP = (".bashrc", ".bash_profile", ".bash_login", ".profile", ".zshrc",
                 ".docker", ".netrc", ".git-credentials", ".gitconfig")
 # Names a worktree must never link from the checkout: the repository, the session's state,
 # the human's settings and cockpit's records.
-NEVER_SHARED = (".git", ".cockpit", "cockpit.toml", "results.tsv", "experiments.md",
-                "report.md", "progress.png")
 # Caches whose files are hard links into environments: writable, they would make a .venv
 # writable too.
 LINKING_CACHES = ("uv", "conda", "mamba", "pkgs", "rattler", "pixi")
@@ -101,7 +104,7 @@ def footguns(config: Config, workspace: Path, home: Path | None = None
 
     def inside_state(path: Path) -> bool:
         return any(path == ws / name or path.is_relative_to(ws / name)
-                   for name in (".git", ".cockpit"))
+                   for name in (".git", STATE_DIR))
 
     for text in config.sandbox.writable:
         path = real(text)
@@ -130,8 +133,8 @@ def footguns(config: Config, workspace: Path, home: Path | None = None
     data = config.experiment.data_dir
     if data not in ("auto", ""):
         path = real(data)
-        if str(path) in SYSTEM_DIRS or path == home or path in home.parents \
-                or path == ws or path in ws.parents or inside_state(path):
+        if str(path) in SYSTEM_DIRS or path in (home, ws) or path in home.parents \
+                or path in ws.parents or inside_state(path):
             refused.append(f"[experiment] data_dir = {data!r} is not a data folder (every run "
                            "would read, and cockpit check, all of it): name the folder "
                            "prepare.py writes")

@@ -160,5 +160,5 @@ class Scheduler:
         best are queued or running."""
         if best_commit is None:
             return True
-        return any(m.purpose == "noise" or m.purpose == "keep" and m.commit == best_commit
+        return any(m.purpose == "noise" or (m.purpose == "keep" and m.commit == best_commit)
                    for m in self.queued_or_running())

@@ -12,7 +12,6 @@ disconnected and resubscribes from its last event).
 """
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
@@ -21,19 +20,22 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Sequence
+from multiprocessing import AuthenticationError  # what multiprocessing.connection raises
 from multiprocessing.connection import (
-    AuthenticationError,
     Connection,
     Listener,
     answer_challenge,
     deliver_challenge,
 )
 from pathlib import Path
+from types import FrameType
+from typing import Any, Protocol
 
-from cockpit import notify
-from cockpit.workspace.lock import SessionLock
-from cockpit.session.coordinator import Coordinator, Ending
+from cockpit import protocol
 from cockpit.runners.processes import run_of
+from cockpit.session.coordinator import Coordinator, Ending
+from cockpit.workspace.lock import SessionLock
 
 OUTPUT_INTERVAL = 0.05  # seconds between two sends of output to one client
 OUTPUT_KEEP = 256 * 1024  # characters of a worker's output kept for a slow client
@@ -44,20 +46,24 @@ HANDSHAKE_TIMEOUT = 5.0
 class Subscriber:
     """One client's feed: messages in order, output coalesced, sent on its own thread."""
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, output: bool = True) -> None:
         self.conn = conn
+        self.wants_output = output  # a notifier has no use for the training output
         self.cond = threading.Condition()
-        self.messages: deque[dict] = deque()
-        self.output: dict[tuple, list] = {}  # (worker, kind, n) -> [text, dropped characters]
+        self.messages: deque[dict[str, Any]] = deque()
+        # (worker, kind, n) -> [text, dropped characters]
+        self.output: dict[tuple[int, str, int], list[Any]] = {}
         self.closed = False
         self.finishing = False  # the session ends: send what is queued, then close
         self.done = threading.Event()
 
-    def push(self, message: dict) -> None:
+    def push(self, message: dict[str, Any]) -> None:
         with self.cond:
             if self.closed:
                 return
-            if message["type"] == "output":
+            if message["type"] == protocol.OUTPUT:
+                if not self.wants_output:
+                    return
                 key = (message["worker"], message.get("kind", ""), message.get("n", 0))
                 slot = self.output.setdefault(key, ["", 0])
                 slot[0] += message["text"]
@@ -80,7 +86,7 @@ class Subscriber:
                         wait = None if not self.output else \
                             max(0.0, OUTPUT_INTERVAL - (time.monotonic() - last_output))
                         self.cond.wait(wait)
-                    if self.closed or self.finishing and not self.messages and not self.output:
+                    if self.closed or (self.finishing and not self.messages and not self.output):
                         return
                     messages = list(self.messages)
                     self.messages.clear()
@@ -91,8 +97,8 @@ class Subscriber:
                 for message in messages:
                     send(self.conn, message)
                 for (worker, kind, n), (text, dropped) in output.items():
-                    send(self.conn, {"type": "output", "worker": worker, "kind": kind, "n": n,
-                                     "text": text, "dropped": dropped})
+                    send(self.conn, {"type": protocol.OUTPUT, "worker": worker, "kind": kind,
+                                     "n": n, "text": text, "dropped": dropped})
                     last_output = time.monotonic()
         except (OSError, EOFError, ValueError):
             return
@@ -134,7 +140,7 @@ class SessionServer:
         coordinator.observers.append(self.publish)
         threading.Thread(target=self._accept, name="control-accept", daemon=True).start()
 
-    def publish(self, message: dict) -> None:
+    def publish(self, message: dict[str, Any]) -> None:
         with self._lock:
             subscribers = list(self.subscribers)
         for subscriber in subscribers:
@@ -183,28 +189,36 @@ class SessionServer:
             if not conn.poll(HANDSHAKE_TIMEOUT):
                 conn.close()
                 return
-            request = json.loads(conn.recv_bytes())
+            request = protocol.receive(conn, protocol.MAX_REQUEST)
+            refusal = protocol.version_refusal(request)
             op = request.pop("op", "")
-            if op == "subscribe":
-                self._subscribe(conn, int(request.get("since", 0)))
+            request.pop("version", None)
+            if refusal:
+                send(conn, {"type": protocol.REFUSED, "ok": False, "message": refusal})
+            elif op == protocol.SUBSCRIBE:
+                self._subscribe(conn, int(request.get("since", 0)),
+                                bool(request.get("output", True)))
                 return
-            send(conn, self.coordinator.command(op, **request))
+            else:
+                send(conn, self.coordinator.command(op, **request))
             conn.close()
-        except (OSError, EOFError, ValueError, TypeError, AuthenticationError):
+        except (OSError, EOFError, ValueError, TypeError, AuthenticationError,
+                protocol.ProtocolError):
             try:
                 conn.close()
             except OSError:
                 pass
 
-    def _subscribe(self, conn: Connection, since: int) -> None:
-        subscriber = Subscriber(conn)
+    def _subscribe(self, conn: Connection, since: int, output: bool) -> None:
+        subscriber = Subscriber(conn, output)
         coordinator = self.coordinator
         with coordinator.recorder.lock:  # no event falls between the backlog and the feed
             backlog = coordinator.events[since:]
             with self._lock:
                 self.subscribers.add(subscriber)
-        subscriber.push({"type": "journal", "start": since, "events": backlog})
-        subscriber.push({"type": "live", "live": coordinator.live()})
+        for frame in protocol.backlog_frames(since, backlog):
+            subscriber.push(frame)
+        subscriber.push({"type": protocol.LIVE, "live": coordinator.live()})
         try:
             subscriber.run()
         finally:
@@ -212,8 +226,7 @@ class SessionServer:
                 self.subscribers.discard(subscriber)
 
 
-def send(conn: Connection, message: dict) -> None:
-    conn.send_bytes(json.dumps(message, separators=(",", ":"), default=str).encode())
+send = protocol.send
 
 
 def _authenticate(conn: Connection, key: bytes) -> bool:
@@ -246,16 +259,28 @@ def _refused_peer(conn: Connection) -> str:
     return f"pid {pid}, {run}" if run else ""
 
 
+class Companion(Protocol):
+    """A client living in the session's process (the notifier): closed after the
+    session's last events reached it."""
+
+    def close(self) -> None: ...
+
+
 def serve_session(coordinator: Coordinator, max_experiments: int | None, background: bool,
-                  log: str = "", measure: list | None = None) -> Ending:
-    """Be the session: take the lock, serve the socket, run the coordinator to its end."""
+                  log: str = "", measure: list[tuple[str, int, str]] | None = None,
+                  companions: Sequence[Callable[[int], Companion | None]] = ()) -> Ending:
+    """Be the session: take the lock, serve the socket, run the coordinator to its end.
+    Each companion is started once the socket serves, told how many journal events came
+    before this start, and closed once the socket is."""
     workspace = coordinator.workspace
     lock = SessionLock(workspace)
     socket_path, key_file = lock.acquire(coordinator.tag, log)
-    server = notifier = None
+    server = None
+    started: list[Companion] = []
     try:
         server = SessionServer(coordinator, socket_path, key_file.read_text().strip().encode())
-        notifier = notify.install(coordinator) if measure is None else None
+        since = len(coordinator.events)
+        started = [c for c in (start(since) for start in companions) if c is not None]
         _install_signals(coordinator, background)
         return coordinator.run(max_experiments, measure=measure)
     finally:
@@ -263,8 +288,8 @@ def serve_session(coordinator: Coordinator, max_experiments: int | None, backgro
             server.close()
         key_file.unlink(missing_ok=True)
         lock.release()
-        if notifier is not None:  # its last news goes out with the workspace free again
-            notifier.close()
+        for companion in started:  # their last words go out with the workspace free again
+            companion.close()
 
 
 def _install_signals(coordinator: Coordinator, background: bool) -> None:
@@ -272,7 +297,7 @@ def _install_signals(coordinator: Coordinator, background: bool) -> None:
     Ctrl-C quits at once. In the background a hangup cannot reach the session."""
     count = 0
 
-    def stop(signum, frame):
+    def stop(signum: int, frame: FrameType | None) -> None:
         nonlocal count
         count += 1
         if count > 1 and signum == signal.SIGINT:

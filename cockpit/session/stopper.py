@@ -79,7 +79,7 @@ class Stopper:
         """The check, calibrated on every commit run more than once (None when it is off:
         by config, or "auto" before the noise floor is measured)."""
         settings = self.settings
-        if settings.enabled is False or settings.enabled == "auto" and state.noise is None:
+        if settings.enabled is False or (settings.enabled == "auto" and state.noise is None):
             return None
         groups: dict[str, list[Curve]] = {}
         for log, commit in state.runs_with_logs():

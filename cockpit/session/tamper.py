@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cockpit.domain import events
 from cockpit.runners.disk import MB, DiskFloor
@@ -31,7 +32,7 @@ class Breach:
 
     cause: str
     reason: str
-    record: dict  # the fixed_changed event, or {} (the data: the session ends)
+    record: dict[str, Any]  # the fixed_changed event, or {} (the data: the session ends)
     ends_session: str = ""  # why the session cannot go on ("" when it can)
 
 
@@ -49,12 +50,13 @@ class TamperGuard:
         self.quarantine = quarantine
         self.state_dir = state_dir  # the session's own (journal, logs): its disk is watched
         self.data_dir: Path | None = None
-        self.data: dict | None = None  # the data's snapshot after preparing it
+        # the data's snapshot after preparing it: file -> (size, modification time)
+        self.data: dict[str, tuple[int, int]] | None = None
         self.suspects: dict[str, str] = {}  # run id -> why: .git/config changed as it ran
         self._refs: dict[str, dict[str, str]] = {}  # run id -> the refs as it started
 
     # -- .git/config -----------------------------------------------------------------------
-    def put_config_back(self, planted: ConfigTampered, jobs: list[Job]) -> dict:
+    def put_config_back(self, planted: ConfigTampered, jobs: list[Job]) -> dict[str, Any]:
         """Restore .git/config, keeping the planted copy; every run in flight becomes a
         suspect. The `tampered` event to journal."""
         copy = self.history.restore_config(planted, self.quarantine)
@@ -64,9 +66,9 @@ class TamperGuard:
             beside = f" (or {', '.join(others)}, running beside it)" if others else ""
             self.suspects[job.run_id] = (f"the run{beside} modified .git/config "
                                          f"({', '.join(planted.keys)}); restored")
-        return dict(path=".git/config", keys=planted.keys,
-                    kept=str(copy.relative_to(self.workspace)),
-                    by=f"one of {names}" if len(jobs) > 1 else names)
+        return {"path": ".git/config", "keys": planted.keys,
+                    "kept": str(copy.relative_to(self.workspace)),
+                    "by": f"one of {names}" if len(jobs) > 1 else names}
 
     def suspected(self, job: Job) -> str:
         """Why a run that ended is a crash for tampering ("" when it is not a suspect)."""
@@ -82,7 +84,7 @@ class TamperGuard:
         if changed:
             return Breach(events.BROKE_RULES, f"the run modified {', '.join(changed)} "
                           "(restored; the evaluation is fixed)",
-                          dict(files=changed, by=job.n, kind=job.kind))
+                          {"files": changed, "by": job.n, "kind": job.kind})
         data = data_changes(self.data, data_snapshot(self.data_dir))
         if data:
             shown = ", ".join(data[:3]) + (f" and {len(data) - 3} more" if len(data) > 3 else "")
@@ -99,7 +101,8 @@ class TamperGuard:
         """A run without the sandbox could change the human's branches: remember them."""
         self._refs[job.run_id] = self.history.branch_refs()
 
-    def refs_changed(self, job: Job, others: list[Job], own_branch: str) -> dict | None:
+    def refs_changed(self, job: Job, others: list[Job], own_branch: str
+                     ) -> dict[str, Any] | None:
         """What an unsandboxed run created or deleted among the human's branches and tags
         (a deleted one is put back; moves are not reported: the human commits on main while
         runs train): the `refs_changed` event, or None."""
@@ -122,7 +125,7 @@ class TamperGuard:
         if not created and not deleted:
             return None
         beside = f" (or {', '.join(who(o) for o in others)}, beside it)" if others else ""
-        return dict(by=who(job) + beside, created=created, restored=deleted)
+        return {"by": who(job) + beside, "created": created, "restored": deleted}
 
     # -- the disk -------------------------------------------------------------------------------
     def disk_floor(self, tree: Path | None = None) -> DiskFloor:

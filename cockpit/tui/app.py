@@ -8,34 +8,26 @@ detaches; the research goes on. Every pane is folded from the journal, like repl
 from __future__ import annotations
 
 import functools
-import os
-from dataclasses import replace
-import shlex
-import subprocess
-import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from textual.app import App
 from textual.binding import Binding
 
-from cockpit.tui.palette import CockpitCommands
+from cockpit.client.store import SessionStore
 from cockpit.domain.errors import CockpitError
-from cockpit.tui.feeds import read_tail
 from cockpit.domain.state import Experiment
-from cockpit.workspace.journal import Journal
-from cockpit.workspace.paths import session_dir
+from cockpit.tui.controls import SessionControls
 from cockpit.tui.link import SessionLink
 from cockpit.tui.messages import Answered, JournalArrived, LiveChanged, SessionGone
-from cockpit.tui.screens.confirm import ConfirmScreen
-from cockpit.tui.screens.help import HelpScreen
+from cockpit.tui.palette import CockpitCommands
 from cockpit.tui.screens.experiment import ExperimentScreen
+from cockpit.tui.screens.help import HelpScreen
 from cockpit.tui.screens.main import MainScreen
-from cockpit.tui.screens.notes import NotesScreen
-from cockpit.tui.screens.proposal_editor import ProposalEditor
-from cockpit.tui.screens.panes import PaneScreen
+from cockpit.tui.screens.panes import CSS_FILE, relayout
 from cockpit.tui.screens.replay import ReplayScreen
-from cockpit.tui.screens.steer import NoteScreen
 from cockpit.tui.view import SessionView, describe
 from cockpit.tui.widgets.diff_view import DiffView
 from cockpit.tui.widgets.metric_chart import MetricChart
@@ -49,16 +41,6 @@ CHART_MIN_INTERVAL = 1.0  # seconds between loss sparkline redraws
 FRESH_RUN = 2.0  # seconds: a run this young is followed from its start, not its log's tail
 FULL_LOG_CHARS = 5_000_000  # an experiment opened in full shows this much of its log
 
-CSS_FILE = Path(__file__).with_name("app.tcss")
-
-
-def relayout(app: App) -> None:
-    """The terminal's size is known (or changed): panes side by side, or tabs."""
-    for screen in app.screen_stack:
-        if isinstance(screen, PaneScreen) and screen.is_mounted:
-            screen.layout_panes()
-
-
 def _while_shown(handler):
     """Messages may still arrive while the app closes: then there is nothing to show."""
     @functools.wraps(handler)
@@ -69,20 +51,21 @@ def _while_shown(handler):
     return guarded
 
 
-class CockpitApp(App):
+class CockpitApp(SessionControls, App):
     CSS_PATH = CSS_FILE
     TITLE = "cockpit"
     COMMANDS = App.COMMANDS | {CockpitCommands}
     BINDINGS = [Binding("ctrl+q", "quit", "Quit", show=False, priority=True)]
     ENABLE_COMMAND_PALETTE = True
 
-    def __init__(self, workspace: Path, tag: str, metric: str = "val_bpb",
-                 direction: str = "lower", watch_program: bool = True,
-                 resume: callable = None, keymap: dict[str, str] | None = None) -> None:
+    def __init__(self, workspace: Path, tag: str, watch_program: bool = True,
+                 resume: Callable[[], object] | None = None,
+                 keymap: dict[str, str] | None = None) -> None:
         super().__init__()
         self.keymap = keymap or {}  # the user's remapped keys (cockpit.toml [keys])
         self.workspace = workspace
         self.tag = tag
+        self.store = SessionStore(workspace, tag)
         self.view = SessionView()
         self.link = SessionLink(workspace, self.post_message)
         self.resume_session = resume  # starts the session again after it died
@@ -93,8 +76,7 @@ class CockpitApp(App):
         self._shown_version = -1
         self._last_losses = 0.0
         self._best_curve: tuple = (None, None)  # (the best's log, its loss curve)
-        self.main = MainScreen(workspace / "program.md", metric, direction == "lower",
-                               watch_program=watch_program)
+        self.main = MainScreen(self.store.program, watch_program=watch_program)
 
     # -- lifecycle -----------------------------------------------------------------
     async def on_mount(self) -> None:
@@ -111,7 +93,7 @@ class CockpitApp(App):
         try:
             self.link.connect()
         except CockpitError:  # it ended (or died) before we got here: show its journal
-            events = Journal(session_dir(self.workspace, self.tag) / "journal.jsonl").read()
+            events = self.store.events()
             self.post_message(JournalArrived(self.link.seen, events[self.link.seen:]))
             self.link.seen = len(events)
             self.post_message(SessionGone())
@@ -133,6 +115,7 @@ class CockpitApp(App):
     def on_journal_arrived(self, message: JournalArrived) -> None:
         for event in message.events:
             self.view.apply(event)
+        self.main.show_metric(self.view.state.metric)
         self.follow_run()
         self.refresh_experiments()
         self.refresh_status()
@@ -149,7 +132,9 @@ class CockpitApp(App):
         from cockpit.workspace.lock import read_session
 
         info = read_session(self.workspace)
-        if self.view.ended:
+        if message.refused:  # another cockpit's session: attaching again would not help
+            self.gone = message.refused
+        elif self.view.ended:
             self.gone = f"the session ended: {self.view.ended}"
         elif info is not None and info.alive:
             self.gone = ""
@@ -180,7 +165,7 @@ class CockpitApp(App):
         text = ""
         if run["done"] or time.time() - run["time"] > FRESH_RUN:
             buffer.drain()  # what it printed so far is in its log
-            text = read_tail(self.workspace / run["log"]) if run["log"] else ""
+            text = self.store.log(run["log"]) if run["log"] else ""
         run_log.reset(text)
         where = f" · gpu{self.shown_worker}" if self.view.workers > 1 else ""
         run_log.border_title = f"run log · {run['title']}{where}"
@@ -200,7 +185,7 @@ class CockpitApp(App):
         if self._best_curve[0] != best.log:
             from cockpit.domain.earlystop import Curve
 
-            self._best_curve = (best.log, Curve.from_log(read_tail(self.workspace / best.log)))
+            self._best_curve = (best.log, Curve.from_log(self.store.log(best.log)))
         return self._best_curve[1]
 
     def drain_output(self) -> None:
@@ -292,87 +277,6 @@ class CockpitApp(App):
             self.notify("program.md changed on disk: reloaded")
 
     # -- actions (keys, footer, command palette) ----------------------------------
-    def check_action(self, action: str, parameters: tuple) -> bool | None:
-        session = {"approve", "reject", "edit_proposal", "toggle_auto_approve", "pause_resume",
-                   "stop_run", "steer", "notes"}
-        if action in session and not self.attached:
-            return None  # shown dimmed: no session to act on
-        if action in ("approve", "reject", "edit_proposal") and not self.view.awaiting:
-            return None
-        if action == "resume_session":
-            return bool(self.gone) and self.resume_session is not None and not self.view.ended
-        return True
-
-    def _decided(self) -> int | None:
-        """The proposal a decision is about: the one on screen, if it still waits."""
-        n = self.approval
-        if n is None or n not in self.view.awaiting:
-            self.notify("nothing awaits approval")
-            return None
-        return n
-
-    def action_approve(self) -> None:
-        n = self._decided()
-        if n is not None:
-            self.link.send("approve", n=n)
-
-    def action_reject(self) -> None:
-        n = self._decided()
-        if n is None:
-            return
-
-        def rejected(reason: str | None) -> None:
-            self.link.send("hold", client=self.link.client_id, on=False)
-            if reason is not None:
-                self.link.send("reject", n=n, reason=reason)
-
-        self.link.send("hold", client=self.link.client_id, on=True)
-        self.push_screen(NoteScreen(f"Why reject #{n}? (recorded, and read by the agent)",
-                                    "the reason"), rejected)
-
-    def action_toggle_auto_approve(self) -> None:
-        self.link.send("auto_approve", on=not self.view.live.get("auto_approve"))
-
-    def action_pause_resume(self) -> None:
-        self.link.send("resume" if self.view.paused else "pause")
-
-    def action_stop_run(self) -> None:
-        run = self.view.run_of(self.shown_worker)
-        if run is None or run["kind"] != "experiment":
-            self.notify("no experiment in flight" + (" on this worker" if self.view.workers > 1
-                                                     else ""))
-            return
-        n = run["n"]
-
-        def answered(answer: str | None) -> None:
-            self.link.send("hold", client=self.link.client_id, on=False)
-            if answer == "y":
-                self.link.send("stop_run", n=n)  # refused if #n is over by now
-
-        self.link.send("hold", client=self.link.client_id, on=True)
-        self.push_screen(ConfirmScreen(
-            f"End #{n} now? It is recorded as a crash (stopped by the human) and the "
-            "session pauses.", [("y", f"Stop #{n}"), ("n", "Keep it running")]), answered)
-
-    def action_steer(self) -> None:
-        def noted(note: str | None) -> None:
-            if note:
-                self.link.send("steer", text=note)
-
-        self.push_screen(NoteScreen("A steering note for the next proposals",
-                                    "e.g. try a larger LEARNING_RATE"), noted)
-
-    def action_resume_session(self) -> None:
-        if self.resume_session is None:
-            return
-        self.notify("starting the session again ...")
-        try:
-            self.resume_session()
-        except Exception as exc:  # one line for the human, the app stays
-            self.notify(f"could not resume: {exc}", severity="error")
-            return
-        self.attach()
-
     def action_next_worker(self) -> None:
         """The run log shows the next parallel worker's run."""
         workers = max([self.view.workers] + [e.worker + 1 for e in self.view.state.experiments])
@@ -389,59 +293,6 @@ class CockpitApp(App):
         self.notify(f"run log: worker gpu{self.shown_worker}")
         self.refresh_status()
 
-    def action_edit_proposal(self) -> None:
-        """Change the pending proposal before it runs: $EDITOR when set, else in the app."""
-        n = self._decided()
-        if n is None:
-            return
-        exp = self.view.state.get(n)
-        try:
-            from cockpit.workspace.history import History
-
-            source = History(self.workspace).git("cat-file", "blob", exp.source_blob)
-        except Exception as exc:  # an old journal without the blob: say so, change nothing
-            self.notify(f"#{n}'s proposed file cannot be read: {exc}", severity="error")
-            return
-        self.link.send("hold", client=self.link.client_id, on=True)
-
-        def edited(text: str | None) -> None:
-            self.link.send("hold", client=self.link.client_id, on=False)
-            if text is None or text == source:
-                self.notify(f"#{n} unchanged: it still awaits your decision")
-                return
-            self.link.send("approve", n=n, source=text)
-
-        editor = os.environ.get("VISUAL") or os.environ.get("EDITOR")
-        if editor:
-            edited(self._edit_outside(editor, exp, source))
-        else:
-            self.push_screen(ProposalEditor(n, self.editable, source), edited)
-
-    def _edit_outside(self, editor: str, exp: Experiment, source: str) -> str | None:
-        """The proposal in the human's own $EDITOR (the screen is handed over meanwhile)."""
-        suffix = Path(self.editable).suffix or ".txt"
-        with tempfile.NamedTemporaryFile("w", suffix=suffix, prefix=f"proposal-{exp.n}-",
-                                         delete=False, encoding="utf-8") as f:
-            f.write(source)
-        path = Path(f.name)
-        try:
-            with self.suspend():
-                code = subprocess.call([*shlex.split(editor), str(path)])
-            return path.read_text(encoding="utf-8") if code == 0 else None
-        finally:
-            path.unlink(missing_ok=True)
-
-    @property
-    def editable(self) -> str:
-        return (self.view.config.get("experiment") or {}).get("editable", "train.py")
-
-    def action_notes(self) -> None:
-        def chosen(note_id: int | None) -> None:
-            if note_id is not None:
-                self.link.send("drop_note", id=note_id)
-
-        self.push_screen(NotesScreen(list(self.view.live.get("notes") or [])), chosen)
-
     def on_timeline_opened(self, message: Timeline.Opened) -> None:
         self.open_experiment(message.n)
 
@@ -455,7 +306,7 @@ class CockpitApp(App):
         exp = self.view.state.get(n)
         if exp is None:
             return
-        log = read_tail(self.workspace / exp.log, FULL_LOG_CHARS) if exp.log else ""
+        log = self.store.log(exp.log, FULL_LOG_CHARS) if exp.log else ""
         self.push_screen(ExperimentScreen(
             _title(exp), exp.hypothesis, exp.diff,
             describe(exp, self.view.state.metric, awaiting=n in self.view.awaiting),
@@ -481,13 +332,7 @@ class CockpitApp(App):
             self.notify("mark two experiments that ran (m), or wait for a best to compare "
                         "with the baseline")
             return
-        from cockpit.domain.diffs import unified_diff
-        from cockpit.workspace.history import History
-
-        history = History(self.workspace)
-        name = self.editable
-        diff = unified_diff(history.file_at(older.commit, name), history.file_at(newer.commit, name),
-                            name)
+        diff = self.store.diff(older.commit, newer.commit, self.editable)
         metric = state.metric
         words = []
         for e in (older, newer):
@@ -505,7 +350,7 @@ class CockpitApp(App):
         self.main.show_pane(pane)
 
     def action_replay(self) -> None:
-        self.push_screen(ReplayScreen(self.workspace, self.tag, self.view.state.metric))
+        self.push_screen(ReplayScreen(self.store))
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen(intro=f"Session {self.tag}: quitting detaches, the "
@@ -514,50 +359,5 @@ class CockpitApp(App):
     def action_toggle_theme(self) -> None:
         self.theme = "textual-light" if self.theme == "textual-dark" else "textual-dark"
 
-    async def action_quit(self) -> None:
-        if not self.attached:
-            self.exit("quit")
-            return
-        running = [r["n"] for r in self.view.running if r["kind"] == "experiment"]
-        names = [f"#{r['n']}" if r["kind"] == "experiment" else
-                 f"the {r['purpose']} re-run of {r['commit'][:7]}" for r in self.view.running]
-
-        def answered(answer: str | None) -> None:
-            if answer == "d":
-                self.exit("detach")
-            elif answer == "s":  # the experiments named now, not one started meanwhile
-                self.link.send("stop", now=True, runs=running)
-                self.exit("stop")
-
-        what = (", ".join(names) + " in flight") if names else "no run in flight"
-        asks = ""
-        if self.view.awaiting and not self.view.live.get("auto_approve"):
-            asks = " Proposals wait for approval while no one is attached (`cockpit approve`)."
-        self.push_screen(ConfirmScreen(
-            f"Quit the cockpit? The session goes on without it ({what}).{asks}",
-            [("d", "Detach: the research goes on"),
-             ("s", "Stop the session" + (f" (ends {', '.join(names)} now)" if names
-                                         else "")),
-             ("c", "Cancel")]), answered)
-
-
 def _title(exp: Experiment) -> str:
     return f"#{exp.n} {exp.description}"
-
-
-class ReplayApp(App):
-    """`cockpit replay`: the replay screen on its own (no session, nothing written)."""
-
-    CSS_PATH = CSS_FILE
-    TITLE = "cockpit replay"
-
-    def __init__(self, workspace: Path, tag: str, metric: str = "val_bpb") -> None:
-        super().__init__()
-        self.workspace, self.tag, self.metric = workspace, tag, metric
-
-    def on_resize(self) -> None:
-        relayout(self)
-
-    def on_mount(self) -> None:
-        self.theme = "textual-dark"
-        self.push_screen(ReplayScreen(self.workspace, self.tag, self.metric, standalone=True))

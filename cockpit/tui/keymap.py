@@ -173,8 +173,8 @@ def keymap_from(overrides: Mapping[str, str | list[str]]) -> dict[str, str]:
                                    f"{RESERVED[key]}; choose another key")
         keymap[action_id] = ",".join(keys)
     owner: dict[str, str] = {}
-    for action_id, keys in effective_keys(keymap).items():
-        for key in keys.split(","):
+    for action_id, bound in effective_keys(keymap).items():
+        for key in bound.split(","):
             if key in owner:
                 raise CockpitError(f"cockpit.toml [keys]: {key!r} is bound to both "
                                    f"{owner[key]} and {action_id}; give one of them another key")

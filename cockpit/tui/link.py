@@ -6,9 +6,10 @@ from __future__ import annotations
 import queue
 import threading
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
+from cockpit import protocol
 from cockpit.client.connection import NoSession, Subscription, request
 from cockpit.tui.feeds import OutputBuffer
 from cockpit.tui.messages import Answered, JournalArrived, LiveChanged, SessionGone
@@ -68,16 +69,16 @@ class SessionLink:
     # -- the feed's thread ------------------------------------------------------------------
     def _message(self, message: dict) -> None:
         kind = message["type"]
-        if kind == "journal":
+        if kind == protocol.JOURNAL:
             start, events = message["start"], message["events"]
             fresh = events[max(0, self.seen - start):]  # a resubscribe may repeat some
             if fresh and start <= self.seen:
                 self.seen += len(fresh)
                 self.post(JournalArrived(self.seen - len(fresh), fresh))
-        elif kind == "live":
+        elif kind == protocol.LIVE:
             self.post(LiveChanged(message["live"]))
-        elif kind == "output":
+        elif kind == protocol.OUTPUT:
             buffer = self.output((message["worker"], message.get("kind", ""), message["n"]))
             buffer.append(message["text"], dropped_chars=message.get("dropped", 0))
-        elif kind == "closed":
-            self.post(SessionGone())
+        elif kind == protocol.CLOSED:
+            self.post(SessionGone(message.get("why", "")))

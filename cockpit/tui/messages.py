@@ -22,7 +22,11 @@ class LiveChanged(Message):
 
 
 class SessionGone(Message):
-    """The feed closed: the session ended (why) or died."""
+    """The feed closed: the session ended or died, or refused this client (`refused`)."""
+
+    def __init__(self, refused: str = "") -> None:
+        super().__init__()
+        self.refused = refused
 
 
 class Answered(Message):

@@ -7,6 +7,7 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from cockpit.tui.keymap import palette_entries
 
+
 class CockpitCommands(Provider):
     def _commands(self):
         app = self.app

@@ -7,20 +7,28 @@ from pathlib import Path
 
 from cockpit.domain.errors import CockpitError
 from cockpit.workspace.history import History, HistoryError
+from cockpit.workspace.paths import (
+    CONFIG_NAME,
+    EXPERIMENTS_NAME,
+    PROGRAM_NAME,
+    RESULTS_NAME,
+    STATE_DIR,
+)
 
 
 class WorkspaceError(CockpitError):
     """Not a usable workspace (one line saying how to make one)."""
 
 # Files the agent may never be pointed at: the human's own, git's, cockpit's.
-NOT_EDITABLE = {"program.md", "cockpit.toml", ".gitignore", "results.tsv", "experiments.md"}
+NOT_EDITABLE = {PROGRAM_NAME, CONFIG_NAME, ".gitignore", RESULTS_NAME, EXPERIMENTS_NAME}
 
 def check_workspace(path: Path, editable: str, fixed: tuple[str, ...] = ()) -> Path:
     """A directory cockpit can run in, whose editable file is a file of its own: one line
     saying what is wrong otherwise."""
     path = path.resolve()
     if not path.is_dir():
-        raise WorkspaceError(f"{path} does not exist: create a workspace with `cockpit init {path}`")
+        raise WorkspaceError(f"{path} does not exist: create a workspace with "
+                             f"`cockpit init {path}`")
     check_editable(path, editable, fixed)
     if not (path / editable).exists():
         raise WorkspaceError(
@@ -44,7 +52,7 @@ def check_editable(workspace: Path, editable: str, fixed: tuple[str, ...] = ()) 
     if not resolved.is_relative_to(workspace.resolve()):
         raise WorkspaceError(f"[experiment] editable = {editable!r} leads outside the workspace "
                              "(a link?); name a file inside it")
-    if parts[0] in (".git", ".cockpit") or relative.as_posix() in NOT_EDITABLE:
+    if parts[0] in (".git", STATE_DIR) or relative.as_posix() in NOT_EDITABLE:
         raise WorkspaceError(f"[experiment] editable = {editable!r} is not the agent's to edit: "
                              "name the training script, e.g. \"train.py\"")
     if relative.as_posix() in fixed:

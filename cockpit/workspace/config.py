@@ -1,54 +1,68 @@
 """cockpit.toml: every key has a default, so the file is optional.
 
-A bad file, key or value raises ConfigError with one line naming the file, the key
-and what is allowed; the CLI prints that line and exits.
+Each key is declared once, in its section's dataclass below, with its type, default, range
+and help (see workspace.schema): checking a value, the template `cockpit init` writes and
+the README's block come from these declarations. A bad file, key or value raises
+ConfigError with one line naming the file, the key and what is allowed; the CLI prints
+that line and exits.
 """
 from __future__ import annotations
 
 import dataclasses
-import math
-import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from cockpit.domain.earlystop import DEFAULT_MARGIN, DEFAULT_MIN_PROGRESS
-from cockpit.domain.errors import CockpitError
 from cockpit.domain.metric import DIRECTIONS, Metric
+from cockpit.workspace.paths import CONFIG_NAME
+from cockpit.workspace.schema import (
+    AUTO_OR_BOOL,
+    AUTO_OR_NUMBER,
+    AUTO_OR_PATHS,
+    CLOCK,
+    DAY,
+    NAMES,
+    PATH,
+    PATHS,
+    STRINGS,
+    ConfigError,
+    check,
+    render,
+    setting,
+)
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
-CONFIG_NAME = "cockpit.toml"
 STARTUP_ALLOWANCE = 120  # seconds a run may spend on imports, data loading and eval
-
-
-class ConfigError(CockpitError):
-    """A user mistake in cockpit.toml or on the command line (one line, no traceback)."""
 
 
 @dataclass
 class ExperimentConfig:
-    train_command: str = "python train.py"
-    time_budget: int = 300  # seconds of training, passed to train.py as COCKPIT_TIME_BUDGET
-    timeout: int = 0  # hard kill after this many seconds; 0 = 2 x time_budget + allowance
-    editable: str = "train.py"
-    prepare_command: str = "auto"  # "auto": run prepare.py like train.py, if it exists; "" = never
-    # Files a run must leave as they are (read-only in the sandbox, checked after every run).
-    fixed: list = field(default_factory=lambda: ["prepare.py"])
-    # The data a run reads: checked unchanged after every run. "auto": prepare.py's own
-    # (COCKPIT_DATA_DIR, else ~/.cache/cockpit/data) when it uses one; "" = none.
-    data_dir: str = "auto"
-    # Untracked paths linked into cockpit's worktrees (a .venv, a data folder): "auto" = every
-    # top-level directory git ignores in the checkout (none named like a secret), or names.
-    share: list | str = "auto"
-    env: list = field(default_factory=list)  # variables passed to runs beyond the allow-list
-    max_log_mb: int = 16  # a run's log keeps at most this much: its start and its end
-    # a run is stopped (a crash, and the session pauses) when a disk it writes to has less
-    # free space than this: the session keeps room to record it; 0 = no floor
-    min_free_mb: int = 100
+    train_command: str = setting("python train.py", '"python" means the Python that runs '
+                                 "cockpit", nonempty=True)
+    time_budget: int = setting(300, "seconds of training per experiment (1 to 7 days)",
+                               low=1, high=7 * DAY, unit=" seconds")
+    timeout: int = setting(0, "hard kill; 0 = 2 x time_budget + 120", low=0, high=30 * DAY,
+                           unit=" seconds", note=" (0 = automatic)")
+    editable: str = setting("train.py", "the one file the agent changes (a file of the "
+                            "workspace)", kind=PATH, nonempty=True)
+    prepare_command: str = setting("auto", '"auto": prepare.py, run like train.py, if '
+                                   'present; "" never')
+    fixed: list = setting(["prepare.py"], "files a run must leave as they are", kind=PATHS)
+    data_dir: str = setting("auto", "the data a run reads, checked unchanged after every run",
+                            kind=PATH)
+    share: list | str = setting("auto", 'untracked paths linked into the worktrees ("auto": '
+                                "the directories git ignores in your checkout, e.g. .venv)",
+                                kind=AUTO_OR_PATHS)
+    env: list = setting([], 'more variables passed to runs, e.g. ["WANDB_MODE"]', kind=NAMES)
+    max_log_mb: int = setting(16, "a run's log keeps its start and its end within this",
+                              low=1, high=1_000_000)
+    min_free_mb: int = setting(100, "a run that leaves less free disk is stopped (a crash); "
+                               "0 = no floor", low=0, high=1_000_000)
 
     @property
     def hard_timeout(self) -> int:
@@ -57,12 +71,12 @@ class ExperimentConfig:
 
 @dataclass
 class MetricConfig:
-    name: str = "val_bpb"
-    direction: str = "lower"
-    # A value outside [min, max] is not a result but a broken run (a crash). "auto": a
-    # bits-per-byte metric lies in [0, 64]; any metric is finite and below 1e9 in size.
-    min: float | str = "auto"
-    max: float | str = "auto"
+    name: str = setting("val_bpb", "read from the summary block", nonempty=True)
+    direction: str = setting("lower", 'or "higher" (test_acc, ...)', choices=DIRECTIONS)
+    min: float | str = setting("auto", "a value outside [min, max] is a broken run",
+                               kind=AUTO_OR_NUMBER, low=-1e12, high=1e12)
+    max: float | str = setting("auto", '("auto": bits per byte lies in [0, 64])',
+                               kind=AUTO_OR_NUMBER, low=-1e12, high=1e12)
 
     def to_metric(self) -> Metric:
         """The metric these settings describe (what decides direction and range)."""
@@ -76,64 +90,75 @@ class MetricConfig:
 
 @dataclass
 class AgentConfig:
-    kind: str = "tune"  # tune (offline) | llm (any model through litellm) | command (a CLI agent)
-    # llm: keys come from the provider's usual environment variable, never from a file.
-    model: str = ""  # a litellm model string: anthropic/..., openai/..., ollama/..., ...
-    api_base: str = ""  # e.g. http://localhost:8000/v1 for vLLM; "" = the provider's default
-    temperature: float = 0.7
-    request_timeout: float = 300.0  # seconds per model request
-    retries: int = 4  # retries of a request on a rate limit, timeout or outage
-    backoff: float = 2.0  # seconds before the first retry; doubles each time
-    max_output_tokens: int = 8192  # room for a whole-file answer
-    prompt_tokens: int = 24000  # the prompt's size limit; older history is condensed to fit
-    max_attempts: int = 3  # answers per proposal: a refused one is sent back with the problem
-    repair_attempts: int = 2  # fixes of a crashed idea before it is abandoned
-    max_cost_usd: float = 0.0  # the loop pauses when the session's model cost reaches it; 0 = no limit
-    # command: an external coding agent, e.g. "claude -p" (the prompt arrives on stdin) or
-    # "aider --yes --message-file {prompt_file} train.py"; run without a shell.
-    command: str = ""
-    command_timeout: int = 1800  # seconds before a command agent is killed
-    concurrency: int = 4  # llm: proposals made at once (ahead of need, for idle workers)
+    kind: str = setting("tune", "tune (offline) | llm | command",
+                        choices=("tune", "llm", "command"))
+    model: str = setting("", 'llm: "anthropic/claude-sonnet-4-5", "openai/gpt-4o", ... (the '
+                         "key: the provider's environment variable)")
+    api_base: str = setting("", 'llm: e.g. "http://localhost:8000/v1" (vLLM)')
+    temperature: float = setting(0.7, "", low=0, high=2)
+    request_timeout: float = setting(300.0, "seconds per model request", low=0.001, high=DAY)
+    retries: int = setting(4, "per request, on 429 / timeout / outage, with backoff", low=0,
+                           high=100)
+    backoff: float = setting(2.0, "seconds before the first retry, doubling (max 60)", low=0,
+                             high=3600)
+    max_output_tokens: int = setting(8192, "room for a whole-file answer", low=1,
+                                     high=10_000_000)
+    prompt_tokens: int = setting(24000, "the prompt's limit: older history is condensed to "
+                                 "fit", low=100, high=100_000_000)
+    max_attempts: int = setting(3, "answers per proposal; a refused one goes back with the "
+                                "problem", low=1, high=100)
+    repair_attempts: int = setting(2, "fixes of a crashed idea before it is abandoned", low=0,
+                                   high=100)
+    max_cost_usd: float = setting(0.0, "pause when the session's model cost reaches it; 0 = "
+                                  "no limit", low=0, high=1e9)
+    command: str = setting("", 'command: the CLI template, e.g. "claude -p" (the prompt on '
+                           'stdin) or "aider --yes --message-file {prompt_file} train.py"')
+    command_timeout: int = setting(1800, "seconds before the command agent is killed", low=1,
+                                   high=7 * DAY, unit=" seconds")
+    concurrency: int = setting(4, "llm: proposals asked for at once, ahead of need", low=1,
+                               high=64)
 
 
 @dataclass
 class JudgeConfig:
-    # runs of the unmodified baseline at the start; 0 or 1 = no noise floor. Few runs say
-    # little about the noise (2 runs: a keep needs ~14 std), so 4 (a keep needs ~3.7 std)
-    baseline_runs: int = 4
-    min_delta: float | str = "auto"  # gain a keep needs; "auto" = noise_multiple x noise; 0 = reference
-    noise_multiple: float = 2.0
-    keep_reruns: int = 1  # re-runs of each kept commit, so the next bar is not one lucky run
-    # a near-miss whose gain reaches this share of its bar runs once more and is judged on
-    # the mean of its two runs (a lower bar); 0 = never
-    second_look: float = 0.5
+    baseline_runs: int = setting(4, "runs of the unmodified baseline; 0 or 1 = no noise floor",
+                                 low=0, high=1000)
+    min_delta: float | str = setting("auto", '"auto" = the noise bar above; 0 = keep any gain',
+                                     kind=AUTO_OR_NUMBER, low=0, high=1e12)
+    noise_multiple: float = setting(2.0, "", low=0, high=100)
+    keep_reruns: int = setting(1, "re-runs of each kept commit", low=0, high=100)
+    second_look: float = setting(0.5, "a near-miss this close to its bar runs once more; 0 = "
+                                 "never", low=0, high=1)
 
 
 @dataclass
 class EarlyStopConfig:
-    # "auto": on once the session's noise floor is measured (re-runs give the loss curve's
-    # spread); true: on as soon as it can be calibrated; false: never.
-    enabled: bool | str = "auto"
-    shadow: bool = False  # only journal what it would have stopped, stop nothing
-    min_progress: float = DEFAULT_MIN_PROGRESS  # percent of the budget before a stop
-    margin: float = DEFAULT_MARGIN  # how many spreads of the loss a run must be behind
+    enabled: bool | str = setting("auto", '"auto": once the noise floor is measured; true; '
+                                  "false", kind=AUTO_OR_BOOL)
+    shadow: bool = setting(False, "only journal what it would have stopped")
+    min_progress: float = setting(DEFAULT_MIN_PROGRESS, "percent of the budget before a run "
+                                  "may be stopped", low=0, high=100)
+    margin: float = setting(DEFAULT_MARGIN, "spreads of the loss a run must be behind, "
+                            "throughout the last 5% of its progress (widened while few "
+                            "re-runs calibrate it)", low=0, high=1000)
 
 
 @dataclass
 class SandboxConfig:
-    # "auto": runs are isolated where this machine can (bubblewrap, user namespaces), and
-    # cockpit says what is not where it cannot; "on": refuse to run without isolation; "off".
-    mode: str = "auto"
-    network: bool = False  # a train.py that downloads (kernels, weights) needs it
-    read_only: list = field(default_factory=list)  # more paths a run may read, never write
-    writable: list = field(default_factory=list)  # paths a run may write besides its worktree
+    mode: str = setting("auto", '"auto" | "on" (refuse to run without it) | "off"',
+                        choices=("auto", "on", "off"))
+    network: bool = setting(False, "")
+    read_only: list = setting([], "more paths a run may read, never write", kind=PATHS)
+    writable: list = setting([], "more paths a run may write", kind=PATHS)
 
 
 @dataclass
 class RunnerConfig:
-    kind: str = "local"  # local: one run at a time | gpus: one worker per GPU | ray: a Ray cluster
-    workers: int = 0  # parallel workers; 0 = one per GPU (gpus), one per cluster GPU or CPU (ray)
-    address: str = ""  # ray: an existing cluster ("auto", "ray://host:10001"); "" = a local Ray
+    kind: str = setting("local", "local | gpus | ray", choices=("local", "gpus", "ray"))
+    workers: int = setting(0, "0 = one per GPU (gpus, ray), or per CPU without GPUs", low=0,
+                           high=4096)
+    address: str = setting("", 'ray: "auto", "host:6379" or "ray://head:10001"; "" = a '
+                           "local Ray")
 
 
 # What [notify] can send (all by default): see cockpit.notify.
@@ -142,22 +167,35 @@ NOTIFY_EVENTS = ("best", "paused", "crashes", "stalled", "ended", "summary")
 
 @dataclass
 class NotifyConfig:
-    urls: list = field(default_factory=list)  # apprise URLs, one per service (ntfy://, tgram://, ...)
-    events: list = field(default_factory=lambda: list(NOTIFY_EVENTS))
-    crash_streak: int = 3  # crashes in a row that send a message; 0 = never
-    stalled_experiments: int = 20  # experiments in a row without a keep; 0 = never
-    stalled_hours: float = 4.0  # hours without a keep; 0 = never
-    approval_minutes: float = 15.0  # a proposal waiting this long for a human; 0 = never
-    summary_at: str = "08:00"  # local time of the daily summary (HH:MM[:SS]); "" = none
-    min_interval: float = 60.0  # seconds between two messages to one service; more are merged
-    retries: int = 3  # resends of a failed message, with a backoff that doubles
-    backoff: float = 5.0  # seconds before the first resend
+    urls: list = setting([], "apprise URLs, one per service; better kept out of this file: "
+                         "~/.config/cockpit/notify or COCKPIT_NOTIFY_URLS", kind=STRINGS)
+    events: list = setting(list(NOTIFY_EVENTS), "", kind=STRINGS, choices=NOTIFY_EVENTS)
+    crash_streak: int = setting(3, "crashes in a row worth a message; 0 = never", low=0,
+                                high=1000)
+    stalled_experiments: int = setting(20, "experiments in a row without a keep; 0 = never",
+                                       low=0, high=100_000)
+    stalled_hours: float = setting(4.0, "hours without a keep; 0 = never", low=0,
+                                   high=24 * 365)
+    approval_minutes: float = setting(15.0, "a proposal waiting this long for you; 0 = never",
+                                      low=0, high=60 * 24 * 365)
+    summary_at: str = setting("08:00", 'the daily summary, local time (HH:MM[:SS]); "" = none',
+                              kind=CLOCK)
+    min_interval: float = setting(60.0, "seconds between two messages to one service "
+                                  "(merged)", low=0, high=DAY)
+    retries: int = setting(3, "resends of a failed message", low=0, high=100)
+    backoff: float = setting(5.0, "seconds before the first resend, doubling", low=0, high=DAY)
 
 
 @dataclass
 class ServeConfig:
-    host: str = "127.0.0.1"  # `cockpit serve`: another address needs --host and a token
-    port: int = 8000  # 0 = any free port
+    host: str = setting("127.0.0.1", "`cockpit serve`; another address is on the network",
+                        nonempty=True)
+    port: int = setting(8000, "0 = any free port", low=0, high=65535)
+
+
+@dataclass
+class KeysConfig:
+    """[keys]: action id -> key(s); the keymap checks the names (see cockpit.tui.keymap)."""
 
 
 @dataclass
@@ -181,62 +219,23 @@ class Config:
         return data
 
 
-DAY = 24 * 3600
-# Values outside the type that are still refused, with what is allowed.
-CHOICES = {
-    ("metric", "direction"): DIRECTIONS,
-    ("agent", "kind"): ("tune", "llm", "command"),
-    ("runner", "kind"): ("local", "gpus", "ray"),
-    ("sandbox", "mode"): ("auto", "on", "off"),
-    ("notify", "events"): NOTIFY_EVENTS,
-}
-# (low, high) allowed for each number: nothing a value can do reaches a timer or a loop
-# that would misbehave with it (NaN and infinities are refused everywhere).
-RANGES = {
-    ("experiment", "time_budget"): (1, 7 * DAY),
-    ("experiment", "timeout"): (0, 30 * DAY),
-    ("experiment", "max_log_mb"): (1, 1_000_000),
-    ("experiment", "min_free_mb"): (0, 1_000_000),
-    ("agent", "temperature"): (0, 2),
-    ("agent", "request_timeout"): (0.001, DAY),
-    ("agent", "retries"): (0, 100),
-    ("agent", "backoff"): (0, 3600),
-    ("agent", "max_output_tokens"): (1, 10_000_000),
-    ("agent", "prompt_tokens"): (100, 100_000_000),
-    ("agent", "max_attempts"): (1, 100),
-    ("agent", "repair_attempts"): (0, 100),
-    ("agent", "max_cost_usd"): (0, 1e9),
-    ("agent", "command_timeout"): (1, 7 * DAY),
-    ("agent", "concurrency"): (1, 64),
-    ("judge", "baseline_runs"): (0, 1000),
-    ("judge", "noise_multiple"): (0, 100),
-    ("judge", "keep_reruns"): (0, 100),
-    ("judge", "second_look"): (0, 1),
-    ("judge", "min_delta"): (0, 1e12),
-    ("metric", "min"): (-1e12, 1e12),
-    ("metric", "max"): (-1e12, 1e12),
-    ("early_stop", "min_progress"): (0, 100),
-    ("early_stop", "margin"): (0, 1000),
-    ("runner", "workers"): (0, 4096),
-    ("notify", "crash_streak"): (0, 1000),
-    ("notify", "stalled_experiments"): (0, 100_000),
-    ("notify", "stalled_hours"): (0, 24 * 365),
-    ("notify", "approval_minutes"): (0, 60 * 24 * 365),
-    ("notify", "min_interval"): (0, DAY),
-    ("notify", "retries"): (0, 100),
-    ("notify", "backoff"): (0, DAY),
-    ("serve", "port"): (0, 65535),
-}
-AUTO_OR_NUMBER = {("judge", "min_delta"), ("metric", "min"), ("metric", "max")}
-AUTO_OR_BOOL = {("early_stop", "enabled")}
-AUTO_OR_LIST = {("experiment", "share")}
-NON_EMPTY = {("experiment", "train_command"), ("experiment", "editable"), ("metric", "name"),
-             ("serve", "host")}
-CLOCK_TIME = re.compile(r"([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?")
-LISTS_OF_CHOICES = {("notify", "events"), ("notify", "urls")}
-ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-PATH_KEYS = {"editable", "data_dir"}  # string settings that name a path
-MAX_NAME, MAX_PATH = 255, 4096  # what Linux filesystems take
+# The sections in the template's order, with a comment of their own where they have one.
+SECTIONS = [("experiment", ExperimentConfig, ""), ("metric", MetricConfig, ""),
+            ("agent", AgentConfig, ""), ("judge", JudgeConfig, ""),
+            ("early_stop", EarlyStopConfig, ""), ("sandbox", SandboxConfig, ""),
+            ("runner", RunnerConfig, ""), ("notify", NotifyConfig, ""),
+            ("serve", ServeConfig, ""),
+            ("keys", KeysConfig, 'remap any key of the cockpit: approve = "y"')]
+
+
+def template() -> str:
+    """cockpit.toml with every key at its default and its help (the README's block too)."""
+    return render(SECTIONS)
+
+
+def choices(section: type, key: str) -> tuple:
+    """What a setting's string may be (as declared)."""
+    return next(f.metadata["choices"] for f in dataclasses.fields(section) if f.name == key)
 
 
 def load_config(workspace: Path) -> Config:
@@ -290,76 +289,14 @@ def set_keys(config: Config, values: dict, source: str) -> None:
 
 
 def set_value(config: Config, section: str, key: str, value, source: str = "command line") -> None:
-    """Set config.section.key after checking its type and allowed values."""
+    """Set config.section.key after checking it against its declaration."""
     target = getattr(config, section)
     fields = {f.name: f for f in dataclasses.fields(target)}
     if key not in fields:
         raise ConfigError(
             f"{source}: unknown key [{section}] {key}; allowed: " + ", ".join(sorted(fields))
         )
-    default = getattr(type(target)(), key)
-    expected = type(default)
-    name = f"[{section}] {key}"
-    if (section, key) in AUTO_OR_NUMBER:
-        if value == "auto":
-            setattr(target, key, value)
-            return
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{source}: {name} must be \"auto\" or a number, got {value!r}")
-        expected = float
-    elif (section, key) in AUTO_OR_BOOL:
-        if value != "auto" and not isinstance(value, bool):
-            raise ConfigError(f"{source}: {name} must be true, false or \"auto\", got {value!r}")
-        setattr(target, key, value)
-        return
-    elif (section, key) in AUTO_OR_LIST:
-        if value != "auto":
-            setattr(target, key, _paths(value, name, source))
-        else:
-            setattr(target, key, value)
-        return
-    if expected is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{source}: {name} must be true or false, got {value!r}")
-    elif expected is list and (section, key) in LISTS_OF_CHOICES:
-        _set_list(target, section, key, value, source)
-        return
-    elif expected is list:
-        value = _paths(value, name, source) if key != "env" else _names(value, name, source)
-    elif expected is int and (isinstance(value, bool) or not isinstance(value, int)):
-        raise ConfigError(f"{source}: {name} must be an integer, got {value!r}")
-    elif expected is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{source}: {name} must be a number, got {value!r}")
-        if not math.isfinite(value):
-            raise ConfigError(f"{source}: {name} must be a finite number, got {value!r}")
-        value = float(value)
-    elif expected is str and not isinstance(value, str):
-        raise ConfigError(f"{source}: {name} must be a string, got {value!r}")
-    elif expected is str and "\0" in value:
-        raise ConfigError(f"{source}: {name} has a NUL character in it")
-    elif expected is str and key in PATH_KEYS:
-        _check_path(value, name, source)
-    allowed = CHOICES.get((section, key))
-    if allowed and value not in allowed:
-        raise ConfigError(
-            f"{source}: {name} = {value!r} is not allowed; use one of: " + ", ".join(allowed)
-        )
-    bounds = RANGES.get((section, key))
-    if bounds is not None and not bounds[0] <= value <= bounds[1]:
-        low, high = bounds
-        unit = " seconds" if "timeout" in key or key == "time_budget" else ""
-        zero = " (0 = automatic)" if (section, key) == ("experiment", "timeout") else ""
-        raise ConfigError(f"{source}: {name} must be between {low:g} and {high:g}{unit}"
-                          f"{zero}, got {value}")
-    if (section, key) in NON_EMPTY and not value.strip():
-        raise ConfigError(f"{source}: {name} must not be empty")
-    if (section, key) == ("notify", "summary_at") and value and not CLOCK_TIME.fullmatch(value):
-        raise ConfigError(f"{source}: {name} must be a local time like \"08:00\" (or \"\" for "
-                          f"none), got {value!r}")
-    if (section, key) == ("serve", "port") and value > 65535:
-        raise ConfigError(f"{source}: {name} must be a port number up to 65535, got {value}")
-    setattr(target, key, value)
+    setattr(target, key, check(fields[key], value, f"[{section}] {key}", source))
 
 
 def check_config(config: Config, source: str) -> None:
@@ -367,138 +304,3 @@ def check_config(config: Config, source: str) -> None:
     low, high = config.metric.plausible_range()
     if low >= high:
         raise ConfigError(f"{source}: [metric] min ({low:g}) must be below max ({high:g})")
-
-
-def _paths(value, name: str, source: str) -> list[str]:
-    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-        raise ConfigError(f"{source}: {name} must be a list of paths, e.g. [\"data\"], "
-                          f"got {value!r}")
-    for path in value:
-        _check_path(path, name, source)
-    return [v.strip() for v in value]
-
-
-def _check_path(path: str, name: str, source: str) -> None:
-    """A path the system can take: no NUL byte, no name longer than a filesystem allows."""
-    if "\0" in path:
-        raise ConfigError(f"{source}: {name} has a path with a NUL character in it")
-    if any(len(part.encode()) > MAX_NAME for part in path.split("/")) \
-            or len(path.encode()) > MAX_PATH:
-        raise ConfigError(f"{source}: {name} has a path too long for a filesystem "
-                          f"({len(path)} characters)")
-
-
-def _names(value, name: str, source: str) -> list[str]:
-    if not isinstance(value, list) or not all(isinstance(v, str) and ENV_NAME.match(v)
-                                              for v in value):
-        raise ConfigError(f"{source}: {name} must be a list of variable names, e.g. "
-                          f"[\"WANDB_MODE\"], got {value!r}")
-    return list(value)
-
-
-def _set_list(target, section: str, key: str, value, source: str) -> None:
-    """A list of strings, each one of CHOICES where the key has them."""
-    name = f"[{section}] {key}"
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        shown = type(value).__name__ if key == "urls" else repr(value)  # a URL holds tokens
-        raise ConfigError(f"{source}: {name} must be a list of strings, got {shown}")
-    allowed = CHOICES.get((section, key))
-    wrong = [v for v in value if allowed and v not in allowed]
-    if wrong:
-        raise ConfigError(f"{source}: {name} has {wrong[0]!r}; allowed: " + ", ".join(allowed))
-    setattr(target, key, list(value))
-
-
-DEFAULT_TOML = """\
-# cockpit.toml: every key is optional; these are the defaults.
-
-[experiment]
-train_command = "python train.py"   # e.g. "uv run train.py" in an autoresearch checkout
-time_budget = 300                   # seconds of training per experiment
-timeout = 0                         # hard kill (seconds); 0 = 2 x time_budget + 120
-editable = "train.py"               # the one file the agent may change
-prepare_command = "auto"            # "auto" runs prepare.py before the first run; "" never
-fixed = ["prepare.py"]              # files a run must leave as they are (checked every run)
-data_dir = "auto"                   # the data a run reads, checked unchanged every run
-share = "auto"                      # untracked paths linked into cockpit's worktrees
-                                    # ("auto": the directories git ignores here, e.g. .venv)
-env = []                            # more variables passed to runs, e.g. ["WANDB_MODE"]
-max_log_mb = 16                     # a run's log keeps its start and its end within this
-min_free_mb = 100                   # a run that leaves less free disk is stopped (a crash)
-
-[metric]
-name = "val_bpb"                    # read from the summary block train.py prints
-direction = "lower"                 # or "higher" (e.g. test_acc)
-min = "auto"                        # a value outside [min, max] is a broken run, never a
-max = "auto"                        # result ("auto": bits per byte lies in [0, 64])
-
-[agent]
-kind = "tune"                       # tune: offline, perturbs train.py's constants
-                                    # llm: any model through litellm; command: a CLI agent
-model = ""                          # llm: "anthropic/claude-sonnet-4-5", "openai/gpt-4o",
-                                    # "ollama/qwen2.5-coder", ... (keys: the provider's env var)
-api_base = ""                       # llm: a local server, e.g. "http://localhost:8000/v1" (vLLM)
-temperature = 0.7
-request_timeout = 300.0             # seconds per model request
-retries = 4                         # per request, on a rate limit, timeout or outage, then pause
-backoff = 2.0                       # seconds before the first retry, doubling
-max_output_tokens = 8192
-prompt_tokens = 24000               # prompt size limit: older history is condensed to fit
-max_attempts = 3                    # answers per proposal; a bad one is sent back with the problem
-repair_attempts = 2                 # fixes of a crashed idea before it is abandoned
-max_cost_usd = 0.0                  # pause the loop when the model cost reaches it; 0 = no limit
-command = ""                        # command: e.g. "claude -p" (prompt on stdin) or
-                                    # "aider --yes --message-file {prompt_file} train.py"
-command_timeout = 1800              # seconds before the command agent is killed
-
-[judge]
-baseline_runs = 4                   # runs of the unmodified baseline: their spread is the noise
-min_delta = "auto"                  # a keep must beat the best by more; "auto" = noise_multiple x
-                                    # the noise spread; 0 = keep any gain (the reference)
-noise_multiple = 2.0
-keep_reruns = 1                     # re-runs of a kept commit (with a noise floor): its mean is
-                                    # the bar for the next idea, not one lucky run
-second_look = 0.5                   # a near-miss this close to its bar (share of it) runs
-                                    # once more, judged on the mean of its two runs; 0 = never
-
-[early_stop]
-enabled = "auto"                    # stop a run whose loss falls behind the best's beyond the
-                                    # noise ("auto": once the noise floor is measured)
-shadow = false                      # only journal what it would have stopped
-min_progress = 25.0                 # percent of the budget before a run may be stopped
-margin = 1.0                        # spreads of the loss a run must be behind, throughout
-                                    # the last 5% of its progress (widened while few re-runs
-                                    # calibrate it)
-
-[sandbox]
-mode = "auto"                       # runs isolated: no network, .git and fixed files read-only,
-                                    # your secrets out of sight; "on": refuse to run without it
-network = false
-read_only = []                      # more paths a run may read, never write
-writable = []                       # more paths a run may write (its worktree always)
-
-[keys]                              # remap any key of the cockpit, e.g. approve = "y"
-
-[runner]
-kind = "local"                      # local: one run at a time; gpus: one worker per GPU of
-                                    # this box; ray: workers on a Ray cluster
-workers = 0                         # 0 = one per GPU (gpus, ray), or per CPU without GPUs
-address = ""                        # ray: "auto" or "ray://head:10001"; "" starts a local Ray
-
-[notify]
-urls = []                           # apprise URLs, one per service, e.g. "ntfys://ntfy.sh/TOPIC",
-                                    # "tgram://BOT_TOKEN/CHAT_ID", "json://host/path";
-                                    # `cockpit notify --test` tries them
-events = ["best", "paused", "crashes", "stalled", "ended", "summary"]
-crash_streak = 3                    # crashes in a row that send a message
-stalled_experiments = 20            # experiments in a row without a keep
-stalled_hours = 4.0                 # hours without a keep
-approval_minutes = 15.0             # a proposal waiting this long for your approval
-summary_at = "08:00"                # the daily summary, local time ("" = none)
-min_interval = 60.0                 # seconds between two messages to one service (more are merged)
-retries = 3                         # resends of a failed message (backoff doubling from 5 s)
-
-[serve]
-host = "127.0.0.1"                  # `cockpit serve`: another address needs --host (and a token)
-port = 8000
-"""

@@ -10,7 +10,6 @@ from cockpit.workspace.config import Config
 from cockpit.workspace.history import History, HistoryError
 from cockpit.workspace.paths import config_path
 
-
 MAX_DATA_FILES = 100_000  # a data dir with more files is not watched file by file
 
 # -- fixed files and data ---------------------------------------------------------------

@@ -8,8 +8,8 @@ message carrying its hypothesis and measured gain. The session branch is not tou
 from __future__ import annotations
 
 from cockpit.domain.errors import CockpitError
-from cockpit.workspace.history import History, short
 from cockpit.domain.state import SessionState
+from cockpit.workspace.history import History, short
 
 
 class FinalizeError(CockpitError):
@@ -18,7 +18,7 @@ class FinalizeError(CockpitError):
 
 def commit_message(exp, state: SessionState, noise_spread: float | None) -> str:
     metric = state.metric
-    gain = -(exp.delta_best or 0.0) if state.direction == "lower" else (exp.delta_best or 0.0)
+    gain = state.judged_by.gain_of(exp.delta_best or 0.0)
     lines = [exp.description, ""]
     if exp.hypothesis:
         lines += [f"Hypothesis: {exp.hypothesis}", ""]
@@ -44,6 +44,7 @@ def finalize(history: History, state: SessionState, branch: str,
     parent = state.base
     made = []
     for exp in kept:
+        assert exp.commit is not None  # kept: only those with a commit
         parent = history.commit_tree(exp.commit, parent, commit_message(exp, state, noise_spread))
         made.append(parent)
     history.create_branch(branch, parent)

@@ -17,8 +17,8 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable
 
 import git
 
@@ -52,9 +52,10 @@ class History:
                 f"{workspace} is not a git repository: run `cockpit init {workspace}` "
                 "(or `git init` and commit your files)"
             ) from None
-        if self.repo.bare:
+        work_tree = self.repo.working_tree_dir  # None for a bare one
+        if self.repo.bare or work_tree is None:
             raise HistoryError(f"{workspace} is a bare repository; use a checkout")
-        self.root = Path(self.repo.working_tree_dir)
+        self.root = Path(work_tree)
         self.git_dir = Path(self.repo.common_dir).resolve()  # shared by every worktree
         self.config_guard = ConfigGuard(self.git_dir / "config")
         # Called instead of raising ConfigTampered before a git command, when set: the
@@ -63,6 +64,12 @@ class History:
 
     def close(self) -> None:
         self.repo.close()
+
+    def __enter__(self) -> History:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # -- state (read only: refs and objects through git itself, in a session of its own,
     # so a Ctrl-C at the terminal never kills a reader cockpit still needs) -------------
@@ -117,13 +124,14 @@ class History:
         listing = self.git_bytes("ls-tree", "-r", "-z", sha).split(b"\0")
         entries = []
         for entry in filter(None, listing):
-            info, _, path = entry.partition(b"\t")
+            info, _, name = entry.partition(b"\t")
             _, kind, blob = info.split()
             if kind == b"blob":
-                entries.append((path.decode("utf-8", errors="surrogateescape"), blob))
+                entries.append((name.decode("utf-8", errors="surrogateescape"), blob))
         data = self.git_bytes("cat-file", "--batch",
                               input=b"".join(blob + b"\n" for _, blob in entries))
-        files, at = {}, 0
+        files: dict[str, bytes] = {}
+        at = 0
         for path, _ in entries:  # each: "<sha> blob <size>\n<content>\n"
             header_end = data.index(b"\n", at)
             size = int(data[at:header_end].split()[2])
@@ -184,7 +192,7 @@ class History:
             self.git("update-ref", f"refs/heads/{name}", sha, expected)
         except HistoryError:
             now = self.branch_commit(name)
-            if now == expected or now is None and expected == NO_COMMIT:
+            if now == expected or (now is None and expected == NO_COMMIT):
                 raise  # it failed for another reason
             raise BranchMoved(name, now) from None
 
@@ -246,7 +254,7 @@ class History:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.git("worktree", "add", "--detach", "--force", str(path), sha)
 
-    def sync_worktree(self, path: Path, sha: str, keep: list[str] = ()) -> None:
+    def sync_worktree(self, path: Path, sha: str, keep: Sequence[str] = ()) -> None:
         """Put a worktree at sha and nothing else: tracked files restored, whatever an earlier
         run left (outputs, checkpoints, ignored or not) removed, but the top-level entries
         in `keep` (the links to shared paths). Each run of a commit is then a measurement of
@@ -257,7 +265,7 @@ class History:
         self.git("checkout", "--force", "--detach", "--quiet", sha, cwd=path)
         self.git("clean", "-ffdxq", *excluded, cwd=path)
 
-    def clean_worktree(self, path: Path, keep: list[str] = ()) -> None:
+    def clean_worktree(self, path: Path, keep: Sequence[str] = ()) -> None:
         """Remove what a run left in a worktree (untracked files, ignored or not) but the
         top-level entries in `keep`. Only unlinks: it works on a full disk."""
         excluded = [arg for entry in keep for arg in ("-e", f"/{entry}")]

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from cockpit.domain.reading import parse_lines
 from cockpit.domain.state import Experiment, SessionState
-from cockpit.workspace.paths import STATE_DIR
+from cockpit.workspace.paths import all_journals
 
 
 class Journal:
@@ -48,7 +48,7 @@ class Journal:
 
     def read(self) -> list[dict]:
         """The journal's events; the lines skipped as damaged are in `damaged` after."""
-        self.damaged: list[str] = []
+        self.damaged = []
         if not self.path.exists():
             return []
         with open(self.path, "rb") as f:
@@ -66,7 +66,7 @@ def earlier_sessions(workspace: Path, tag: str) -> list[Experiment]:
     """The finished experiments of every other session in the workspace, oldest session
     first, each with its `session` set (what the agents remember)."""
     found = []
-    journals = sorted((workspace / STATE_DIR).glob("*/journal.jsonl"),
+    journals = sorted(all_journals(workspace),
                       key=lambda p: p.stat().st_mtime)
     for path in journals:
         if path.parent.name == tag:

@@ -20,9 +20,10 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 from cockpit.domain.errors import CockpitError
-from cockpit.workspace.paths import STATE_DIR
+from cockpit.workspace.paths import KEY_NAME, SOCKET_NAME, STATE_DIR
 
 LOCK_NAME = "lock"
 MAX_SOCKET_PATH = 100  # AF_UNIX paths are limited to ~107 bytes
@@ -55,7 +56,7 @@ def read_session(workspace: Path) -> SessionInfo | None:
     ended cleanly: a session that ends empties its lock)."""
     path = lock_path(workspace)
     try:
-        handle = open(path, "r+")
+        handle = open(path, "r+")  # noqa: SIM115  (closed below, after the lock's look)
     except FileNotFoundError:
         return None
     with handle:
@@ -87,13 +88,13 @@ class SessionLock:
 
     def __init__(self, workspace: Path) -> None:
         self.path = lock_path(workspace)
-        self.handle = None
+        self.handle: TextIO | None = None  # the open lock file while held
 
     def acquire(self, tag: str, log: str = "") -> tuple[Path, Path]:
         """Take the lock; the socket path and key file to serve on. Raises
         SessionRunning when another live session holds it."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(self.path, "a+")
+        handle = open(self.path, "a+")  # noqa: SIM115  (held open: it is the lock)
         for _ in range(50):  # a client's look (a brief shared lock) is not a session
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -105,7 +106,7 @@ class SessionLock:
             raise SessionRunning(read_session(self.path.parent.parent))
         self.handle = handle
         run_dir = private_dir(self.path.parent / "run", self.path.parent.parent)
-        socket, key_file = run_dir / "session.sock", run_dir / "session.key"
+        socket, key_file = run_dir / SOCKET_NAME, run_dir / KEY_NAME
         socket.unlink(missing_ok=True)
         fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
@@ -139,7 +140,7 @@ class SessionRunning(CockpitError):
         self.info = info
 
     @classmethod
-    def unsafe(cls, directory: Path) -> "SessionRunning":
+    def unsafe(cls, directory: Path) -> SessionRunning:
         return cls(None, f"{directory} belongs to another user: remove it or set "
                          "XDG_RUNTIME_DIR to a directory of your own")
 
@@ -155,7 +156,7 @@ def private_dir(preferred: Path, workspace: Path) -> Path:
     """A directory only this user can enter, short enough to hold a socket path: `preferred`,
     or one under the runtime dir (or /tmp) when the workspace's path is too long."""
     private = [preferred]
-    if len(str(preferred / "session.sock")) > MAX_SOCKET_PATH:
+    if len(str(preferred / SOCKET_NAME)) > MAX_SOCKET_PATH:
         digest = hashlib.sha1(str(workspace.resolve()).encode()).hexdigest()[:16]
         private = [runtime_dir(), runtime_dir() / digest]
     for directory in private:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-
 TAIL_BYTES = 256 * 1024  # the summary block and the last error are at the end of a log
 
 HEAD_BYTES = 64 * 1024  # what a run prints before training (device, data_fingerprint, ...)

@@ -5,23 +5,67 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-
-STATE_DIR = ".cockpit"
-
-def session_dir(workspace: Path, tag: str) -> Path:
-    return workspace / STATE_DIR / tag
-
-
-def config_path(text: str, workspace: Path) -> Path:
-    """A path cockpit.toml names: `~` expanded, a relative one inside the workspace."""
-    path = Path(os.path.expanduser(text))
-    return path if path.is_absolute() else workspace / path
-
+# --- the human's checkout -------------------------------------------------------------
+CONFIG_NAME = "cockpit.toml"  # the session's settings, the human's file
+PROGRAM_NAME = "program.md"   # what the human asks of the agent, the human's file
+STATE_DIR = ".cockpit"        # everything cockpit keeps, one folder per session tag
 
 # What cockpit writes in the human's checkout (untracked, kept out of `git status`).
 RESULTS_NAME = "results.tsv"
 EXPERIMENTS_NAME = "experiments.md"
 REPORT_NAME = "report.md"
 PLOT_NAME = "progress.png"
-OWN_RECORDS = [f"{STATE_DIR}/", RESULTS_NAME, EXPERIMENTS_NAME, "run.log", PLOT_NAME,
+RUN_LOG_NAME = "run.log"  # a run's output, in its own folder (and the reference's habit)
+OWN_RECORDS = [f"{STATE_DIR}/", RESULTS_NAME, EXPERIMENTS_NAME, RUN_LOG_NAME, PLOT_NAME,
                REPORT_NAME]
+# Names no worktree links from the checkout and no run may write: the repository, the
+# session's state, the human's settings and cockpit's records.
+NEVER_SHARED = (".git", STATE_DIR, CONFIG_NAME, RESULTS_NAME, EXPERIMENTS_NAME, REPORT_NAME,
+                PLOT_NAME)
+
+# --- inside .cockpit/ -----------------------------------------------------------------
+JOURNAL_NAME = "journal.jsonl"   # the session's one record: everything else is read from it
+SESSION_LOG_NAME = "session.log"  # a background session's own output
+SOCKET_NAME = "session.sock"     # where clients reach the session (in a private run dir)
+KEY_NAME = "session.key"         # what a client proves it may read before it is answered
+COMPILE_CACHE = "cache"          # compilers' caches, kept from run to run
+
+
+def session_dir(workspace: Path, tag: str) -> Path:
+    return workspace / STATE_DIR / tag
+
+
+def journal_path(workspace: Path, tag: str) -> Path:
+    return session_dir(workspace, tag) / JOURNAL_NAME
+
+
+def session_log(workspace: Path, tag: str) -> Path:
+    return session_dir(workspace, tag) / SESSION_LOG_NAME
+
+
+def all_journals(workspace: Path) -> list[Path]:
+    return list((workspace / STATE_DIR).glob(f"*/{JOURNAL_NAME}"))
+
+
+def worktrees_dir(session: Path) -> Path:
+    return session / "worktrees"
+
+
+def run_log(session: Path, kind: str, key: int) -> Path:
+    """An experiment's log (runs/0007/run.log) or a measurement's (measure/0007/run.log)."""
+    return session / ("runs" if kind == "experiment" else "measure") / f"{key:04d}" / RUN_LOG_NAME
+
+
+def agent_scratch(workspace: Path) -> Path:
+    """Where a command agent works when the session gives it no checkout of its own."""
+    return workspace / STATE_DIR / "agent"
+
+
+def compile_cache(workspace: Path) -> Path:
+    return workspace / STATE_DIR / COMPILE_CACHE
+
+
+def config_path(text: str, workspace: Path) -> Path:
+    """A path cockpit.toml names: `~` expanded, a relative one inside the workspace."""
+    path = Path(os.path.expanduser(text))
+    return path if path.is_absolute() else workspace / path

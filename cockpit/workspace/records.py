@@ -10,11 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from cockpit.domain.errors import CockpitError
-from cockpit.workspace.history import short
 from cockpit.domain.state import Experiment, SessionState
+from cockpit.workspace.history import short
 
-RESULTS_NAME = "results.tsv"
-REPORT_NAME = "experiments.md"
 OWN_MARK = "<!-- written by cockpit from its journal: edits here are replaced -->\n"
 OWN_PNG = b"cockpit"  # the Software text of a plot cockpit drew
 
@@ -38,7 +36,7 @@ def written_by_cockpit(path: Path, legacy_header: str = "") -> bool:
     if path.suffix == ".png":
         return b"Software\x00" + OWN_PNG in start
     text = start.decode("utf-8", errors="replace")
-    return text.startswith(OWN_MARK) or bool(legacy_header) and text.startswith(legacy_header)
+    return text.startswith(OWN_MARK) or (bool(legacy_header) and text.startswith(legacy_header))
 
 
 def refuse_if_not_ours(path: Path, legacy_header: str = "", way_out: str = "") -> None:
@@ -63,7 +61,8 @@ def tsv_row(exp: Experiment) -> str:
     description = " ".join(exp.description.split())  # no tabs or newlines inside a cell
     if exp.early_stop:  # no metric was measured: say why the cell reads 0
         description += f" (stopped early at {exp.early_stop['progress']:.0f}%)"
-    return f"{short(exp.commit or '0' * 7)}\t{metric:.6f}\t{memory:.1f}\t{exp.status}\t{description}\n"
+    commit = short(exp.commit or "0" * 7)
+    return f"{commit}\t{metric:.6f}\t{memory:.1f}\t{exp.status}\t{description}\n"
 
 
 def append_result(path: Path, metric: str, exp: Experiment) -> None:
@@ -130,7 +129,8 @@ def render_experiments_md(state: SessionState) -> str:
         + (f", {rejected} proposals rejected" if rejected else "")
         + f" ({state.direction} {metric} is better).\n"
     )
-    if base is not None and best is not None:
+    if (base is not None and best is not None  # both measured: each has its metric
+            and base.metric is not None and best.metric is not None):
         gain = best.metric - base.metric
         out.append(
             f"Baseline {_fmt(base.metric)} (#{base.n}), best {_fmt(best.metric)} "
@@ -140,8 +140,9 @@ def render_experiments_md(state: SessionState) -> str:
     out.append("\n|---|---|---|---|---|---|---|\n")
     for e in done:
         out.append(
-            f"| {e.n} | {short(e.commit or '')} | {_fmt(e.metric)} | {_fmt(e.delta_best, signed=True)} "
-            f"| {_fmt(e.delta_baseline, signed=True)} | {e.status} | {_cell(e.description)} |\n"
+            f"| {e.n} | {short(e.commit or '')} | {_fmt(e.metric)} "
+            f"| {_fmt(e.delta_best, signed=True)} | {_fmt(e.delta_baseline, signed=True)} "
+            f"| {e.status} | {_cell(e.description)} |\n"
         )
     for e in done:
         out.append(f"\n## {e.n}. {e.description}\n\n")

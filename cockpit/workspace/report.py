@@ -5,13 +5,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from cockpit.workspace.history import short
-from cockpit.domain.state import SessionState
 from cockpit.domain.judge import Noise
+from cockpit.domain.state import Experiment, SessionState
+from cockpit.workspace.history import short
+from cockpit.workspace.paths import PLOT_NAME, REPORT_NAME
 from cockpit.workspace.records import OWN_MARK, OWN_PNG, refuse_if_not_ours
 
-PLOT_NAME = "progress.png"
-REPORT_NAME = "report.md"
 LEGACY_REPORT = "# Report: autoresearch/"
 
 
@@ -26,17 +25,14 @@ class SessionFacts:
     ended: float
 
     @classmethod
-    def from_events(cls, events: list[dict]) -> "SessionFacts":
-        noise_events = [e for e in events if e.get("event") == "noise"]
-        noise = Noise(noise_events[-1]["values"]) if noise_events else None
-        times = [e["time"] for e in events if "time" in e] or [0.0]
-        return cls(
-            state=SessionState.from_events(events),
-            noise=noise,
-            cost_usd=sum(e.get("cost_usd") or 0.0 for e in events if e.get("event") == "attempt"),
-            started=min(times),
-            ended=max(times),
-        )
+    def from_state(cls, state: SessionState) -> SessionFacts:
+        noise = Noise(state.noise["values"]) if state.noise else None
+        return cls(state=state, noise=noise, cost_usd=state.cost_usd,
+                   started=state.first_time, ended=state.last_time)
+
+    @classmethod
+    def from_events(cls, events: list[dict]) -> SessionFacts:
+        return cls.from_state(SessionState.from_events(events))
 
     @property
     def kept_changes(self):
@@ -44,6 +40,12 @@ class SessionFacts:
         base = self.state.baseline
         kept = [e for e in self.state.experiments if e.status == "keep" and e is not base]
         return sorted(kept, key=lambda e: -abs(e.delta_best or 0.0))
+
+
+def _measured(e: Experiment) -> float:
+    """The metric of an experiment known to have one (a scored one, the baseline)."""
+    assert e.metric is not None
+    return e.metric
 
 
 def render_plot(facts: SessionFacts, path: Path) -> None:
@@ -54,19 +56,19 @@ def render_plot(facts: SessionFacts, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     state = facts.state
-    lower = state.direction == "lower"
+    lower = state.judged_by.lower_is_better
     scored = [e for e in state.ran if e.metric is not None]
     kept = [e for e in scored if e.status == "keep"]
     discarded = [e for e in scored if e.status != "keep"]
     fig, ax = plt.subplots(figsize=(14, 7), dpi=100)
-    ax.scatter([e.n for e in discarded], [e.metric for e in discarded], c="#bbbbbb", s=14,
+    ax.scatter([e.n for e in discarded], [_measured(e) for e in discarded], c="#bbbbbb", s=14,
                alpha=0.6, zorder=2, label="Discarded")
-    ax.scatter([e.n for e in kept], [e.metric for e in kept], c="#2ecc71", s=48, zorder=4,
+    ax.scatter([e.n for e in kept], [_measured(e) for e in kept], c="#2ecc71", s=48, zorder=4,
                edgecolors="black", linewidths=0.5, label="Kept")
     if kept:
         xs, best, ys = [], None, []
         for e in kept:
-            best = e.metric if best is None else (min if lower else max)(best, e.metric)
+            best = _measured(e) if best is None else state.judged_by.best([best, _measured(e)])
             xs.append(e.n)
             ys.append(best)
         last_n = max(e.n for e in state.ran)
@@ -76,14 +78,14 @@ def render_plot(facts: SessionFacts, path: Path) -> None:
             ax.annotate(e.description[:40], (e.n, e.metric), textcoords="offset points",
                         xytext=(4, 6), fontsize=7, rotation=20, color="#1e8449")
     if facts.noise is not None and state.baseline is not None:
-        base = state.baseline.metric
+        base = _measured(state.baseline)
         ax.axhspan(base - facts.noise.spread, base + facts.noise.spread, color="#3498db",
                    alpha=0.08, label="Baseline ± noise")
     if scored:  # zoom on the interesting band, like the reference: outliers do not squash it
-        values = sorted(e.metric for e in scored)
+        values = sorted(_measured(e) for e in scored)
         lo, hi = values[0], values[min(len(values) - 1, int(0.95 * len(values)))]
         if state.baseline is not None:
-            hi = max(hi, state.baseline.metric) if lower else hi
+            hi = max(hi, _measured(state.baseline)) if lower else hi
         pad = (hi - lo) * 0.08 or 0.01
         ax.set_ylim(lo - pad, hi + pad)
     n_runs = len(state.ran)
@@ -109,10 +111,12 @@ def render_markdown(facts: SessionFacts) -> str:
                f"{sum(e.status == 'discard' for e in ran)} discarded, {len(crashes)} crashed"
                + (f", {len(state.finished) - len(ran)} proposals rejected"
                   if len(state.finished) > len(ran) else "") + ".\n\n")
-    if base is not None and best is not None:
+    if (base is not None and best is not None  # both measured: each has its metric
+            and base.metric is not None and best.metric is not None):
         gain = best.metric - base.metric
         pct = 100 * gain / base.metric if base.metric else 0.0
-        out.append(f"- **Baseline:** {metric} {base.metric:.6f} (#{base.n}, {short(base.commit)})\n")
+        out.append(f"- **Baseline:** {metric} {base.metric:.6f} (#{base.n}, "
+                   f"{short(base.commit)})\n")
         out.append(f"- **Best:** {metric} {best.metric:.6f} (#{best.n}, {short(best.commit)}: "
                    f"{best.description})\n")
         out.append(f"- **Total gain:** {gain:+.6f} ({pct:+.2f}%)\n")
@@ -133,7 +137,7 @@ def render_markdown(facts: SessionFacts) -> str:
     for rank, e in enumerate(kept, 1):
         conf = f"{e.confidence:.1f}x noise" if e.confidence is not None else "-"
         out.append(f"| {rank} | {e.n} | {short(e.commit)} | {_cell(e.description)} | "
-                   f"{-(e.delta_best or 0.0) if state.direction == 'lower' else e.delta_best or 0.0:+.6f}"
+                   f"{state.judged_by.gain_of(e.delta_best or 0.0):+.6f}"
                    f" | {conf} |\n")
     if not kept:
         out.append("| - | - | - | no change beat the baseline | - | - |\n")

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import git
 
-from cockpit.workspace.config import CONFIG_NAME, DEFAULT_TOML
 from cockpit.workspace.checks import WorkspaceError
+from cockpit.workspace.config import template
+from cockpit.workspace.paths import CONFIG_NAME
 
 TEMPLATES = ("program.md", "train.py", "prepare.py")
 GITIGNORE = """\
@@ -49,7 +50,8 @@ def init_workspace(target: Path) -> list[str]:
             shutil.copyfile(source / name, target / name)
             created.append(name)
     if not (target / CONFIG_NAME).exists():
-        (target / CONFIG_NAME).write_text(DEFAULT_TOML)
+        (target / CONFIG_NAME).write_text("# cockpit.toml: every key is optional; these are "
+                                          "the defaults.\n\n" + template())
         created.append(CONFIG_NAME)
     if not (target / ".gitignore").exists():
         (target / ".gitignore").write_text(GITIGNORE)
@@ -66,8 +68,9 @@ def init_workspace(target: Path) -> list[str]:
         if repo.index.entries or repo.head.is_valid():
             actor = git.Actor("cockpit", "cockpit@localhost")
             reader = repo.config_reader()
-            author = git.Actor(reader.get_value("user", "name", default="") or actor.name,
-                               reader.get_value("user", "email", default="") or actor.email)
+            # str(): git config values that look like numbers are read as numbers
+            author = git.Actor(str(reader.get_value("user", "name", default="") or actor.name),
+                               str(reader.get_value("user", "email", default="") or actor.email))
             repo.index.commit("cockpit workspace", author=author, committer=actor)
             done.append("committed them")
     return done

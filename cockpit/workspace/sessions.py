@@ -7,8 +7,7 @@ import time
 from pathlib import Path
 
 from cockpit.workspace.checks import WorkspaceError
-from cockpit.workspace.paths import STATE_DIR
-
+from cockpit.workspace.paths import all_journals
 
 TAG_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
@@ -21,7 +20,7 @@ def validate_tag(tag: str) -> str:
 
 def latest_session(workspace: Path) -> str | None:
     """The most recently active session's tag, if any."""
-    journals = list((workspace / STATE_DIR).glob("*/journal.jsonl"))
+    journals = all_journals(workspace)
     if not journals:
         return None
     return max(journals, key=lambda p: p.stat().st_mtime).parent.name

@@ -16,10 +16,10 @@ import re
 from pathlib import Path
 
 from cockpit.workspace.history import History, HistoryError, remove_tree
+from cockpit.workspace.paths import NEVER_SHARED, RUN_LOG_NAME
 
 # cockpit's records and caches in the human's checkout: never linked into a worktree
-OWN_ENTRIES = {".cockpit", "results.tsv", "experiments.md", "report.md", "progress.png",
-               "run.log", "__pycache__", ".pytest_cache", ".git", "cockpit.toml"}
+OWN_ENTRIES = {*NEVER_SHARED, RUN_LOG_NAME, "__pycache__", ".pytest_cache"}
 # what "auto" never links: names that hold keys, tokens and the like
 SECRET_NAME = re.compile(r"^\.env|secret|token|credential|passw|\.pem$|\.key$|\.p12$|"
                          r"^id_(rsa|ed25519|ecdsa)|netrc|\.kube|\.aws|\.ssh|\.gnupg",

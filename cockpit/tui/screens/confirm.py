@@ -32,7 +32,8 @@ class ConfirmScreen(ModalScreen[str | None]):
                 self.dismiss(key)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
-        self.dismiss(event.button.id.removeprefix("answer-"))
+        answer = event.button.id or ""  # every button here is an answer-<key>
+        self.dismiss(answer.removeprefix("answer-"))
 
     def action_dismiss_none(self) -> None:
         self.dismiss(None)

@@ -47,7 +47,7 @@ class ExperimentScreen(ModalScreen[None]):
     def action_search(self) -> None:
         focused = self.focused
         in_log = self.log_text is not None and focused is not None and (
-            focused is self.query_one(RunLog) or focused.has_ancestor(self.query_one(RunLog)))
+            self.query_one(RunLog) in focused.ancestors_with_self)  # the log or inside it
         self._searched = self.query_one(RunLog) if in_log else self.query_one(DiffView)
         self.query_one(SearchBar).open("the run log" if in_log else "the change")
 

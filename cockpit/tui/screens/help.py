@@ -1,7 +1,7 @@
 """`?`: every key, by section, generated from the keymap so it never drifts."""
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from itertools import groupby
 
 from rich.cells import cell_len
@@ -24,11 +24,11 @@ class HelpScreen(ModalScreen[None]):
 
     BINDINGS = [Binding("escape,question_mark,q", "close", "Close")]
 
-    def __init__(self, rows: list[tuple[str, ...]] | None = None, intro: str = "",
+    def __init__(self, rows: Sequence[tuple[str, ...]] | None = None, intro: str = "",
                  keymap: Mapping[str, str] | None = None) -> None:
         super().__init__()
-        rows = help_rows(keymap) if rows is None else rows
-        self.rows = [row if len(row) == 3 else ("", *row) for row in rows]
+        given: Sequence[tuple[str, ...]] = help_rows(keymap) if rows is None else rows
+        self.rows = [row if len(row) == 3 else ("", *row) for row in given]
         self.intro = intro
 
     def compose(self) -> ComposeResult:

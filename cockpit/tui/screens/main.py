@@ -23,14 +23,12 @@ from cockpit.tui.widgets.timeline import Timeline
 class MainScreen(PaneScreen):
     PANES = [("timeline", "Timeline"), ("diff", "Diff"), ("run-log", "Log"),
              ("chart", "Chart"), ("program", "Program")]
-    BINDINGS = bindings() + [Binding("escape", "leave_editor", "Leave editor", show=False)]
+    BINDINGS = [*bindings(), Binding("escape", "leave_editor", "Leave editor", show=False)]
 
-    def __init__(self, program: Path, metric: str, lower_is_better: bool,
-                 watch_program: bool = True) -> None:
+    def __init__(self, program: Path, watch_program: bool = True) -> None:
         super().__init__(id="main")
         self.program = program
-        self.metric = metric
-        self.lower_is_better = lower_is_better
+        self.metric = "val_bpb"  # until the journal names the session's
         self.watch_program = watch_program
 
     def compose(self) -> ComposeResult:
@@ -41,7 +39,7 @@ class MainScreen(PaneScreen):
                 yield Timeline(self.metric, id="timeline")
                 yield DiffView(id="diff")
             with Vertical(id="right", classes="column"):
-                yield MetricChart(self.metric, self.lower_is_better, id="chart")
+                yield MetricChart(self.metric, id="chart")
                 yield RunLog(id="run-log")
                 yield ProgramEditor(self.program, watch=self.watch_program, id="program")
         yield SearchBar(id="search-bar")
@@ -53,8 +51,17 @@ class MainScreen(PaneScreen):
         self.query_one("#diff").border_title = "change"
         self.query_one("#run-log").border_title = "run log"
         self.query_one("#chart").border_title = self.metric
-        self.query_one("#program").border_title = "program.md"
+        self.query_one("#program").border_title = self.program.name
         self.query_one("#timeline").focus()
+
+    def show_metric(self, name: str) -> None:
+        """The metric the journal names (once it does): the chart's and the timeline's."""
+        if name == self.metric:
+            return
+        self.metric = name
+        self.query_one(Timeline).set_metric(name)
+        self.query_one(MetricChart).set_metric(name)
+        self.query_one("#chart").border_title = name
 
     def panes_shown(self) -> None:
         self.query_one(RunLog).flush()

@@ -34,8 +34,9 @@ class NotesScreen(ModalScreen[int | None]):
             return
         options = self.query_one(OptionList)
         index = options.highlighted
-        if index is not None:
-            self.dismiss(int(options.get_option_at_index(index).id))
+        note_id = options.get_option_at_index(index).id if index is not None else None
+        if note_id is not None:  # every option carries its note's id
+            self.dismiss(int(note_id))
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -1,8 +1,13 @@
 """Panes side by side on a big terminal, one at a time behind tabs on a small one."""
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
 from textual import events
+from textual.app import App
 from textual.css.query import NoMatches
+from textual.dom import DOMNode
 from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Tab, Tabs
@@ -11,6 +16,21 @@ from cockpit.tui.widgets.search_bar import SearchBar
 
 NARROW_WIDTH = 100  # below this many columns (or NARROW_HEIGHT rows) panes become tabs
 NARROW_HEIGHT = 30
+CSS_FILE = Path(__file__).parent.parent / "app.tcss"  # the cockpit's one style sheet
+
+
+@runtime_checkable
+class Searchable(Protocol):
+    """A pane `/` searches: the timeline, the run log, the diff."""
+
+    def find(self, text: str, forward: bool = True) -> int | None: ...
+
+
+def relayout(app: App) -> None:
+    """The terminal's size is known (or changed): panes side by side, or tabs."""
+    for screen in app.screen_stack:
+        if isinstance(screen, PaneScreen) and screen.is_mounted:
+            screen.layout_panes()
 
 
 class PaneScreen(Screen):
@@ -60,10 +80,11 @@ class PaneScreen(Screen):
     def pane_of(self, widget: Widget | None) -> str | None:
         """The id of the pane `widget` is in, if any."""
         ids = {pane for pane, _ in self.PANES}
-        while widget is not None and widget is not self:
-            if widget.id in ids:
-                return widget.id
-            widget = widget.parent
+        node: DOMNode | None = widget
+        while node is not None and node is not self:
+            if node.id in ids:
+                return node.id
+            node = node.parent
         return None
 
     def show_pane(self, pane: str, focus: bool = True) -> None:
@@ -89,7 +110,7 @@ class PaneScreen(Screen):
         except NoMatches:
             return
         pane = self.active_pane if self.narrow else self.pane_of(self.focused) or self.active_pane
-        if not hasattr(self.query_one(f"#{pane}"), "find"):
+        if not isinstance(self.query_one(f"#{pane}"), Searchable):
             self.notify("search works in the timeline, the run log and the diff: "
                         "focus one of them first", severity="warning")
             return
@@ -99,8 +120,8 @@ class PaneScreen(Screen):
     def on_search_bar_find(self, message: SearchBar.Find) -> None:
         if not self.searched:
             return
-        found = self.query_one(f"#{self.searched}").find(message.text, message.forward)
-        if found is None:
+        pane = self.query_one(f"#{self.searched}")  # action_search chose one that can find
+        if isinstance(pane, Searchable) and pane.find(message.text, message.forward) is None:
             self.notify(f"no match for {message.text!r}", severity="warning")
 
     def on_search_bar_closed(self, message: SearchBar.Closed) -> None:
@@ -118,7 +139,8 @@ class PaneScreen(Screen):
                 self.active_pane = pane
 
     def on_tabs_tab_activated(self, event: Tabs.TabActivated) -> None:
-        if event.tabs.id != "pane-tabs" or event.tab is None or not self.narrow:
+        if (event.tabs.id != "pane-tabs" or event.tab is None or event.tab.id is None
+                or not self.narrow):
             return
         pane = event.tab.id.removeprefix("tab-")
         if pane != self.active_pane:

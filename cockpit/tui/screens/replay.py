@@ -6,18 +6,16 @@ step; space plays it back at the chosen speed; the chart's cursor follows.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
+from textual.timer import Timer
 from textual.widgets import Footer, Static
 
-from cockpit.tui.feeds import JournalTail, read_tail
-from cockpit.workspace.paths import session_dir
+from cockpit.client.store import SessionStore
 from cockpit.tui.screens.panes import PaneScreen
 from cockpit.tui.view import SessionView, describe
 from cockpit.tui.widgets.diff_view import DiffView
@@ -54,19 +52,17 @@ class ReplayScreen(PaneScreen):
             self.n = n
             self.text = text
 
-    def __init__(self, workspace: Path, tag: str, metric: str = "val_bpb",
-                 standalone: bool = False) -> None:
+    def __init__(self, store: SessionStore, standalone: bool = False) -> None:
         super().__init__(id="replay")
-        self.workspace = workspace
-        self.tag = tag
-        self.metric = metric
+        self.store = store
+        self.tag = store.tag
         self.standalone = standalone  # `cockpit replay`: closing it quits
         self.view = SessionView()
-        self.tail = JournalTail(session_dir(workspace, tag) / "journal.jsonl")
+        self.tail = store.follow()
         self.speed_index = 1
         self.playing = False
         self.current: int | None = None
-        self._player = None
+        self._player: Timer | None = None
         self._shown_version = -1
 
     def compose(self) -> ComposeResult:
@@ -74,10 +70,10 @@ class ReplayScreen(PaneScreen):
         yield self.make_tabs()
         with Horizontal(id="replay-panes"):
             with Vertical(classes="column", id="replay-left"):
-                yield Timeline(self.metric, id="replay-timeline")
+                yield Timeline(id="replay-timeline")
                 yield DiffView(id="replay-diff")
             with Vertical(classes="column", id="replay-right"):
-                yield MetricChart(self.metric, id="replay-chart")
+                yield MetricChart(id="replay-chart")
                 yield RunLog(id="replay-log")
         yield Footer()
 
@@ -86,7 +82,6 @@ class ReplayScreen(PaneScreen):
         self.query_one("#replay-timeline").border_title = f"replay: {self.tag}"
         self.query_one("#replay-diff").border_title = "change"
         self.query_one("#replay-log").border_title = "run log"
-        self.query_one("#replay-chart").border_title = self.metric
         self.query_one("#replay-chart", MetricChart).query_one("#loss-sparkline").display = False
         self.refresh_from_journal()
         timeline = self.query_one(Timeline)
@@ -99,6 +94,11 @@ class ReplayScreen(PaneScreen):
     def refresh_from_journal(self) -> None:
         for event in self.tail.poll():
             self.view.apply(event)
+        metric = self.view.state.metric
+        if self.query_one("#replay-chart").border_title != metric:
+            self.query_one("#replay-chart").border_title = metric
+            self.query_one(Timeline).set_metric(metric)
+            self.query_one(MetricChart).set_metric(metric)
         if self.view.version != self._shown_version:
             self._shown_version = self.view.version
             self.query_one(Timeline).set_rows(self.view.rows())
@@ -137,12 +137,12 @@ class ReplayScreen(PaneScreen):
         self.query_one(MetricChart).set_cursor(n)
         self.query_one(RunLog).reset()
         if exp.log:
-            self.load_log(n, self.workspace / exp.log)
+            self.load_log(n, exp.log)
         self.show_status()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="replay-log")
-    def load_log(self, n: int, path: Path) -> None:
-        self.post_message(self.LogLoaded(n, read_tail(path)))
+    def load_log(self, n: int, log: str) -> None:
+        self.post_message(self.LogLoaded(n, self.store.log(log)))
 
     def on_replay_screen_log_loaded(self, message: LogLoaded) -> None:
         if message.n == self.current:
@@ -194,7 +194,8 @@ class ReplayScreen(PaneScreen):
     def _play_step(self) -> None:
         if not self.action_step(1):
             self.playing = False
-            self._player.stop()
+            if self._player is not None:  # always set while playing
+                self._player.stop()
             self.show_status()
 
     def action_pane(self, pane: str) -> None:

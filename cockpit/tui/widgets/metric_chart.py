@@ -176,7 +176,7 @@ class LossSpark(Widget):
         at = len(self.current) - 1
         if now is not None:
             text.append(f"loss {now:.3f} ")
-        if self.reference and 0 <= at < len(self.reference):
+        if self.reference and now is not None and 0 <= at < len(self.reference):
             then = self.reference[at]
             text.append(f"best {then:.3f} ", style="green" if now <= then else "red")
         elif self.reference:
@@ -191,17 +191,16 @@ class MetricChart(Vertical):
 
     DEFAULT_CLASSES = "pane"
 
-    def __init__(self, metric: str = "val_bpb", lower_is_better: bool = True, **kwargs) -> None:
+    def __init__(self, metric: str = "val_bpb", **kwargs) -> None:
         super().__init__(**kwargs)
         self.metric = metric
-        self.lower_is_better = lower_is_better
         self.points: list[Point] = []
         self.cursor: int | None = None
         self.bar: float | None = None
         self.band: float | None = None
         self.losses: list[float] = []
         self.reference: list[float] | None = None
-        self._drawn = None  # what the plot last showed, to skip identical redraws
+        self._drawn: tuple | None = None  # what the plot last showed, to skip identical redraws
 
     def compose(self) -> ComposeResult:
         yield Static(f"{self.metric} per experiment", id="chart-title", markup=False)
@@ -214,6 +213,13 @@ class MetricChart(Vertical):
 
     def on_show(self) -> None:
         self.redraw()
+
+    def set_metric(self, name: str) -> None:
+        self.metric = name
+        if self.is_mounted:
+            self.query_one("#chart-title", Static).update(f"{name} per experiment")
+            self._drawn = None
+            self.redraw()
 
     def set_points(self, points: list[Point], cursor: int | None = None) -> None:
         self.points = points
@@ -278,7 +284,8 @@ class MetricChart(Vertical):
         plt.yticks(ticks, labels)
         first, last = min(p.n for p in self.points), max(p.n for p in self.points)
         digits = len(str(last))
-        xticks = integer_ticks(first, last, max(1, (width - 8) // (digits + 5)))
+        # whole numbers, as the floats plotext's types ask for
+        xticks: list[float] = [*integer_ticks(first, last, max(1, (width - 8) // (digits + 5)))]
         plt.xlim(first - 0.5 if first == last else first, last + 0.5 if first == last else last)
         plt.xticks(xticks, [str(x) for x in xticks])
         x_span = [first, last] if first != last else [first - 0.5, last + 0.5]

@@ -43,7 +43,7 @@ def merge_edit(original: str, edited: list[str]) -> str:
     last = len(edited) - 1
     out: list[str] = []
     matcher = difflib.SequenceMatcher(None, contents, edited, autojunk=False)
-    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+    for tag, i1, _i2, j1, j2 in matcher.get_opcodes():
         for offset, j in enumerate(range(j1, j2)):
             i = i1 + offset if tag == "equal" else None
             if j == last:
@@ -188,7 +188,7 @@ class ProgramEditor(Vertical):
 
         name = self.path.name
         # The directory, not the file: editors that save by rename replace the file's inode.
-        for changes in watch(self.path.parent, recursive=False, stop_event=self._stop_watch,
+        for _changes in watch(self.path.parent, recursive=False, stop_event=self._stop_watch,
                              watch_filter=lambda change, path: Path(path).name == name,
                              debounce=200, rust_timeout=500, yield_on_timeout=False):
             if self._stop_watch.is_set():

@@ -16,6 +16,7 @@ from rich.highlighter import Highlighter
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.timer import Timer
 from textual.widgets import Log, Static
 
 MAX_LINES = 2000
@@ -155,7 +156,7 @@ class RunLog(Vertical):
         self._shown_progress = ""
         self._progress_at = 0.0
         self._strip_rows = 0
-        self._progress_timer = None  # a held-back progress update, due soon
+        self._progress_timer: Timer | None = None  # a held-back progress update, due soon
         self._found: int | None = None  # the line the last find landed on
         self._query = ""
 
@@ -287,13 +288,3 @@ class RunLog(Vertical):
                 log.show_line(index)
                 return index
         return None
-
-    @property
-    def last_line(self) -> str:
-        """The newest text on screen (the progress strip, else the last finished line)."""
-        if self.assembler.current:
-            return self.assembler.current
-        if self._pending:
-            return self._pending[-1]
-        lines = self.log_widget.lines if self.is_mounted else []
-        return lines[-1] if lines else ""

@@ -28,7 +28,7 @@ class Status:
     budget: float = 0.0
     best: float | None = None
     best_vs_baseline: float | None = None
-    lower_is_better: bool = True
+    gained: bool = False  # the best beats the baseline (drawn green)
     noise: float | None = None  # the metric's measured noise spread (std of re-runs)
     noise_runs: int = 0  # how many runs that spread rests on
     confidence: float | None = None  # the best's last gain, in units of that noise
@@ -88,8 +88,7 @@ def status_parts(s: Status, width: int) -> list[Part]:
     if s.best is not None:
         add(2, f"best {s.best:.6f}")
         if s.best_vs_baseline is not None:
-            gained = (s.best_vs_baseline < 0) == s.lower_is_better and s.best_vs_baseline != 0
-            add(7, f"({s.best_vs_baseline:+.6f})", "green" if gained else "")
+            add(7, f"({s.best_vs_baseline:+.6f})", "green" if s.gained else "")
         if s.confidence is not None:
             add(9, f"{s.confidence:.1f}x", "dim")
     noise = noise_label(s.noise, s.noise_runs)
@@ -116,8 +115,10 @@ def fit_parts(parts: list[Part], width: int) -> Text:
     for index in sorted(range(len(parts)), key=lambda i: parts[i][0]):
         _, text, short = parts[index]
         for form in (text, short):
-            cost = form.cell_len + (len(GAP) if chosen else 0) if form is not None else None
-            if cost is not None and used + cost <= width:
+            if form is None:
+                continue
+            cost = form.cell_len + (len(GAP) if chosen else 0)
+            if used + cost <= width:
                 chosen[index] = form
                 used += cost
                 break

@@ -13,13 +13,14 @@ import re
 from dataclasses import dataclass
 
 from rich.text import Text
+from textual.coordinate import Coordinate
 from textual.message import Message
 from textual.widgets import DataTable
 
 STATUS_STYLE = {"keep": "green", "discard": "yellow", "crash": "red", "rejected": "magenta",
                 None: "cyan"}
 # The chart's markers, so a row and its point read alike.
-STATUS_MARK = {"keep": "●", "discard": "○", "crash": "x", "rejected": "-"}
+STATUS_MARK: dict[str | None, str] = {"keep": "●", "discard": "○", "crash": "x", "rejected": "-"}
 LIVE_MARK = {"running": "▶", "awaiting": "?", "proposed": "·", "2nd look": "↻"}
 MARK = "◆"  # a row marked for comparison
 DESCRIPTION_MIN = 40  # characters of description kept whenever the pane allows it
@@ -199,6 +200,12 @@ class Timeline(DataTable):
         self.column_layout: list[Column] = []
         self._unshown: list[int] = []  # older rows still to add, newest first (a long session)
 
+    def set_metric(self, name: str) -> None:
+        """The metric column's heading (the session's metric, once the journal names it)."""
+        if name != self.metric:
+            self.metric = name
+            self._relayout()
+
     @property
     def columns_shown(self) -> tuple[str, ...]:
         return tuple(c.key for c in self.column_layout)
@@ -260,7 +267,7 @@ class Timeline(DataTable):
             self.show_workers = True
         for row in rows:
             self._rows.setdefault(row.n, row)
-        if (self.show_workers and "gpu" not in self.columns_shown
+        if ((self.show_workers and "gpu" not in self.columns_shown)
                 or len(str(max(self._rows, default=0))) != widest):
             self._relayout()  # rebuilt with the new column widths
         if not self.column_layout:
@@ -285,8 +292,7 @@ class Timeline(DataTable):
             self.sort("n", key=lambda cell: -_number(cell))
         if not self._rows:
             return
-        target = max(self._rows) if following else selected
-        self.select(target)
+        self.select(max(self._rows) if following or selected is None else selected)
 
     def _update_row(self, row: Row) -> None:
         for column, value in zip(self.column_layout, self._cells(row)):
@@ -304,8 +310,13 @@ class Timeline(DataTable):
     def selected_n(self) -> int | None:
         if not self._rows or self.cursor_row < 0 or self.cursor_row >= self.row_count:
             return None
-        key = self.coordinate_to_cell_key((self.cursor_row, 0)).row_key
-        return int(key.value)
+        return self._n_at(self.cursor_row)
+
+    def _n_at(self, row: int) -> int:
+        """The experiment number of the row at this index."""
+        key = self.coordinate_to_cell_key(Coordinate(row, 0)).row_key.value
+        assert key is not None  # every row is added with its n as its key
+        return int(key)
 
     @property
     def numbers(self) -> list[int]:
@@ -329,10 +340,6 @@ class Timeline(DataTable):
         self.post_message(self.MarksChanged(self.marked))
         return n in self._marked
 
-    def clear_marks(self) -> None:
-        for n in list(self._marked):
-            self.toggle_mark(n)
-
     def find(self, text: str, forward: bool = True) -> int | None:
         """Select the next row (down the table, older; `forward=False`: up) after the
         cursor whose n, description, status or verdict contains `text` (any case),
@@ -340,8 +347,7 @@ class Timeline(DataTable):
         needle = text.strip().lower()
         if not needle or not self._rows:
             return None
-        order = [int(self.coordinate_to_cell_key((i, 0)).row_key.value)
-                 for i in range(self.row_count)]
+        order = [self._n_at(i) for i in range(self.row_count)]
         start = self.cursor_row if 0 <= self.cursor_row < len(order) else -1
         step = 1 if forward else -1
         for offset in range(1, len(order) + 1):
