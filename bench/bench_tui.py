@@ -126,6 +126,18 @@ def bench_flood(tmp: Path, rate: int, seconds: int) -> None:
         term.close()
         subprocess.run([sys.executable, "-m", "cockpit", "-C", str(ws), "stop", "--now"],
                        capture_output=True)
+        wait_until_ended(ws)  # its last records land before the folder is removed
+
+
+def wait_until_ended(ws: Path, timeout: float = 30.0) -> None:
+    from cockpit.workspace.lock import read_session
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        info = read_session(ws)
+        if info is None or not info.alive:
+            return
+        time.sleep(0.1)
 
 
 def bench_startup(tmp: Path, rounds: int) -> None:
@@ -163,6 +175,7 @@ def bench_idle(tmp: Path, seconds: int) -> None:
         term.close()
         subprocess.run([sys.executable, "-m", "cockpit", "-C", str(ws), "stop", "--now"],
                        capture_output=True)
+        wait_until_ended(ws)  # its last records land before the folder is removed
 
 
 def bench_stats(experiments: int) -> None:
