@@ -5,7 +5,8 @@ Data, tokenizer, dataloader and evaluation for cockpit (fixed: the agent never e
     python prepare.py --source DIR    # your own text files (.txt .md .py ...) or .parquet (`text` column)
     python prepare.py --force         # rebuild even if the data is up to date
 
-Everything lands in the data dir: ~/.cache/cockpit/data, or $COCKPIT_DATA_DIR.
+Everything lands in the data dir: ~/.cache/cockpit/data, or $COCKPIT_DATA_DIR. Under
+cockpit a training run cannot read val.bin: only the evaluator (evaluate.py) does.
 
     tokenizer.json      byte-level BPE (HF `tokenizers`), `<|bos|>` separates documents
     train_000.bin ...   uint16 token shards of the training split
@@ -293,12 +294,16 @@ class Tokenizer:
 # Data dir state
 
 
-def _load_meta(data_dir):
-    """fingerprint.json if the build in data_dir is complete (all files present, right sizes)."""
+def _load_meta(data_dir, with_val=True):
+    """fingerprint.json if the build in data_dir is complete (all files present, right
+    sizes). `with_val=False`: the val split is not checked (a training run under cockpit
+    does not see it)."""
     data_dir = Path(data_dir)
     try:
         meta = json.loads((data_dir / FINGERPRINT_FILE).read_text())
-        files = [(f["name"], f["tokens"]) for f in meta["train_files"]] + [(meta["val_file"]["name"], meta["val_file"]["tokens"])]
+        files = [(f["name"], f["tokens"]) for f in meta["train_files"]]
+        if with_val:
+            files.append((meta["val_file"]["name"], meta["val_file"]["tokens"]))
         for name, ntok in files:
             if (data_dir / name).stat().st_size != 2 * ntok:
                 return None
@@ -312,7 +317,7 @@ def _load_meta(data_dir):
 def require_data(data_dir=None):
     """Meta of the prepared data; exits with one line if there is none."""
     data_dir = Path(data_dir) if data_dir is not None else get_data_dir()
-    meta = _load_meta(data_dir)
+    meta = _load_meta(data_dir, with_val=False)
     if meta is None:
         raise SystemExit(f"no prepared data in {data_dir}: run `python prepare.py` first")
     return meta
@@ -524,6 +529,9 @@ def _load_tokens(data_dir, split):
         names = [f["name"] for f in meta["train_files"] if f["tokens"] > 0]
     elif split == "val":
         names = [meta["val_file"]["name"]]
+        if (Path(data_dir) / names[0]).stat().st_size != 2 * meta["val_file"]["tokens"]:
+            raise SystemExit(f"the validation split ({Path(data_dir) / names[0]}) is hidden "
+                             "here: under cockpit only its evaluator reads it (see evaluate.py)")
     else:
         raise ValueError(f"split must be 'train' or 'val', not {split!r}")
     return [np.memmap(Path(data_dir) / n, dtype=np.uint16, mode="r") for n in names]

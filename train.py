@@ -1,6 +1,8 @@
 """
 The file the agent edits: a small GPT trained for a fixed wall-clock TIME_BUDGET, then
-evaluated in bits per byte (val_bpb, lower is better) on the pinned validation split.
+handed over (evaluate.hand_over) to be measured in bits per byte (val_bpb, lower is better)
+on the pinned validation split. Under cockpit the measuring is cockpit's own: this file
+trains, cannot read the validation split, and is timed by cockpit's clock.
 
     python train.py      # COCKPIT_TIME_BUDGET=60 python train.py for a short run
 
@@ -22,7 +24,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from prepare import MAX_SEQ_LEN, TIME_BUDGET, Tokenizer, make_dataloader, evaluate_bpb, data_fingerprint
+from prepare import MAX_SEQ_LEN, TIME_BUDGET, Tokenizer, make_dataloader, data_fingerprint
+from evaluate import hand_over
 
 # ---------------------------------------------------------------------------
 # Hyperparameters (the agent tunes these)
@@ -42,8 +45,7 @@ GRAD_CLIP = 1.0  # max global grad norm (0 = off)
 WARMUP_RATIO = 0.05  # fraction of the time budget spent warming the LR up
 WARMDOWN_RATIO = 0.4  # fraction of the time budget spent decaying the LR at the end
 FINAL_LR_FRAC = 0.0  # LR at the end of warmdown, as a fraction of the peak
-EVAL_BATCH_SIZE = 32  # sequences per forward pass during evaluation
-SEED = 42  # random seed (init and data order)
+SEED = 42  # random seed (init and data order); cockpit's re-runs set COCKPIT_SEED
 
 # ---------------------------------------------------------------------------
 # Model: pre-norm GPT with RMSNorm, rotary embeddings, QK-norm, ReLU^2 MLP.
@@ -197,10 +199,11 @@ def lr_multiplier(progress):
 # ---------------------------------------------------------------------------
 # Setup
 
-torch.manual_seed(SEED)
+seed = int(os.environ.get("COCKPIT_SEED", SEED))  # re-runs measure seeds, not only noise
+torch.manual_seed(seed)
 device = detect_device()
 if device.type == "cuda":
-    torch.cuda.manual_seed(SEED)
+    torch.cuda.manual_seed(seed)
     torch.backends.cuda.matmul.allow_tf32 = True
     torch.backends.cudnn.allow_tf32 = True
     autocast = torch.amp.autocast("cuda", dtype=torch.bfloat16)
@@ -237,7 +240,7 @@ optimizer = torch.optim.AdamW(groups, betas=(ADAM_BETA1, ADAM_BETA2), eps=1e-8,
 if device.type == "cuda":
     model = torch.compile(model)  # on CPU compilation costs startup without gains
 
-train_loader = make_dataloader(tokenizer, BATCH_SIZE, MAX_SEQ_LEN, "train", device, seed=SEED)
+train_loader = make_dataloader(tokenizer, BATCH_SIZE, MAX_SEQ_LEN, "train", device, seed=seed)
 tokens_per_step = BATCH_SIZE * MAX_SEQ_LEN * GRAD_ACCUM_STEPS
 
 print(f"device: {device} ({torch.cuda.get_device_name() if device.type == 'cuda' else f'{torch.get_num_threads()} threads'})")
@@ -246,7 +249,7 @@ print(f"data_fingerprint: {data_fingerprint(tokenizer.data_dir)}")
 print(f"vocab_size: {vocab_size:,} | seq_len: {MAX_SEQ_LEN} | tokens/step: {tokens_per_step:,}")
 print(f"params: {num_params:,} | depth: {DEPTH} | dim: {MODEL_DIM} | heads: {N_HEADS}")
 print(f"flops_per_token: {flops_per_token:.4e} | peak_flops: {peak:.4e} ({peak_source})")
-print(f"time_budget: {TIME_BUDGET}s")
+print(f"time_budget: {TIME_BUDGET}s | seed: {seed}")
 sys.stdout.flush()
 
 # ---------------------------------------------------------------------------
@@ -306,12 +309,13 @@ total_tokens = step * tokens_per_step
 timed_tokens = (step - skip_steps) * tokens_per_step
 mfu_percent = 100 * flops_per_token * timed_tokens / training_time / peak if training_time > 0 else 0.0
 
-raw_model.eval()
-with autocast:
-    val_bpb = evaluate_bpb(raw_model, tokenizer, EVAL_BATCH_SIZE)
+# The trained model goes to cockpit, which measures it in a process of its own (by hand,
+# hand_over measures it here and returns val_bpb).
+val_bpb = hand_over(raw_model)
 
 print("---")
-print(f"val_bpb:          {val_bpb:.6f}")
+if val_bpb is not None:
+    print(f"val_bpb:          {val_bpb:.6f}")
 print(f"training_seconds: {training_time:.1f}")
 print(f"total_seconds:    {time.time() - t_script_start:.1f}")
 print(f"peak_vram_mb:     {peak_memory_mb(device):.1f}")

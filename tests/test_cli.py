@@ -22,7 +22,7 @@ def one_line_error(result) -> str:
 @pytest.mark.parametrize("toml, expected", [
     ("[experiment\n", "not valid TOML"),
     ("[experiment]\nbudget = 60\n", "unknown key [experiment] budget; allowed: data_dir, "
-                                    "editable, env, fixed, max_log_mb, min_free_mb, "
+                                    "editable, env, evaluator, fixed, max_log_mb, min_free_mb, "
                                     "prepare_command, share, time_budget, "
                                     "timeout, train_command"),
     ("[experiment]\ntime_budget = \"5m\"\n", "[experiment] time_budget must be an integer"),

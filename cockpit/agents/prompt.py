@@ -79,6 +79,12 @@ Rules:
 - Change only {editable}. Every other file (data, tokenizer, evaluation) is fixed.
 - One idea per experiment, so the result says whether the idea works.
 - Keep the run within the time budget and the device's memory; a crash wastes a run.
+- Cockpit measures every result itself. It times the run (training past the budget is a \
+crash), and when {editable} hands its model over (hand_over(model) from evaluate.py), \
+cockpit evaluates it in a process of its own on a validation split the run cannot read, \
+after checking that the model is causal (later tokens must not change earlier logits). \
+A printed {metric} that differs from the measured one is a crash; changing only the seed \
+is never kept. Make the model better, not the number.
 - Do not repeat an idea the history shows, unless you say why it deserves another try.
 - Follow the human's steering notes.
 

@@ -74,6 +74,7 @@ def cmd_doctor(args) -> int:
     check_workspace(report, workspace, config)
     check_session(report, workspace)
     check_data(report, workspace)
+    check_measuring(report, workspace, config)
     check_sandbox(report, workspace, config)
     check_keys(report, config)
     check_device(report)
@@ -208,6 +209,60 @@ def check_data(report: Report, workspace: Path) -> None:
     else:
         report.line(WARN, "data", f"no prepared data in {data}: the first run builds it, or run "
                     "`python prepare.py` now (offline, a few minutes)")
+
+
+def check_measuring(report: Report, workspace: Path, config: Config) -> None:
+    """Who measures the results: the workspace's evaluator (ready to measure), or train.py
+    as it prints them; and whether re-runs can vary the seed."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    from cockpit.runners.environment import training_env
+    from cockpit.session.measuring import SEED_VARIABLE, evaluator_python
+    from cockpit.workspace.paths import EVALUATOR_NAME
+
+    setting, trust = config.experiment.evaluator, config.judge.trust
+    name = "" if setting == "" else (EVALUATOR_NAME if setting == "auto" else setting)
+    if not name or not (workspace / name).is_file():
+        if trust == "measured":
+            report.line(FIX, "measuring", f"[judge] trust = \"measured\" but there is no "
+                        f"evaluator ({name or EVALUATOR_NAME}): `cockpit init` writes one")
+        else:
+            report.line(WARN, "measuring", "no evaluator: results are what train.py prints "
+                        "(reported by train.py, not measured by cockpit)")
+    else:
+        with tempfile.TemporaryDirectory(prefix="cockpit-doctor-") as where:
+            for fixed in dict.fromkeys([name, *config.experiment.fixed]):
+                if (workspace / fixed).is_file():
+                    target = Path(where) / fixed
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(workspace / fixed, target)
+            try:
+                out = subprocess.run([evaluator_python(config, workspace), "-E", "-s", "-B",
+                                      name, "--check"], cwd=where, capture_output=True,
+                                     text=True, timeout=120, stdin=subprocess.DEVNULL,
+                                     env=training_env(passthrough=config.experiment.env))
+                said = (out.stdout.strip().splitlines() or [""])[-1]
+                ok = out.returncode == 0 and said
+                why = said.removeprefix("error: ") or (out.stderr.strip().splitlines()
+                                                       or [f"exit code {out.returncode}"])[-1]
+            except (OSError, subprocess.TimeoutExpired) as exc:
+                ok, why = False, str(exc)
+        if ok:
+            report.line(OK, "measuring", f"measured by cockpit: {name} ({said})")
+        else:
+            report.line(FIX, "measuring", f"{name} --check: {why or 'printed nothing'}: the "
+                        "baseline would end the session; fix it, or set [judge] trust = "
+                        "\"reported\"")
+    editable = workspace / config.experiment.editable
+    try:
+        seeds = SEED_VARIABLE in editable.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return
+    if not seeds:
+        report.line(WARN, "seeds", f"{config.experiment.editable} ignores {SEED_VARIABLE}: "
+                    "the noise floor measures nondeterminism only, not seeds")
 
 
 def check_device(report: Report) -> None:

@@ -9,6 +9,7 @@ import time
 from cockpit.cli.args import workspace_of
 from cockpit.client.connection import NoSession, request
 from cockpit.domain.errors import CockpitError
+from cockpit.domain.events import floor_kind, measured_label
 from cockpit.domain.exits import EXIT_FOUND, EXIT_OK
 
 VERBS = ("status", "pause", "resume", "stop", "steer", "notes", "approve", "reject")
@@ -117,7 +118,9 @@ def describe_status(live: dict, status: dict) -> str:
                      + " (`cockpit approve N` / `cockpit reject N`)")
     metric = status["metric"]
     if status["best"] is not None:
-        best = f"best {metric} {status['best']:.6f} (#{status['best_n']})"
+        how = measured_label(status.get("best_measured", ""))
+        best = f"best {metric} {status['best']:.6f} (#{status['best_n']}" + (
+            f", {how})" if how else ")")
         if status["baseline"] is not None:
             delta = status["best"] - status["baseline"]
             pct = 100 * delta / status["baseline"] if status["baseline"] else 0.0
@@ -125,8 +128,13 @@ def describe_status(live: dict, status: dict) -> str:
         lines.append(best)
     noise = (f"noise ±{status['noise']:.4f} ({status['noise_runs']} runs)"
              if status["noise"] is not None else "no noise floor yet")
+    kind = floor_kind(status.get("seeds"))
+    if kind and status["noise"] is not None:
+        noise += f" from {kind}"
     lines.append(f"{status['experiments']} experiments, {status['kept']} kept, "
                  f"{status['crashed']} crashed; {noise}")
+    if status.get("measuring"):
+        lines.append(f"results: {status['measuring']}")
     lines.append(f"workers: {live['workers']}; agent: {live['agent']}; "
                  f"auto-approve {'on' if live['auto_approve'] else 'off'}; "
                  f"cost ${live['cost_usd']:.4f}")

@@ -15,3 +15,12 @@ def lines_delta(diff: str) -> int:
     added = sum(line.startswith("+") and not line.startswith("+++") for line in lines)
     removed = sum(line.startswith("-") and not line.startswith("---") for line in lines)
     return added - removed
+
+
+def seed_only(diff: str) -> bool:
+    """Whether every line a unified diff changes names a seed: a change of the seed alone,
+    which moves the result by noise, never by an idea."""
+    changed = [line[1:] for line in diff.splitlines()
+               if line[:1] in "+-" and not line.startswith(("+++", "---"))]
+    changed = [line for line in changed if line.strip()]
+    return bool(changed) and all("seed" in line.lower() for line in changed)

@@ -31,11 +31,34 @@ SANDBOX = "sandbox"  # the sandbox refused it something it needed
 HOLDER_KILLED = "holder_killed"  # without a sandbox: it killed its reaper
 CANNOT_START = "cannot_start"
 EARLY_STOP = "early_stop"  # stopped early, behind the best (a discard)
+OVER_BUDGET = "over_budget"  # cockpit's clock stopped it: it trained past its budget
+NO_ARTIFACT = "no_artifact"  # it handed over no model for cockpit to measure
+NOT_MEASURED = "not_measured"  # the evaluator refused its artifact (a failed probe, a bad file)
+MISREPORTED = "misreported"  # it printed a metric other than the one cockpit measured
+SEED_CHANGE = "seed_change"  # only its seed changed: a discard, never a gain
 REJECTED = "rejected"  # the human rejected the proposal
 CANCELLED = "cancelled"  # a proposal the session could not offer again
 CAUSES = (STOPPED, SESSION_ENDED, INTERRUPTED, WORKER_LOST, CRASHED, TIMED_OUT, NO_RESULT,
           IMPLAUSIBLE, OTHER_DATA, BROKE_RULES, TAMPERED, DISK_FULL, SANDBOX, HOLDER_KILLED,
-          CANNOT_START, EARLY_STOP, REJECTED, CANCELLED)
+          CANNOT_START, EARLY_STOP, REJECTED, CANCELLED, OVER_BUDGET, NO_ARTIFACT,
+          NOT_MEASURED, MISREPORTED, SEED_CHANGE)
+# How a result was measured: by cockpit's evaluator, or as train.py printed it.
+MEASURED_BY_COCKPIT = "cockpit"
+REPORTED_BY_TRAIN = "train.py"
+
+
+def measured_label(measured: str) -> str:
+    """How a result was measured, in the words every screen and record uses."""
+    return {MEASURED_BY_COCKPIT: "measured by cockpit",
+            REPORTED_BY_TRAIN: "reported by train.py"}.get(measured, "")
+
+
+def floor_kind(seeds: bool | None) -> str:
+    """What a noise floor's re-runs vary, in words ("" before the session said)."""
+    if seeds is None:
+        return ""
+    return ("re-runs at different seeds" if seeds else
+            "nondeterminism only: train.py ignores COCKPIT_SEED")
 # Someone stopped the run, or its machine failed: the idea itself did not fail.
 NOT_THE_IDEAS_FAULT = frozenset({STOPPED, SESSION_ENDED, INTERRUPTED, WORKER_LOST})
 STATUSES = ("keep", "discard", "crash", "rejected")
@@ -91,6 +114,15 @@ class Session(Event):
     metric: str | None = None  # None: as the session said when it began
     direction: str | None = None
     resumed: bool = False
+
+
+@_kind("measuring")
+@dataclass(frozen=True)
+class MeasuringDecided(Event):
+    trust: str  # "measured": only cockpit's measurements; "reported": train.py's too
+    seeds: bool  # re-runs vary COCKPIT_SEED (train.py honours it)
+    why: str = ""  # how results are measured, in words
+    evaluator: str = ""
 
 
 @_kind("workers")
@@ -209,6 +241,7 @@ class Result(Event):
     sandboxed: bool = False
     ended: float = 0.0
     early_stop: dict[str, Any] | None = None
+    measured: str = ""  # "cockpit" or "train.py" (MEASURED_BY_COCKPIT, REPORTED_BY_TRAIN)
 
 
 @_kind("second_look")
@@ -234,6 +267,8 @@ class Measured(Event):
     worker: int = 0
     log: str | None = None
     ended: float = 0.0
+    measured: str = ""  # "cockpit" or "train.py"
+    seed: int | None = None  # the COCKPIT_SEED it ran at (None: train.py's own)
 
 
 @_kind("noise")

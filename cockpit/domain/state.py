@@ -61,6 +61,7 @@ class Experiment:
     first_run: float | None = None  # a second look's first run, shown until it is judged
     made: str = ""  # a commit the human made on the session's branch, run as it is
     cause: str = ""  # why a run has no result of its own (events.CAUSES), else ""
+    measured: str = ""  # "cockpit" (its evaluator measured it), "train.py" (as printed)
 
     @property
     def finished(self) -> bool:
@@ -101,7 +102,7 @@ class Measure:
 RUN_FIELDS = ("commit", "log", "pid", "run_id", "worker", "status", "metric", "memory_gb",
               "reason", "summary", "seconds", "delta_best", "delta_baseline", "confidence",
               "verdict", "early_stop", "threshold", "bar", "bar_runs", "runs",
-              "data_fingerprint", "cause")
+              "data_fingerprint", "cause", "measured")
 
 
 @dataclass
@@ -134,6 +135,11 @@ class SessionState:
     finished_at: dict[int, float] = field(default_factory=dict)  # n -> when it was judged
     auto_approve: bool | None = None  # as the last toggle set it (None: never toggled)
     sandbox_off: str = ""  # why runs are not isolated, as last said
+    trust: str = ""  # "measured" | "reported", as the latest start decided ("" before)
+    seeds: bool | None = None  # re-runs vary COCKPIT_SEED (None: not said)
+    measuring: str = ""  # how results are measured, in words
+    # commit -> the wall seconds of its runs that measured (cockpit's clock)
+    run_seconds: dict[str, list[float]] = field(default_factory=dict)
     ended: str = ""  # why the session ended ("" while it runs)
     first_time: float = 0.0  # when the first event was written
     last_time: float = 0.0  # when the newest event was written
@@ -173,6 +179,9 @@ class SessionState:
         self.config = e.get("config") or self.config
         self.ended = ""
 
+    def _measuring(self, e: dict[str, Any]) -> None:
+        self.trust, self.seeds, self.measuring = e["trust"], e["seeds"], e.get("why", "")
+
     def _proposal(self, e: dict[str, Any]) -> None:
         exp = Experiment(n=e["n"], description=e.get("description", ""),
                          hypothesis=e.get("hypothesis", ""), diff=e.get("diff", ""),
@@ -204,6 +213,7 @@ class SessionState:
         if exp.metric is not None:
             if exp.commit:
                 self.measured.setdefault(exp.commit, []).append(exp.metric)
+                self.run_seconds.setdefault(exp.commit, []).append(exp.seconds)
             if self._first_measured is None:
                 self._first_measured = exp
             if self._baseline is None and exp.is_baseline:
@@ -220,6 +230,7 @@ class SessionState:
         self.measures.append(measure)
         if measure.metric is not None:
             self.measured.setdefault(measure.commit, []).append(measure.metric)
+            self.run_seconds.setdefault(measure.commit, []).append(measure.seconds)
         if measure.purpose == "noise":
             self.noise_rounds[measure.commit] = self.noise_rounds.get(measure.commit, 0) + 1
         if measure.k is None:
@@ -366,6 +377,7 @@ class SessionState:
 
 _FOLDS: dict[str, Callable[[SessionState, dict[str, Any]], None]] = {
     "session": SessionState._session, "proposal": SessionState._proposal,
+    "measuring": SessionState._measuring,
     "commit": SessionState._run_event, "run_start": SessionState._run_event,
     "run_pid": SessionState._run_event, "result": SessionState._run_event,
     "measure": SessionState._measure, "measure_start": SessionState._measure_start,

@@ -6,12 +6,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from cockpit.runners.environment import training_env
+from cockpit.runners.evaluation import evaluate
 from cockpit.runners.local import LocalRunner, RunResult
-from cockpit.runners.pool import Job, WorkerPool
+from cockpit.runners.pool import Capabilities, Job, WorkerPool
 
 
 class GpuPool(WorkerPool):
     kind = "gpus"
+    capabilities = Capabilities(measures=True)
 
     def __init__(self, workers: int, devices: list[str] | None = None,
                  kill_grace: float | None = None, passthrough: tuple[str, ...] = (),
@@ -41,9 +43,23 @@ class GpuPool(WorkerPool):
 
         pin = {} if self.devices is None else {"CUDA_VISIBLE_DEVICES": self.devices[job.worker]}
         env = training_env(dict(job.env, **pin), passthrough=self.passthrough)
-        return runner.run(job.command, cwd=job.cwd, log_path=job.log_path, timeout=job.timeout,
-                          env=env, on_output=on_output, on_start=started, run_id=job.run_id,
-                          sandbox=job.sandbox, log_limit=job.log_limit, disk=job.disk)
+        result = runner.run(job.command, cwd=job.cwd, log_path=job.log_path,
+                            timeout=job.timeout, env=env, on_output=on_output,
+                            on_start=started, run_id=job.run_id, sandbox=job.sandbox,
+                            log_limit=job.log_limit, disk=job.disk)
+        measuring = job.evaluation
+        if measuring is None:
+            return result
+        try:
+            result.handed_over = measuring.handed_over()
+            if result.clean and result.handed_over and not job.stop_requested:
+                eval_env = training_env(dict(measuring.env, **pin),
+                                        passthrough=self.passthrough)
+                result.evaluation = evaluate(runner, measuring, eval_env, on_output,
+                                             f"{job.run_id}-eval")
+        finally:
+            measuring.clear()
+        return result
 
     def stop_runs(self, worker: int | None) -> None:
         for k, runner in enumerate(self.runners):

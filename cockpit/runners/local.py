@@ -89,6 +89,14 @@ class RunResult:
     disk_full: str = ""  # stopped because a disk it writes to ran out of room: where
     log_dropped: int = 0  # bytes of output the capped log left out
     holder_killed: bool = False  # without a sandbox: something killed the run's reaper
+    handed_over: bool = False  # it left its artifact where cockpit said
+    evaluation: RunResult | None = None  # the evaluator's run on that artifact, if any
+
+    @property
+    def clean(self) -> bool:
+        """It exited 0 by itself: nothing stopped, killed or refused it."""
+        return (self.returncode == 0 and not self.error and not self.timed_out
+                and not self.stopped and not self.disk_full and not self.holder_killed)
 
 
 class LocalRunner:

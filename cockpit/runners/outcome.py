@@ -10,6 +10,7 @@ from cockpit.domain.text import printable
 from cockpit.runners.sandbox import HIDDEN_IN_HOME
 
 WORKER_LOST = "worker lost"  # how a run lost with its worker's machine is reported
+VAL_HIDDEN = "validation split"  # prepare.py's words when a run reaches for it
 
 MAX_VALUE = 200  # characters of a value read from the output (a fingerprint is 12)
 SUMMARY_LINE = re.compile(r"^([A-Za-z_][\w.]*):\s+(\S.*?)\s*$")
@@ -95,6 +96,8 @@ def sandbox_refusal(text: str, offline: bool = True, limit: int = 200) -> str:
     lines = _lines(text)
     for line in reversed(lines):
         hidden = HIDDEN_PATH.search(line)
+        if VAL_HIDDEN in line:
+            return f"the validation split is the evaluator's alone: {line[:limit]}"
         if hidden and ("No such file" in line or "Permission denied" in line
                        or "Read-only" in line or "Not a directory" in line):
             return f"the sandbox hides {hidden['path']}: {line[:limit]}"
@@ -110,7 +113,8 @@ def sandbox_refusal(text: str, offline: bool = True, limit: int = 200) -> str:
 def crash_cause(result, text: str, summary: dict, metric: str, hard_timeout: int
                 ) -> tuple[str, str]:
     """Why a finished run (a runners RunResult and the tail of its log) has no usable
-    metric, as (cause, reason in words): ("", "") when it has one. Never raises."""
+    metric, as (cause, reason in words): ("", "") when it has one (with `metric` "": when
+    it ended cleanly). Never raises."""
     if result.error:
         if result.error.startswith(WORKER_LOST):
             return events.WORKER_LOST, result.error
@@ -135,6 +139,8 @@ def crash_cause(result, text: str, summary: dict, metric: str, hard_timeout: int
         how = f"killed by {signal_name(-code)}" if killed else f"exit code {code}"
         return (events.SANDBOX if refused else events.CRASHED,
                 f"{how}: {refused or failure_reason(text)}")
+    if metric == "":  # its result is measured elsewhere: a clean exit is all it owes
+        return "", ""
     if not summary:
         return events.NO_RESULT, ("finished without a summary block (no `---` followed by "
                                   "key: value lines)" + (f"; {refused}" if refused else ""))

@@ -21,6 +21,7 @@ from cockpit.runners.outcome import WORKER_LOST
 
 if TYPE_CHECKING:
     from cockpit.runners.disk import DiskFloor
+    from cockpit.runners.evaluation import Evaluation
     from cockpit.runners.sandbox import SandboxPolicy
 
 Output = Callable[["Job", str], None]  # (the job, text it printed)
@@ -52,6 +53,9 @@ class Job:
     log_limit: int | None = None  # bytes its log keeps at most (its start and its end)
     disk: DiskFloor | None = None  # the room its disks must keep, or None
     stop_requested: bool = False  # asked to stop, maybe before its process even started
+    # Measuring its artifact once it trained (None: its printed summary is its result).
+    evaluation: Evaluation | None = None
+    allowance: float | None = None  # cockpit's clock: seconds beyond the budget it may take
 
 
 @dataclass
@@ -76,6 +80,8 @@ class Capabilities:
     # sandbox of cockpit's, no check of its files here), and each machine prepares its own
     # data before its first job.
     remote: bool = False
+    # Measures a run's artifact with the workspace's evaluator, on the run's machine.
+    measures: bool = False
 
 
 class WorkerPool:

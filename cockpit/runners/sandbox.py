@@ -80,7 +80,10 @@ class SandboxPolicy:
     # and what is shown again inside them, read-only (the shared .venv, a data folder).
     concealed: list[Path] = field(default_factory=list)
     exposed: list[Path] = field(default_factory=list)
-    compile_cache: Path | None = None  # one of `writable`, made when the run starts
+    compile_cache: Path | None = None  # made when the run starts
+    # The cache as a layer: the run reads what the human's runs compiled, and what it
+    # writes there is thrown away with the sandbox (no run leaves anything for the next).
+    cache_layer: bool = False
 
     @classmethod
     def for_run(
@@ -91,14 +94,15 @@ class SandboxPolicy:
         data_dir: Path | None = None,
         home: Path | None = None,
         compile_cache: Path | None = None,
+        cache_layer: bool = False,
         network: bool = False,
     ) -> SandboxPolicy:
         """The usual policy for a training run in `workdir`: its `.git`, the fixed files
         (relative to it) and cockpit's own records read-only, the data read-only, the human's
         secrets hidden, this machine's GPUs passed through. Compilers' caches (Triton,
-        TorchInductor) go to `compile_cache`, writable and kept from run to run (a directory
-        of cockpit's own: no other program loads what a run leaves there), or to the
-        sandbox's private /tmp when there is none (the home directory is read-only)."""
+        TorchInductor) go to `compile_cache`, a directory of cockpit's own kept from run to
+        run: writable for the human's code, a layer whose writes are thrown away for the
+        agent's (`cache_layer`); or to the sandbox's private /tmp when there is none."""
         workdir = Path(workdir)
         home = Path(home) if home is not None else Path.home()
         protected = [".git", STATE_DIR, CONFIG_NAME, PROGRAM_NAME, RESULTS_NAME, *fixed]
@@ -106,7 +110,7 @@ class SandboxPolicy:
         if data_dir is not None:
             read_only.append(Path(data_dir))
         cache = Path(compile_cache) if compile_cache is not None else Path("/tmp/compile-cache")
-        writable = [] if compile_cache is None else [cache]
+        writable = [] if compile_cache is None or cache_layer else [cache]
         setenv = {"TRITON_CACHE_DIR": str(cache / "triton"),
                   "TORCHINDUCTOR_CACHE_DIR": str(cache / "inductor")}
         # The tools the run starts stay visible where the private /tmp covers them: the
@@ -120,7 +124,8 @@ class SandboxPolicy:
                    hidden=default_hidden(home) + [Path(p) for p in HIDDEN_SOCKETS] + settings,
                    network=network, devices=gpu_devices(), setenv=setenv, visible=visible,
                    concealed=[Path(p) for p in RUNTIME_DIRS],
-                   compile_cache=Path(compile_cache) if compile_cache is not None else None)
+                   compile_cache=Path(compile_cache) if compile_cache is not None else None,
+                   cache_layer=cache_layer and compile_cache is not None)
 
 
 def gpu_devices() -> list[Path]:
@@ -171,6 +176,12 @@ def wrap(argv: list[str], policy: SandboxPolicy) -> list[str]:
             mounts.append((path, 2, ["--ro-bind", str(path), str(path)]))
     if policy.compile_cache is not None:
         policy.compile_cache.mkdir(parents=True, exist_ok=True)  # kept from run to run
+        if policy.cache_layer and overlays(bwrap):
+            cache = str(_real(policy.compile_cache))
+            mounts.append((Path(cache), 3, ["--overlay-src", cache, "--tmp-overlay", cache]))
+        elif policy.cache_layer:  # an older bwrap: a private cache, compiled afresh
+            policy.setenv.update(TRITON_CACHE_DIR="/tmp/compile-cache/triton",
+                                 TORCHINDUCTOR_CACHE_DIR="/tmp/compile-cache/inductor")
     for path in [workdir, *map(_real, policy.writable)]:
         if path.exists():
             mounts.append((path, 3, ["--bind", str(path), str(path)]))
@@ -193,6 +204,17 @@ def wrap(argv: list[str], policy: SandboxPolicy) -> list[str]:
         args += ["--setenv", name, value]
     args += ["--chdir", str(workdir), "--", *argv]
     return args
+
+
+@functools.lru_cache(maxsize=4)
+def overlays(bwrap: str) -> bool:
+    """Whether this bwrap mounts overlays (--tmp-overlay, bubblewrap 0.9 and later)."""
+    try:
+        out = subprocess.run([bwrap, "--help"], capture_output=True, text=True,
+                             timeout=PROBE_TIMEOUT)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return "--tmp-overlay" in out.stdout + out.stderr
 
 
 def describe(policy: SandboxPolicy) -> list[str]:

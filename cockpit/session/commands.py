@@ -172,7 +172,9 @@ def _status(s: Coordinator, cmd: Status) -> dict[str, Any]:
         "best": best.metric if best else None, "best_n": best.n if best else None,
         "baseline": base.metric if base else None,
         "noise": floor.std if floor else None, "noise_runs": floor.runs if floor else 0,
-        "budget": s.config.experiment.time_budget, "events": len(s.events)}}
+        "budget": s.config.experiment.time_budget, "events": len(s.events),
+        "best_measured": best.measured if best else "", "measuring": state.measuring,
+        "seeds": state.seeds}}
 
 
 def _pause(s: Coordinator, cmd: Pause) -> str:

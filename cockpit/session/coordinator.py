@@ -199,6 +199,7 @@ class Coordinator:
             self.pool.results = self.inbox
             self.scheduler.slots = [Slot(k) for k in range(self.pool.workers)]
             self.recorder.record("workers", kind=self.pool.kind, workers=self.pool.workers)
+            self.outcomes.decide_measuring()
             self.outcomes.prepare_data()
             if self._measure_only:
                 assert measure is not None  # what _measure_only means
@@ -403,7 +404,7 @@ class Coordinator:
 
     def read(self, finished: Finished) -> Outcome:
         return read_run(finished, self.config, self.state.fingerprint, self.stop_cause
-                        if self.stop_cause != "human" else "")
+                        if self.stop_cause != "human" else "", self.launcher.measuring.trust)
 
     def bar_pending(self) -> bool:
         best = self.state.best

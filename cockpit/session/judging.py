@@ -11,12 +11,21 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from cockpit.domain import events
-from cockpit.domain.diffs import lines_delta
+from cockpit.domain.clock import over_budget
+from cockpit.domain.diffs import lines_delta, seed_only
 from cockpit.domain.earlystop import StopDecision
 from cockpit.domain.judge import KeepPolicy, Noise, NoiseFloor, Verdict
 from cockpit.domain.state import Experiment, SessionState
-from cockpit.runners.outcome import crash_cause, find_value, metric_value, parse_summary
-from cockpit.runners.pool import Finished
+from cockpit.runners.local import RunResult
+from cockpit.runners.outcome import (
+    crash_cause,
+    failure_reason,
+    find_value,
+    metric_value,
+    parse_summary,
+)
+from cockpit.runners.pool import Finished, Job
+from cockpit.session import measuring
 from cockpit.workspace.config import Config
 from cockpit.workspace.logs import read_head, read_tail
 
@@ -30,33 +39,78 @@ class Outcome:
     cause: str = ""  # events.CAUSES; "" when it measured its metric
     reason: str = ""
     text: str = ""  # its log's head and tail (its fingerprint, its last words)
+    measured: str = ""  # events.MEASURED_BY_COCKPIT or REPORTED_BY_TRAIN (with a value)
 
 
 def read_run(finished: Finished, config: Config, fingerprint: str | None,
-             stop_cause: str = "") -> Outcome:
-    """A finished run's outcome, from its result and its log (read once, kept on it)."""
+             stop_cause: str = "", trust: str = "reported") -> Outcome:
+    """A finished run's outcome, from its result, its log and its evaluator's (read once,
+    kept on it). A run the session measures is judged on the evaluator's value alone; what
+    it printed must agree or it is a crash."""
     if finished.outcome is not None:
         # runners.pool types its slot loosely: it cannot import the session's Outcome
         return cast(Outcome, finished.outcome)
-    log = finished.job.log_path
-    text = read_tail(log)  # the summary is at the end; a flood of output stays on disk
+    job, result = finished.job, finished.result
+    text = read_tail(job.log_path)  # the summary is at the end; a flood stays on disk
     summary = parse_summary(text)
     metric = config.metric.to_metric()
-    cause, reason = crash_cause(finished.result, text, summary, metric.name,
+    measuring = job.evaluation is not None and (result.handed_over or trust == "measured")
+    cause, reason = crash_cause(result, text, summary, "" if measuring else metric.name,
                                 config.experiment.hard_timeout)
     if cause == events.STOPPED and stop_cause:
         cause, reason = events.SESSION_ENDED, f"ended with the session: {stop_cause}"
-    value = None if cause else metric_value(summary, metric.name)
+    if cause == events.TIMED_OUT and job.allowance is not None:
+        cause, reason = events.OVER_BUDGET, over_budget(
+            result.seconds, config.experiment.time_budget, job.allowance)
+    value, measured = None, ""
+    if not cause and measuring:
+        value, cause, reason = _measured(job, result, summary, metric.name, trust)
+        measured = events.MEASURED_BY_COCKPIT
+    elif not cause:
+        value, measured = metric_value(summary, metric.name), events.REPORTED_BY_TRAIN
     if not cause and metric.implausible(value):
         cause, reason, value = events.IMPLAUSIBLE, metric.implausible(value), None
-    printed = find_value(read_head(log), "data_fingerprint")
+    printed = find_value(read_head(job.log_path), "data_fingerprint")
     if not cause and printed and fingerprint and printed != fingerprint:
         cause, value = events.OTHER_DATA, None
         reason = (f"the run read other data (fingerprint {printed}; the session's is "
                   f"{fingerprint})")
-    outcome = Outcome(summary, value, cause, reason, read_head(log) + "\n" + text[-4096:])
+    if value is not None:
+        summary[metric.name] = value
+    outcome = Outcome(summary, value, cause, reason, read_head(job.log_path) + "\n" + text[-4096:],
+                      measured if value is not None else "")
     finished.outcome = cast(Any, outcome)  # runners.pool types its slot loosely (see above)
     return outcome
+
+
+def _measured(job: Job, result: RunResult, summary: dict[str, Any], name: str,
+              trust: str) -> tuple[float | None, str, str]:
+    """(value, cause, reason) of a run the evaluator measures."""
+    assert job.evaluation is not None  # only a measured run is read here
+    if not result.handed_over:
+        return None, events.NO_ARTIFACT, measuring.NO_ARTIFACT
+    evaluated = result.evaluation
+    log = job.evaluation.log_path
+    said = read_tail(log) if log.exists() else ""
+    if evaluated is None:
+        return None, events.NOT_MEASURED, "its artifact was not measured (stopped first)"
+    if evaluated.error:
+        return None, events.NOT_MEASURED, f"the evaluator could not start: {evaluated.error}"
+    if evaluated.timed_out:
+        return None, events.NOT_MEASURED, (f"the evaluation took over {job.evaluation.timeout:.0f}"
+                                           " s: stopped")
+    refusal = next((ln[len("error:"):].strip() for ln in reversed(said.splitlines())
+                    if ln.startswith("error:")), "")
+    if evaluated.returncode != 0 or refusal:
+        return None, events.NOT_MEASURED, f"not measured: {refusal or failure_reason(said)}"
+    value = metric_value(parse_summary(said), name)
+    if value is None:
+        return None, events.NOT_MEASURED, f"the evaluator printed no {name}"
+    summary.update({k: v for k, v in parse_summary(said).items() if k != name})
+    printed = metric_value(summary, name)
+    if printed is not None and measuring.disagrees(printed, value):
+        return None, events.MISREPORTED, measuring.misreported(name, printed, value)
+    return value, "", ""
 
 
 def broken(reason: str, cause: str) -> Outcome:
@@ -107,8 +161,9 @@ class Judge:
             status = "crash"
         elif best is None:
             status = "keep"  # the baseline: the first measurement is the best so far
+        elif (exp := state.get(job.n)) is not None and seed_only(exp.diff):
+            status = "discard"  # a seed moves the result by noise: never a gain
         else:
-            exp = state.get(job.n)
             verdict = self.policy.decide(sum(runs) / len(runs), state.mean_of(best),
                                          state.floor(), lines_delta(exp.diff if exp else ""),
                                          best_runs=len(state.values_of(best.commit)),
@@ -135,7 +190,12 @@ class Judge:
             "delta_baseline": delta_baseline,
             "data_fingerprint": find_value(outcome.text, "data_fingerprint"),
             "sandboxed": bool(job.sandbox), "ended": round(finished.ended, 3),
+            "measured": outcome.measured,
         }
+        if status == "discard" and verdict is None and not outcome.cause:
+            record.update(cause=events.SEED_CHANGE, verdict=(
+                "a seed change: only the seed differs, and a seed moves the result by noise, "
+                "never by an idea (never kept)"))
         if verdict is not None and may_look and job.n not in state.looks \
                 and self.policy.second_look_due(verdict, self.config.judge.second_look):
             share = verdict.gain / verdict.threshold

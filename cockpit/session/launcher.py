@@ -3,32 +3,52 @@ its disk's floor, its environment; and preparing the data once per session start
 """
 from __future__ import annotations
 
+import shlex
+import shutil
 import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+from cockpit.domain.clock import allowance, deadline
 from cockpit.runners.disk import MB
 from cockpit.runners.environment import training_env
+from cockpit.runners.evaluation import Evaluation
 from cockpit.runners.local import LocalRunner, new_run_id
 from cockpit.runners.outcome import failure_reason
 from cockpit.runners.pool import Job, WorkerPool
-from cockpit.session import sandboxing
+from cockpit.session import measuring, sandboxing
 from cockpit.session.errors import SessionError
+from cockpit.session.measuring import SEED_VARIABLE, Measuring, seed_of
 from cockpit.session.recorder import Recorder
 from cockpit.session.scheduler import Slot
 from cockpit.session.tamper import TamperGuard
 from cockpit.workspace.config import Config
 from cockpit.workspace.history import History
 from cockpit.workspace.logs import read_tail
-from cockpit.workspace.paths import run_log, session_dir
+from cockpit.workspace.paths import (
+    ARTIFACT_NAME,
+    compile_cache,
+    eval_log,
+    evaluation_dir,
+    handover_dir,
+    run_log,
+    session_dir,
+)
 from cockpit.workspace.worktrees import Worktrees
 
 PREPARE_TIMEOUT = 3600
+CHECK_TIMEOUT = 120  # seconds the evaluator's --check may take (it imports torch)
+ARTIFACT_ENV = "COCKPIT_ARTIFACT"  # where a run writes its artifact (evaluate.hand_over)
+VAL_SPLIT = "val.bin"  # prepare.py's validation split, in the data dir
 
 
 class PrepareFailed(SessionError):
     """The data could not be prepared (one line for the user)."""
+
+
+class EvaluatorNotReady(SessionError):
+    """The workspace's evaluator cannot measure (one line for the user)."""
 
 
 def prepare_command(config: Config, workspace: Path) -> str:
@@ -58,27 +78,70 @@ class Launcher:
         self.trees = trees
         self.guard = guard
         self.sandboxed = sandboxed  # this machine isolates runs (decided at the start)
+        self.state = recorder.state
+        self.measuring = Measuring("", "reported", False, "")  # decided when the pool is up
 
     def job(self, pool: WorkerPool, worker: int, commit: str, log: Path, kind: str,
             key: int) -> Job:
-        """A run of `commit` on `worker`, ready to start."""
+        """A run of `commit` on `worker`, ready to start: timed by cockpit's clock, its
+        artifact measured by the evaluator (when the session measures), the validation
+        split out of its sight, and the compile cache writable only to the human's code."""
         remote = pool.capabilities.remote
         tree = self.trees.checkout(f"w{worker}", commit) if not remote else self.workspace
         experiment = self.config.experiment
-        sandbox = sandboxing.policy_for(self.config, self.workspace, tree, self.guard.data_dir,
-                                        self.trees.shared_entries()) \
-            if self.sandboxed and not remote else None
+        run_id = f"{self.tag}-{kind[0]}{key}-{uuid.uuid4().hex[:8]}"
+        env = {"COCKPIT_TIME_BUDGET": str(experiment.time_budget)}
+        if kind == "measure" and self.measuring.seeds:
+            env[SEED_VARIABLE] = str(seed_of(key))  # re-runs measure seeds
+        measures = self.measuring.measures and not remote
+        handover = handover_dir(self.session_dir, run_id) if measures else None
+        if handover is not None:
+            handover.mkdir(parents=True, exist_ok=True)
+            env[ARTIFACT_ENV] = str(handover / ARTIFACT_NAME)
+        humans = commit == self.state.base  # the human's code may fill the compile cache
+        sandbox = sandboxing.policy_for(
+            self.config, self.workspace, tree, self.guard.data_dir, self.trees.shared_entries(),
+            hidden=self.hidden_data() if measures else (), handover=handover,
+            cache_layer=not humans) if self.sandboxed and not remote else None
+        if sandbox is None and not remote:  # compilers' caches: never shared with the agent's
+            env.update(self.private_caches(run_id, humans))
+        allowed = allowance(experiment.time_budget,
+                            self.state.run_seconds.get(self.state.base, ()))
         job = Job(n=key, worker=worker, commit=commit, command=experiment.train_command,
-                  cwd=tree, log_path=log, timeout=experiment.hard_timeout,
+                  cwd=tree, log_path=log,
+                  timeout=deadline(experiment.time_budget, allowed, experiment.hard_timeout),
                   log_limit=experiment.max_log_mb * MB, disk=self.guard.disk_floor(tree),
-                  env={"COCKPIT_TIME_BUDGET": str(experiment.time_budget)},
-                  files=self.history.tree_files(commit) if remote else None,
+                  env=env, files=self.history.tree_files(commit) if remote else None,
                   prepare=prepare_command(self.config, self.workspace) if remote else "",
-                  kind=kind, run_id=f"{self.tag}-{kind[0]}{key}-{uuid.uuid4().hex[:8]}",
-                  sandbox=sandbox)
+                  kind=kind, run_id=run_id, sandbox=sandbox, allowance=allowed)
+        if handover is not None:
+            job.evaluation = self.evaluation(commit, run_id, handover, log)
         if sandbox is None and not remote:  # it could change the human's branches
             self.guard.watch_refs(job)
         return job
+
+    def evaluation(self, commit: str, run_id: str, handover: Path, log: Path) -> Evaluation:
+        where = evaluation_dir(self.session_dir, run_id)
+        ev = measuring.evaluation(self.config, self.workspace, self.history, commit,
+                                  self.measuring, where, handover / ARTIFACT_NAME, eval_log(log))
+        if self.sandboxed:
+            ev.sandbox = sandboxing.evaluation_policy(self.config, self.workspace, where,
+                                                      handover, self.guard.data_dir,
+                                                      self.trees.shared_entries())
+        return ev
+
+    def hidden_data(self) -> list[Path]:
+        """What of the data only the evaluator reads: the validation split."""
+        data = self.guard.data_dir
+        return [data / VAL_SPLIT] if data is not None else []
+
+    def private_caches(self, run_id: str, humans: bool) -> dict[str, str]:
+        """Without a sandbox: the compilers' caches in cockpit's cache for the human's code,
+        in a folder of the run's own (removed with the session) for the agent's."""
+        cache = compile_cache(self.workspace) if humans \
+            else self.session_dir / "run-cache" / run_id
+        return {"TRITON_CACHE_DIR": str(cache / "triton"),
+                "TORCHINDUCTOR_CACHE_DIR": str(cache / "inductor")}
 
     def start(self, pool: WorkerPool, slot: Slot, commit: str, kind: str, key: int,
               on_output: Callable[[Job, str], None], purpose: str = "") -> Job:
@@ -96,6 +159,38 @@ class Launcher:
                                  worker=slot.worker, log=where, run_id=job.run_id)
         pool.start(job, on_output=on_output)
         return job
+
+    def check_evaluator(self, commit: str) -> str:
+        """What keeps the evaluator from measuring ("" when it is ready): its `--check`
+        run as a measurement would run, its last line or its silence."""
+        where = evaluation_dir(self.session_dir, "check")
+        log = self.session_dir / "evaluate-check.log"
+        ev = measuring.evaluation(self.config, self.workspace, self.history, commit,
+                                  self.measuring, where, where / ARTIFACT_NAME, log)
+        if self.sandboxed:
+            ev.sandbox = sandboxing.evaluation_policy(self.config, self.workspace, where,
+                                                      where, self.guard.data_dir,
+                                                      self.trees.shared_entries())
+        ev.stage()
+        passthrough = tuple(self.config.experiment.env or ())
+        try:
+            result = LocalRunner().run(ev.command().replace(shlex.quote(str(ev.artifact)),
+                                                            "--check"),
+                                       cwd=where, log_path=log, timeout=CHECK_TIMEOUT,
+                                       env=training_env(passthrough=passthrough),
+                                       sandbox=ev.sandbox)
+        finally:
+            shutil.rmtree(where, ignore_errors=True)
+        said = [line for line in read_tail(log).splitlines() if line.strip()]
+        if result.error:
+            return result.error
+        if result.timed_out:
+            return f"`{ev.script} --check` did not answer in {CHECK_TIMEOUT} s"
+        if not said:
+            return f"`{ev.script} --check` printed nothing (exit code {result.returncode})"
+        if result.returncode != 0:
+            return f"`{ev.script} --check` failed: {failure_reason(read_tail(log))}"
+        return ""
 
     def prepare(self, log: Path, best: str, on_output: Callable[[Job, str], None],
                 started: Callable[[str, str], None], pid: Callable[[int], None],

@@ -19,7 +19,10 @@ from cockpit.domain.exits import EXIT_FAILED
 from cockpit.domain.proposals import Proposal, Ticket
 from cockpit.domain.state import Experiment
 from cockpit.runners.pool import Finished, Job
-from cockpit.session.launcher import prepare_command
+from cockpit.session import measuring
+from cockpit.session.errors import SessionError
+from cockpit.session.launcher import EvaluatorNotReady, prepare_command
+from cockpit.session.measuring import SEED_VARIABLE
 from cockpit.session.proposer import sha
 from cockpit.session.recovery import owed_reruns
 from cockpit.session.scheduler import Measurement
@@ -196,7 +199,9 @@ class Outcomes:
                           metric=outcome.value, cause=outcome.cause, reason=outcome.reason,
                           seconds=round(finished.result.seconds, 1),
                           worker=finished.job.worker, log=s._rel(finished.job.log_path),
-                          ended=round(finished.ended, 3))
+                          ended=round(finished.ended, 3), measured=outcome.measured,
+                          seed=int(finished.job.env[SEED_VARIABLE])
+                          if SEED_VARIABLE in finished.job.env else None)
         if m.purpose == "noise":
             self.record_noise(m.commit)
         if m.purpose == "second-look" and m.commit in s.second_looks:
@@ -292,6 +297,31 @@ class Outcomes:
             return f"the model cost ${spent:.4f} reached max_cost_usd ${limit:.2f}"
         return ""
 
+    def decide_measuring(self) -> None:
+        """How this session measures its results (once the pool says what it can)."""
+        s = self.s
+        assert s.pool is not None  # decided once the pool is up
+        decided = measuring.decide(s.config, s.history, s.best_commit(), s.pool.capabilities,
+                                   s.history.file_at(s.best_commit(), s.editable))
+        s.launcher.measuring = decided
+        if (s.state.trust, s.state.seeds, s.state.measuring) != (decided.trust, decided.seeds,
+                                                                 decided.why):
+            s.recorder.record("measuring", trust=decided.trust, seeds=decided.seeds,
+                              why=decided.why, evaluator=decided.evaluator)
+
+    def check_evaluator(self) -> None:
+        """Before the baseline spends a budget: the evaluator answers `--check` in one line
+        (the data and its validation split are there), or the session ends saying why."""
+        s = self.s
+        decided = s.launcher.measuring
+        if not decided.measures or s.state.baseline is not None:
+            return
+        problem = s.launcher.check_evaluator(s.best_commit())
+        if problem:
+            raise EvaluatorNotReady(
+                f"the evaluator is not ready: {problem}; fix {decided.evaluator} (it is yours, "
+                "like prepare.py) or set [judge] trust = \"reported\"")
+
     def prepare_data(self) -> None:
         """Once per session start: make sure the data exists (fast when it does)."""
         s = self.s
@@ -310,6 +340,7 @@ class Outcomes:
                 s.dir / "prepare.log", s.best_commit(), s.output, started=journal_start,
                 pid=journal_pid,
                 register=lambda runner: setattr(s, "_preparing", runner))
+            self.check_evaluator()
         s.guard.data = data_snapshot(s.guard.data_dir)
 
     # -- the session's end -----------------------------------------------------------------------
@@ -321,6 +352,9 @@ class Outcomes:
         if full:
             s.end(f"the disk is full ({full}; {type(exc).__name__}: {exc}): make room, then "
                   "`cockpit run` resumes (nothing recorded is lost)", EXIT_FAILED, False)
+            return
+        if isinstance(exc, SessionError):  # the setup, said in one line: no traceback
+            s.end(str(exc), EXIT_FAILED, stop_runs=False)
             return
         s.end(f"cockpit failed: {type(exc).__name__}: {exc} (the traceback is on its stderr, "
               "the session log)", EXIT_FAILED, stop_runs=False)

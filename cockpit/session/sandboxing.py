@@ -50,25 +50,47 @@ def sandboxing(config: Config) -> Sandboxing:
 
 
 def policy_for(config: Config, workspace: Path, tree: Path, data_dir: Path | None,
-               shared: Sequence[str] = ()) -> SandboxPolicy:
+               shared: Sequence[str] = (), *, hidden: Sequence[Path] = (),
+               handover: Path | None = None, cache_layer: bool = False) -> SandboxPolicy:
     """The sandbox of one run in `tree` (a worktree of cockpit's). The human's checkout is
     concealed (the session's lock, key, socket, journal and logs live in it, the other
     runs' worktrees, cockpit.toml); the run sees its worktree, the paths linked into it
-    (`shared`), the data, and the session's runtime directory not at all."""
+    (`shared`), the data but what is `hidden` (the validation split), and the session's
+    runtime directory not at all. It may write its artifact into `handover`; the compile
+    cache is a layer whose writes are thrown away when `cache_layer`."""
     from cockpit.runners.sandbox import SandboxPolicy
     from cockpit.workspace.lock import runtime_dir
 
     policy = SandboxPolicy.for_run(tree, fixed=tuple(config.experiment.fixed), data_dir=data_dir,
                                    compile_cache=compile_cache(workspace),
-                                   network=config.sandbox.network)
+                                   cache_layer=cache_layer, network=config.sandbox.network)
     policy.read_only += [config_path(p, workspace) for p in config.sandbox.read_only]
     policy.writable += [config_path(p, workspace) for p in config.sandbox.writable]
+    if handover is not None:
+        handover.mkdir(parents=True, exist_ok=True)
+        policy.writable.append(handover)
+    policy.hidden += list(hidden)
     policy.concealed += [workspace, runtime_dir()]
     policy.exposed += [workspace / entry for entry in shared]
     if Path(config.experiment.train_command.split()[0]).name == "uv":
         # `uv run` in the sandbox: the .venv as it is (synced before, outside), a cache in
         # its own /tmp (uv's cache holds hard links into environments: never writable)
         policy.setenv.update(UV_NO_SYNC="1", UV_CACHE_DIR="/tmp/uv-cache")
+    return policy
+
+
+def evaluation_policy(config: Config, workspace: Path, cwd: Path, artifact_dir: Path,
+                      data_dir: Path | None, shared: Sequence[str] = ()) -> SandboxPolicy:
+    """The sandbox of the evaluator: its own directory, the artifact and the data (the
+    validation split too) read-only, no network, no compile cache, the checkout concealed
+    but for the linked paths (a .venv)."""
+    from cockpit.runners.sandbox import SandboxPolicy
+    from cockpit.workspace.lock import runtime_dir
+
+    policy = SandboxPolicy.for_run(cwd, fixed=(), data_dir=data_dir, network=False)
+    policy.read_only += [config_path(p, workspace) for p in config.sandbox.read_only]
+    policy.concealed += [workspace, runtime_dir()]
+    policy.exposed += [artifact_dir, *(workspace / entry for entry in shared)]
     return policy
 
 

@@ -9,6 +9,7 @@ import time
 from dataclasses import asdict, dataclass, field
 
 from cockpit.domain.earlystop import Curve, describe_stop
+from cockpit.domain.events import REPORTED_BY_TRAIN, measured_label
 from cockpit.domain.judge import gain_of
 from cockpit.domain.progress import parse_progress
 from cockpit.domain.state import Experiment, SessionState
@@ -216,7 +217,8 @@ def experiment_row(e: Experiment, live: str = "running") -> Row:
                else e.metric, delta=e.delta_best,
                status=e.status, memory_gb=e.memory_gb or 0.0, description=e.description,
                worker=e.worker, live_status=live, confidence=e.confidence, reason=e.reason,
-               stopped_at=(e.early_stop or {}).get("progress"))
+               stopped_at=(e.early_stop or {}).get("progress"),
+               reported=e.measured == REPORTED_BY_TRAIN)
 
 
 def describe(e: Experiment, metric: str, awaiting: bool = False) -> str:
@@ -234,4 +236,5 @@ def describe(e: Experiment, metric: str, awaiting: bool = False) -> str:
     if e.metric is None:  # ended without a metric for another reason: say which
         return f"{e.status}: {e.reason or e.verdict or f'no {metric} measured'}"
     delta = "" if e.delta_best is None else f" ({e.delta_best:+.6f} vs best)"
-    return f"{e.status}: {metric} {e.metric:.6f}{delta}"
+    how = measured_label(e.measured)
+    return f"{e.status}: {metric} {e.metric:.6f}{delta}" + (f", {how}" if how else "")

@@ -37,7 +37,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
-STARTUP_ALLOWANCE = 120  # seconds a run may spend on imports, data loading and eval
+STARTUP_ALLOWANCE = 120  # seconds the baseline may spend on imports, data and handing over
 
 
 @dataclass
@@ -52,7 +52,10 @@ class ExperimentConfig:
                             "workspace)", kind=PATH, nonempty=True)
     prepare_command: str = setting("auto", '"auto": prepare.py, run like train.py, if '
                                    'present; "" never')
-    fixed: list = setting(["prepare.py"], "files a run must leave as they are", kind=PATHS)
+    fixed: list = setting(["prepare.py", "evaluate.py"], "files a run must leave as they are",
+                          kind=PATHS)
+    evaluator: str = setting("auto", 'measures the model each run hands over ("auto": '
+                             'evaluate.py, if committed; "" = none)')
     data_dir: str = setting("auto", "the data a run reads, checked unchanged after every run",
                             kind=PATH)
     share: list | str = setting("auto", 'untracked paths linked into the worktrees ("auto": '
@@ -129,6 +132,10 @@ class JudgeConfig:
     keep_reruns: int = setting(1, "re-runs of each kept commit", low=0, high=100)
     second_look: float = setting(0.5, "a near-miss this close to its bar runs once more; 0 = "
                                  "never", low=0, high=1)
+    trust: str = setting("auto", '"measured": only results cockpit measured; "reported": '
+                         "train.py's printed value when it hands over no model; \"auto\": "
+                         "measured when the workspace has its evaluator",
+                         choices=("auto", "measured", "reported"))
 
 
 @dataclass

@@ -8,6 +8,8 @@ from pathlib import Path
 # --- the human's checkout -------------------------------------------------------------
 CONFIG_NAME = "cockpit.toml"  # the session's settings, the human's file
 PROGRAM_NAME = "program.md"   # what the human asks of the agent, the human's file
+EVALUATOR_NAME = "evaluate.py"  # what measures a run's artifact, a fixed file
+ARTIFACT_NAME = "model.pt2"   # what a run hands over, in the folder cockpit gives it
 STATE_DIR = ".cockpit"        # everything cockpit keeps, one folder per session tag
 
 # What cockpit writes in the human's checkout (untracked, kept out of `git status`).
@@ -54,6 +56,21 @@ def worktrees_dir(session: Path) -> Path:
 def run_log(session: Path, kind: str, key: int) -> Path:
     """An experiment's log (runs/0007/run.log) or a measurement's (measure/0007/run.log)."""
     return session / ("runs" if kind == "experiment" else "measure") / f"{key:04d}" / RUN_LOG_NAME
+
+
+def handover_dir(session: Path, run_id: str) -> Path:
+    """Where one run writes its artifact (removed once it is measured)."""
+    return session / "handover" / run_id
+
+
+def evaluation_dir(session: Path, run_id: str) -> Path:
+    """Where the evaluator of one run is staged: its files and nothing else."""
+    return session / "evaluate" / run_id
+
+
+def eval_log(run_log_path: Path) -> Path:
+    """The evaluator's output, beside the run's log."""
+    return run_log_path.with_name("evaluate.log")
 
 
 def agent_scratch(workspace: Path) -> Path:

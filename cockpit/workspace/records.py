@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cockpit.domain import events
 from cockpit.domain.errors import CockpitError
 from cockpit.domain.state import Experiment, SessionState
 from cockpit.workspace.history import short
@@ -136,6 +137,10 @@ def render_experiments_md(state: SessionState) -> str:
             f"Baseline {_fmt(base.metric)} (#{base.n}), best {_fmt(best.metric)} "
             f"(#{best.n}, {short(best.commit)}): {_fmt(gain, signed=True)} vs baseline.\n"
         )
+    if state.measuring:
+        kind = events.floor_kind(state.seeds)
+        out.append(f"Results are {state.measuring}" + (f"; the noise floor: {kind}" if kind
+                                                       else "") + ".\n")
     out.append(f"\n| # | commit | {metric} | vs best | vs baseline | status | description |")
     out.append("\n|---|---|---|---|---|---|---|\n")
     for e in done:
@@ -147,8 +152,9 @@ def render_experiments_md(state: SessionState) -> str:
     for e in done:
         out.append(f"\n## {e.n}. {e.description}\n\n")
         out.append(f"- **Hypothesis:** {e.hypothesis or '-'}\n")
-        out.append(f"- **Result:** {metric} {_fmt(e.metric)}, memory {e.memory_gb:.1f} GB, "
-                   f"{e.seconds:.0f} s\n")
+        how = events.measured_label(e.measured)
+        out.append(f"- **Result:** {metric} {_fmt(e.metric)}" + (f" ({how})" if how else "")
+                   + f", memory {e.memory_gb:.1f} GB, {e.seconds:.0f} s\n")
         out.append(f"- **Delta:** {_fmt(e.delta_best, signed=True)} vs best, "
                    f"{_fmt(e.delta_baseline, signed=True)} vs baseline\n")
         why = e.reason or e.verdict  # a crash's cause, or the keep policy's numbers

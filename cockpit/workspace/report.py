@@ -5,6 +5,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from cockpit.domain import events
 from cockpit.domain.judge import Noise
 from cockpit.domain.state import Experiment, SessionState
 from cockpit.workspace.history import short
@@ -119,6 +120,10 @@ def render_markdown(facts: SessionFacts) -> str:
                    f"{short(base.commit)})\n")
         out.append(f"- **Best:** {metric} {best.metric:.6f} (#{best.n}, {short(best.commit)}: "
                    f"{best.description})\n")
+    if state.measuring:
+        kind = events.floor_kind(state.seeds)
+        out.append(f"- **Measured:** {state.measuring}" + (f"; noise floor from {kind}"
+                                                          if kind else "") + "\n")
         out.append(f"- **Total gain:** {gain:+.6f} ({pct:+.2f}%)\n")
     if facts.noise is not None:
         n = facts.noise

@@ -10,7 +10,7 @@ from cockpit.workspace.checks import WorkspaceError
 from cockpit.workspace.config import template
 from cockpit.workspace.paths import CONFIG_NAME
 
-TEMPLATES = ("program.md", "train.py", "prepare.py")
+TEMPLATES = ("program.md", "train.py", "prepare.py", "evaluate.py")
 GITIGNORE = """\
 # written by the research loop, never committed
 .cockpit/
@@ -19,12 +19,13 @@ experiments.md
 progress.png
 report.md
 run.log
+model.pt2
 __pycache__/
 """
 
 
 def template_dir() -> Path:
-    """The shipped program.md/train.py/prepare.py: inside the wheel, or the source checkout."""
+    """The shipped workspace files (TEMPLATES): inside the wheel, or the source checkout."""
     package = Path(__file__).resolve().parent.parent  # cockpit/
     packaged = package / "templates"
     if (packaged / "train.py").exists():
@@ -33,7 +34,7 @@ def template_dir() -> Path:
 
 
 def init_workspace(target: Path) -> list[str]:
-    """Scaffold program.md, train.py, prepare.py, cockpit.toml and a git repo in `target`.
+    """Scaffold TEMPLATES, cockpit.toml and a git repo in `target`.
 
     Files that already exist are left alone (an autoresearch checkout keeps its own).
     Returns what was done, one line each.

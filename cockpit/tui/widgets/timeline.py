@@ -23,6 +23,7 @@ STATUS_STYLE = {"keep": "green", "discard": "yellow", "crash": "red", "rejected"
 STATUS_MARK: dict[str | None, str] = {"keep": "●", "discard": "○", "crash": "x", "rejected": "-"}
 LIVE_MARK = {"running": "▶", "awaiting": "?", "proposed": "·", "2nd look": "↻"}
 MARK = "◆"  # a row marked for comparison
+REPORTED_MARK = "ʳ"  # after a value train.py reported (cockpit did not measure it)
 DESCRIPTION_MIN = 40  # characters of description kept whenever the pane allows it
 DESCRIPTION_ROOMY = 50  # optional columns join only while the description keeps this many
 VERDICT_WIDTH = 10
@@ -45,6 +46,7 @@ class Row:
     confidence: float | None = None  # the gain over the bar in units of the noise
     reason: str = ""  # why it crashed or was rejected
     stopped_at: float | None = None  # percent of the budget where it was stopped early
+    reported: bool = False  # its value is what train.py printed, not cockpit's measurement
 
     @property
     def verdict(self) -> str:
@@ -89,7 +91,11 @@ class Row:
         if key == "status":
             return Text(self.status or self.live_status, style=STATUS_STYLE.get(self.status, ""))
         if key == "metric":
-            return Text("" if self.metric is None else f"{self.metric:.6f}")
+            if self.metric is None:
+                return Text("")
+            # a value train.py printed (no artifact measured) is marked, dim: not cockpit's
+            return Text.assemble((f"{self.metric:.6f}", "dim" if self.reported else ""),
+                                 (REPORTED_MARK if self.reported else " ", "dim"))
         if key == "verdict":
             return Text(self.verdict, style=self.verdict_style())
         if key == "delta":
@@ -143,7 +149,7 @@ def layout_columns(width: int, metric: str, n_width: int, show_worker: bool) -> 
     columns = [Column("n", "n", n_width, right=True)]
     if show_worker:
         columns.append(Column("gpu", "gpu", 3, right=True))
-    columns += [Column("mark", "", 1), Column("metric", metric, 8, right=True),
+    columns += [Column("mark", "", 1), Column("metric", metric, 9, right=True),
                 Column("verdict", "verdict", VERDICT_WIDTH)]
     extras = [("mark", Column("status", "status", 8)), (None, Column("delta", "delta", 9, True)),
               (None, Column("commit", "commit", 7)), (None, Column("mem", "mem", 4, True))]

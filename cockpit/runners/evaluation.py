@@ -1,0 +1,65 @@
+"""Measuring what a run handed over: the workspace's evaluator, in a fresh process that
+imports none of the run's files.
+
+The evaluator's files (evaluate.py and the fixed files it imports, as committed) are
+written into a directory of their own, so `import prepare` finds cockpit's copy and
+nothing a run left beside its code; Python starts with -E -s -B (no PYTHONPATH, no user
+site, nothing written). The artifact is read where the run wrote it. The evaluator runs
+under the same watchdog as a run, in a sandbox of its own when runs have one.
+"""
+from __future__ import annotations
+
+import shlex
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from cockpit.runners.local import LocalRunner, RunResult
+
+if TYPE_CHECKING:
+    from cockpit.runners.sandbox import SandboxPolicy
+
+
+@dataclass
+class Evaluation:
+    python: str  # the interpreter train.py runs with
+    script: str  # the evaluator's file name (evaluate.py)
+    files: dict[str, bytes]  # the evaluator's files, as committed: name -> content
+    cwd: Path  # a fresh directory they are written into
+    artifact: Path  # where the run was told to write its artifact ($COCKPIT_ARTIFACT)
+    log_path: Path
+    timeout: float
+    sandbox: SandboxPolicy | None = None
+    env: dict[str, str] = field(default_factory=dict)
+
+    def command(self) -> str:
+        return shlex.join([self.python, "-E", "-s", "-B", self.script, str(self.artifact)])
+
+    def handed_over(self) -> bool:
+        """Whether the run left a file where it was told (a link is not one)."""
+        return self.artifact.is_file() and not self.artifact.is_symlink()
+
+    def stage(self) -> None:
+        """The evaluator's directory, fresh: only its files."""
+        shutil.rmtree(self.cwd, ignore_errors=True)
+        self.cwd.mkdir(parents=True)
+        for name, data in self.files.items():
+            path = self.cwd / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+
+    def clear(self) -> None:
+        """Nothing of the run's stays: its artifact (it may be large) and the directory."""
+        shutil.rmtree(self.cwd, ignore_errors=True)
+        shutil.rmtree(self.artifact.parent, ignore_errors=True)
+
+
+def evaluate(runner: LocalRunner, evaluation: Evaluation, env: dict[str, str],
+             on_output: Callable[[str], None] | None, run_id: str) -> RunResult:
+    """Run the evaluator on the artifact; its output goes to its own log (and on_output)."""
+    evaluation.stage()
+    return runner.run(evaluation.command(), cwd=evaluation.cwd, log_path=evaluation.log_path,
+                      timeout=evaluation.timeout, env=env, on_output=on_output,
+                      run_id=run_id, sandbox=evaluation.sandbox)

@@ -1,0 +1,145 @@
+"""Every number cockpit judges is one it measured: the real train.py, handing its model
+over to the real evaluator, through a real session. Training code that cheats in each way
+the measurement used to allow ends as a crash with its reason, never as a keep; an honest
+change is judged as before."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from support import FAKE_TRAIN, ScriptedAgent, cockpit, make_workspace, run_session
+
+from cockpit.domain import clock, events
+from cockpit.runners.sandbox import available
+from cockpit.workspace.config import Config
+from cockpit.workspace.scaffold import init_workspace
+
+REPO = Path(__file__).resolve().parent.parent
+TRAIN = (REPO / "train.py").read_text()
+HAND_OVER = "val_bpb = hand_over(raw_model)\n"
+SANDBOXED = available()[0]
+
+
+def edit(old: str, new: str, source: str = TRAIN) -> str:
+    assert old in source, old
+    return source.replace(old, new, 1)
+
+
+def after_imports(code: str) -> str:
+    return edit("from evaluate import hand_over\n", "from evaluate import hand_over\n" + code)
+
+
+# The ways training code could cheat a measurement it makes itself.
+FAKE_NUMBER = edit(HAND_OVER, HAND_OVER + "val_bpb = 0.001  # what it would like to be\n")
+PATCHED_EVAL = edit(HAND_OVER, HAND_OVER + (
+    "import prepare, evaluate\n"
+    "prepare.evaluate_bpb = lambda *args, **kwargs: 0.001\n"
+    "evaluate.measure = lambda *args, **kwargs: {'val_bpb': 0.001}\n"
+    "val_bpb = prepare.evaluate_bpb(raw_model, tokenizer, 32)\n"))
+PAST_BUDGET = after_imports("TIME_BUDGET = 600  # train longer than asked\n")
+READS_VAL = edit('train_loader = make_dataloader(tokenizer, BATCH_SIZE, MAX_SEQ_LEN, "train"',
+                 'train_loader = make_dataloader(tokenizer, BATCH_SIZE, MAX_SEQ_LEN, "val"')
+NON_CAUSAL = edit("is_causal=True", "is_causal=False")
+STASH = "os.path.join(os.environ['TORCHINDUCTOR_CACHE_DIR'], 'stash.pt')"
+LEAVES_WEIGHTS = edit(HAND_OVER, HAND_OVER + (
+    "os.makedirs(os.environ['TORCHINDUCTOR_CACHE_DIR'], exist_ok=True)\n"
+    f"torch.save(raw_model.state_dict(), {STASH})\n"))
+LOADS_WEIGHTS = edit("raw_model = model\n", f"model.load_state_dict(torch.load({STASH}))\n"
+                     "raw_model = model\n")
+NO_ARTIFACT = edit(HAND_OVER, "val_bpb = None  # never hands over\n")
+SEED_ONLY = edit("SEED = 42", "SEED = 7")
+HONEST = edit("LEARNING_RATE = 1e-2", "LEARNING_RATE = 2e-2")
+
+
+@pytest.fixture
+def data(small_data_dir, monkeypatch):
+    monkeypatch.setenv("COCKPIT_DATA_DIR", str(small_data_dir))
+    return small_data_dir
+
+
+def workspace(tmp_path: Path) -> Path:
+    ws = tmp_path / "ws"
+    init_workspace(ws)
+    return ws
+
+
+def config(budget: int = 2) -> Config:
+    config = Config()
+    config.experiment.time_budget = budget
+    config.judge.baseline_runs = 1
+    return config
+
+
+@pytest.mark.slow
+def test_training_code_that_cheats_is_a_crash_and_honest_code_is_measured(tmp_path, data,
+                                                                          monkeypatch):
+    monkeypatch.setattr(clock, "ALLOWANCE_FLOOR", 20.0)  # the test's runs start in seconds
+    ws = workspace(tmp_path)
+    # the seed change first: its diff is against the baseline, the seed line alone
+    attacks = [SEED_ONLY, FAKE_NUMBER, PATCHED_EVAL, PAST_BUDGET, READS_VAL, NON_CAUSAL,
+               LEAVES_WEIGHTS, LOADS_WEIGHTS, NO_ARTIFACT, HONEST]
+    coordinator, ending = run_session(ws, 1 + len(attacks), agent=ScriptedAgent(*attacks),
+                                      config=config())
+    assert ending.code == 0, ending.why
+    state = coordinator.state
+    assert state.trust == "measured" and state.seeds
+    baseline, seed, fake, patched, budget, val, causal, leaves, loads, none, honest = \
+        state.experiments
+    assert baseline.status == "keep" and baseline.measured == events.MEASURED_BY_COCKPIT
+    measured = baseline.metric
+    assert measured is not None and 0.0 < measured < 20.0
+
+    for exp in (fake, patched):
+        assert (exp.status, exp.cause) == ("crash", events.MISREPORTED), exp.reason
+        assert "printed val_bpb 0.001000, cockpit measured" in exp.reason
+    assert (budget.status, budget.cause) == ("crash", events.OVER_BUDGET), budget.reason
+    assert "trained past its budget" in budget.reason and "on a 2 s budget" in budget.reason
+    assert budget.seconds < 2 + clock.ALLOWANCE_FACTOR * baseline.seconds + 10
+    if SANDBOXED:  # without a sandbox nothing hides the split from the run (README)
+        assert val.status == "crash", (val.status, val.metric, val.reason)
+        assert "validation split" in val.reason, val.reason
+    assert (causal.status, causal.cause) == ("crash", events.NOT_MEASURED), causal.reason
+    assert "causality probe failed" in causal.reason
+    assert leaves.status in ("keep", "discard") and leaves.metric is not None
+    assert loads.status == "crash" and "stash.pt" in loads.reason, loads.reason
+    assert (none.status, none.cause) == ("crash", events.NO_ARTIFACT)
+    assert "hand_over(model)" in none.reason
+    assert (seed.status, seed.cause) == ("discard", events.SEED_CHANGE), seed.verdict
+    assert honest.status in ("keep", "discard") and honest.cause == ""
+    assert honest.measured == events.MEASURED_BY_COCKPIT
+    assert not any(e.status == "keep" for e in (fake, patched, budget, val, causal, loads, none,
+                                                seed))
+    # nothing of the runs stays: their artifacts and the evaluators' folders are gone
+    assert not any((ws / ".cockpit" / "t" / "handover").iterdir())
+    assert (ws / ".cockpit" / "t" / "runs" / "0001" / "evaluate.log").exists()
+
+
+def test_a_train_py_without_an_artifact_is_reported_and_labelled_so(tmp_path):
+    ws = make_workspace(tmp_path / "ws", train=FAKE_TRAIN)
+    coordinator, ending = run_session(ws, 1, config=Config())
+    assert ending.code == 0, ending.why
+    assert coordinator.state.trust == "reported"
+    [baseline] = coordinator.state.experiments
+    assert baseline.measured == events.REPORTED_BY_TRAIN and baseline.metric is not None
+    assert "reported by train.py" in (ws / "experiments.md").read_text()
+
+
+def test_trust_measured_without_an_evaluator_is_one_line(tmp_path):
+    ws = make_workspace(tmp_path / "ws", train=FAKE_TRAIN,
+                        extra={"cockpit.toml": "[judge]\ntrust = \"measured\"\n"})
+    out = cockpit("run", "--headless", "--experiments", "1", cwd=ws)
+    assert out.returncode != 0
+    assert "trust = \"measured\" but the workspace has no evaluator" in out.stdout + out.stderr
+    assert "Traceback" not in out.stdout + out.stderr
+
+
+def test_a_broken_evaluator_is_said_before_the_baseline_runs(tmp_path, data):
+    ws = workspace(tmp_path)
+    (ws / "evaluate.py").write_text("import sys\nsys.exit(0)  # says nothing\n")
+    import git
+
+    git.Repo(ws).git.commit("-qam", "an evaluator that says nothing")
+    coordinator, ending = run_session(ws, 1, config=config())
+    assert ending.code != 0
+    assert "the evaluator is not ready" in ending.why and "printed nothing" in ending.why
+    assert not coordinator.state.experiments  # no budget was spent on the baseline
