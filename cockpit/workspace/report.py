@@ -120,11 +120,11 @@ def render_markdown(facts: SessionFacts) -> str:
                    f"{short(base.commit)})\n")
         out.append(f"- **Best:** {metric} {best.metric:.6f} (#{best.n}, {short(best.commit)}: "
                    f"{best.description})\n")
+        out.append(f"- **Total gain:** {gain:+.6f} ({pct:+.2f}%)\n")
     if state.measuring:
         kind = events.floor_kind(state.seeds)
         out.append(f"- **Measured:** {state.measuring}" + (f"; noise floor from {kind}"
                                                           if kind else "") + "\n")
-        out.append(f"- **Total gain:** {gain:+.6f} ({pct:+.2f}%)\n")
     if facts.noise is not None:
         n = facts.noise
         out.append(f"- **Noise floor:** std {n.std:.6f}, MAD {n.mad:.6f} over "
