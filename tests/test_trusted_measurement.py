@@ -10,6 +10,7 @@ import pytest
 from support import FAKE_TRAIN, ScriptedAgent, cockpit, make_workspace, run_session
 
 from cockpit.domain import clock, events
+from cockpit.domain.measured import MEASURED_BY_COCKPIT, REPORTED_BY_TRAIN
 from cockpit.runners.sandbox import available
 from cockpit.workspace.config import Config
 from cockpit.workspace.scaffold import init_workspace
@@ -85,7 +86,7 @@ def test_training_code_that_cheats_is_a_crash_and_honest_code_is_measured(tmp_pa
     assert state.trust == "measured" and state.seeds
     baseline, seed, fake, patched, budget, val, causal, leaves, loads, none, honest = \
         state.experiments
-    assert baseline.status == "keep" and baseline.measured == events.MEASURED_BY_COCKPIT
+    assert baseline.status == "keep" and baseline.measured == MEASURED_BY_COCKPIT
     measured = baseline.metric
     assert measured is not None and 0.0 < measured < 20.0
 
@@ -106,7 +107,7 @@ def test_training_code_that_cheats_is_a_crash_and_honest_code_is_measured(tmp_pa
     assert "hand_over(model)" in none.reason
     assert (seed.status, seed.cause) == ("discard", events.SEED_CHANGE), seed.verdict
     assert honest.status in ("keep", "discard") and honest.cause == ""
-    assert honest.measured == events.MEASURED_BY_COCKPIT
+    assert honest.measured == MEASURED_BY_COCKPIT
     assert not any(e.status == "keep" for e in (fake, patched, budget, val, causal, loads, none,
                                                 seed))
     # nothing of the runs stays: their artifacts and the evaluators' folders are gone
@@ -120,7 +121,7 @@ def test_a_train_py_without_an_artifact_is_reported_and_labelled_so(tmp_path):
     assert ending.code == 0, ending.why
     assert coordinator.state.trust == "reported"
     [baseline] = coordinator.state.experiments
-    assert baseline.measured == events.REPORTED_BY_TRAIN and baseline.metric is not None
+    assert baseline.measured == REPORTED_BY_TRAIN and baseline.metric is not None
     assert "reported by train.py" in (ws / "experiments.md").read_text()
 
 
@@ -143,3 +144,4 @@ def test_a_broken_evaluator_is_said_before_the_baseline_runs(tmp_path, data):
     assert ending.code != 0
     assert "the evaluator is not ready" in ending.why and "printed nothing" in ending.why
     assert not coordinator.state.experiments  # no budget was spent on the baseline
+

@@ -214,11 +214,11 @@ def check_data(report: Report, workspace: Path) -> None:
 def check_measuring(report: Report, workspace: Path, config: Config) -> None:
     """Who measures the results: the workspace's evaluator (ready to measure), or train.py
     as it prints them; and whether re-runs can vary the seed."""
-    import shutil
-    import subprocess
     import tempfile
 
     from cockpit.runners.environment import training_env
+    from cockpit.runners.evaluation import CHECK_TIMEOUT, Evaluation, check
+    from cockpit.runners.local import LocalRunner
     from cockpit.session.measuring import SEED_VARIABLE, evaluator_python
     from cockpit.workspace.paths import EVALUATOR_NAME
 
@@ -232,29 +232,21 @@ def check_measuring(report: Report, workspace: Path, config: Config) -> None:
             report.line(WARN, "measuring", "no evaluator: results are what train.py prints "
                         "(reported by train.py, not measured by cockpit)")
     else:
-        with tempfile.TemporaryDirectory(prefix="cockpit-doctor-") as where:
-            for fixed in dict.fromkeys([name, *config.experiment.fixed]):
-                if (workspace / fixed).is_file():
-                    target = Path(where) / fixed
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copyfile(workspace / fixed, target)
-            try:
-                out = subprocess.run([evaluator_python(config, workspace), "-E", "-s", "-B",
-                                      name, "--check"], cwd=where, capture_output=True,
-                                     text=True, timeout=120, stdin=subprocess.DEVNULL,
-                                     env=training_env(passthrough=config.experiment.env))
-                said = (out.stdout.strip().splitlines() or [""])[-1]
-                ok = out.returncode == 0 and said
-                why = said.removeprefix("error: ") or (out.stderr.strip().splitlines()
-                                                       or [f"exit code {out.returncode}"])[-1]
-            except (OSError, subprocess.TimeoutExpired) as exc:
-                ok, why = False, str(exc)
-        if ok:
+        with tempfile.TemporaryDirectory(prefix="cockpit-doctor-") as tmp:
+            files = {fixed: (workspace / fixed).read_bytes()
+                     for fixed in dict.fromkeys([name, *config.experiment.fixed])
+                     if (workspace / fixed).is_file()}
+            ev = Evaluation(python=evaluator_python(config, workspace), script=name,
+                            files=files, cwd=Path(tmp) / "evaluate",
+                            artifact=Path(tmp) / "none", log_path=Path(tmp) / "check.log",
+                            timeout=CHECK_TIMEOUT)
+            said, problem = check(LocalRunner(), ev,
+                                  training_env(passthrough=config.experiment.env))
+        if not problem:
             report.line(OK, "measuring", f"measured by cockpit: {name} ({said})")
         else:
-            report.line(FIX, "measuring", f"{name} --check: {why or 'printed nothing'}: the "
-                        "baseline would end the session; fix it, or set [judge] trust = "
-                        "\"reported\"")
+            report.line(FIX, "measuring", f"{problem}: the baseline would end the session; "
+                        "fix it, or set [judge] trust = \"reported\"")
     editable = workspace / config.experiment.editable
     try:
         seeds = SEED_VARIABLE in editable.read_text(encoding="utf-8", errors="replace")

@@ -9,8 +9,8 @@ import time
 from cockpit.cli.args import workspace_of
 from cockpit.client.connection import NoSession, request
 from cockpit.domain.errors import CockpitError
-from cockpit.domain.events import floor_kind, measured_label
 from cockpit.domain.exits import EXIT_FOUND, EXIT_OK
+from cockpit.domain.measured import floor_kind, measured_label
 
 VERBS = ("status", "pause", "resume", "stop", "steer", "notes", "approve", "reject")
 

@@ -42,23 +42,6 @@ CAUSES = (STOPPED, SESSION_ENDED, INTERRUPTED, WORKER_LOST, CRASHED, TIMED_OUT, 
           IMPLAUSIBLE, OTHER_DATA, BROKE_RULES, TAMPERED, DISK_FULL, SANDBOX, HOLDER_KILLED,
           CANNOT_START, EARLY_STOP, REJECTED, CANCELLED, OVER_BUDGET, NO_ARTIFACT,
           NOT_MEASURED, MISREPORTED, SEED_CHANGE)
-# How a result was measured: by cockpit's evaluator, or as train.py printed it.
-MEASURED_BY_COCKPIT = "cockpit"
-REPORTED_BY_TRAIN = "train.py"
-
-
-def measured_label(measured: str) -> str:
-    """How a result was measured, in the words every screen and record uses."""
-    return {MEASURED_BY_COCKPIT: "measured by cockpit",
-            REPORTED_BY_TRAIN: "reported by train.py"}.get(measured, "")
-
-
-def floor_kind(seeds: bool | None) -> str:
-    """What a noise floor's re-runs vary, in words ("" before the session said)."""
-    if seeds is None:
-        return ""
-    return ("re-runs at different seeds" if seeds else
-            "nondeterminism only: train.py ignores COCKPIT_SEED")
 # Someone stopped the run, or its machine failed: the idea itself did not fail.
 NOT_THE_IDEAS_FAULT = frozenset({STOPPED, SESSION_ENDED, INTERRUPTED, WORKER_LOST})
 STATUSES = ("keep", "discard", "crash", "rejected")

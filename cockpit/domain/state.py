@@ -197,6 +197,8 @@ class SessionState:
         exp = self.get(e.get("n"))
         if exp is None:
             return
+        if exp.finished and e["event"] != "result":
+            return  # a run's start after its result is out of order: it changes nothing
         for key in RUN_FIELDS:
             if key in e:
                 setattr(exp, key, e[key])

@@ -17,9 +17,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cockpit.runners.local import LocalRunner, RunResult
+from cockpit.runners.outcome import failure_reason
 
 if TYPE_CHECKING:
     from cockpit.runners.sandbox import SandboxPolicy
+
+CHECK_TIMEOUT = 120  # seconds the evaluator's --check may take (it imports torch)
 
 
 @dataclass
@@ -34,8 +37,10 @@ class Evaluation:
     sandbox: SandboxPolicy | None = None
     env: dict[str, str] = field(default_factory=dict)
 
-    def command(self) -> str:
-        return shlex.join([self.python, "-E", "-s", "-B", self.script, str(self.artifact)])
+    def command(self, argument: str = "") -> str:
+        """The evaluator on the artifact (or on `argument`: --check)."""
+        return shlex.join([self.python, "-E", "-s", "-B", self.script,
+                           argument or str(self.artifact)])
 
     def handed_over(self) -> bool:
         """Whether the run left a file where it was told (a link is not one)."""
@@ -63,3 +68,29 @@ def evaluate(runner: LocalRunner, evaluation: Evaluation, env: dict[str, str],
     return runner.run(evaluation.command(), cwd=evaluation.cwd, log_path=evaluation.log_path,
                       timeout=evaluation.timeout, env=env, on_output=on_output,
                       run_id=run_id, sandbox=evaluation.sandbox)
+
+
+def check(runner: LocalRunner, evaluation: Evaluation, env: dict[str, str]
+          ) -> tuple[str, str]:
+    """Ask the evaluator whether it can measure (`--check`), run as a measurement runs:
+    (its last line, what keeps it from measuring: "" when it is ready)."""
+    evaluation.stage()
+    try:
+        result = runner.run(evaluation.command("--check"), cwd=evaluation.cwd,
+                            log_path=evaluation.log_path, timeout=CHECK_TIMEOUT, env=env,
+                            sandbox=evaluation.sandbox)
+    finally:
+        shutil.rmtree(evaluation.cwd, ignore_errors=True)
+    text = evaluation.log_path.read_text(encoding="utf-8", errors="replace")
+    said = [line.strip() for line in text.splitlines() if line.strip()]
+    last = said[-1] if said else ""
+    asked = f"`{evaluation.script} --check`"
+    if result.error:
+        return last, result.error
+    if result.timed_out:
+        return last, f"{asked} did not answer in {CHECK_TIMEOUT} s"
+    if not said:
+        return last, f"{asked} printed nothing (exit code {result.returncode})"
+    if result.returncode != 0:
+        return last, f"{asked} failed: {last.removeprefix('error: ') or failure_reason(text)}"
+    return last, ""

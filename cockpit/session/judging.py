@@ -15,6 +15,7 @@ from cockpit.domain.clock import over_budget
 from cockpit.domain.diffs import lines_delta, seed_only
 from cockpit.domain.earlystop import StopDecision
 from cockpit.domain.judge import KeepPolicy, Noise, NoiseFloor, Verdict
+from cockpit.domain.measured import MEASURED_BY_COCKPIT, REPORTED_BY_TRAIN
 from cockpit.domain.state import Experiment, SessionState
 from cockpit.runners.local import RunResult
 from cockpit.runners.outcome import (
@@ -39,7 +40,7 @@ class Outcome:
     cause: str = ""  # events.CAUSES; "" when it measured its metric
     reason: str = ""
     text: str = ""  # its log's head and tail (its fingerprint, its last words)
-    measured: str = ""  # events.MEASURED_BY_COCKPIT or REPORTED_BY_TRAIN (with a value)
+    measured: str = ""  # measured.MEASURED_BY_COCKPIT or REPORTED_BY_TRAIN (with a value)
 
 
 def read_run(finished: Finished, config: Config, fingerprint: str | None,
@@ -65,9 +66,9 @@ def read_run(finished: Finished, config: Config, fingerprint: str | None,
     value, measured = None, ""
     if not cause and measuring:
         value, cause, reason = _measured(job, result, summary, metric.name, trust)
-        measured = events.MEASURED_BY_COCKPIT
+        measured = MEASURED_BY_COCKPIT
     elif not cause:
-        value, measured = metric_value(summary, metric.name), events.REPORTED_BY_TRAIN
+        value, measured = metric_value(summary, metric.name), REPORTED_BY_TRAIN
     if not cause and metric.implausible(value):
         cause, reason, value = events.IMPLAUSIBLE, metric.implausible(value), None
     printed = find_value(read_head(job.log_path), "data_fingerprint")

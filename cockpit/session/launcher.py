@@ -3,8 +3,6 @@ its disk's floor, its environment; and preparing the data once per session start
 """
 from __future__ import annotations
 
-import shlex
-import shutil
 import time
 import uuid
 from collections.abc import Callable
@@ -13,7 +11,7 @@ from pathlib import Path
 from cockpit.domain.clock import allowance, deadline
 from cockpit.runners.disk import MB
 from cockpit.runners.environment import training_env
-from cockpit.runners.evaluation import Evaluation
+from cockpit.runners.evaluation import Evaluation, check
 from cockpit.runners.local import LocalRunner, new_run_id
 from cockpit.runners.outcome import failure_reason
 from cockpit.runners.pool import Job, WorkerPool
@@ -28,6 +26,7 @@ from cockpit.workspace.history import History
 from cockpit.workspace.logs import read_tail
 from cockpit.workspace.paths import (
     ARTIFACT_NAME,
+    VAL_SPLIT_NAME,
     compile_cache,
     eval_log,
     evaluation_dir,
@@ -38,9 +37,7 @@ from cockpit.workspace.paths import (
 from cockpit.workspace.worktrees import Worktrees
 
 PREPARE_TIMEOUT = 3600
-CHECK_TIMEOUT = 120  # seconds the evaluator's --check may take (it imports torch)
 ARTIFACT_ENV = "COCKPIT_ARTIFACT"  # where a run writes its artifact (evaluate.hand_over)
-VAL_SPLIT = "val.bin"  # prepare.py's validation split, in the data dir
 
 
 class PrepareFailed(SessionError):
@@ -133,7 +130,7 @@ class Launcher:
     def hidden_data(self) -> list[Path]:
         """What of the data only the evaluator reads: the validation split."""
         data = self.guard.data_dir
-        return [data / VAL_SPLIT] if data is not None else []
+        return [data / VAL_SPLIT_NAME] if data is not None else []
 
     def private_caches(self, run_id: str, humans: bool) -> dict[str, str]:
         """Without a sandbox: the compilers' caches in cockpit's cache for the human's code,
@@ -171,26 +168,8 @@ class Launcher:
             ev.sandbox = sandboxing.evaluation_policy(self.config, self.workspace, where,
                                                       where, self.guard.data_dir,
                                                       self.trees.shared_entries())
-        ev.stage()
         passthrough = tuple(self.config.experiment.env or ())
-        try:
-            result = LocalRunner().run(ev.command().replace(shlex.quote(str(ev.artifact)),
-                                                            "--check"),
-                                       cwd=where, log_path=log, timeout=CHECK_TIMEOUT,
-                                       env=training_env(passthrough=passthrough),
-                                       sandbox=ev.sandbox)
-        finally:
-            shutil.rmtree(where, ignore_errors=True)
-        said = [line for line in read_tail(log).splitlines() if line.strip()]
-        if result.error:
-            return result.error
-        if result.timed_out:
-            return f"`{ev.script} --check` did not answer in {CHECK_TIMEOUT} s"
-        if not said:
-            return f"`{ev.script} --check` printed nothing (exit code {result.returncode})"
-        if result.returncode != 0:
-            return f"`{ev.script} --check` failed: {failure_reason(read_tail(log))}"
-        return ""
+        return check(LocalRunner(), ev, training_env(passthrough=passthrough))[1]
 
     def prepare(self, log: Path, best: str, on_output: Callable[[Job, str], None],
                 started: Callable[[str, str], None], pid: Callable[[int], None],

@@ -67,7 +67,6 @@ def policy_for(config: Config, workspace: Path, tree: Path, data_dir: Path | Non
     policy.read_only += [config_path(p, workspace) for p in config.sandbox.read_only]
     policy.writable += [config_path(p, workspace) for p in config.sandbox.writable]
     if handover is not None:
-        handover.mkdir(parents=True, exist_ok=True)
         policy.writable.append(handover)
     policy.hidden += list(hidden)
     policy.concealed += [workspace, runtime_dir()]

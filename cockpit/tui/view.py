@@ -9,8 +9,8 @@ import time
 from dataclasses import asdict, dataclass, field
 
 from cockpit.domain.earlystop import Curve, describe_stop
-from cockpit.domain.events import REPORTED_BY_TRAIN, measured_label
 from cockpit.domain.judge import gain_of
+from cockpit.domain.measured import REPORTED_BY_TRAIN, measured_label
 from cockpit.domain.progress import parse_progress
 from cockpit.domain.state import Experiment, SessionState
 from cockpit.domain.stats import Pace, RunProgress, pace

@@ -10,6 +10,7 @@ CONFIG_NAME = "cockpit.toml"  # the session's settings, the human's file
 PROGRAM_NAME = "program.md"   # what the human asks of the agent, the human's file
 EVALUATOR_NAME = "evaluate.py"  # what measures a run's artifact, a fixed file
 ARTIFACT_NAME = "model.pt2"   # what a run hands over, in the folder cockpit gives it
+VAL_SPLIT_NAME = "val.bin"    # prepare.py's validation split, in the data dir: the evaluator's
 STATE_DIR = ".cockpit"        # everything cockpit keeps, one folder per session tag
 
 # What cockpit writes in the human's checkout (untracked, kept out of `git status`).

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cockpit.domain import events
 from cockpit.domain.errors import CockpitError
+from cockpit.domain.measured import floor_kind, measured_label
 from cockpit.domain.state import Experiment, SessionState
 from cockpit.workspace.history import short
 
@@ -138,7 +138,7 @@ def render_experiments_md(state: SessionState) -> str:
             f"(#{best.n}, {short(best.commit)}): {_fmt(gain, signed=True)} vs baseline.\n"
         )
     if state.measuring:
-        kind = events.floor_kind(state.seeds)
+        kind = floor_kind(state.seeds)
         out.append(f"Results are {state.measuring}" + (f"; the noise floor: {kind}" if kind
                                                        else "") + ".\n")
     out.append(f"\n| # | commit | {metric} | vs best | vs baseline | status | description |")
@@ -152,7 +152,7 @@ def render_experiments_md(state: SessionState) -> str:
     for e in done:
         out.append(f"\n## {e.n}. {e.description}\n\n")
         out.append(f"- **Hypothesis:** {e.hypothesis or '-'}\n")
-        how = events.measured_label(e.measured)
+        how = measured_label(e.measured)
         out.append(f"- **Result:** {metric} {_fmt(e.metric)}" + (f" ({how})" if how else "")
                    + f", memory {e.memory_gb:.1f} GB, {e.seconds:.0f} s\n")
         out.append(f"- **Delta:** {_fmt(e.delta_best, signed=True)} vs best, "

@@ -5,8 +5,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from cockpit.domain import events
 from cockpit.domain.judge import Noise
+from cockpit.domain.measured import floor_kind
 from cockpit.domain.state import Experiment, SessionState
 from cockpit.workspace.history import short
 from cockpit.workspace.paths import PLOT_NAME, REPORT_NAME
@@ -122,7 +122,7 @@ def render_markdown(facts: SessionFacts) -> str:
                    f"{best.description})\n")
         out.append(f"- **Total gain:** {gain:+.6f} ({pct:+.2f}%)\n")
     if state.measuring:
-        kind = events.floor_kind(state.seeds)
+        kind = floor_kind(state.seeds)
         out.append(f"- **Measured:** {state.measuring}" + (f"; noise floor from {kind}"
                                                           if kind else "") + "\n")
     if facts.noise is not None:
