@@ -111,7 +111,7 @@ def test_training_code_that_cheats_is_a_crash_and_honest_code_is_measured(tmp_pa
     assert not any(e.status == "keep" for e in (fake, patched, budget, val, causal, loads, none,
                                                 seed))
     # nothing of the runs stays: their artifacts and the evaluators' folders are gone
-    assert not any((ws / ".cockpit" / "t" / "handover").iterdir())
+    assert not any((ws / ".cockpit" / "t" / "scratch").iterdir())
     assert (ws / ".cockpit" / "t" / "runs" / "0001" / "evaluate.log").exists()
 
 
@@ -145,3 +145,58 @@ def test_a_broken_evaluator_is_said_before_the_baseline_runs(tmp_path, data):
     assert "the evaluator is not ready" in ending.why and "printed nothing" in ending.why
     assert not coordinator.state.experiments  # no budget was spent on the baseline
 
+
+# A train.py that hands over a file, and an evaluator that takes its time: enough to kill
+# cockpit while it measures.
+HANDS_OVER = '''\
+import os
+SEED = 42
+open(os.environ["COCKPIT_ARTIFACT"], "wb").write(b"x" * 1_000_000)
+print("---")
+print("training_seconds: 0.1")
+'''
+SLOW_EVALUATOR = '''\
+import sys, time
+if sys.argv[1:] == ["--check"]:
+    print("evaluator ready")
+    sys.exit(0)
+if "-e1-" in sys.argv[1]:  # the first experiment's artifact: long enough to be killed
+    time.sleep(60)
+print("---")
+print("val_bpb: 1.5")
+'''
+
+
+def test_cockpit_killed_while_it_measures_leaves_no_artifact_behind(tmp_path):
+    """A kill -9 of cockpit during an evaluation: the resumed session removes what the run
+    handed over (it may be gigabytes) and the evaluator's folder; nothing of it runs on."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    ws = make_workspace(tmp_path / "ws", train=HANDS_OVER,
+                        extra={"evaluate.py": SLOW_EVALUATOR,
+                               "cockpit.toml": "[judge]\nbaseline_runs = 0\n"})
+    session = ws / ".cockpit" / "k"
+    first = subprocess.Popen([sys.executable, "-m", "cockpit", "run", "--headless", "--tag", "k"],
+                             cwd=ws, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not list(session.glob("scratch/*/evaluate/evaluate.py")):
+            assert time.monotonic() < deadline and first.poll() is None, "never measured"
+            time.sleep(0.1)
+        handed = list(session.glob("scratch/*/handover/model.pt2"))
+        assert handed, "the artifact is where the run was told to write it"
+    finally:
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait()
+    again = cockpit("run", "--headless", "--experiments", "1", "--tag", "k", cwd=ws, timeout=120)
+    assert "Traceback" not in again.stderr, again.stderr
+    assert "#1 crash  interrupted" in again.stdout and "val_bpb 1.500000  keep" in again.stdout
+    assert not handed[0].exists(), "the killed run's artifact is still on disk"
+    assert not list(session.glob("scratch/*")), "the killed run's scratch is left"
+    running = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    assert not [line for line in running.splitlines()
+                if "evaluate.py" in line and str(session) in line], running

@@ -55,11 +55,6 @@ class Evaluation:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(data)
 
-    def clear(self) -> None:
-        """Nothing of the run's stays: its artifact (it may be large) and the directory."""
-        shutil.rmtree(self.cwd, ignore_errors=True)
-        shutil.rmtree(self.artifact.parent, ignore_errors=True)
-
 
 def evaluate(runner: LocalRunner, evaluation: Evaluation, env: dict[str, str],
              on_output: Callable[[str], None] | None, run_id: str) -> RunResult:

@@ -50,15 +50,11 @@ class GpuPool(WorkerPool):
         measuring = job.evaluation
         if measuring is None:
             return result
-        try:
-            result.handed_over = measuring.handed_over()
-            if result.clean and result.handed_over and not job.stop_requested:
-                eval_env = training_env(dict(measuring.env, **pin),
-                                        passthrough=self.passthrough)
-                result.evaluation = evaluate(runner, measuring, eval_env, on_output,
-                                             f"{job.run_id}-eval")
-        finally:
-            measuring.clear()
+        result.handed_over = measuring.handed_over()
+        if result.clean and result.handed_over and not job.stop_requested:
+            eval_env = training_env(dict(measuring.env, **pin), passthrough=self.passthrough)
+            result.evaluation = evaluate(runner, measuring, eval_env, on_output,
+                                         f"{job.run_id}-eval")
         return result
 
     def stop_runs(self, worker: int | None) -> None:

@@ -9,6 +9,7 @@ that raises becomes a RunResult with the reason, never a lost slot.
 from __future__ import annotations
 
 import queue
+import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -56,6 +57,8 @@ class Job:
     # Measuring its artifact once it trained (None: its printed summary is its result).
     evaluation: Evaluation | None = None
     allowance: float | None = None  # cockpit's clock: seconds beyond the budget it may take
+    # What the run leaves for cockpit (its artifact, private caches): removed when it ends.
+    scratch: Path | None = None
 
 
 @dataclass
@@ -145,6 +148,8 @@ class WorkerPool:
         except Exception as exc:  # a backend failure is this experiment's crash, not the loop's
             result = RunResult(None, 0.0, error=f"worker {job.worker} failed: "
                                                 f"{type(exc).__name__}: {exc}")
+        if job.scratch is not None:  # its artifact may be gigabytes: gone with the run
+            shutil.rmtree(job.scratch, ignore_errors=True)
         with self._lock:  # together: an idle worker's result is already in the queue
             self._busy.pop(job.worker, None)
             self.results.put(Finished(job, result))

@@ -3,6 +3,7 @@ its disk's floor, its environment; and preparing the data once per session start
 """
 from __future__ import annotations
 
+import shutil
 import time
 import uuid
 from collections.abc import Callable
@@ -32,6 +33,8 @@ from cockpit.workspace.paths import (
     evaluation_dir,
     handover_dir,
     run_log,
+    run_scratch,
+    scratch_root,
     session_dir,
 )
 from cockpit.workspace.worktrees import Worktrees
@@ -110,7 +113,8 @@ class Launcher:
                   log_limit=experiment.max_log_mb * MB, disk=self.guard.disk_floor(tree),
                   env=env, files=self.history.tree_files(commit) if remote else None,
                   prepare=prepare_command(self.config, self.workspace) if remote else "",
-                  kind=kind, run_id=run_id, sandbox=sandbox, allowance=allowed)
+                  kind=kind, run_id=run_id, sandbox=sandbox, allowance=allowed,
+                  scratch=run_scratch(self.session_dir, run_id))
         if handover is not None:
             job.evaluation = self.evaluation(commit, run_id, handover, log)
         if sandbox is None and not remote:  # it could change the human's branches
@@ -134,9 +138,9 @@ class Launcher:
 
     def private_caches(self, run_id: str, humans: bool) -> dict[str, str]:
         """Without a sandbox: the compilers' caches in cockpit's cache for the human's code,
-        in a folder of the run's own (removed with the session) for the agent's."""
+        in the run's scratch (removed when it ends) for the agent's."""
         cache = compile_cache(self.workspace) if humans \
-            else self.session_dir / "run-cache" / run_id
+            else run_scratch(self.session_dir, run_id) / "cache"
         return {"TRITON_CACHE_DIR": str(cache / "triton"),
                 "TORCHINDUCTOR_CACHE_DIR": str(cache / "inductor")}
 
@@ -156,6 +160,11 @@ class Launcher:
                                  worker=slot.worker, log=where, run_id=job.run_id)
         pool.start(job, on_output=on_output)
         return job
+
+    def clear_scratch(self) -> None:
+        """What a killed session's runs left (artifacts, evaluators' folders, caches): no
+        run is in flight when a session opens."""
+        shutil.rmtree(scratch_root(self.session_dir), ignore_errors=True)
 
     def check_evaluator(self, commit: str) -> str:
         """What keeps the evaluator from measuring ("" when it is ready): its `--check`

@@ -85,6 +85,7 @@ def open_session(s: Coordinator, preflight: bool = True) -> None:
     decided = sandboxing.sandboxing(s.config)
     s.launcher = Launcher(s.config, s.workspace, s.tag, history, s.trees, s.guard, decided.on,
                           s.recorder)
+    s.launcher.clear_scratch()
     if not decided.on and s.state.sandbox_off != decided.why:
         s.recorder.record("sandbox_off", why=decided.why)
     s.guard.data_dir = data_dir_of(s.config, s.workspace)

@@ -59,14 +59,25 @@ def run_log(session: Path, kind: str, key: int) -> Path:
     return session / ("runs" if kind == "experiment" else "measure") / f"{key:04d}" / RUN_LOG_NAME
 
 
+def scratch_root(session: Path) -> Path:
+    """What runs leave for cockpit while they are in flight: nothing in it outlives its
+    run (a session that starts removes what a killed one left)."""
+    return session / "scratch"
+
+
+def run_scratch(session: Path, run_id: str) -> Path:
+    """One run's scratch: its artifact, its evaluator's folder, its private caches."""
+    return scratch_root(session) / run_id
+
+
 def handover_dir(session: Path, run_id: str) -> Path:
-    """Where one run writes its artifact (removed once it is measured)."""
-    return session / "handover" / run_id
+    """Where one run writes its artifact."""
+    return run_scratch(session, run_id) / "handover"
 
 
 def evaluation_dir(session: Path, run_id: str) -> Path:
     """Where the evaluator of one run is staged: its files and nothing else."""
-    return session / "evaluate" / run_id
+    return run_scratch(session, run_id) / "evaluate"
 
 
 def eval_log(run_log_path: Path) -> Path:
