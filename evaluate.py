@@ -88,7 +88,7 @@ def hand_over(model, path=None):
     example = torch.zeros((EVAL_BATCH, MAX_SEQ_LEN), dtype=torch.int64, device=device)
     with torch.no_grad():
         program = torch.export.export(model, (example,))
-    partial = target.with_name(target.name + ".partial")
+    partial = target.with_name(target.stem + ".partial" + target.suffix)  # torch wants .pt2
     torch.export.save(program, str(partial))
     os.replace(partial, target)
     print(f"artifact: {target} ({target.stat().st_size / 1e6:.1f} MB, exported in "
