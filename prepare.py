@@ -324,8 +324,10 @@ def require_data(data_dir=None):
 
 
 def data_fingerprint(data_dir=None):
-    """Short hex hash over the tokenizer and all token files, or None if no data."""
-    meta = _load_meta(Path(data_dir) if data_dir is not None else get_data_dir())
+    """Short hex hash over the tokenizer and all token files, or None if no data. A run
+    under cockpit, which cannot read the val split, gets the same fingerprint."""
+    meta = _load_meta(Path(data_dir) if data_dir is not None else get_data_dir(),
+                      with_val=False)
     return meta["fingerprint"] if meta else None
 
 

@@ -495,6 +495,9 @@ def test_hidden_val_split_trains_but_does_not_evaluate(hidden_val, small_data_di
     tokenizer = prepare.Tokenizer.from_directory(hidden_val)
     assert tokenizer.get_vocab_size() == vocab
     assert sum(len(a) for a in prepare._load_tokens(hidden_val, "train")) > 0
+    # the run still prints the data's fingerprint: the session's other-data check reads it
+    assert prepare.data_fingerprint(hidden_val) == prepare.data_fingerprint(small_data_dir)
+    assert prepare.data_fingerprint(hidden_val) is not None
     with pytest.raises(SystemExit, match=r"validation split .* is hidden"):
         prepare._load_tokens(hidden_val, "val")
     with pytest.raises(SystemExit, match="hidden"):

@@ -88,6 +88,8 @@ def test_training_code_that_cheats_is_a_crash_and_honest_code_is_measured(tmp_pa
         state.experiments
     assert baseline.status == "keep" and baseline.measured == MEASURED_BY_COCKPIT
     measured = baseline.metric
+    # the data's fingerprint is read although the run cannot see the val split
+    assert baseline.data_fingerprint and baseline.data_fingerprint != "None"
     assert measured is not None and 0.0 < measured < 20.0
 
     for exp in (fake, patched):
