@@ -262,3 +262,28 @@ def test_replay_steps_plays_and_loads_logs_on_selection(tmp_path):
         await pilot.press("q")
 
     run(app, scenario)
+
+
+def test_an_experiments_screen_shows_what_cockpit_measured_after_its_run_log(tmp_path):
+    """Enter on a row: the run's log, then what cockpit's evaluator said of its model (the
+    value judged is that one, not the run's)."""
+    ws = synthetic_session(tmp_path / "ws", 3)
+    evaluated = ws / ".cockpit" / "demo" / "runs" / "0002" / "evaluate.log"
+    evaluated.write_text("---\nval_bpb:          1.234567\neval_seconds:     4.2\n")
+    app = CockpitApp(ws, "demo", watch_program=False)
+
+    async def scenario(pilot):
+        timeline = app.main.query_one(Timeline)
+        await wait_for(pilot, lambda: timeline.numbers == [1, 2, 3], what="journal")
+        app.open_experiment(2)
+        await pilot.pause(0.2)
+        shown = "\n".join(app.screen.query_one(RunLog).log_widget.lines)
+        assert "cockpit's evaluation" in shown and "val_bpb:          1.234567" in shown
+        await pilot.press("escape")
+        app.open_experiment(3)  # no evaluator ran: its log alone
+        await pilot.pause(0.2)
+        assert "cockpit's evaluation" not in "\n".join(
+            app.screen.query_one(RunLog).log_widget.lines)
+        await pilot.press("escape")
+
+    run(app, scenario)

@@ -14,7 +14,7 @@ from cockpit.workspace.history import History
 from cockpit.workspace.journal import Journal
 from cockpit.workspace.lock import SessionInfo, read_session
 from cockpit.workspace.logs import read_tail
-from cockpit.workspace.paths import PROGRAM_NAME, journal_path
+from cockpit.workspace.paths import PROGRAM_NAME, eval_log, journal_path
 
 LOG_TAIL = 200_000  # bytes of a log a view starts from
 
@@ -49,6 +49,10 @@ class SessionStore:
         if size > max_bytes:
             text = f"... (the first {size - len(text.encode())} bytes are in {path})\n" + text
         return text
+
+    def evaluation(self, relative: str, max_bytes: int = LOG_TAIL) -> str:
+        """What cockpit's evaluator said of a run (`relative`: the run's log), or ""."""
+        return read_tail(eval_log(self.workspace / relative), max_bytes)
 
     def blob(self, sha: str) -> str:
         """A file as the journal recorded it by its blob (a proposal's source)."""

@@ -307,6 +307,9 @@ class CockpitApp(SessionControls, App):
         if exp is None:
             return
         log = self.store.log(exp.log, FULL_LOG_CHARS) if exp.log else ""
+        measured = self.store.evaluation(exp.log) if exp.log else ""
+        if measured.strip():
+            log += f"\n── cockpit's evaluation of what it handed over ──\n{measured}"
         self.push_screen(ExperimentScreen(
             _title(exp), exp.hypothesis, exp.diff,
             describe(exp, self.view.state.metric, awaiting=n in self.view.awaiting),
