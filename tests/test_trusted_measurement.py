@@ -110,8 +110,8 @@ def test_training_code_that_cheats_is_a_crash_and_honest_code_is_measured(tmp_pa
     assert (seed.status, seed.cause) == ("discard", events.SEED_CHANGE), seed.verdict
     assert honest.status in ("keep", "discard") and honest.cause == ""
     assert honest.measured == MEASURED_BY_COCKPIT
-    assert not any(e.status == "keep" for e in (fake, patched, budget, val, causal, loads, none,
-                                                seed))
+    cheats = [fake, patched, budget, causal, loads, none, seed] + ([val] if SANDBOXED else [])
+    assert not any(e.status == "keep" for e in cheats)
     # nothing of the runs stays: their artifacts and the evaluators' folders are gone
     assert not any((ws / ".cockpit" / "t" / "scratch").iterdir())
     assert (ws / ".cockpit" / "t" / "runs" / "0001" / "evaluate.log").exists()
@@ -202,3 +202,17 @@ def test_cockpit_killed_while_it_measures_leaves_no_artifact_behind(tmp_path):
     running = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
     assert not [line for line in running.splitlines()
                 if "evaluate.py" in line and str(session) in line], running
+
+
+@pytest.mark.parametrize("old, new, only_the_seed", [
+    ("SEED = 42  # random seed", "SEED = 7  # random seed", True),
+    ("torch.manual_seed(42)", "torch.manual_seed(1)", True),
+    ("data_seed = 3", "data_seed = 4", True),
+    ("SEED_WARMUP_STEPS = 100", "SEED_WARMUP_STEPS = 200", False),  # named like one, not one
+    ("seed = int(os.environ.get('COCKPIT_SEED', SEED))", "seed = 3", False),
+    ("SEED = 42\nLR = 1", "SEED = 7\nLR = 2", False),
+])
+def test_a_change_of_the_seed_alone_is_told_from_an_idea(old, new, only_the_seed):
+    from cockpit.domain.diffs import seed_only, unified_diff
+
+    assert seed_only(unified_diff(old + "\n", new + "\n", "train.py")) is only_the_seed

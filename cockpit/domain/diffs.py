@@ -2,6 +2,11 @@
 from __future__ import annotations
 
 import difflib
+import re
+
+# A line that only sets a seed to a number: an assignment or a seeding call.
+SEED_LINE = re.compile(r"^\s*(\w*seed\s*=\s*-?\d+|[\w.]*seed\(\s*-?\d+\s*\))\s*(#.*)?$",
+                       re.IGNORECASE)
 
 
 def unified_diff(old: str, new: str, name: str) -> str:
@@ -18,9 +23,10 @@ def lines_delta(diff: str) -> int:
 
 
 def seed_only(diff: str) -> bool:
-    """Whether every line a unified diff changes names a seed: a change of the seed alone,
-    which moves the result by noise, never by an idea."""
+    """Whether every line a unified diff changes sets a seed (`SEED = 7`, `data_seed = 3`,
+    `torch.manual_seed(7)`): a change of the seed alone, which moves the result by noise,
+    never by an idea. `SEED_WARMUP = 100` is not a seed."""
     changed = [line[1:] for line in diff.splitlines()
                if line[:1] in "+-" and not line.startswith(("+++", "---"))]
     changed = [line for line in changed if line.strip()]
-    return bool(changed) and all("seed" in line.lower() for line in changed)
+    return bool(changed) and all(SEED_LINE.match(line) for line in changed)

@@ -116,15 +116,16 @@ class Launcher:
                   kind=kind, run_id=run_id, sandbox=sandbox, allowance=allowed,
                   scratch=run_scratch(self.session_dir, run_id))
         if handover is not None:
-            job.evaluation = self.evaluation(commit, run_id, handover, log)
+            job.evaluation = self.evaluation(commit, run_id, handover, eval_log(log))
         if sandbox is None and not remote:  # it could change the human's branches
             self.guard.watch_refs(job)
         return job
 
     def evaluation(self, commit: str, run_id: str, handover: Path, log: Path) -> Evaluation:
+        """What measures run `run_id` of `commit`: the evaluator, its sandbox, its `log`."""
         where = evaluation_dir(self.session_dir, run_id)
         ev = measuring.evaluation(self.config, self.workspace, self.history, commit,
-                                  self.measuring, where, handover / ARTIFACT_NAME, eval_log(log))
+                                  self.measuring, where, handover / ARTIFACT_NAME, log)
         if self.sandboxed:
             ev.sandbox = sandboxing.evaluation_policy(self.config, self.workspace, where,
                                                       handover, self.guard.data_dir,
@@ -169,16 +170,13 @@ class Launcher:
     def check_evaluator(self, commit: str) -> str:
         """What keeps the evaluator from measuring ("" when it is ready): its `--check`
         run as a measurement would run, its last line or its silence."""
-        where = evaluation_dir(self.session_dir, "check")
-        log = self.session_dir / "evaluate-check.log"
-        ev = measuring.evaluation(self.config, self.workspace, self.history, commit,
-                                  self.measuring, where, where / ARTIFACT_NAME, log)
-        if self.sandboxed:
-            ev.sandbox = sandboxing.evaluation_policy(self.config, self.workspace, where,
-                                                      where, self.guard.data_dir,
-                                                      self.trees.shared_entries())
+        ev = self.evaluation(commit, "check", handover_dir(self.session_dir, "check"),
+                             self.session_dir / "evaluate-check.log")
         passthrough = tuple(self.config.experiment.env or ())
-        return check(LocalRunner(), ev, training_env(passthrough=passthrough))[1]
+        try:
+            return check(LocalRunner(), ev, training_env(passthrough=passthrough))[1]
+        finally:
+            shutil.rmtree(run_scratch(self.session_dir, "check"), ignore_errors=True)
 
     def prepare(self, log: Path, best: str, on_output: Callable[[Job, str], None],
                 started: Callable[[str, str], None], pid: Callable[[int], None],
