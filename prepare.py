@@ -32,6 +32,7 @@ import json
 import math
 import os
 import shutil
+import stat
 import sys
 import sysconfig
 import time
@@ -294,17 +295,25 @@ class Tokenizer:
 # Data dir state
 
 
-def _load_meta(data_dir, with_val=True):
+def _hidden(path):
+    """Whether cockpit's sandbox hides this file from the run (it shows /dev/null there)."""
+    try:
+        return stat.S_ISCHR(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _load_meta(data_dir):
     """fingerprint.json if the build in data_dir is complete (all files present, right
-    sizes). `with_val=False`: the val split is not checked (a training run under cockpit
-    does not see it)."""
+    sizes). A val split hidden from a training run under cockpit counts as present."""
     data_dir = Path(data_dir)
     try:
         meta = json.loads((data_dir / FINGERPRINT_FILE).read_text())
         files = [(f["name"], f["tokens"]) for f in meta["train_files"]]
-        if with_val:
-            files.append((meta["val_file"]["name"], meta["val_file"]["tokens"]))
+        files.append((meta["val_file"]["name"], meta["val_file"]["tokens"]))
         for name, ntok in files:
+            if name == meta["val_file"]["name"] and _hidden(data_dir / name):
+                continue
             if (data_dir / name).stat().st_size != 2 * ntok:
                 return None
         if not (data_dir / TOKENIZER_FILE).is_file():
@@ -317,7 +326,7 @@ def _load_meta(data_dir, with_val=True):
 def require_data(data_dir=None):
     """Meta of the prepared data; exits with one line if there is none."""
     data_dir = Path(data_dir) if data_dir is not None else get_data_dir()
-    meta = _load_meta(data_dir, with_val=False)
+    meta = _load_meta(data_dir)
     if meta is None:
         raise SystemExit(f"no prepared data in {data_dir}: run `python prepare.py` first")
     return meta
@@ -326,8 +335,7 @@ def require_data(data_dir=None):
 def data_fingerprint(data_dir=None):
     """Short hex hash over the tokenizer and all token files, or None if no data. A run
     under cockpit, which cannot read the val split, gets the same fingerprint."""
-    meta = _load_meta(Path(data_dir) if data_dir is not None else get_data_dir(),
-                      with_val=False)
+    meta = _load_meta(Path(data_dir) if data_dir is not None else get_data_dir())
     return meta["fingerprint"] if meta else None
 
 
@@ -531,7 +539,7 @@ def _load_tokens(data_dir, split):
         names = [f["name"] for f in meta["train_files"] if f["tokens"] > 0]
     elif split == "val":
         names = [meta["val_file"]["name"]]
-        if (Path(data_dir) / names[0]).stat().st_size != 2 * meta["val_file"]["tokens"]:
+        if _hidden(Path(data_dir) / names[0]):
             raise SystemExit(f"the validation split ({Path(data_dir) / names[0]}) is hidden "
                              "here: under cockpit only its evaluator reads it (see evaluate.py)")
     else:

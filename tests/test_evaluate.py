@@ -487,7 +487,9 @@ def test_cli_check(small_data_dir, tmp_path):
 @pytest.fixture
 def hidden_val(small_data_dir, tmp_path):
     data_dir = shutil.copytree(small_data_dir, tmp_path / "data")
-    (data_dir / prepare.VAL_FILE).write_bytes(b"")  # what a training run under cockpit reads
+    val = data_dir / prepare.VAL_FILE
+    val.unlink()
+    val.symlink_to(os.devnull)  # what a training run under cockpit sees: /dev/null
     return data_dir
 
 
