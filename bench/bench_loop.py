@@ -1,8 +1,10 @@
-"""Cockpit overhead: N experiments through `cockpit run --headless` vs N bare `python train.py`.
+"""Cockpit overhead: N experiments through `cockpit run --headless` vs N bare runs.
 
 Both sides run the same train.py at the same budget on the same prepared data, one after
 the other in this one run, and the script prints the wall-time ratio and the cockpit
-process's own CPU time as a share of the experiments' wall time.
+process's own CPU time as a share of the experiments' wall time. A bare run is what cockpit
+runs, without cockpit: `python train.py` handing its model over, then `python evaluate.py`
+on it in a process of its own (bench_measure.py weighs that against evaluating in-process).
 
     python bench/bench_loop.py --experiments 3 --budget 20
 """
@@ -51,11 +53,16 @@ def main() -> None:
         subprocess.run([sys.executable, "prepare.py"], cwd=ws, check=True, env=env,
                        stdout=subprocess.DEVNULL)
 
-        print(f"bare: {n} x python train.py at {budget} s ...", flush=True)
+        print(f"bare: {n} x python train.py + evaluate.py at {budget} s ...", flush=True)
+        artifact = Path(tmp) / "model.pt2"
         start = time.perf_counter()
         for _ in range(n):
-            subprocess.run([sys.executable, "train.py"], cwd=ws, check=True, env=env,
+            subprocess.run([sys.executable, "train.py"], cwd=ws, check=True,
+                           env={**env, "COCKPIT_ARTIFACT": str(artifact)},
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            subprocess.run([sys.executable, "-E", "-s", "-B", "evaluate.py", str(artifact)],
+                           cwd=ws, check=True, env=env, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
         bare = time.perf_counter() - start
 
         print(f"cockpit: {n} experiments through cockpit run --headless ...", flush=True)
@@ -71,7 +78,7 @@ def main() -> None:
 
     print()
     print(f"experiments:              {n} at a {budget} s budget ({len(rows)} rows recorded)")
-    print(f"bare train.py wall:       {bare:8.1f} s")
+    print(f"bare runs wall:           {bare:8.1f} s")
     print(f"cockpit wall:             {looped:8.1f} s")
     print(f"wall-time ratio:          {looped / bare:8.3f}   (target <= 1.05)")
     print(f"cockpit own CPU:          {usage['cpu']:8.2f} s = "
