@@ -6,6 +6,7 @@ The package's folders are its layers, each importing only those below it:
     serve      the cockpit in a browser
     tui        the cockpit in a terminal (Textual): app, screens, widgets
     notify     notifications: a client of the session
+    tracking   TensorBoard, W&B, MLflow: an exporter beside the session, reading its journal
     client     the session's client side: connect, subscribe, start a session
     session    the session process: its loop and the parts that decide, its server
     protocol   the wire between the session and its clients

@@ -18,6 +18,7 @@ from cockpit import serve
 from cockpit.domain.exits import EXIT_FOUND, EXIT_OK
 from cockpit.domain.findings import FIX, OK, WARN
 from cockpit.notify import checks as notify_checks
+from cockpit.tracking import checks as tracking_checks
 from cockpit.workspace.config import Config, ConfigError, load_config, set_value
 from cockpit.workspace.paths import (
     CONFIG_NAME,
@@ -79,7 +80,8 @@ def cmd_doctor(args) -> int:
     check_keys(report, config)
     check_device(report)
     check_agent(report, config)
-    for finding in serve.check(config) + notify_checks.check(config, workspace):
+    for finding in serve.check(config) + notify_checks.check(config, workspace) \
+            + tracking_checks.check(config.tracking):
         report.line(finding.level, finding.what, finding.text)
     report.stream.write("all good: `cockpit run`\n" if not report.fixes
                         else f"{report.fixes} thing{'s' * (report.fixes != 1)} to fix\n")

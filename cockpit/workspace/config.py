@@ -194,6 +194,19 @@ class NotifyConfig:
 
 
 @dataclass
+class TrackingConfig:
+    tensorboard: bool | str = setting("auto", '"auto": when the tensorboard package is '
+                                      "installed; event files in .cockpit/<tag>/tensorboard",
+                                      kind=AUTO_OR_BOOL)
+    wandb: bool = setting(False, "each experiment a W&B run too (pip install wandb)")
+    wandb_project: str = setting("cockpit", "", nonempty=True)
+    wandb_mode: str = setting("offline", '"offline": kept in .cockpit/<tag>/wandb for `wandb '
+                              'sync`; "online" uploads', choices=("offline", "online"))
+    mlflow: bool = setting(False, "each experiment an MLflow run too (pip install mlflow)")
+    mlflow_uri: str = setting("", '"" = a file store in .cockpit/<tag>/mlruns')
+
+
+@dataclass
 class ServeConfig:
     host: str = setting("127.0.0.1", "`cockpit serve`; another address is on the network",
                         nonempty=True)
@@ -215,6 +228,7 @@ class Config:
     sandbox: SandboxConfig = field(default_factory=SandboxConfig)
     runner: RunnerConfig = field(default_factory=RunnerConfig)
     notify: NotifyConfig = field(default_factory=NotifyConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
     serve: ServeConfig = field(default_factory=ServeConfig)
     keys: dict = field(default_factory=dict)  # [keys]: action id -> key(s), checked by keymap
 
@@ -223,6 +237,8 @@ class Config:
         its scheme."""
         data = dataclasses.asdict(self)
         data["notify"]["urls"] = [url.split("://", 1)[0] + "://***" for url in self.notify.urls]
+        if "@" in self.tracking.mlflow_uri:  # a server's URI may hold a user and password
+            data["tracking"]["mlflow_uri"] = self.tracking.mlflow_uri.split("://", 1)[0] + "://***"
         return data
 
 
@@ -231,7 +247,7 @@ SECTIONS = [("experiment", ExperimentConfig, ""), ("metric", MetricConfig, ""),
             ("agent", AgentConfig, ""), ("judge", JudgeConfig, ""),
             ("early_stop", EarlyStopConfig, ""), ("sandbox", SandboxConfig, ""),
             ("runner", RunnerConfig, ""), ("notify", NotifyConfig, ""),
-            ("serve", ServeConfig, ""),
+            ("tracking", TrackingConfig, ""), ("serve", ServeConfig, ""),
             ("keys", KeysConfig, 'remap any key of the cockpit: approve = "y"')]
 
 

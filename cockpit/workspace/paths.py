@@ -32,6 +32,8 @@ SESSION_LOG_NAME = "session.log"  # a background session's own output
 SOCKET_NAME = "session.sock"     # where clients reach the session (in a private run dir)
 KEY_NAME = "session.key"         # what a client proves it may read before it is answered
 COMPILE_CACHE = "cache"          # compilers' caches, kept from run to run
+TENSORBOARD_NAME = "tensorboard"  # a session's TensorBoard runs: `tensorboard --logdir` it
+TRACKED_NAME = "tracked.json"    # which experiments each tracker has been given
 
 
 def session_dir(workspace: Path, tag: str) -> Path:
@@ -44,6 +46,30 @@ def journal_path(workspace: Path, tag: str) -> Path:
 
 def session_log(workspace: Path, tag: str) -> Path:
     return session_dir(workspace, tag) / SESSION_LOG_NAME
+
+
+def tensorboard_dir(workspace: Path, tag: str) -> Path:
+    """The session's TensorBoard logdir: one run per experiment, and the session's own."""
+    return session_dir(workspace, tag) / TENSORBOARD_NAME
+
+
+def tracking_scratch(workspace: Path, tag: str) -> Path:
+    """Where an experiment's TensorBoard run is written before it is moved in whole."""
+    return session_dir(workspace, tag) / f"{TENSORBOARD_NAME}.partial"
+
+
+def tracked_marker(workspace: Path, tag: str) -> Path:
+    return session_dir(workspace, tag) / TRACKED_NAME
+
+
+def mlflow_store(workspace: Path, tag: str) -> Path:
+    """MLflow's file store when [tracking] mlflow_uri names none."""
+    return session_dir(workspace, tag) / "mlruns"
+
+
+def wandb_dir(workspace: Path, tag: str) -> Path:
+    """Where W&B keeps its (offline) runs: a wandb/ folder inside it."""
+    return session_dir(workspace, tag)
 
 
 def all_journals(workspace: Path) -> list[Path]:
