@@ -146,3 +146,21 @@ def test_the_readme_and_the_template_show_every_key_as_declared(tmp_path):
     assert cockpit("init", str(init), cwd=tmp_path).returncode == 0
     assert (init / "cockpit.toml").read_text().endswith(template())
     assert load_config(init) == Config()
+
+
+def test_run_help_shows_the_defaults_cockpit_toml_sets(tmp_path):
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    plain = cockpit("-C", str(ws), "run", "--help", cwd=tmp_path)
+    assert plain.returncode == 0 and "(default: 300 s)" in " ".join(plain.stdout.split())
+    (ws / "cockpit.toml").write_text('[experiment]\ntime_budget = 60\n'
+                                     'train_command = "python mine.py"\n'
+                                     '[agent]\nkind = "llm"\nmodel = "openai/gpt-4o"\n')
+    shown = " ".join(cockpit("-C", str(ws), "run", "--help", cwd=tmp_path).stdout.split())
+    for said in ("(default: 60 s, from cockpit.toml)", "2 x budget + 120 = 240 s",
+                 '(default: "python mine.py", from cockpit.toml)',
+                 "(default: llm, from cockpit.toml)", "(now: openai/gpt-4o, from cockpit.toml)"):
+        assert said in shown, said
+    (ws / "cockpit.toml").write_text("[experiment\n")  # broken: help still helps
+    broken = cockpit("-C", str(ws), "run", "--help", cwd=tmp_path)
+    assert broken.returncode == 0 and "(default: 300 s)" in " ".join(broken.stdout.split())

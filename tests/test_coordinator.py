@@ -512,7 +512,7 @@ def test_commands_name_what_they_act_on(tmp_path, monkeypatch):
     assert coordinator.command("stop_run", n=2)["message"].startswith("#2 stopped")
     wait_for(lambda: coordinator.state.get(2).finished, what="#2 to end")
     late = coordinator.command("stop_run", n=2)
-    assert not late["ok"] and "already finished" in late["message"]
+    assert not late["ok"] and "it ended as a" in late["message"]
     assert coordinator.state.get(2).reason == "stopped by the human"
     assert coordinator.live()["paused"]  # stopping a run pauses the session
     assert coordinator.command("stop")["ok"]

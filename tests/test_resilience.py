@@ -51,7 +51,9 @@ def test_a_resume_runs_the_proposal_the_last_session_left(tmp_path, how):
         os.kill(read_session(ws).pid, signal.SIGKILL)
         wait_for(lambda: not read_session(ws).alive, what="the session to die")
     start = time.monotonic()
-    resumed = cockpit("run", "--headless", "--experiments", "2", cwd=ws, timeout=60)
+    # the session had auto-approve off: a resume keeps it off unless told otherwise
+    resumed = cockpit("run", "--headless", "--auto-approve", "--experiments", "2", cwd=ws,
+                      timeout=60)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert time.monotonic() - start < 30
     assert "Traceback" not in resumed.stderr

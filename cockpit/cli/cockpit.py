@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from cockpit.cli.options import run_config, session_options
+from cockpit.cli.options import REVIEW_IF_NEW, attended_options, resume_options, run_config
 from cockpit.client.bootstrap import choose_tag, shown_tag, start_detached
 from cockpit.domain.exits import EXIT_OK
 from cockpit.workspace.checks import WorkspaceError, check_workspace
@@ -28,12 +28,10 @@ def open_cockpit(workspace: Path, args, running: SessionInfo | None) -> int:
     require_terminal()
     config = run_config(workspace, args)
     keymap = keymap_from(config.keys)  # a wrong key is one line, before anything starts
-    options = session_options(args)
-    if not args.auto_approve and "--review" not in options:
-        options.append("--review")  # a human is here: proposals wait for their approval
+    options = attended_options(args)  # a human is here: proposals wait for their approval
     if running is not None and running.alive:
         tag = running.tag
-        if options != ["--review"] or (args.tag and args.tag != tag):
+        if options != [REVIEW_IF_NEW] or (args.tag and args.tag != tag):
             print(f"cockpit: attaching to the running session {tag}; the options given "
                   "apply to a new session only", file=sys.stderr)
     else:
@@ -43,8 +41,8 @@ def open_cockpit(workspace: Path, args, running: SessionInfo | None) -> int:
         tag = choose_tag(workspace, args.tag, running)
         start_detached(workspace, tag, options)
 
-    def resume() -> None:
-        start_detached(workspace, tag, options)
+    def resume() -> None:  # R: the session's own approval setting, as it was left
+        start_detached(workspace, tag, resume_options(options))
 
     app = CockpitApp(workspace, tag, resume=resume, keymap=keymap)
     result = app.run()

@@ -10,11 +10,18 @@ from typing import NoReturn
 
 from cockpit.cli import notify, review, serve, verbs
 from cockpit.cli.args import workspace_of
-from cockpit.cli.options import add_agent_options, add_run_options, run_config, session_options
-from cockpit.domain.errors import CockpitError
-from cockpit.domain.exits import EXIT_INTERRUPTED, EXIT_OK, EXIT_USER
+from cockpit.cli.options import (
+    add_agent_options,
+    add_run_options,
+    auto_approve_of,
+    run_config,
+    session_options,
+)
+from cockpit.domain.errors import LOGGED, CockpitError
+from cockpit.domain.exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USER
 from cockpit.workspace.checks import WorkspaceError, check_workspace
-from cockpit.workspace.paths import session_log
+from cockpit.workspace.config import Config, load_config
+from cockpit.workspace.paths import CONFIG_NAME, session_log
 from cockpit.workspace.scaffold import init_workspace
 from cockpit.workspace.sessions import validate_tag
 
@@ -28,7 +35,9 @@ class Parser(argparse.ArgumentParser):
         raise WorkspaceError(f"{message} (see `{self.prog} --help`)")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(config: Config | None = None, source: str = "") -> argparse.ArgumentParser:
+    """The command line; `config` (cockpit.toml's, named by `source`) sets the defaults
+    the help shows."""
     parser = Parser(
         prog="cockpit",
         description="An autonomous ML research loop: an agent edits train.py, each run gets a "
@@ -51,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="start the session in the background and return (attach with "
                       "`cockpit`, steer with `cockpit status/pause/steer/...`)")
     run.add_argument("--background", action="store_true", help=argparse.SUPPRESS)
-    add_run_options(run)
+    add_run_options(run, config, source)
 
     verbs.add_verbs(sub)
 
@@ -59,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "configured model (one tiny request), and say what to fix")
     doctor.add_argument("--agent", choices=("tune", "llm", "command"),
                         help="the agent to check (default: cockpit.toml's)")
-    add_agent_options(doctor)
+    add_agent_options(doctor, config.agent if config else None, source)
 
     replay = sub.add_parser("replay", help="step through a session's experiments in the "
                             "cockpit (kept or not: diff, log, metric)")
@@ -71,8 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(*help_config(argv))
     try:
         args = parser.parse_args(default_to_run(parser, argv))
         return dispatch(args)
@@ -84,11 +93,37 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except OSError as exc:  # a full disk, a read-only file: the machine's state, in one line
         if exc.errno not in MACHINE_ERRORS:
-            raise
+            return _logged_or_raise(exc)
         where = f" ({exc.filename})" if exc.filename else ""
         print(f"cockpit: {exc.strerror}{where}: free the space or fix the permission, then "
               "run again (nothing recorded is lost)", file=sys.stderr)
         return EXIT_USER
+    except Exception as exc:
+        return _logged_or_raise(exc)
+
+
+def help_config(argv: list[str]) -> tuple[Config | None, str]:
+    """For --help: the workspace's cockpit.toml, so the defaults shown are the ones a run
+    would use (none, quietly, when it is missing or wrong: the run itself says why)."""
+    if not {"-h", "--help"} & set(argv):
+        return None, ""
+    workspace = Path(".")
+    for i, arg in enumerate(argv[:-1]):
+        if arg in ("-C", "--workspace"):
+            workspace = Path(argv[i + 1])
+    if not (workspace / CONFIG_NAME).is_file():
+        return None, ""
+    try:
+        return load_config(workspace), CONFIG_NAME
+    except CockpitError:
+        return None, ""
+
+
+def _logged_or_raise(exc: BaseException) -> int:
+    """A session's bug whose traceback the session already printed exits 4, not twice."""
+    if getattr(exc, "__dict__", {}).get(LOGGED):
+        return EXIT_FAILED
+    raise exc
 
 
 def dispatch(args) -> int:
@@ -158,15 +193,17 @@ def run_headless(workspace: Path, config, tag: str, args) -> int:
     from cockpit.session.printer import HeadlessPrinter
     from cockpit.session.server import serve_session
 
-    coordinator = Coordinator(workspace, config, tag, auto_approve=not args.review,
-                              wait_when_paused=args.background)
+    asked, default = auto_approve_of(args)
+    coordinator = Coordinator(workspace, config, tag, auto_approve=asked,
+                              auto_approve_default=default, wait_when_paused=args.background)
     printer = HeadlessPrinter(metric=config.metric.name, state=lambda: coordinator.state)
     coordinator.observers.append(printer)
     printer.say(f"cockpit: {config.agent.kind} agent, {config.experiment.time_budget} s budget, "
                 f"`{config.experiment.train_command}` in {workspace}")
     log = str(session_log(workspace, tag)) if args.background else ""
     ending = serve_session(coordinator, args.experiments, args.background, log,
-                           companions=[notifier_of(workspace, config, tag)])
+                           companions=[notifier_of(workspace, config, tag),
+                                       tracker_of(workspace, config, tag)])
     cost = coordinator.state.cost_usd
     spent = f" Model cost: ${cost:.4f}." if cost else ""
     printer.say(f"done: {ending.why}. Results: results.tsv, experiments.md.{spent}")
@@ -180,6 +217,13 @@ def notifier_of(workspace: Path, config, tag: str):
     from cockpit.notify.notifier import attach
 
     return lambda since: attach(workspace, config.notify, tag, since)
+
+
+def tracker_of(workspace: Path, config, tag: str):
+    """The tracking export, a process beside the session (none when nothing is tracked)."""
+    from cockpit.tracking.companion import attach
+
+    return lambda since: attach(workspace, config.tracking, tag, since)
 
 
 def default_to_run(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:

@@ -17,45 +17,73 @@ from cockpit.workspace.config import (
 
 # option name on the command line for a config key, where it is not the key's own name
 OPTION_NAMES = {"time_budget": "budget", "command": "agent-cmd"}
+REVIEW_IF_NEW = "--review-if-new"
+APPROVAL_OPTIONS = ("--auto-approve", "--review", REVIEW_IF_NEW)
 
 
-def add_run_options(run: argparse.ArgumentParser) -> None:
+def add_run_options(run: argparse.ArgumentParser, config: Config | None = None,
+                    source: str = "") -> None:
+    """The run options; their help shows the defaults `config` holds (cockpit.toml's, when
+    `source` names it, else the built-in ones)."""
+    config = config or Config()
+    was = f", from {source}" if source else ""
+    experiment, runner = config.experiment, config.runner
+    timeout = (f"{experiment.timeout} s{was}" if experiment.timeout else
+               f"2 x budget + 120 = {experiment.hard_timeout} s")
     run.add_argument("--experiments", type=int, metavar="N",
                      help="stop after N experiments (default: run until stopped)")
     run.add_argument("--budget", type=int, metavar="SECONDS",
-                     help="training time budget per experiment (overrides cockpit.toml)")
+                     help="training time budget per experiment "
+                     f"(default: {experiment.time_budget} s{was})")
     run.add_argument("--timeout", type=int, metavar="SECONDS",
-                     help="hard kill of a run (default: 2 x budget + 120)")
+                     help=f"hard kill of a run (default: {timeout})")
     run.add_argument("--agent", choices=choices(AgentConfig, "kind"),
-                     help="who proposes the next change (default: tune, offline)")
+                     help="who proposes the next change (default: "
+                     f"{config.agent.kind}{was or ', offline'})")
     run.add_argument("--tag", help="session name: branch autoresearch/TAG "
                      "(default: resume the latest session, or a new one named after today)")
     run.add_argument("--train-command", metavar="CMD",
-                     help='how to run training (default: "python train.py")')
+                     help=f'how to run training (default: "{experiment.train_command}"{was})')
     run.add_argument("--runner", choices=choices(RunnerConfig, "kind"),
                      help="where experiments run: local (one at a time), gpus (one worker "
-                     "per GPU of this box), ray (workers on a Ray cluster)")
+                     "per GPU of this box), ray (workers on a Ray cluster) "
+                     f"(default: {runner.kind}{was})")
+    workers = f"{runner.workers}{was}" if runner.workers else "one per GPU"
     run.add_argument("--workers", type=int, metavar="N",
                      help="experiments in flight at once (gpus, ray; with the local runner it "
-                     "means gpus); default: one per GPU")
-    run.add_argument("--auto-approve", action="store_true",
-                     help="the cockpit: run proposals without waiting for approval "
-                     "(toggle with A)")
-    run.add_argument("--review", action="store_true",
-                     help="--headless/--detach: each proposal waits for a human "
-                     "(`cockpit approve`, or the cockpit)")
-    add_agent_options(run)
+                     f"means gpus); default: {workers}")
+    approval = run.add_mutually_exclusive_group()
+    approval.add_argument("--auto-approve", action="store_true",
+                          help="run proposals without waiting for approval (the cockpit: "
+                          "toggle with A); without it or --review, a resumed session keeps "
+                          "its own setting")
+    approval.add_argument("--review", action="store_true",
+                          help="each proposal waits for a human (`cockpit approve`, or the "
+                          "cockpit), even in a resumed session that had auto-approve on")
+    # a session a human watches: a new one waits for approval, a resumed one keeps its own
+    approval.add_argument(REVIEW_IF_NEW, action="store_true", help=argparse.SUPPRESS)
+    add_agent_options(run, config.agent, source)
 
 
-def add_agent_options(parser: argparse.ArgumentParser) -> None:
+def add_agent_options(parser: argparse.ArgumentParser, agent: AgentConfig | None = None,
+                      source: str = "") -> None:
+    agent = agent or AgentConfig()
+    was = f", from {source}" if source else ""
+
+    def now(value: str) -> str:
+        return f" (now: {value}{was})" if value else ""
+
     parser.add_argument("--model", metavar="MODEL",
                         help="llm agent: a litellm model, e.g. anthropic/claude-sonnet-4-5, "
-                        "openai/gpt-4o, ollama/qwen2.5-coder (keys: the provider's env var)")
+                        "openai/gpt-4o, ollama/qwen2.5-coder (keys: the provider's env var)"
+                        + now(agent.model))
     parser.add_argument("--api-base", metavar="URL",
-                        help="llm agent: an OpenAI-compatible server, e.g. http://localhost:8000/v1")
+                        help="llm agent: an OpenAI-compatible server, e.g. "
+                        "http://localhost:8000/v1" + now(agent.api_base))
     parser.add_argument("--agent-cmd", metavar="CMD",
                         help='command agent: e.g. "claude -p" (prompt on stdin) or '
-                        '"aider --yes --message-file {prompt_file} train.py"')
+                        '"aider --yes --message-file {prompt_file} train.py"'
+                        + now(agent.command))
 
 
 def agent_overrides(args) -> dict:
@@ -105,6 +133,34 @@ def session_options(args) -> list[str]:
         value = getattr(args, name, None)
         if value is not None:
             out += ["--" + name.replace("_", "-"), str(value)]
-    if getattr(args, "review", False):
-        out.append("--review")
+    for option in APPROVAL_OPTIONS:
+        if getattr(args, option[2:].replace("-", "_"), False):
+            out.append(option)
     return out
+
+
+def auto_approve_of(args) -> tuple[bool | None, bool]:
+    """How the session approves proposals: (as asked, None for the session's own setting
+    as its journal last had it; the setting of a session whose journal never said)."""
+    if args.auto_approve or args.review:
+        return bool(args.auto_approve), bool(args.auto_approve)
+    return None, not args.review_if_new
+
+
+def attended_options(args) -> list[str]:
+    """The options of a session a human watches (the cockpit, a browser), started or
+    resumed now: a new one waits for approval unless --auto-approve, a resumed one keeps
+    its own setting unless --auto-approve or --review says otherwise."""
+    options = session_options(args)
+    if not any(option in options for option in APPROVAL_OPTIONS):
+        options.append(REVIEW_IF_NEW)
+    return options
+
+
+def resume_options(options: list[str]) -> list[str]:
+    """The options for resuming later (R), when the session died, from those it was
+    started or attached with: the session's own setting wins over the approval flags given
+    then (a human may have toggled it since); they decide only where its journal never
+    said."""
+    kept = [option for option in options if option not in APPROVAL_OPTIONS]
+    return kept + ([] if "--auto-approve" in options else [REVIEW_IF_NEW])

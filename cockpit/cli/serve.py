@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from cockpit.cli.args import workspace_of
-from cockpit.cli.options import add_run_options, run_config, session_options
+from cockpit.cli.options import add_run_options, attended_options, resume_options, run_config
 from cockpit.client import bootstrap
 from cockpit.domain.exits import EXIT_OK
 from cockpit.serve import Guard, ServeError, is_loopback, listen, serve_tabs
@@ -50,7 +50,7 @@ def run(args) -> int:
     sock = listen(host, port)
     port = sock.getsockname()[1]
     guard = Guard(secrets.token_urlsafe(24), port, loopback)
-    options = _session_options(args)
+    options = attended_options(args)
     tag = ensure_session(workspace, args, options)
     command = shlex.join([sys.executable, "-m", "cockpit", "-C", str(workspace), "serve",
                           "--tab", *options])
@@ -71,15 +71,6 @@ def ensure_session(workspace: Path, args, options: list[str]) -> str:
         print(f"cockpit: session {session.tag} {session.how} in the background (pid "
               f"{session.pid}); log: {session.log}")
     return session.tag
-
-
-def _session_options(args) -> list[str]:
-    """The run options, as for the session a cockpit starts: a human is here, so proposals
-    wait for approval unless --auto-approve."""
-    options = session_options(args)
-    if not args.auto_approve and "--review" not in options:
-        options.append("--review")
-    return options
 
 
 def _announce(host: str, port: int, guard: Guard, tag: str, loopback: bool) -> None:
@@ -111,8 +102,8 @@ def run_tab(workspace: Path, args) -> int:
         os.environ.pop(name, None)
     config = load_config(workspace)
     tag = shown_tag(workspace)
-    options = _session_options(args)
+    options = attended_options(args)
     app = CockpitApp(workspace, tag, keymap=keymap_from(config.keys),
-                     resume=lambda: start_detached(workspace, tag, options))
+                     resume=lambda: start_detached(workspace, tag, resume_options(options)))
     app.run()
     return EXIT_OK

@@ -10,7 +10,7 @@ from cockpit.cli.args import workspace_of
 from cockpit.client.connection import NoSession, request
 from cockpit.domain.errors import CockpitError
 from cockpit.domain.exits import EXIT_FOUND, EXIT_OK
-from cockpit.domain.measured import floor_kind, measured_label
+from cockpit.domain.measured import floor_kind, measured_label, runs_label
 
 VERBS = ("status", "pause", "resume", "stop", "steer", "notes", "approve", "reject")
 
@@ -119,12 +119,14 @@ def describe_status(live: dict, status: dict) -> str:
     metric = status["metric"]
     if status["best"] is not None:
         how = measured_label(status.get("best_measured", ""))
-        best = f"best {metric} {status['best']:.6f} (#{status['best_n']}" + (
-            f", {how})" if how else ")")
+        best = f"best {metric} {status['best']:.6f} (#{status['best_n']}, " + (
+            f"{runs_label(status.get('best_runs', 1))}" + (f", {how})" if how else ")"))
         if status["baseline"] is not None:
             delta = status["best"] - status["baseline"]
             pct = 100 * delta / status["baseline"] if status["baseline"] else 0.0
-            best += f", baseline {status['baseline']:.6f}, {delta:+.6f} ({pct:+.1f}%)"
+            best += (f", baseline {status['baseline']:.6f} "
+                     f"({runs_label(status.get('baseline_runs', 1))}), "
+                     f"{delta:+.6f} ({pct:+.1f}%)")
         lines.append(best)
     noise = (f"noise ±{status['noise']:.4f} ({status['noise_runs']} runs)"
              if status["noise"] is not None else "no noise floor yet")

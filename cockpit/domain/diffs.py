@@ -1,8 +1,15 @@
-"""Diffs of the editable file: a unified diff, and how many lines a change adds."""
+"""Diffs of the editable file: a unified diff, how many lines a change adds, what it
+changes in one line of words, and where its first change is."""
 from __future__ import annotations
 
 import difflib
 import re
+
+DESCRIPTION_CHARS = 120  # a description made from a diff is cut to this length
+EDITED_MARK = "(edited by the human)"  # ends the description of a change a human edited
+# A top-level assignment (`EMBEDDING_LR = 2e-2  # why`): its name and its value's text.
+ASSIGNMENT = re.compile(r"^([A-Za-z_]\w*)\s*=(?!=)\s*([^#]*?)\s*(#.*)?$")
+HUNK = re.compile(r"^@@ -\d+(?:,\d+)? \+(\d+)(?:,\d+)? @@")
 
 # A line that only sets a seed to a number: an assignment or a seeding call.
 SEED_LINE = re.compile(r"^\s*(\w*seed\s*=\s*-?\d+|[\w.]*seed\(\s*-?\d+\s*\))\s*(#.*)?$",
@@ -13,6 +20,83 @@ def unified_diff(old: str, new: str, name: str) -> str:
     return "".join(difflib.unified_diff(old.splitlines(keepends=True),
                                         new.splitlines(keepends=True),
                                         fromfile=f"a/{name}", tofile=f"b/{name}"))
+
+
+def describe_diff(diff: str) -> str:
+    """What a unified diff changes, in one line: `NAME old -> new` for each top-level
+    assignment it sets anew (the words the tune agent uses) and how many other lines it
+    changes; without such an assignment, its first new line."""
+    removed, added = _changed_lines(diff)
+    before, after = _assignments(removed), _assignments(added)
+    parts = [f"{name} {before[name]} -> {value}" if name in before else f"{name} = {value}"
+             for name, value in after.items() if before.get(name) != value]
+    parts += [f"{name} removed" for name in before if name not in after]
+    others = max(_plain(removed), _plain(added))  # a line replaced counts once
+    if parts:
+        return _cut(", ".join(parts) + _more(others))
+    first = next((line.strip() for line in added if line.strip()), "")
+    return _cut(f"edit: {first}{_more(others - 1)}" if first else "edit: lines removed")
+
+
+def edited_description(diff: str) -> str:
+    """The description of a proposal as a human edited it: what its diff changes now."""
+    return _cut(describe_diff(diff), DESCRIPTION_CHARS - len(EDITED_MARK) - 1) + " " + \
+        EDITED_MARK
+
+
+def first_changed_line(diff: str) -> int:
+    """The first line (0-based) of the new file that a unified diff changes (where a
+    removal was, for a removal); 0 for a diff without hunks."""
+    line = None
+    for text in diff.splitlines():
+        hunk = HUNK.match(text)
+        if hunk is not None:
+            line = int(hunk.group(1))
+            continue
+        if line is None or text.startswith(("+++", "---")):
+            continue
+        if text[:1] in "+-":
+            return max(0, line - 1)
+        line += 1
+    return 0
+
+
+def _changed_lines(diff: str) -> tuple[list[str], list[str]]:
+    """(removed, added): the lines a unified diff takes out and puts in, without +/-."""
+    removed, added = [], []
+    for line in diff.splitlines():
+        if line.startswith(("+++", "---")):
+            continue
+        if line[:1] == "-":
+            removed.append(line[1:])
+        elif line[:1] == "+":
+            added.append(line[1:])
+    return removed, added
+
+
+def _assignments(lines: list[str]) -> dict[str, str]:
+    """name -> value text of the top-level assignments among lines (the first of each)."""
+    found: dict[str, str] = {}
+    for line in lines:
+        match = ASSIGNMENT.match(line)
+        if match is not None:
+            found.setdefault(match.group(1), match.group(2))
+    return found
+
+
+def _plain(lines: list[str]) -> int:
+    """How many of lines are neither blank nor a top-level assignment."""
+    return sum(bool(line.strip()) and ASSIGNMENT.match(line) is None for line in lines)
+
+
+def _more(lines: int) -> str:
+    return f" (+{lines} other line{'s' * (lines != 1)})" if lines > 0 else ""
+
+
+def _cut(text: str, limit: int = DESCRIPTION_CHARS) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3].rstrip() + "..."
+
 
 def lines_delta(diff: str) -> int:
     """Lines a unified diff adds minus the lines it removes."""

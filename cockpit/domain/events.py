@@ -97,6 +97,7 @@ class Session(Event):
     metric: str | None = None  # None: as the session said when it began
     direction: str | None = None
     resumed: bool = False
+    auto_approve: bool | None = None  # how this start approves proposals (None: not said)
 
 
 @_kind("measuring")
@@ -359,9 +360,14 @@ class NoteDropped(Event):
 @_kind("edited")
 @dataclass(frozen=True)
 class Edited(Event):
+    """The human changed proposal n before approving it: from now on it is this change
+    (what runs, and what every record says), no longer the agent's."""
+
     n: int
     diff: str = ""
     source_sha: str = ""
+    source_blob: str = ""
+    description: str = ""  # what the edited change does ("" in journals from before)
 
 
 @_kind("approved")

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from cockpit.domain.diffs import edited_description
 from cockpit.domain.events import NOT_THE_IDEAS_FAULT, legacy_cause
 from cockpit.domain.judge import KeepPolicy, NoiseFloor
 from cockpit.domain.metric import Metric
@@ -55,6 +56,7 @@ class Experiment:
     base: str = ""  # the best commit its change was made on
     source_blob: str = ""  # the proposed file as a git blob (a restarted session re-offers it)
     edited: bool = False  # the human changed the proposal before approving it
+    proposed: str = ""  # the agent's description, once a human edited its change
     data_fingerprint: str = ""  # the data it was measured on (its run prints it)
     flagged: str = ""  # a keep the noise floor measured since no longer backs: why
     second_look: str = ""  # measured once, close to its bar: why it runs once more
@@ -133,7 +135,7 @@ class SessionState:
     pids: list[tuple[str, int, int]] = field(default_factory=list)  # (n|k, key, pid)
     fingerprint: str | None = None  # the data the session's first measured run read
     finished_at: dict[int, float] = field(default_factory=dict)  # n -> when it was judged
-    auto_approve: bool | None = None  # as the last toggle set it (None: never toggled)
+    auto_approve: bool | None = None  # as the last start or toggle set it (None: not said)
     sandbox_off: str = ""  # why runs are not isolated, as last said
     trust: str = ""  # "measured" | "reported", as the latest start decided ("" before)
     seeds: bool | None = None  # re-runs vary COCKPIT_SEED (None: not said)
@@ -177,6 +179,8 @@ class SessionState:
         self.direction = e.get("direction") or self.direction
         self.agent = e.get("agent") or self.agent
         self.config = e.get("config") or self.config
+        if e.get("auto_approve") is not None:
+            self.auto_approve = e["auto_approve"]
         self.ended = ""
 
     def _measuring(self, e: dict[str, Any]) -> None:
@@ -192,6 +196,21 @@ class SessionState:
                          made=e.get("made", ""))
         self._by_n[exp.n] = exp
         self.experiments.append(exp)
+
+    def _edited(self, e: dict[str, Any]) -> None:
+        """The human's version replaces the agent's change, before it ran: its diff, its
+        file, its description; the agent's move and constants no longer say what runs."""
+        exp = self.get(e["n"])
+        if exp is None or exp.commit or exp.finished:
+            return  # an edit after its commit changes nothing that ran
+        if not exp.edited:
+            exp.proposed = exp.description
+        exp.edited = True
+        exp.diff = e.get("diff", "")
+        exp.description = e.get("description") or edited_description(exp.diff)
+        exp.source_sha = e.get("source_sha", "")
+        exp.source_blob = e.get("source_blob", "")  # none: a resume cannot offer it again
+        exp.params, exp.move = {}, None
 
     def _run_event(self, e: dict[str, Any]) -> None:
         exp = self.get(e.get("n"))
@@ -379,6 +398,7 @@ class SessionState:
 
 _FOLDS: dict[str, Callable[[SessionState, dict[str, Any]], None]] = {
     "session": SessionState._session, "proposal": SessionState._proposal,
+    "edited": SessionState._edited,
     "measuring": SessionState._measuring,
     "commit": SessionState._run_event, "run_start": SessionState._run_event,
     "run_pid": SessionState._run_event, "result": SessionState._run_event,

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from cockpit.agents.edits import EditRefused, validate_source
-from cockpit.domain.diffs import unified_diff
+from cockpit.domain.diffs import edited_description, unified_diff
 from cockpit.domain.proposals import Ticket
 from cockpit.domain.state import Experiment
 from cockpit.session.errors import CommandRefused
@@ -169,8 +169,11 @@ def _status(s: Coordinator, cmd: Status) -> dict[str, Any]:
         "direction": state.direction, "experiments": len(state.ran),
         "kept": sum(e.status == "keep" for e in state.ran),
         "crashed": sum(e.status == "crash" for e in state.ran),
-        "best": best.metric if best else None, "best_n": best.n if best else None,
-        "baseline": base.metric if base else None,
+        # a commit scores the mean of its runs: the judge's number, with its run count
+        "best": state.mean_of(best) if best else None, "best_n": best.n if best else None,
+        "best_runs": len(state.values_of(best.commit)) or 1 if best else 0,
+        "baseline": state.mean_of(base) if base else None,
+        "baseline_runs": len(state.values_of(base.commit)) or 1 if base else 0,
         "noise": floor.std if floor else None, "noise_runs": floor.runs if floor else 0,
         "budget": s.config.experiment.time_budget, "events": len(s.events),
         "best_measured": best.measured if best else "", "measuring": state.measuring,
@@ -247,21 +250,36 @@ def _approve(s: Coordinator, cmd: Approve) -> str:
     ticket = _awaiting(s, cmd.n)
     assert ticket.proposal is not None  # a ticket awaits approval once proposed
     if cmd.source is not None and cmd.source != ticket.proposal.source:
-        base_source = s.history.file_at(ticket.base, s.editable)
-        try:
-            validate_source(cmd.source, base_source, s.editable)
-        except EditRefused as exc:
-            raise CommandRefused(f"#{ticket.n} as edited is refused: {exc}") from None
-        ticket.proposal.source = cmd.source
-        ticket.proposal.params = {}
-        ticket.edited = True
-        ticket.diff = unified_diff(base_source, cmd.source, s.editable)
-        s.recorder.record("edited", n=ticket.n, diff=ticket.diff, source_sha=sha(cmd.source))
+        _edit(s, ticket, cmd.source)
     del s.scheduler.awaiting[ticket.n]
     ticket.approved = True
     s.scheduler.ready.append(ticket)
     s.recorder.record("approved", n=ticket.n, edited=ticket.edited)
     return f"#{ticket.n} approved" + (" as edited" if ticket.edited else "")
+
+
+def _edit(s: Coordinator, ticket: Ticket, source: str) -> None:
+    """The human's version of a proposal, checked as an agent's answer is, journaled (its
+    diff, file and a description of what it now changes), and taken as the fold has it:
+    the commit, results.tsv, experiments.md and every screen say the human's change."""
+    assert ticket.proposal is not None  # only a proposal is edited
+    if ticket.made:
+        raise CommandRefused(f"#{ticket.n} is your own commit and runs as it is: commit "
+                             "your change on the session's branch instead")
+    base_source = s.history.file_at(ticket.base, s.editable)
+    try:
+        validate_source(source, base_source, s.editable)
+    except EditRefused as exc:
+        raise CommandRefused(f"#{ticket.n} as edited is refused: {exc}") from None
+    diff = unified_diff(base_source, source, s.editable)
+    s.recorder.record("edited", n=ticket.n, diff=diff, source_sha=sha(source),
+                      source_blob=s.history.write_blob(source),
+                      description=edited_description(diff))
+    exp = s.state.get(ticket.n)
+    assert exp is not None  # it awaits approval: its proposal is in the journal
+    ticket.proposal.source, ticket.proposal.description = source, exp.description
+    ticket.proposal.params, ticket.proposal.move = exp.params, exp.move
+    ticket.diff, ticket.edited = exp.diff, True
 
 
 def _reject(s: Coordinator, cmd: Reject) -> str:
@@ -319,14 +337,13 @@ def _awaiting(s: Coordinator, n: int | None) -> Ticket:
         raise CommandRefused(f"#{n} is still being proposed")
     if exp is None:
         raise CommandRefused(f"there is no proposal #{n}")
-    raise CommandRefused(f"#{n} does not await approval (it {_whereabouts(exp)})")
+    raise CommandRefused(f"#{n} does not await approval: {_whereabouts(exp)}")
 
 
 def _whereabouts(exp: Experiment) -> str:
     if exp.status is None:
-        return "is running" if exp.log else "is waiting for a worker"
-    return {"rejected": "was rejected", "crash": "already finished (crash)"}.get(
-        exp.status, f"already finished ({exp.status})")
+        return "it is running" if exp.log else "it is waiting for a worker"
+    return "it was rejected" if exp.status == "rejected" else f"it ended as a {exp.status}"
 
 
 HANDLERS: dict[type, Callable[..., Any]] = {

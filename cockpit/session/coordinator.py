@@ -80,8 +80,12 @@ class Refused:
 class Coordinator:
     def __init__(self, workspace: Path, config: Config, tag: str, agent: Any = None,
                  pool: WorkerPool | Callable[[], WorkerPool] | None = None,
-                 auto_approve: bool = True, wait_when_paused: bool = False) -> None:
+                 auto_approve: bool | None = True, wait_when_paused: bool = False,
+                 auto_approve_default: bool = True) -> None:
         self.workspace, self.config, self.tag = workspace, config, tag
+        # None: as the session's journal last had it (a resume keeps the human's choice),
+        # `auto_approve_default` for a session whose journal never said
+        self.asked_auto_approve = auto_approve
         self.agent = agent or make_agent(config)  # duck-typed: see cockpit.agents
         self._pool_source = pool
         self.pool: WorkerPool | None = None
@@ -91,7 +95,8 @@ class Coordinator:
         self.dir = session_dir(workspace, tag)
         self.journal = Journal(self.dir / JOURNAL_NAME)
         self.recorder = Recorder(self.journal)
-        self.control = live.Control(auto_approve=auto_approve)
+        self.control = live.Control(
+            auto_approve=auto_approve_default if auto_approve is None else auto_approve)
         self.scheduler = Scheduler(budget=float(config.experiment.time_budget))
         self.judge = Judge(self.recorder.state, config)
         self.stopper = Stopper(config.early_stop, workspace)

@@ -48,7 +48,7 @@ def snapshot(tag: str, agent: str, scheduler: Scheduler, held: list[int],
             "measurements": len(scheduler.measurements), "paused": control.paused,
             "pause_kind": control.pause_kind, "pause_reason": control.pause_reason,
             "auto_approve": control.auto_approve, "holds": len(scheduler.holds),
-            "stopping": control.stopping,
+            "stopping": control.stopping, "limit": scheduler.limit,
             "notes": [{"id": i, "text": t} for i, t in state.notes.items()],
             "ended": control.ending, "cost_usd": round(state.cost_usd, 6), "agent": agent,
             "notify_failing": sorted(control.notify_failing)}

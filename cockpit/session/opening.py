@@ -57,6 +57,8 @@ def open_session(s: Coordinator, preflight: bool = True) -> None:
     cleared = history.clear_stale_locks()
     damaged = s.recorder.load()
     s.judge.state = s.recorder.state
+    if s.asked_auto_approve is None and s.state.auto_approve is not None:
+        s.control.auto_approve = s.state.auto_approve  # the session's own, as it was left
     s.scheduler.next_n, s.scheduler.next_k = s.state.next_n, s.state.next_k
     branch = History.branch_for(s.tag)
     checked_out = history.current_branch() or ""
@@ -76,7 +78,8 @@ def open_session(s: Coordinator, preflight: bool = True) -> None:
         s.outcomes.move(branch, base)
         s.recorder.record("session", tag=s.tag, branch=branch, base=base,
                           metric=s.config.metric.name, direction=s.config.metric.direction,
-                          agent=s.agent.name, config=s.config.to_dict())
+                          agent=s.agent.name, config=s.config.to_dict(),
+                          auto_approve=s.control.auto_approve)
     if cleared:
         s.recorder.record("locks_cleared", paths=cleared)
     if damaged:  # said once per start; the lines stay as they are in the file
@@ -153,4 +156,5 @@ def _resume(s: Coordinator, branch: str) -> None:
         s.recorder.record("row", n=n)
     s.outcomes.render_experiments()
     s.recorder.record("session", tag=s.tag, branch=branch, base=s.state.base, resumed=True,
-                      agent=s.agent.name, config=s.config.to_dict())
+                      agent=s.agent.name, config=s.config.to_dict(),
+                      auto_approve=s.control.auto_approve)

@@ -53,8 +53,7 @@ class Outcomes:
         s = self.s
         ticket.proposal = proposal
         ticket.diff = unified_diff(base_source, proposal.source, s.editable)
-        blob = s.history.git("hash-object", "-w", "--no-filters", "--stdin",
-                             input=proposal.source.encode()).strip()
+        blob = s.history.write_blob(proposal.source)
         s.recorder.record("proposal", n=ticket.n, description=proposal.description,
                           hypothesis=proposal.hypothesis, diff=ticket.diff,
                           params=proposal.params, move=proposal.move,
@@ -123,11 +122,18 @@ class Outcomes:
                     source, base = carried, best
                 s.recorder.record("rebase", n=ticket.n, onto=base, was=ticket.base,
                                   clean=carried is not None)
-            commit = s.history.commit_file(base, s.editable, source, proposal.description)
+            commit = s.history.commit_file(base, s.editable, source, self.message_of(ticket))
         s.history.keep_ref(s.tag, ticket.n, commit)
         self.move(s.branches.worker(worker, len(s.slots) or 1), commit)
         s.recorder.record("commit", n=ticket.n, commit=commit)
         return commit
+
+    def message_of(self, ticket: Ticket) -> str:
+        """An experiment's commit message: its description as the journal has it (a
+        human's edit included)."""
+        exp = self.s.state.get(ticket.n)
+        assert ticket.proposal is not None  # a change to commit was proposed
+        return exp.description if exp is not None else ticket.proposal.description
 
     def move(self, branch: str, commit: str) -> None:
         self.s.branches.move(branch, commit, self.moved_under_us)

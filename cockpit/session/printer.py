@@ -118,7 +118,10 @@ class HeadlessPrinter:
     def _on_session(self, e: dict[str, Any]) -> None:
         if e.get("resumed"):
             done = len(self.state.finished)
-            self.say(f"resuming session {e['tag']} on {e['branch']} ({done} experiments so far)")
+            waits = ", proposals wait for approval: `cockpit approve`, or resume with " \
+                "--auto-approve" if e.get("auto_approve") is False else ""
+            self.say(f"resuming session {e['tag']} on {e['branch']} ({done} experiments so "
+                     f"far{waits})")
         else:
             self.say(f"session {e['tag']} on {e['branch']}")
         self.metric = e.get("metric", self.metric) or self.metric

@@ -19,6 +19,7 @@ import struct
 import sys
 import threading
 import time
+import traceback
 from collections import deque
 from collections.abc import Callable, Sequence
 from multiprocessing import AuthenticationError  # what multiprocessing.connection raises
@@ -33,6 +34,7 @@ from types import FrameType
 from typing import Any, Protocol
 
 from cockpit import protocol
+from cockpit.domain.errors import LOGGED, CockpitError
 from cockpit.runners.processes import run_of
 from cockpit.session.coordinator import Coordinator, Ending
 from cockpit.workspace.lock import SessionLock
@@ -283,6 +285,14 @@ def serve_session(coordinator: Coordinator, max_experiments: int | None, backgro
         started = [c for c in (start(since) for start in companions) if c is not None]
         _install_signals(coordinator, background)
         return coordinator.run(max_experiments, measure=measure)
+    except CockpitError:
+        raise  # a user mistake: one line, said by the command
+    except Exception as exc:
+        # the bug's traceback reaches the session's log before the lock is free (the
+        # companions' last words may take seconds); the caller need not print it again
+        print(f"cockpit failed:\n{traceback.format_exc()}", file=sys.stderr, flush=True)
+        exc.__dict__[LOGGED] = True  # (Python 3.10 has no add_note)
+        raise
     finally:
         if server is not None:
             server.close()

@@ -154,8 +154,7 @@ class History:
     def commit_file(self, parent: str, path: str, text: str, message: str) -> str:
         """A new commit: `parent` with one file's content replaced. No working tree or index
         of anyone's is touched (a temporary index does the tree)."""
-        blob = self.git("hash-object", "-w", "--no-filters", "--stdin",
-                        input=text.encode("utf-8")).strip()
+        blob = self.write_blob(text)
         index = self.git_dir / f"cockpit-index-{os.getpid()}"
         try:
             env = {"GIT_INDEX_FILE": str(index)}
@@ -165,6 +164,11 @@ class History:
         finally:
             index.unlink(missing_ok=True)
         return self.commit_tree(tree, parent, message)
+
+    def write_blob(self, text: str) -> str:
+        """The text stored as a git blob (as it is: no filter runs); its id."""
+        return self.git("hash-object", "-w", "--no-filters", "--stdin",
+                        input=text.encode("utf-8")).strip()
 
     def commit_tree(self, tree: str, parent: str, message: str) -> str:
         """A commit of `tree` (a tree or a commit's tree) on `parent`, in the human's name

@@ -152,6 +152,9 @@ def render_experiments_md(state: SessionState) -> str:
     for e in done:
         out.append(f"\n## {e.n}. {e.description}\n\n")
         out.append(f"- **Hypothesis:** {e.hypothesis or '-'}\n")
+        if e.edited:  # the change below is the human's, not the one the agent proposed
+            out.append(f"- **Edited by the human** before it ran; the agent proposed: "
+                       f"{e.proposed or '-'}\n")
         how = measured_label(e.measured)
         out.append(f"- **Result:** {metric} {_fmt(e.metric)}" + (f" ({how})" if how else "")
                    + f", memory {e.memory_gb:.1f} GB, {e.seconds:.0f} s\n")
