@@ -5,6 +5,9 @@
   middle of the flood, and the cockpit's resident memory early vs late in the flood.
 - Startup: time to first paint of `cockpit replay` on a 1000-experiment journal, as a
   ratio against the same App on a session with no experiments, alternated in this run.
+- Curves: time from `L` to the loss curves' first paint on a 1000-experiment session (every
+  run's log a whole curve, one run stopped early: its band rebuilt from the journal), as a
+  ratio against the same on a session with no experiments.
 - Idle cost: the cockpit process's CPU (and its session's) while a run streams at a normal
   rate (a progress line every 0.25 s), as a share of one core.
 - The status line's pace (experiments/hour, keep rate, time since the last keep, ETA)
@@ -27,6 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
+from curve_support import curves_session
 from fake_train import cpu_seconds, flood_train, steady_train
 from support import make_workspace
 from tui_support import synthetic_session
@@ -157,6 +161,36 @@ def bench_startup(tmp: Path, rounds: int) -> None:
           f"1000 experiments {a:.2f} s, empty {b:.2f} s: ratio {a / b:.2f}")
 
 
+CURVES_APP = ("from pathlib import Path; from cockpit.tui.app import CockpitApp; "
+              "CockpitApp(Path('.'), 'demo', watch_program=False).run()")
+
+
+def bench_curves(tmp: Path, rounds: int) -> None:
+    """`L` to the curves screen's first paint: the selected run, the best, a stopped run's
+    band (1000 experiments), against a session with none."""
+    big = curves_session(tmp / "curves-big", 1000, stopped=(998,))
+    empty = synthetic_session(tmp / "curves-empty", 0)
+    times: dict[str, list[float]] = {"1000": [], "empty": []}
+    for _ in range(rounds):
+        # shown: the journal folded (the newest in the status line), or the empty screen
+        for name, ws, ready in (("1000", big, "#1000"), ("empty", empty, "? help")):
+            term = Term(shlex.join([sys.executable, "-c", CURVES_APP]), ws)
+            try:
+                term.wait_for(ready, poll=0.01)
+                if name == "1000":  # the stopped run, selected: its band is rebuilt too
+                    term.keys("Down", "Down")
+                    term.wait_for("#998", poll=0.01)
+                start = time.time()
+                term.keys("L")
+                times[name].append(term.wait_for("loss by % of the time budget",
+                                                 poll=0.005) - start)
+            finally:
+                term.close()
+    a, b = statistics.median(times["1000"]), statistics.median(times["empty"])
+    print(f"curves (`L` to first paint, median of {rounds}): 1000 experiments {a:.2f} s, "
+          f"empty {b:.2f} s: ratio {a / b:.2f}")
+
+
 def bench_idle(tmp: Path, seconds: int) -> None:
     steps = int((seconds + 6) / 0.25)
     ws = make_workspace(tmp / "idle", train=steady_train(steps))
@@ -215,6 +249,7 @@ def main() -> None:
         tmp = Path(tmp)
         bench_stats(10_000)
         bench_startup(tmp, args.startup_rounds)
+        bench_curves(tmp, args.startup_rounds)
         bench_idle(tmp, args.idle_seconds)
         bench_flood(tmp, args.rate, args.flood_seconds)
 

@@ -19,9 +19,11 @@ from __future__ import annotations
 import asyncio
 import errno
 import ipaddress
+import re
 import secrets
 import socket
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from cockpit.domain.errors import CockpitError
@@ -117,7 +119,8 @@ def make_app(server, guard: Guard):
 
     app = web.Application(middlewares=[check])
     app.on_shutdown.append(close_tabs)
-    aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(server.templates_path))
+    aiohttp_jinja2.setup(app, loader=jinja2.DictLoader(
+        {"app_index.html": offline_page(Path(server.templates_path) / "app_index.html")}))
     app.add_routes([
         web.get("/", index),
         web.get("/ws", tab),
@@ -125,6 +128,13 @@ def make_app(server, guard: Guard):
         web.static("/static", server.statics_path),
     ])
     return app
+
+
+def offline_page(template: Path) -> str:
+    """textual-serve's page without what it fetches from the internet (a web font): the
+    box may have no way out, and the page must not call anyone (a local monospace font
+    takes its place)."""
+    return re.sub(r"<link[^>]*https?://[^>]*>", "", template.read_text(encoding="utf-8"))
 
 
 def listen(host: str, port: int) -> socket.socket:

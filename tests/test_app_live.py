@@ -299,7 +299,7 @@ def test_quit_and_stop_during_a_noise_re_run_names_it_and_ends_it(tmp_path):
         await pilot.press("q")
         assert isinstance(app.screen, ConfirmScreen)
         asked = app.screen.question
-        assert "the noise re-run of" in asked and "no run in flight" not in asked
+        assert "#1 noise re-run" in asked and "no run in flight" not in asked
         await pilot.press("s")
 
     async def main():

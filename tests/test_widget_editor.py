@@ -60,7 +60,7 @@ def test_saving_keeps_crlf_trailing_spaces_and_the_final_newline(tmp_path):
     async def scenario(pilot):
         editor = app.query_one(ProgramEditor)
         area = editor.text_area
-        area.focus()
+        editor.start_editing()  # E: edit mode
         area.move_cursor(area.document.end)
         await pilot.press(*"Then depth.")
         await pilot.press("ctrl+s")
@@ -82,7 +82,7 @@ def test_a_reload_from_disk_keeps_the_cursor_and_the_scroll(tmp_path):
     async def scenario(pilot):
         editor = app.query_one(ProgramEditor)
         area = editor.text_area
-        area.focus()
+        editor.start_editing()  # E: edit mode
         area.move_cursor((150, 5))
         await pilot.pause()
         scroll = area.scroll_y
@@ -130,7 +130,7 @@ def test_an_edit_elsewhere_meeting_unsaved_typing_is_a_conflict(tmp_path):
     async def scenario(pilot):
         editor = app.query_one(ProgramEditor)
         area = editor.text_area
-        area.focus()
+        editor.start_editing()  # E: edit mode
         area.move_cursor((1, 4))
         await pilot.press(*" and more")
         program.write_text("# program\ntheirs\n")

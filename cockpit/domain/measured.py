@@ -18,3 +18,9 @@ def floor_kind(seeds: bool | None) -> str:
         return ""
     return ("re-runs at different seeds" if seeds else
             "nondeterminism only: train.py ignores COCKPIT_SEED")
+
+
+def runs_label(runs: int) -> str:
+    """`mean of 3 runs` / `1 run`: what a commit's score rests on (it scores the mean of
+    its runs, as the judge does)."""
+    return f"mean of {runs} runs" if runs > 1 else "1 run"

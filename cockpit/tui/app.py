@@ -13,23 +13,26 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+from rich.text import Text
 from textual.app import App
 from textual.binding import Binding
 
 from cockpit.client.store import SessionStore
 from cockpit.domain.errors import CockpitError
-from cockpit.domain.state import Experiment
+from cockpit.tui.contrast import make_readable
 from cockpit.tui.controls import SessionControls
 from cockpit.tui.link import SessionLink
+from cockpit.tui.looking import LookAround, title_of
 from cockpit.tui.messages import Answered, JournalArrived, LiveChanged, SessionGone
 from cockpit.tui.palette import CockpitCommands
-from cockpit.tui.screens.experiment import ExperimentScreen
 from cockpit.tui.screens.help import HelpScreen
 from cockpit.tui.screens.main import MainScreen
+from cockpit.tui.screens.messages import MessagesScreen
 from cockpit.tui.screens.panes import CSS_FILE, relayout
 from cockpit.tui.screens.replay import ReplayScreen
 from cockpit.tui.view import SessionView, describe
 from cockpit.tui.widgets.diff_view import DiffView
+from cockpit.tui.widgets.message_line import MessageLine, Notices
 from cockpit.tui.widgets.metric_chart import MetricChart
 from cockpit.tui.widgets.program_editor import ProgramEditor
 from cockpit.tui.widgets.run_log import RunLog
@@ -39,7 +42,6 @@ from cockpit.tui.widgets.timeline import Timeline
 DRAIN_HZ = 4  # output polling: 250 ms keeps a flood's last line well under 1 s
 CHART_MIN_INTERVAL = 1.0  # seconds between loss sparkline redraws
 FRESH_RUN = 2.0  # seconds: a run this young is followed from its start, not its log's tail
-FULL_LOG_CHARS = 5_000_000  # an experiment opened in full shows this much of its log
 
 def _while_shown(handler):
     """Messages may still arrive while the app closes: then there is nothing to show."""
@@ -51,7 +53,7 @@ def _while_shown(handler):
     return guarded
 
 
-class CockpitApp(SessionControls, App):
+class CockpitApp(SessionControls, LookAround, App):
     CSS_PATH = CSS_FILE
     TITLE = "cockpit"
     COMMANDS = App.COMMANDS | {CockpitCommands}
@@ -62,6 +64,7 @@ class CockpitApp(SessionControls, App):
                  resume: Callable[[], object] | None = None,
                  keymap: dict[str, str] | None = None) -> None:
         super().__init__()
+        make_readable(self._filters)  # NO_COLOR: greys that read, not 237 on 235
         self.keymap = keymap or {}  # the user's remapped keys (cockpit.toml [keys])
         self.workspace = workspace
         self.tag = tag
@@ -76,6 +79,7 @@ class CockpitApp(SessionControls, App):
         self._shown_version = -1
         self._last_losses = 0.0
         self._best_curve: tuple = (None, None)  # (the best's log, its loss curve)
+        self.notices = Notices()  # every message shown, for `M`
         self.main = MainScreen(self.store.program, watch_program=watch_program)
 
     # -- lifecycle -----------------------------------------------------------------
@@ -143,14 +147,34 @@ class CockpitApp(SessionControls, App):
         else:
             self.gone = "the session died" + (": R resumes it" if self.resume_session else "")
             self.bell()
-        self.notify(self.gone, title="session", severity="warning", timeout=10)
+        self.view.lose(self.gone)  # nothing it ran may look live any more
+        self.main.query_one(MetricChart).set_losses([], None)
+        self.refresh_experiments()
+        self.say(self.gone, severity="warning")
         self.refresh_status()
 
     @_while_shown
     def on_answered(self, message: Answered) -> None:
         answer = message.answer
-        self.notify(answer.get("message", ""), title=message.op,
+        self.notify(answer.get("message", ""),
                     severity="information" if answer.get("ok") else "warning")
+
+    # -- messages: a line of their own, never a toast over the panes ----------------------
+    def notify(self, message: str, *, title: str = "", severity="information",
+               timeout: float | None = None, markup: bool = True) -> None:
+        if not message:
+            return
+        text = Text.from_markup(message).plain if markup else message
+        notice = self.notices.add(text, severity)
+        for screen in self.screen_stack:
+            for line in screen.query(MessageLine):
+                line.show(notice)
+
+    def say(self, message: str, severity: str = "information") -> None:
+        self.notify(message, severity=severity, markup=False)
+
+    def action_messages(self) -> None:
+        self.push_screen(MessagesScreen(list(self.notices.items)))
 
     # -- the run log -----------------------------------------------------------------
     def follow_run(self) -> None:
@@ -229,6 +253,7 @@ class CockpitApp(SessionControls, App):
         if self.gone and not self.view.ended:
             status = replace(status, state="not running", elapsed=None, percent=None)
         self.main.query_one(StatusBar).show(status)
+        self.follow_dialogs()
 
     def show_approval(self) -> None:
         """The oldest proposal waiting for a decision comes on screen (once)."""
@@ -261,8 +286,9 @@ class CockpitApp(SessionControls, App):
         if exp is None or not views:  # no views: the app is closing, its panes are gone
             return
         views.first().show(
-            _title(exp), exp.hypothesis, exp.diff,
-            describe(exp, self.view.state.metric, awaiting=n in self.view.awaiting),
+            title_of(exp), exp.hypothesis, exp.diff,
+            describe(exp, self.view.state.metric, awaiting=n in self.view.awaiting,
+                     stopped=bool(self.view.lost or self.view.ended)),
             verdict=self.view.verdict(exp))
 
     # -- program editor ------------------------------------------------------------
@@ -293,61 +319,9 @@ class CockpitApp(SessionControls, App):
         self.notify(f"run log: worker gpu{self.shown_worker}")
         self.refresh_status()
 
-    def on_timeline_opened(self, message: Timeline.Opened) -> None:
-        self.open_experiment(message.n)
-
-    def action_open_experiment(self) -> None:
-        n = self.main.query_one(Timeline).selected_n
-        if n is not None:
-            self.open_experiment(n)
-
-    def open_experiment(self, n: int) -> None:
-        """Its whole diff and whole log, on a screen of their own."""
-        exp = self.view.state.get(n)
-        if exp is None:
-            return
-        log = self.store.log(exp.log, FULL_LOG_CHARS) if exp.log else ""
-        measured = self.store.evaluation(exp.log) if exp.log else ""
-        if measured.strip():
-            log += f"\n── cockpit's evaluation of what it handed over ──\n{measured}"
-        self.push_screen(ExperimentScreen(
-            _title(exp), exp.hypothesis, exp.diff,
-            describe(exp, self.view.state.metric, awaiting=n in self.view.awaiting),
-            verdict=self.view.verdict(exp), log=log))
-
-    def action_mark(self) -> None:
-        timeline = self.main.query_one(Timeline)
-        timeline.toggle_mark()
-        marked = timeline.marked
-        self.notify(f"marked {', '.join(f'#{n}' for n in marked)}" + (
-            ": c compares them" if len(marked) == 2 else "") if marked else "no marks")
-
-    def action_compare(self) -> None:
-        """The two marked experiments as one diff (or, with fewer marks, the best against
-        the baseline)."""
-        marked = self.main.query_one(Timeline).marked
-        state = self.view.state
-        if len(marked) >= 2:
-            older, newer = (state.get(n) for n in sorted(marked)[-2:])
-        else:
-            older, newer = state.baseline, state.best
-        if older is None or newer is None or not older.commit or not newer.commit:
-            self.notify("mark two experiments that ran (m), or wait for a best to compare "
-                        "with the baseline")
-            return
-        diff = self.store.diff(older.commit, newer.commit, self.editable)
-        metric = state.metric
-        words = []
-        for e in (older, newer):
-            value = f"{e.metric:.6f}" if e.metric is not None else e.status
-            words.append(f"#{e.n} {metric} {value}")
-        self.push_screen(ExperimentScreen(
-            f"#{older.n} → #{newer.n}", f"{newer.description} (against {older.description})",
-            diff, "   vs   ".join(words)))
-
     def action_edit_program(self) -> None:
         self.main.show_pane("program")
-        self.main.query_one("#program-text").focus()
+        self.main.query_one(ProgramEditor).start_editing()
 
     def action_pane(self, pane: str) -> None:
         self.main.show_pane(pane)
@@ -361,6 +335,3 @@ class CockpitApp(SessionControls, App):
 
     def action_toggle_theme(self) -> None:
         self.theme = "textual-light" if self.theme == "textual-dark" else "textual-dark"
-
-def _title(exp: Experiment) -> str:
-    return f"#{exp.n} {exp.description}"

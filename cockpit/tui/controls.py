@@ -7,6 +7,7 @@ A mixin of CockpitApp: it reads the app's view of the session (`view`, `approval
 """
 from __future__ import annotations
 
+import functools
 import os
 import shlex
 import subprocess
@@ -14,8 +15,11 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from textual.app import SuspendNotSupported
+
+from cockpit.domain.diffs import first_changed_line
 from cockpit.domain.state import Experiment
-from cockpit.tui.screens.confirm import ConfirmScreen
+from cockpit.tui.screens.confirm import ConfirmScreen, Question
 from cockpit.tui.screens.notes import NotesScreen
 from cockpit.tui.screens.proposal_editor import ProposalEditor
 from cockpit.tui.screens.steer import NoteScreen
@@ -33,6 +37,9 @@ if TYPE_CHECKING:
 else:
     _App = object
 
+# editors that take `+LINE` before the file (others, like `code --wait`, would open a
+# file of that name)
+LINE_ARG_EDITORS = {"vi", "vim", "nvim", "nano", "emacs", "emacsclient", "micro"}
 # the actions that need a live session (dimmed without one)
 SESSION_ACTIONS = {"approve", "reject", "edit_proposal", "toggle_auto_approve", "pause_resume",
                    "stop_run", "steer", "notes"}
@@ -109,9 +116,16 @@ class SessionControls(_App):
                 self.link.send("stop_run", n=n)  # refused if #n is over by now
 
         self.link.send("hold", client=self.link.client_id, on=True)
-        self.push_screen(ConfirmScreen(
-            f"End #{n} now? It is recorded as a crash (stopped by the human) and the "
-            "session pauses.", [("y", f"Stop #{n}"), ("n", "Keep it running")]), answered)
+        ask = functools.partial(self._stop_question, n)
+        self.push_screen(ConfirmScreen(*ask(), ask=ask), answered)
+
+    def _stop_question(self, n: int) -> Question:
+        if any(r["kind"] == "experiment" and r["n"] == n for r in self.view.running):
+            return (f"End #{n} now? It is recorded as a crash (stopped by the human) and the "
+                    "session pauses.", [("y", f"Stop #{n}"), ("n", "Keep it running")])
+        exp = self.view.state.get(n)
+        how = f" ({exp.status})" if exp is not None and exp.status else ""
+        return f"#{n} has ended{how}: there is nothing to stop.", [("c", "Close")]
 
     def action_steer(self) -> None:
         def noted(note: str | None) -> None:
@@ -156,9 +170,12 @@ class SessionControls(_App):
 
         editor = os.environ.get("VISUAL") or os.environ.get("EDITOR")
         if editor:
-            edited(self._edit_outside(editor, exp, source))
-        else:
-            self.push_screen(ProposalEditor(n, self.editable, source), edited)
+            try:
+                edited(self._edit_outside(editor, exp, source))
+                return
+            except SuspendNotSupported:  # a browser tab has no terminal to hand over
+                pass
+        self.push_screen(ProposalEditor(n, self.editable, source, exp.diff), edited)
 
     def _edit_outside(self, editor: str, exp: Experiment, source: str) -> str | None:
         """The proposal in the human's own $EDITOR (the screen is handed over meanwhile)."""
@@ -167,9 +184,12 @@ class SessionControls(_App):
                                          delete=False, encoding="utf-8") as f:
             f.write(source)
         path = Path(f.name)
+        command = shlex.split(editor)
+        if Path(command[0]).name in LINE_ARG_EDITORS:  # they open on the change
+            command.append(f"+{first_changed_line(exp.diff) + 1}")
         try:
             with self.suspend():
-                code = subprocess.call([*shlex.split(editor), str(path)])
+                code = subprocess.call([*command, str(path)])
             return path.read_text(encoding="utf-8") if code == 0 else None
         finally:
             path.unlink(missing_ok=True)
@@ -189,26 +209,39 @@ class SessionControls(_App):
         if not self.attached:
             self.exit("quit")
             return
-        running = [r["n"] for r in self.view.running if r["kind"] == "experiment"]
-        names = [f"#{r['n']}" if r["kind"] == "experiment" else
-                 f"the {r['purpose']} re-run of {r['commit'][:7]}" for r in self.view.running]
 
         def answered(answer: str | None) -> None:
             if answer == "d":
                 self.exit("detach")
-            elif answer == "s":  # the experiments named now, not one started meanwhile
+            elif answer == "q":
+                self.exit("quit")
+            elif answer == "s":  # the experiments the dialog named, not one started since
+                running = [r["n"] for r in self.view.running if r["kind"] == "experiment"]
                 self.link.send("stop", now=True, runs=running)
                 self.exit("stop")
 
+        self.push_screen(ConfirmScreen(*self._quit_question(), ask=self._quit_question),
+                         answered)
+
+    def _quit_question(self) -> Question:
+        if not self.attached:  # it ended (or died) while the dialog was open
+            why = self.gone or f"the session ended: {self.view.ended}"
+            return f"Quit the cockpit? {why[0].upper()}{why[1:]}.", [("q", "Quit"),
+                                                                       ("c", "Cancel")]
+        names = [f"#{r['n']}" if r["kind"] == "experiment" else
+                 self.view.rerun_of(r["commit"], r["purpose"]) for r in self.view.running]
         what = (", ".join(names) + " in flight") if names else "no run in flight"
         asks = ""
         if self.view.awaiting and not self.view.live.get("auto_approve"):
             asks = " Proposals wait for approval while no one is attached (`cockpit approve`)."
-        self.push_screen(ConfirmScreen(
-            f"Quit the cockpit? The session goes on without it ({what}).{asks}",
-            [("d", "Detach: the research goes on"),
-             ("s", "Stop the session" + (f" (ends {', '.join(names)} now)" if names
-                                         else "")),
-             ("c", "Cancel")]), answered)
+        return (f"Quit the cockpit? The session goes on without it ({what}).{asks}",
+                [("d", "Detach: the research goes on"),
+                 ("s", "Stop the session" + (f" (ends {', '.join(names)} now)" if names
+                                             else "")),
+                 ("c", "Cancel")])
 
-
+    def follow_dialogs(self) -> None:
+        """Open questions about the session are asked again from what is true now."""
+        for screen in self.screen_stack:
+            if isinstance(screen, ConfirmScreen):
+                screen.follow()

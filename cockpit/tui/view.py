@@ -20,6 +20,12 @@ from cockpit.tui.widgets.status_bar import Status
 from cockpit.tui.widgets.timeline import Row
 
 LOSS_GRID = 2.0  # percent of progress between two points of the loss sparkline
+# a keep needing a gain above this share of the best's value is out of reach: the noise
+# floor rests on too few runs
+YOUNG_BAR = 0.05
+# what a re-run is for, in the words of the status line and the run log's title
+RERUN_WORDS = {"noise": "noise re-run", "second-look": "2nd look", "keep": "keep re-run",
+               "confirm": "confirm re-run"}
 
 
 @dataclass
@@ -37,6 +43,7 @@ class SessionView:
     version: int = 0  # bumped whenever the experiment list changed
     # worker -> its latest run: {"key": (worker, kind, n), "log", "time", "done", "title"}
     runs: dict = field(default_factory=dict)
+    lost: str = ""  # why no session process runs it any more ("" while one does)
 
     def apply(self, event: dict) -> None:
         """Fold one journal event (the journal is the source of truth)."""
@@ -46,7 +53,8 @@ class SessionView:
             worker = event.get("worker", 0)
             experiment = kind == "run_start"
             n = event["n"] if experiment else event["k"]
-            title = f"#{n}" if experiment else f"{event.get('purpose', '')} re-run"
+            title = f"#{n}" if experiment else self.rerun_of(event.get("commit", ""),
+                                                               event.get("purpose", ""))
             self.runs[worker] = {"key": (worker, "experiment" if experiment else "measure", n),
                                  "log": event.get("log", ""), "time": event.get("time", 0.0),
                                  "done": False, "title": title}
@@ -84,7 +92,24 @@ class SessionView:
     def apply_live(self, live: dict) -> None:
         self.live = live
         self.live_at = time.time()
+        self.lost = ""
         self.version += 1  # what waits and what runs shows in the timeline
+
+    def lose(self, why: str) -> None:
+        """No process runs the session any more (it died, or ended): nothing on screen may
+        look live, so what was live is dropped and unfinished runs say they stopped."""
+        self.live, self.lost = {}, why
+        self.percent = self.remaining = None
+        self.curve = Curve()
+        for run in self.runs.values():
+            run["done"] = True
+        self.version += 1
+
+    def rerun_of(self, commit: str, purpose: str) -> str:
+        """`#1 noise re-run`: what a re-run measures, named by the experiment it repeats."""
+        what = RERUN_WORDS.get(purpose, f"{purpose} re-run".strip())
+        owner = next((e for e in self.state.experiments if e.commit == commit), None)
+        return f"#{owner.n} {what}" if owner is not None else f"{what} of {commit[:7]}"
 
     def on_progress_line(self, line: str) -> None:
         progress = parse_progress(line)
@@ -173,11 +198,30 @@ class SessionView:
                                    remaining=self.remaining)
         return pace(self.state, now, progress)
 
+    def session_eta(self, per_hour: float | None) -> float | None:
+        """Seconds until the experiments asked for (`--experiments N`) are done, at the
+        session's pace (None: no limit, or no pace yet)."""
+        limit = self.live.get("limit")
+        if not limit or not per_hour or self.ended:
+            return None
+        left = limit - len(self.state.finished)
+        return left * 3600.0 / per_hour if left > 0 else None
+
     def rows(self) -> list[Row]:
         awaiting = set(self.awaiting)
-        return [experiment_row(e, "awaiting" if e.n in awaiting else "2nd look"
-                               if e.second_look else ("running" if e.log else "queued"))
+        return [experiment_row(e, "stopped" if self.lost or self.ended else "awaiting"
+                               if e.n in awaiting else "2nd look" if e.second_look else
+                               ("running" if e.log else "queued"), self.scored(e),
+                               self.state.direction)
                 for e in self.state.experiments]
+
+    def scored(self, e: Experiment) -> tuple[float | None, int]:
+        """What a finished experiment's commit scores, as the judge scores it: the mean of
+        its runs, and how many (its own value, and 1, when it is the only run)."""
+        values = self.state.values_of(e.commit) if e.metric is not None else []
+        if len(values) < 2:
+            return (e.first_run if e.metric is None else e.metric), 1
+        return sum(values) / len(values), len(values)
 
     def points(self) -> list[Point]:
         return [Point(e.n, e.metric, e.status, e.worker) for e in self.state.ran
@@ -187,18 +231,28 @@ class SessionView:
         state = self.state
         best, baseline = state.best, state.baseline
         run = self.run_of(shown_worker) or (self.running[0] if self.running else None)
-        elapsed = None
-        if run is not None and not self.ended:
-            elapsed = run["elapsed"] + ((now or time.time()) - self.live_at)
+        elapsed = None  # training time against the budget: startup and compile do not count
+        if run is not None and not self.ended and self.percent is not None and self.budget:
+            elapsed = self.budget * min(self.percent, 100.0) / 100.0
         n = run["n"] if run is not None and run["kind"] == "experiment" else (
-            self.awaiting[0] if self.awaiting else
-            (state.experiments[-1].n if state.experiments else None))
-        phase = self.phase
+            self.awaiting[0] if self.awaiting and run is None else
+            (state.experiments[-1].n if state.experiments and run is None else None))
+        doing = ""
+        if run is not None and run["kind"] != "experiment":  # a re-run: of which experiment
+            doing = self.rerun_of(run.get("commit", ""), run.get("purpose", ""))
+        phase = "not running" if self.lost and not self.ended else self.phase
         floor = state.floor()
+        mean, need = state.bar()
+        lower = state.direction != "higher"
+        bar = None if mean is None or need is None else mean - need if lower else mean + need
+        pace_now = self.pace(now)
         return Status(
-            state=phase, percent=self.percent if run is not None else None, n=n,
+            state=phase, percent=self.percent if run is not None else None, n=n, doing=doing,
             elapsed=elapsed, budget=self.budget,
             best=state.mean_of(best) if best else None,
+            best_runs=len(state.values_of(best.commit)) if best else 0,
+            bar=bar, bar_young=bool(mean and need and need > YOUNG_BAR * abs(mean)),
+            lower=lower, session_eta=self.session_eta(pace_now.per_hour),
             best_vs_baseline=(state.mean_of(best) - state.mean_of(baseline))
             if best and baseline else None,
             gained=bool(best and baseline and state.judged_by.better(state.mean_of(best),
@@ -207,23 +261,31 @@ class SessionView:
             confidence=best.confidence if best else None,
             metric=state.metric, agent=self.agent,
             cost=float(self.live.get("cost_usd", state.cost_usd) or 0.0), flags=flags,
-            **asdict(self.pace(now)),
+            **asdict(pace_now),
         )
 
 
-def experiment_row(e: Experiment, live: str = "running") -> Row:
-    """A timeline row; `live` says what an unfinished one is doing (running, awaiting, queued)."""
-    return Row(n=e.n, commit=e.commit or "", metric=e.first_run if e.metric is None
-               else e.metric, delta=e.delta_best,
+def experiment_row(e: Experiment, live: str = "running",
+                   scored: tuple[float | None, int] | None = None,
+                   direction: str = "lower") -> Row:
+    """A timeline row; `live` says what an unfinished one is doing (running, awaiting,
+    queued); `scored` is its commit's (mean, runs) when it ran more than once."""
+    metric, runs = scored or (e.first_run if e.metric is None else e.metric, 1)
+    return Row(n=e.n, commit=e.commit or "", metric=metric, runs=runs, delta=e.delta_best,
+               gain=gain_of(e.delta_best, direction), seconds=e.seconds,
                status=e.status, memory_gb=e.memory_gb or 0.0, description=e.description,
                worker=e.worker, live_status=live, confidence=e.confidence, reason=e.reason,
                stopped_at=(e.early_stop or {}).get("progress"),
                reported=e.measured == REPORTED_BY_TRAIN)
 
 
-def describe(e: Experiment, metric: str, awaiting: bool = False) -> str:
-    """The line under an experiment's title in the diff view."""
+def describe(e: Experiment, metric: str, awaiting: bool = False, stopped: bool = False) -> str:
+    """The line under an experiment's title in the diff view; `stopped`: no session runs
+    it any more (it died or ended with this one unfinished)."""
     if e.status is None:
+        if stopped:
+            return ("stopped unfinished: no session runs it (R resumes a session that died)"
+                    if e.log else "stopped before it ran: no session runs it")
         if awaiting:
             return "awaits your approval: a approves, r rejects"
         if e.second_look:

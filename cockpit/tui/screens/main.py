@@ -12,6 +12,7 @@ from cockpit.tui.keymap import bindings, narrow_footer_ids
 from cockpit.tui.screens.panes import PaneScreen
 from cockpit.tui.widgets.diff_view import DiffView
 from cockpit.tui.widgets.key_footer import KeyFooter
+from cockpit.tui.widgets.message_line import MessageLine
 from cockpit.tui.widgets.metric_chart import MetricChart
 from cockpit.tui.widgets.program_editor import ProgramEditor
 from cockpit.tui.widgets.run_log import RunLog
@@ -42,6 +43,7 @@ class MainScreen(PaneScreen):
                 yield MetricChart(self.metric, id="chart")
                 yield RunLog(id="run-log")
                 yield ProgramEditor(self.program, watch=self.watch_program, id="program")
+        yield MessageLine(id="messages")
         yield SearchBar(id="search-bar")
         yield KeyFooter(narrow_footer_ids())
 
@@ -51,7 +53,6 @@ class MainScreen(PaneScreen):
         self.query_one("#diff").border_title = "change"
         self.query_one("#run-log").border_title = "run log"
         self.query_one("#chart").border_title = self.metric
-        self.query_one("#program").border_title = self.program.name
         self.query_one("#timeline").focus()
 
     def show_metric(self, name: str) -> None:
@@ -68,5 +69,8 @@ class MainScreen(PaneScreen):
         self.query_one(MetricChart).redraw()
 
     def action_leave_editor(self) -> None:
+        editor = self.query_one(ProgramEditor)
+        if editor.editing:
+            editor.stop_editing()
         if self.focused is not None and self.focused.id == "program-text":
             self.query_one("#timeline").focus()

@@ -1,6 +1,7 @@
 """Change a proposal before approving it (e on a pending proposal): the proposed file in an
-editor; ctrl+s approves the edited version (the session checks it as it checks an agent's
-answer, and records it as edited by the human), escape leaves it as it was."""
+editor, its cursor on the first line the proposal changes; ctrl+s approves the edited
+version (the session checks it as it checks an agent's answer, and records it as edited by
+the human), escape leaves it as it was."""
 from __future__ import annotations
 
 from textual.app import ComposeResult
@@ -9,6 +10,8 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Static, TextArea
 
+from cockpit.domain.diffs import first_changed_line
+
 
 class ProposalEditor(ModalScreen[str | None]):
     """Dismisses with the edited text, or None (escape: nothing changes)."""
@@ -16,10 +19,11 @@ class ProposalEditor(ModalScreen[str | None]):
     BINDINGS = [Binding("ctrl+s", "approve", "Approve as edited", priority=True),
                 Binding("escape", "cancel", "Cancel", priority=True)]
 
-    def __init__(self, n: int, name: str, source: str) -> None:
+    def __init__(self, n: int, name: str, source: str, diff: str = "") -> None:
         super().__init__()
         self.n, self.source = n, source
         self.file_name = name  # not `name`: a Textual node's name is read-only
+        self.diff = diff  # the proposal's change: the cursor starts at its first line
 
     def compose(self) -> ComposeResult:
         with Vertical(id="proposal-editor"):
@@ -29,7 +33,12 @@ class ProposalEditor(ModalScreen[str | None]):
                            show_line_numbers=True, id="proposal-text")
 
     def on_mount(self) -> None:
-        self.query_one(TextArea).focus()
+        text = self.query_one(TextArea)
+        text.focus()
+        line = min(first_changed_line(self.diff), text.document.line_count - 1)
+        text.move_cursor((max(0, line), 0))
+        # centred once laid out: before, the editor has no height to centre in
+        self.call_after_refresh(text.scroll_cursor_visible, center=True)
 
     def action_approve(self) -> None:
         self.dismiss(self.query_one(TextArea).text)

@@ -55,6 +55,8 @@ class DiffView(VerticalScroll):
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.diff = ""
+        self.wrap = False  # long lines wrap (else they scroll sideways)
+        self._title = ""
         self._found: int | None = None  # the diff line the last find landed on
         self._query = ""
 
@@ -79,15 +81,20 @@ class DiffView(VerticalScroll):
         self.query_one("#diff-header", Static).update(header)
         self.diff = diff.rstrip("\n") if diff.strip() else ""
         self._found, self._query = None, ""
+        self._title = title
         self._render_body(title)
         self.scroll_home(animate=False)
+
+    def rerender(self) -> None:
+        """Draw the diff again (after `wrap` changed)."""
+        self._render_body(self._title, self._found)
 
     def _render_body(self, title: str = "x", highlight: int | None = None) -> None:
         body = self.query_one("#diff-body", Static)
         if self.diff:
             # theme "ansi_dark" keeps to the 16 terminal colours: right over SSH and in 256
             body.update(Syntax(self.diff, "diff", theme="ansi_dark", background_color="default",
-                               word_wrap=False,
+                               word_wrap=self.wrap,
                                highlight_lines=None if highlight is None else {highlight + 1}))
         else:
             body.update(Text("(no change: the unmodified starting point)" if title else "",

@@ -3,8 +3,11 @@ best-so-far as a step line, the bar to beat with its noise band, an optional cur
 a one-line sparkline of the current run's loss against the best run's at the same
 progress.
 
-The key sits on its own line under the plot (no legend over the data); the y ticks fall
-on round values and the x ticks on whole experiment numbers. A redraw with nothing new
+The key sits on its own line under the plot (no legend over the data); the data decides
+the y axis (a noise band wider than the data is drawn only within it), whose round ticks
+sit evenly on the rows of their values; the x ticks fall on whole experiment numbers. A
+crash and a run stopped early (no value measured) sit on a row of their own on top, each
+with its own mark. A redraw with nothing new
 is skipped, and the plot is built once per change, not once per repaint.
 """
 from __future__ import annotations
@@ -19,8 +22,18 @@ from textual.widget import Widget
 from textual.widgets import Static
 from textual_plotext import PlotextPlot
 
+from cockpit.tui.widgets.chart_axis import (  # noqa: F401 (nice_ticks: the chart's API)
+    YAxis,
+    even_axis,
+    integer_ticks,
+    nice_ticks,
+)
+
 MAX_LOSS_POINTS = 200
-MARKS = {"keep": ("green", "●"), "discard": ("yellow", "○"), "crash": ("red", "x")}
+# A crash and a run stopped early have no value: they sit on the top row, above the
+# data, each with a mark of its own.
+MARKS = {"keep": ("green", "●"), "discard": ("yellow", "○"), "stopped": ("magenta", "◇"),
+         "crash": ("red", "x")}
 # With parallel workers the colour says which worker, the marker still says the status.
 WORKER_COLORS = ("cyan", "magenta", "orange", "blue", "green", "yellow", "red", "white")
 BEST_COLOR, BAR_COLOR, BAND_COLOR, CURSOR_COLOR = "green", "cyan", "blue", "cyan"
@@ -34,50 +47,11 @@ class Point:
     status: str  # keep | discard | crash
     worker: int = 0
 
-
-def nice_step(span: float, count: int) -> float:
-    """A round step (1, 2, 2.5 or 5 times a power of ten) cutting `span` into at most
-    `count` intervals."""
-    raw = span / max(1, count)
-    if raw <= 0:
-        return 1.0
-    power = 10 ** math.floor(math.log10(raw))
-    for multiple in (1, 2, 2.5, 5, 10):
-        if multiple * power >= raw * (1 - 1e-9):
-            return multiple * power
-    return 10 * power
-
-
-def finer_step(step: float) -> float:
-    """The next round step under `step` (5 -> 2.5 -> 2 -> 1 -> 0.5 ...)."""
-    power = 10 ** math.floor(math.log10(step) + 1e-9)
-    return next(m * power for m in (5, 2.5, 2, 1, 0.5) if m * power < step * (1 - 1e-9))
-
-
-def nice_ticks(low: float, high: float, count: int) -> tuple[list[float], list[str]]:
-    """Round tick values within [low, high], about `count` intervals apart (at least two
-    ticks), and their labels, all with the same number of decimals."""
-    if high <= low:
-        pad = abs(low) * 0.01 or 0.01
-        low, high = low - pad, high + pad
-    step = nice_step(high - low, max(1, count))
-    while True:
-        first, last = math.ceil(low / step - 1e-9), math.floor(high / step + 1e-9)
-        if last > first or step < (high - low) * 1e-6:
-            break
-        step = finer_step(step)
-    ticks = [round(i * step, 12) for i in range(first, last + 1)]
-    decimals = next(d for d in range(12) if abs(step * 10 ** d - round(step * 10 ** d)) < 1e-6)
-    return ticks, [f"{t:.{decimals}f}" for t in ticks]
-
-
-def integer_ticks(first: int, last: int, count: int) -> list[int]:
-    """Whole numbers on a round step (1, 2, 5, 10, 20 ...) within [first, last], at most
-    about `count` of them."""
-    raw = max(1, last - first) / max(1, count)
-    step = next(m * 10 ** k for k in range(12) for m in (1, 2, 5) if m * 10 ** k >= raw)
-    start = math.ceil(first / step) * step
-    return list(range(start, last + 1, step)) or [first]
+    @property
+    def kind(self) -> str:
+        """How it is drawn: its status, or "stopped" for a discard that has no value (a
+        run stopped early, behind the best: nothing was measured)."""
+        return "stopped" if self.status == "discard" and self.metric is None else self.status
 
 
 def best_steps(points: list[Point]) -> tuple[list[float], list[float]]:
@@ -201,6 +175,7 @@ class MetricChart(Vertical):
         self.losses: list[float] = []
         self.reference: list[float] | None = None
         self._drawn: tuple | None = None  # what the plot last showed, to skip identical redraws
+        self._band_cut = False  # the noise band reaches past the data's range
 
     def compose(self) -> ComposeResult:
         yield Static(f"{self.metric} per experiment", id="chart-title", markup=False)
@@ -264,24 +239,11 @@ class MetricChart(Vertical):
         plt = plot.plt
         plt.clear_data()
         plt.clear_figure()
-        if not self.points:
-            return
-        levels = [p.metric for p in self.points if p.metric is not None]
-        if self.bar is not None:
-            levels += [self.bar - (self.band or 0), self.bar + (self.band or 0)]
-        if not levels:
+        axis = self.y_axis(height)
+        if axis is None:
             return  # nothing measured yet: no made-up axis (the key says so)
-        has_crash = any(p.metric is None for p in self.points)
-        rows = max(2, height - 3)  # the frame and the x tick labels take three rows
-        low, high = min(levels), max(levels)
-        if high - low < 1e-12:
-            low, high = low - (abs(low) * 0.01 or 0.01), high + (abs(high) * 0.01 or 0.01)
-        pad = (high - low) / max(4, rows * 2)
-        low, high = low - pad, high + pad
-        ticks, labels = nice_ticks(low, high, max(1, rows // 2))
-        top = high + (high - low) / max(1, rows) if has_crash else high  # crashes: one row up
-        plt.ylim(low, top)
-        plt.yticks(ticks, labels)
+        plt.ylim(axis.low, axis.high)
+        plt.yticks(list(axis.ticks), list(axis.labels))
         first, last = min(p.n for p in self.points), max(p.n for p in self.points)
         digits = len(str(last))
         # whole numbers, as the floats plotext's types ask for
@@ -290,36 +252,61 @@ class MetricChart(Vertical):
         plt.xticks(xticks, [str(x) for x in xticks])
         x_span = [first, last] if first != last else [first - 0.5, last + 0.5]
         if self.bar is not None:
-            if self.band:
-                for edge in (self.bar - self.band, self.bar + self.band):
-                    plt.plot(x_span, [edge, edge], marker="┈", color=BAND_COLOR)
+            edges = self.band_edges(axis)  # only the edges the data's range holds
+            self._band_cut = bool(self.band) and len(edges) < 2
+            for edge in edges:
+                plt.plot(x_span, [edge, edge], marker="┈", color=BAND_COLOR)
             plt.plot(x_span, [self.bar, self.bar], marker="─", color=BAR_COLOR)
         best_x, best_y = best_steps(self.points)
         if best_x:
             plt.plot(best_x, best_y, color=BEST_COLOR, marker="braille")
+        self._scatter(plt, axis)
+        if self.cursor is not None:
+            plt.vline(self.cursor, CURSOR_COLOR)
+
+    def y_axis(self, height: int) -> YAxis | None:
+        """The y axis: the data (every value and the bar) decides its range, with a row on
+        top for the runs without a value; None when nothing was measured."""
+        levels = [p.metric for p in self.points if p.metric is not None]
+        if not levels:
+            return None
+        if self.bar is not None:
+            levels.append(self.bar)
+        rows = max(2, height - 3)  # the frame and the x tick labels take three rows
+        unmeasured = any(p.metric is None for p in self.points)
+        return even_axis(min(levels), max(levels), rows, 1 if unmeasured else 0)
+
+    def band_edges(self, axis: YAxis) -> list[float]:
+        """The noise band's edges the axis holds: a band wider than the data (a young noise
+        floor) is drawn only where the data is, never stretching the axis."""
+        if self.bar is None or not self.band:
+            return []
+        return [e for e in (self.bar - self.band, self.bar + self.band) if axis.holds(e)]
+
+    def _scatter(self, plt, axis: YAxis) -> None:
+        top = axis.value_of(axis.rows - 1)  # the row of the runs without a value
         workers = sorted({p.worker for p in self.points})
-        for status, (color, marker) in MARKS.items():
+        for kind, (color, marker) in MARKS.items():
             for worker in workers:
-                mine = [p for p in self.points if p.status == status and p.worker == worker]
+                mine = [p for p in self.points if p.kind == kind and p.worker == worker]
                 if not mine:
                     continue
                 if len(workers) > 1:
                     color = WORKER_COLORS[worker % len(WORKER_COLORS)]
-                plt.scatter([p.n for p in mine], [top if p.metric is None else p.metric
-                                                  for p in mine], color=color, marker=marker)
-        if self.cursor is not None:
-            plt.vline(self.cursor, CURSOR_COLOR)
+                plt.scatter([p.n for p in mine], [top if p.metric is None
+                                                  else p.metric for p in mine],
+                            color=color, marker=marker)
 
     def _key(self) -> Text:
         """The chart's key, one line under the plot."""
         key = Text(no_wrap=True, overflow="ellipsis")
         if self.points and self.bar is None and all(p.metric is None for p in self.points):
             key.append(f"no {self.metric} measured yet: ", style="dim")
-        statuses = {p.status for p in self.points}
-        for status, (color, marker) in MARKS.items():
-            if status in statuses:
+        kinds = {p.kind for p in self.points}
+        for kind, (color, marker) in MARKS.items():
+            if kind in kinds:
                 key.append(marker, style=color)
-                key.append(f"{status} ")
+                key.append(f"{kind} ")
         if any(p.status == "keep" for p in self.points):
             key.append("⣀", style=BEST_COLOR)
             key.append("best ")
@@ -328,7 +315,7 @@ class MetricChart(Vertical):
             key.append("bar ")
             if self.band:
                 key.append("┈", style=BAND_COLOR)
-                key.append(f"±{self.band:.4g} ")
+                key.append(f"±{self.band:.4g}" + (" (past the axis) " if self._band_cut else " "))
         if len({p.worker for p in self.points}) > 1:
             key.append("colour: worker", style="dim")
         return key

@@ -9,6 +9,10 @@ An edit made outside (another editor, `git pull`) is seen through `watchfiles`: 
 unsaved typing here it is loaded, keeping the cursor and the scroll where they were;
 with unsaved typing it is a conflict, shown in a banner, and nothing is written until
 the human chooses (ctrl+s again keeps the typed text, ctrl+l loads the disk's version).
+
+Typing goes into the file only in edit mode (E, shown in the pane's title and border):
+outside it the text is read-only and every key is the cockpit's, so a key pressed while
+the pane merely has focus never ends up in what the agent reads.
 """
 from __future__ import annotations
 
@@ -87,12 +91,13 @@ class ProgramEditor(Vertical):
         self.read_only = read_only
         self.disk_text = self._read()  # what we last loaded from / wrote to disk, exactly
         self.conflict = False
+        self.editing = False  # edit mode: keys type into the file
         self._stop_watch = threading.Event()
 
     def compose(self) -> ComposeResult:
         yield Static("", id="program-conflict", markup=False)
         yield TextArea(self.disk_text, language=_language(), soft_wrap=False,
-                       read_only=self.read_only, id="program-text", show_line_numbers=False)
+                       read_only=True, id="program-text", show_line_numbers=False)
 
     @property
     def text_area(self) -> TextArea:
@@ -110,8 +115,35 @@ class ProgramEditor(Vertical):
 
     def on_mount(self) -> None:
         self.query_one("#program-conflict").display = False
+        self._show_mode()
         if self.watch_disk:
             self._watch()
+
+    def start_editing(self) -> None:
+        """Edit mode: keys type into program.md until escape."""
+        if self.read_only:
+            self.notify("read-only view: program.md is edited where the loop runs",
+                        severity="warning")
+            return
+        self.editing = True
+        self._show_mode()
+        self.text_area.focus()
+
+    def stop_editing(self) -> None:
+        if not self.editing:
+            return
+        self.editing = False
+        self._show_mode()
+        if self.modified:
+            self.notify(f"{self.path.name} has unsaved changes: E edits again, ctrl+s saves",
+                        severity="warning")
+
+    def _show_mode(self) -> None:
+        self.text_area.read_only = not self.editing
+        self.set_class(self.editing, "-editing")
+        self.border_title = (f"✎ EDITING {self.path.name} · escape leaves · ctrl+s saves"
+                             if self.editing else self.path.name)
+        self.border_subtitle = "" if self.editing or self.read_only else "E edits"
 
     def on_unmount(self) -> None:
         self._stop_watch.set()

@@ -2,7 +2,10 @@
 
 Completed lines go to a `Log` (bounded by max_lines); the line being rewritten by `\\r`
 shows in a strip right under the last line, wrapped between its ` | ` fields so every
-field (through `remaining:`) is on screen in a narrow pane. Auto-scroll follows the end
+field (through `remaining:`) is on screen in a narrow pane. A finished line wider than the
+pane is wrapped the same way when it is shown (a progress line between its fields, any
+other at the edge, its rest indented), so nothing is cut at the pane's edge and no
+scrollbar runs across the middle of the pane. Auto-scroll follows the end
 until the user scrolls up (Log.write_lines only scrolls when the view is already at the
 end). `find` scrolls to the next line holding a text and highlights every match.
 """
@@ -25,6 +28,7 @@ MAX_PARTIAL = 4096  # a "line" that never ends (no \n for minutes) stays bounded
 FIELD_SEPARATOR = " | "  # between the fields of a reference-style progress line
 STRIP_MAX_ROWS = 4  # a partial line that is not a progress line (no fields) is cut there
 MATCH_STYLE = "bold reverse"
+LOG_NAME = "run.log"  # where a run's whole output is, for the notice of lines not shown
 
 
 class LineAssembler:
@@ -73,6 +77,20 @@ def wrap_fields(line: str, width: int) -> list[str]:
             rows[-1] += FIELD_SEPARATOR + field
         else:
             rows.append(field)
+    return rows
+
+
+def wrap_line(line: str, width: int) -> list[str]:
+    """A finished line as rows of at most `width` cells: a progress line between its
+    fields, anything else at the edge; rows after the first are indented."""
+    if width <= 2 or len(line) <= width:
+        return [line]
+    rows: list[str] = []
+    for piece in wrap_fields(line, width - 2):
+        while piece:  # a piece wider than its row is cut at the edge
+            room = width - 2 if rows else width
+            rows.append(("  " if rows else "") + piece[:room])
+            piece = piece[room:]
     return rows
 
 
@@ -188,14 +206,20 @@ class RunLog(Vertical):
         if not self.display or not self.is_mounted:
             return
         log = self.log_widget
-        lines = list(self._pending)
+        if self._pending and log.scrollable_content_region.width <= 2:
+            self.call_after_refresh(self.flush)  # not laid out yet: lines wrap to its width
+            return
+        width = log.scrollable_content_region.width
+        rows = [row for line in self._pending for row in wrap_line(line, width)]
         self._pending.clear()
-        if self.skipped:  # the notice is one of the max_lines kept, so it is never pruned
-            cut = max(0, len(lines) - (self.max_lines - 1))
-            lines = [f"... {self.skipped + cut} lines not shown (see run.log)"] + lines[cut:]
+        if self.skipped:  # the notice is within the max_lines kept, so it is never pruned
+            notice = f"... {{}} lines not shown (see {LOG_NAME})"
+            room = self.max_lines - len(wrap_line(notice.format(self.skipped), width))
+            cut = max(0, len(rows) - room)
+            rows = wrap_line(notice.format(self.skipped + cut), width) + rows[cut:]
             self.skipped = 0
-        if lines:
-            log.append(lines)
+        if rows:
+            log.append(rows)
         self._update_progress()
 
     def _update_progress(self) -> None:

@@ -2,8 +2,9 @@
 session's pace, agent and cost.
 
 It is built from parts ranked by importance; a narrow terminal drops the least important
-ones first (the agent, the pace, the best's gain over the baseline ...) and keeps the
-state, the experiment, the best and the flags.
+ones first (the progress bar, the confidence, the agent, the pace, the cost ...) and
+keeps the state, the experiment, the flags (why a session ended among them), the best and
+its gain over the baseline.
 """
 from __future__ import annotations
 
@@ -24,10 +25,14 @@ class Status:
     state: str = "starting"
     percent: float | None = None  # the run's own progress, from its \r lines
     n: int | None = None
+    doing: str = ""  # a re-run in flight, named by what it repeats: "#1 noise re-run"
     elapsed: float | None = None  # seconds into the current run
     budget: float = 0.0
-    best: float | None = None
+    best: float | None = None  # the best commit's score: the mean of its runs
+    best_runs: int = 0  # how many runs that mean rests on
     best_vs_baseline: float | None = None
+    bar: float | None = None  # the value the next result must beat to be kept
+    bar_young: bool = False  # the noise floor is so young that the bar is out of reach
     gained: bool = False  # the best beats the baseline (drawn green)
     noise: float | None = None  # the metric's measured noise spread (std of re-runs)
     noise_runs: int = 0  # how many runs that spread rests on
@@ -35,12 +40,14 @@ class Status:
     metric: str = "val_bpb"
     agent: str = ""
     cost: float = 0.0
-    flags: str = ""  # auto-approve, pause pending, read-only ...
+    flags: str = ""  # auto-approve, pause pending, read-only, why the session ended ...
+    lower: bool = True  # the metric is better lower
     # the session's pace (cockpit.stats.Pace has these very names)
     per_hour: float | None = None  # finished runs per hour
     keep_rate: float | None = None  # keeps / judged runs
     since_keep: float | None = None  # seconds since the last keep
     eta: float | None = None  # seconds until the current run's training ends
+    session_eta: float | None = None  # seconds until the asked-for experiments are done
 
 
 def clock(seconds: float) -> str:
@@ -73,7 +80,9 @@ def status_parts(s: Status, width: int) -> list[Part]:
     if state in ("training", "re-running") and s.percent is not None:
         state = f"{state} {s.percent:.0f}%"
     add(0, f" {state} ", STATE_STYLE.get(s.state, "bold"))
-    if s.n is not None:
+    if s.doing:
+        add(1, s.doing)
+    elif s.n is not None:
         add(1, f"#{s.n}")
     if s.elapsed is not None and s.budget:
         bar = max(6, min(16, width // 10))
@@ -81,27 +90,36 @@ def status_parts(s: Status, width: int) -> list[Part]:
         text = Text()
         text.append("━" * filled, style="green")
         text.append("━" * (bar - filled), style="dim")
-        add(10, text)
-        add(3, f"{clock(s.elapsed)}/{clock(s.budget)}")
+        add(11, text)
+        add(4, f"{clock(s.elapsed)}/{clock(s.budget)}")
     if s.eta is not None:
-        add(5, f"eta {clock(s.eta)}", "dim")
+        add(6, f"eta {clock(s.eta)}", "dim")
     if s.best is not None:
-        add(2, f"best {s.best:.6f}")
+        runs = f" ({s.best_runs} runs)" if s.best_runs > 1 else ""
+        add(2, f"best {s.best:.6f}{runs}", short=f"best {s.best:.6f}")
         if s.best_vs_baseline is not None:
-            add(7, f"({s.best_vs_baseline:+.6f})", "green" if s.gained else "")
+            add(3, f"{s.best_vs_baseline:+.6f} vs baseline",
+                "green" if s.gained else "", short=f"({s.best_vs_baseline:+.6f})")
         if s.confidence is not None:
-            add(9, f"{s.confidence:.1f}x", "dim")
+            add(10, f"{s.confidence:.1f}x the noise", "dim")
+    if s.bar_young and s.bar is not None:
+        add(4, f"bar {s.bar:.4f}: more baseline runs needed", "bold yellow",
+            short="bar out of reach")
+    elif s.bar is not None:
+        add(6, f"to keep: < {s.bar:.6f}" if s.lower else f"to keep: > {s.bar:.6f}", "dim")
     noise = noise_label(s.noise, s.noise_runs)
-    add(4, noise, "dim", short=noise.split(" (")[0])
+    add(5, noise, "dim", short=noise.split(" (")[0])
+    if s.session_eta is not None:
+        add(7, f"done in {clock(s.session_eta)}", "dim")
     if s.per_hour is not None:
-        add(6, f"{s.per_hour:.1f}/h", "dim")
+        add(8, f"{s.per_hour:.1f} exp/h", "dim")
     if s.keep_rate is not None:
-        add(6, f"keep {s.keep_rate:.0%}", "dim")
+        add(8, f"keep {s.keep_rate:.0%}", "dim")
     if s.since_keep is not None:
-        add(8, f"kept {clock(s.since_keep)} ago", "dim")
+        add(9, f"kept {clock(s.since_keep)} ago", "dim")
     if s.agent:
-        add(11, s.agent, "dim")
-    add(6 if s.cost else 12, f"${s.cost:.2f}", "dim")
+        add(9, s.agent, "dim")
+    add(7 if s.cost else 12, f"${s.cost:.2f}", "dim")
     if s.flags:
         add(1, s.flags, "italic")
     return parts

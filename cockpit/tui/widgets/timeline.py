@@ -17,15 +17,20 @@ from textual.coordinate import Coordinate
 from textual.message import Message
 from textual.widgets import DataTable
 
+from cockpit.tui.widgets.row_order import RowOrder
+
 STATUS_STYLE = {"keep": "green", "discard": "yellow", "crash": "red", "rejected": "magenta",
                 None: "cyan"}
 # The chart's markers, so a row and its point read alike.
 STATUS_MARK: dict[str | None, str] = {"keep": "●", "discard": "○", "crash": "x", "rejected": "-"}
-LIVE_MARK = {"running": "▶", "awaiting": "?", "proposed": "·", "2nd look": "↻"}
+LIVE_MARK = {"running": "▶", "awaiting": "?", "proposed": "·", "2nd look": "↻", "queued": "·",
+             "stopped": "■"}  # stopped: unfinished, and no session runs it any more
 MARK = "◆"  # a row marked for comparison
 REPORTED_MARK = "ʳ"  # after a value train.py reported (cockpit did not measure it)
-DESCRIPTION_MIN = 40  # characters of description kept whenever the pane allows it
-DESCRIPTION_ROOMY = 50  # optional columns join only while the description keeps this many
+DESCRIPTION_MIN = 28  # characters of description kept whenever the pane allows it
+# optional columns (delta, then commit, memory) join only while the description keeps this
+# many: at 120x40, the delta; from about 140 columns, the commit and memory as well
+DESCRIPTION_ROOMY = 28
 VERDICT_WIDTH = 10
 EXIT_CODE = re.compile(r"^exit code -?\d+:\s*")
 EXCEPTION_NAME = re.compile(r"^[A-Za-z_.]*(Error|Exception):\s*(?=\S)")
@@ -47,6 +52,9 @@ class Row:
     reason: str = ""  # why it crashed or was rejected
     stopped_at: float | None = None  # percent of the budget where it was stopped early
     reported: bool = False  # its value is what train.py printed, not cockpit's measurement
+    runs: int = 1  # the runs its value is the mean of (its commit's, as the judge scores it)
+    gain: float | None = None  # its improvement over the best before it (> 0: better)
+    seconds: float = 0.0  # how long its run took
 
     @property
     def verdict(self) -> str:
@@ -79,13 +87,12 @@ class Row:
 
     def _value(self, key: str, marked: bool) -> Text:
         if key == "n":
-            text = Text(str(self.n))
-            if marked:
-                text = Text.assemble((MARK, "bold magenta"), " ", text)
-            return text
+            return Text(str(self.n))
         if key == "gpu":
             return Text(str(self.worker))
-        if key == "mark":
+        if key == "mark":  # a row marked for a comparison says so here: nothing shifts
+            if marked:
+                return Text(MARK, style="bold magenta")
             mark = STATUS_MARK.get(self.status) or LIVE_MARK.get(self.live_status, "▶")
             return Text(mark, style=STATUS_STYLE.get(self.status, ""))
         if key == "status":
@@ -93,9 +100,11 @@ class Row:
         if key == "metric":
             if self.metric is None:
                 return Text("")
-            # a value train.py printed (no artifact measured) is marked, dim: not cockpit's
+            # a value train.py printed (no artifact measured) is marked, dim: not cockpit's;
+            # a mean of several runs carries their count
+            mark = REPORTED_MARK if self.reported else runs_mark(self.runs)
             return Text.assemble((f"{self.metric:.6f}", "dim" if self.reported else ""),
-                                 (REPORTED_MARK if self.reported else " ", "dim"))
+                                 (mark, "dim"))
         if key == "verdict":
             return Text(self.verdict, style=self.verdict_style())
         if key == "delta":
@@ -112,6 +121,13 @@ class Row:
         haystack = f"#{self.n} {self.description} {self.status or self.live_status} " \
                    f"{self.verdict} {self.commit[:7]}"
         return needle in haystack.lower()
+
+
+def runs_mark(runs: int) -> str:
+    """A value's run count, as one superscript cell (" " for a single run)."""
+    if runs <= 1:
+        return " "
+    return "²³⁴⁵⁶⁷⁸⁹"[runs - 2] if runs <= 9 else "⁺"
 
 
 def short_reason(reason: str) -> str:
@@ -144,15 +160,16 @@ def _fit(text: Text, column: Column) -> Text:
 
 def layout_columns(width: int, metric: str, n_width: int, show_worker: bool) -> list[Column]:
     """The columns that fit `width` cells: the essential ones, then (while the
-    description keeps DESCRIPTION_ROOMY characters) the status word, delta, commit and
-    memory. The description takes the rest, at least DESCRIPTION_MIN where possible."""
+    description keeps DESCRIPTION_ROOMY characters) delta, commit and memory. The
+    description takes the rest, at least DESCRIPTION_MIN where possible."""
     columns = [Column("n", "n", n_width, right=True)]
     if show_worker:
         columns.append(Column("gpu", "gpu", 3, right=True))
     columns += [Column("mark", "", 1), Column("metric", metric, 9, right=True),
                 Column("verdict", "verdict", VERDICT_WIDTH)]
-    extras = [("mark", Column("status", "status", 8)), (None, Column("delta", "delta", 9, True)),
-              (None, Column("commit", "commit", 7)), (None, Column("mem", "mem", 4, True))]
+    # (the status word would repeat the mark and the verdict: the delta matters more)
+    extras = [(None, Column("delta", "delta", 9, True)), (None, Column("commit", "commit", 7)),
+              (None, Column("mem", "mem", 4, True))]
 
     def used(cols: list[Column]) -> int:
         return sum(c.width + 1 for c in cols)
@@ -205,6 +222,7 @@ class Timeline(DataTable):
         self.show_workers = False  # a worker column, once a second worker shows up
         self.column_layout: list[Column] = []
         self._unshown: list[int] = []  # older rows still to add, newest first (a long session)
+        self.row_order = RowOrder()  # sorted or filtered by the human (o, f, F)
 
     def set_metric(self, name: str) -> None:
         """The metric column's heading (the session's metric, once the journal names it)."""
@@ -231,12 +249,12 @@ class Timeline(DataTable):
         # the vertical scrollbar's room is kept either way, so rows never jiggle
         return max(20, self.size.width - self.styles.scrollbar_size_vertical)
 
-    def _relayout(self) -> None:
+    def _relayout(self, rebuild: bool = False) -> None:
         if not self.size.width:  # not laid out yet: the first resize builds it
             return
-        n_width = max(2, len(str(max(self._rows, default=0)))) + (2 if self._marked else 0)
+        n_width = max(2, len(str(max(self._rows, default=0))))
         layout = layout_columns(self._fit_width(), self.metric, n_width, self.show_workers)
-        if layout == self.column_layout:
+        if layout == self.column_layout and not rebuild:
             return
         selected = self.selected_n
         self.column_layout = layout
@@ -244,10 +262,16 @@ class Timeline(DataTable):
         for column in layout:
             self.add_column(column.label, key=column.key,
                             width=column.width + (0 if column.key == "description" else 1))
-        self._unshown = sorted(self._rows, reverse=True)
+        self._unshown = self.row_order.shown(self._rows.values())
         self._add_unshown(FIRST_ROWS)
         if selected is not None:
             self.select(selected)
+
+    def reorder(self, row_order: RowOrder) -> None:
+        """Sort or filter the rows (the cursor stays on its experiment while it is shown)."""
+        if row_order != self.row_order:
+            self.row_order = row_order
+            self._relayout(rebuild=True)
 
     def _add_unshown(self, count: int) -> None:
         """Add the next `count` older rows; the rest follow after the next paint, so a long
@@ -271,6 +295,7 @@ class Timeline(DataTable):
         widest = len(str(max(self._rows, default=0)))
         if not self.show_workers and any(row.worker for row in rows):
             self.show_workers = True
+        new = {row.n for row in rows if row.n not in self._rows}
         for row in rows:
             self._rows.setdefault(row.n, row)
         if ((self.show_workers and "gpu" not in self.columns_shown)
@@ -280,6 +305,13 @@ class Timeline(DataTable):
             for row in rows:
                 self._rows[row.n] = row
             return  # not laid out yet: the first resize shows them
+        if not self.row_order.plain:  # sorted or filtered: a changed row may move or hide
+            changed = [row for row in rows if row.n in new or self._rows[row.n] != row]
+            for row in changed:
+                self._rows[row.n] = row
+            if changed:
+                self._relayout(rebuild=True)
+            return
         added = False
         unshown = set(self._unshown)
         for row in rows:
@@ -325,6 +357,11 @@ class Timeline(DataTable):
         return int(key)
 
     @property
+    def shown_numbers(self) -> list[int]:
+        """The experiments the sort and filter show, in display order."""
+        return self.row_order.shown(self._rows.values())
+
+    @property
     def numbers(self) -> list[int]:
         """Experiment numbers, oldest first."""
         return sorted(self._rows)
@@ -339,12 +376,18 @@ class Timeline(DataTable):
             self._marked.remove(n)
         else:
             self._marked.append(n)
-        before = self.column_layout
-        self._relayout()  # the n column widens for the first mark, narrows after the last
-        if self.column_layout == before:
+        if str(n) in self.rows:
             self._update_row(self._rows[n])
         self.post_message(self.MarksChanged(self.marked))
         return n in self._marked
+
+    def clear_marks(self) -> None:
+        marked, self._marked = self._marked, []
+        for n in marked:
+            if str(n) in self.rows:
+                self._update_row(self._rows[n])
+        if marked:
+            self.post_message(self.MarksChanged([]))
 
     def find(self, text: str, forward: bool = True) -> int | None:
         """Select the next row (down the table, older; `forward=False`: up) after the
