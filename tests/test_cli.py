@@ -157,6 +157,8 @@ def test_run_help_shows_the_defaults_cockpit_toml_sets(tmp_path):
                                      'train_command = "python mine.py"\n'
                                      '[agent]\nkind = "llm"\nmodel = "openai/gpt-4o"\n')
     shown = " ".join(cockpit("-C", str(ws), "run", "--help", cwd=tmp_path).stdout.split())
+    served = " ".join(cockpit("-C", str(ws), "serve", "--help", cwd=tmp_path).stdout.split())
+    assert "(default: 60 s, from cockpit.toml)" in served  # the session serve starts
     for said in ("(default: 60 s, from cockpit.toml)", "2 x budget + 120 = 240 s",
                  '(default: "python mine.py", from cockpit.toml)',
                  "(default: llm, from cockpit.toml)", "(now: openai/gpt-4o, from cockpit.toml)"):

@@ -8,6 +8,7 @@ import contextlib
 import json
 
 from test_screen_truth import journal_shown, recorded
+from test_widgets import screen_text
 from textual.widgets import Input
 
 from cockpit.tui.screens.experiment import ExperimentScreen
@@ -210,3 +211,28 @@ def test_an_outside_editor_that_takes_a_line_opens_on_the_change(tmp_path):
     first, second = said.read_text().splitlines()
     assert first.split()[0] == "+2" and first.split()[1].endswith(".py")
     assert second.split()[0] == "--wait" and not any(a.startswith("+") for a in second.split())
+
+
+def test_k_shows_what_each_setting_did(tmp_path):
+    app, _ = recorded(tmp_path, 12)
+
+    async def scenario(pilot):
+        await journal_shown(pilot, app, 12)
+        await pilot.press("K")
+        await pilot.pause(0.2)
+        from cockpit.tui.screens.settings import SettingsScreen
+
+        screen = app.screen
+        assert isinstance(screen, SettingsScreen)
+        (setting,) = screen.settings  # every change of this session moves LEARNING_RATE
+        assert setting.name == "LEARNING_RATE" and len(setting.tries) == 11
+        state = app.view.state
+        assert setting.kept == sum(state.get(t.n).status == "keep" for t in setting.tries)
+        first = setting.tries[0]
+        assert (first.n, first.old, first.new) == (2, "0.005", "0.00333333")
+        shown = screen_text(app)
+        assert "LEARNING_RATE" in shown and "#2" in shown and "0.005 → 0.00333333" in shown
+        await pilot.press("escape")
+        assert app.screen is app.main
+
+    run(app, scenario)

@@ -29,7 +29,8 @@ ACTION_IDS = {"approve", "reject", "edit_proposal", "toggle_auto_approve", "paus
               "stop_run", "steer", "notes", "edit_program", "open_experiment", "search",
               "mark", "compare", "replay", "next_worker", "help", "quit", "pane_timeline",
               "pane_change", "pane_log", "pane_chart", "pane_program", "toggle_theme",
-              "resume_session", "messages", "sort", "filter", "filter_text", "curves"}
+              "resume_session", "messages", "sort", "filter", "filter_text", "curves",
+              "settings"}
 
 
 class KeysScreen(Screen):

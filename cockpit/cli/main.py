@@ -74,7 +74,7 @@ def build_parser(config: Config | None = None, source: str = "") -> argparse.Arg
                             "cockpit (kept or not: diff, log, metric)")
     replay.add_argument("--tag", help="the session to replay (default: the latest)")
     review.add_commands(sub)
-    serve.add_command(sub)
+    serve.add_command(sub, config, source)
     notify.add_command(sub)
     return parser
 

@@ -19,7 +19,7 @@ from cockpit.serve import Guard, ServeError, is_loopback, listen, serve_tabs
 from cockpit.workspace.checks import check_workspace
 
 
-def add_command(sub) -> None:
+def add_command(sub, config=None, source: str = "") -> None:
     serve = sub.add_parser("serve", help="the cockpit in a browser (textual-serve): on "
                            "127.0.0.1 by default, reached through an SSH tunnel")
     serve.add_argument("--host", help="the address to listen on (default: cockpit.toml "
@@ -28,7 +28,7 @@ def add_command(sub) -> None:
     serve.add_argument("--port", type=int, help="the port (default: [serve] port, 8000; 0 = "
                        "any free one)")
     serve.add_argument("--tab", action="store_true", help=argparse.SUPPRESS)
-    add_run_options(serve)  # for the session it starts when none runs
+    add_run_options(serve, config, source)  # for the session it starts when none runs
 
 
 def run(args) -> int:

@@ -114,3 +114,11 @@ def seed_only(diff: str) -> bool:
                if line[:1] in "+-" and not line.startswith(("+++", "---"))]
     changed = [line for line in changed if line.strip()]
     return bool(changed) and all(SEED_LINE.match(line) for line in changed)
+
+
+def settings_changed(diff: str) -> dict[str, tuple[str, str]]:
+    """name -> (old, new) of each top-level setting a diff changes (`LR = 0.01` -> `0.02`)."""
+    removed, added = _changed_lines(diff)
+    before, after = _assignments(removed), _assignments(added)
+    return {name: (before.get(name, ""), value) for name, value in after.items()
+            if before.get(name) != value}

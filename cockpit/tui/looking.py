@@ -13,7 +13,9 @@ from typing import TYPE_CHECKING
 
 from cockpit.domain.state import Experiment
 from cockpit.tui.screens.experiment import Around, ExperimentScreen
+from cockpit.tui.screens.settings import SettingsScreen
 from cockpit.tui.screens.steer import NoteScreen
+from cockpit.tui.settings_view import settings_tried
 from cockpit.tui.view import describe
 from cockpit.tui.widgets.row_order import RowOrder
 from cockpit.tui.widgets.timeline import Timeline
@@ -149,6 +151,12 @@ class LookAround(_App):
         shown = f" ({len(timeline.shown_numbers)} of {len(timeline.numbers)})" if words else ""
         timeline.border_title = "timeline" + (f" · {words}{shown}" if words else "")
         self.say(f"timeline: {words or 'newest first, every experiment'}{shown}")
+
+    def action_settings(self) -> None:
+        """What each setting did, across the session's experiments."""
+        state = self.view.state
+        self.push_screen(SettingsScreen(settings_tried(state.experiments, state.direction),
+                                        state.metric))
 
     def action_curves(self) -> None:
         """Loss curves, full size: the selected, the marked, the best's, the live run's."""

@@ -25,6 +25,7 @@ STATUS_STYLE = {"keep": "green", "discard": "yellow", "crash": "red", "rejected"
 STATUS_MARK: dict[str | None, str] = {"keep": "●", "discard": "○", "crash": "x", "rejected": "-"}
 LIVE_MARK = {"running": "▶", "awaiting": "?", "proposed": "·", "2nd look": "↻", "queued": "·",
              "stopped": "■"}  # stopped: unfinished, and no session runs it any more
+STOPPED_MARK = "◇"  # stopped early: as the chart draws it
 MARK = "◆"  # a row marked for comparison
 REPORTED_MARK = "ʳ"  # after a value train.py reported (cockpit did not measure it)
 DESCRIPTION_MIN = 28  # characters of description kept whenever the pane allows it
@@ -94,6 +95,8 @@ class Row:
             if marked:
                 return Text(MARK, style="bold magenta")
             mark = STATUS_MARK.get(self.status) or LIVE_MARK.get(self.live_status, "▶")
+            if self.stopped_at is not None:
+                mark = STOPPED_MARK
             return Text(mark, style=STATUS_STYLE.get(self.status, ""))
         if key == "status":
             return Text(self.status or self.live_status, style=STATUS_STYLE.get(self.status, ""))
