@@ -102,7 +102,7 @@ def test_a_finished_runs_progress_line_wraps_inside_the_pane(tmp_path):
 
 
 # -- program.md only takes typing in its edit mode -------------------------------------------
-@pytest.mark.parametrize("size,keys", [((120, 40), ("tab", "tab", "tab")), ((80, 24), ("5",))])
+@pytest.mark.parametrize("size,keys", [((120, 40), ("tab",) * 4), ((80, 24), ("5",))])
 def test_keys_never_type_into_program_md_outside_its_edit_mode(tmp_path, size, keys):
     app, ws = recorded(tmp_path)
     program = ws / "program.md"
@@ -275,3 +275,23 @@ def test_no_color_keeps_every_text_readable(tmp_path, monkeypatch):
             shown = readable(Style(color=colour, bgcolor=panel.rich_color), panel)
             gap = Color.from_rich_color(shown.color).brightness - panel.monochrome.brightness
             assert abs(gap) >= MIN_CONTRAST - 1e-9, (colour, panel)
+
+
+@pytest.mark.parametrize("size", [(120, 40), (80, 24)])
+def test_the_focused_pane_is_marked_in_its_title_and_a_key_reaches_each(tmp_path, size):
+    app, _ = recorded(tmp_path)
+
+    async def scenario(pilot):
+        await journal_shown(pilot, app)
+        main = app.main
+        for key, pane in (("2", "diff"), ("3", "run-log"), ("4", "chart"), ("5", "program"),
+                          ("1", "timeline")):
+            await pilot.press(key)
+            await pilot.pause()
+            widget = main.query_one(f"#{pane}")
+            assert widget.display and main.pane_of(app.focused) == pane, (key, app.focused)
+            assert "reverse" in str(widget.styles.border_title_style), pane
+            others = [main.query_one(f"#{p}") for p, _ in main.PANES if p != pane]
+            assert all("reverse" not in str(w.styles.border_title_style) for w in others)
+
+    run(app, scenario, size=size)

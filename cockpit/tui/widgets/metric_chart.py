@@ -163,6 +163,8 @@ class MetricChart(Vertical):
     """Methods called down: `set_points`, `set_cursor`, `set_bar`, `set_losses`,
     `redraw` (after the pane is shown again)."""
 
+    can_focus = True  # its pane key (4) focuses it, so the focus shows where you are
+
     DEFAULT_CLASSES = "pane"
 
     def __init__(self, metric: str = "val_bpb", **kwargs) -> None:
