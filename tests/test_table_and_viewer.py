@@ -3,11 +3,10 @@
 the status line gives their meaning — each driven by its keys on a recorded session."""
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 
-from test_screen_truth import journal_shown, recorded
+from test_screen_truth import journal_shown, recorded, run
 from test_widgets import screen_text
 from textual.widgets import Input
 
@@ -16,14 +15,6 @@ from cockpit.tui.view import SessionView
 from cockpit.tui.widgets.diff_view import DiffView
 from cockpit.tui.widgets.status_bar import Status, fit_parts, status_parts
 from cockpit.tui.widgets.timeline import Timeline
-
-
-def run(app, scenario, size=(120, 40)):
-    async def main():
-        async with app.run_test(size=size) as pilot:
-            await pilot.pause()
-            await scenario(pilot)
-    asyncio.run(main())
 
 
 def shown_order(timeline: Timeline) -> list[int]:

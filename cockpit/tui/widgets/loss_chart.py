@@ -11,12 +11,11 @@ from dataclasses import dataclass
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Vertical
 from textual.widgets import Static
 
 from cockpit.domain.curves import StopBand
 from cockpit.tui.widgets.chart_axis import YAxis, even_axis, integer_ticks
-from cockpit.tui.widgets.metric_chart import CachedPlot
+from cockpit.tui.widgets.plot_pane import CachedPlot, PlotPane
 
 HEAD = 10.0  # percent of progress left out of the y range (the steep start)
 BAND_COLOR, REFERENCE_COLOR, STOP_COLOR = "blue", "blue", "red"
@@ -44,14 +43,15 @@ class StopMarks:
     label: str  # "#5"
 
 
-class LossChart(Vertical):
+class LossChart(PlotPane):
     """Methods called down: `set_curves` (the whole picture; a redraw only on change)."""
+
+    KEY_ID = "loss-key"
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.series: list[LossSeries] = []
         self.stop: StopMarks | None = None
-        self._drawn: tuple | None = None
 
     def compose(self) -> ComposeResult:
         yield CachedPlot(id="loss-plot")
@@ -64,19 +64,8 @@ class LossChart(Vertical):
         self.series, self.stop = series, stop
         self.redraw()
 
-    def redraw(self) -> None:
-        if not self.is_mounted:
-            return
-        plot = self.query_one(CachedPlot)
-        width, height = plot.size
-        key = (tuple(self.series), self.stop, width, height)
-        if key == self._drawn:
-            return
-        self._drawn = key
-        self._draw(plot, width, height)
-        plot.generation += 1
-        plot.refresh()
-        self.query_one("#loss-key", Static).update(self._key())
+    def shown(self) -> tuple:
+        return (tuple(self.series), self.stop)
 
     def y_axis(self, height: int) -> YAxis | None:
         """The axis of the curves past their steep start (of all of a curve too short to

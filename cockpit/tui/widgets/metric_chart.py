@@ -17,10 +17,8 @@ from dataclasses import dataclass
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Vertical
 from textual.widget import Widget
 from textual.widgets import Static
-from textual_plotext import PlotextPlot
 
 from cockpit.tui.widgets.chart_axis import (  # noqa: F401 (nice_ticks: the chart's API)
     YAxis,
@@ -28,6 +26,7 @@ from cockpit.tui.widgets.chart_axis import (  # noqa: F401 (nice_ticks: the char
     integer_ticks,
     nice_ticks,
 )
+from cockpit.tui.widgets.plot_pane import CachedPlot, PlotPane
 
 MAX_LOSS_POINTS = 200
 # A crash and a run stopped early have no value: they sit on the top row, above the
@@ -111,22 +110,6 @@ def spark(current: list[float], reference: list[float] | None, width: int) -> Te
     return text
 
 
-class CachedPlot(PlotextPlot):
-    """A PlotextPlot that builds its picture once per change, not on every repaint."""
-
-    generation = 0  # bumped by whoever changes the plot's data
-
-    def __init__(self, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self._cache: tuple[tuple, Text] | None = None
-
-    def render(self):
-        key = (self.size, self.app.theme, self.generation)
-        if self._cache is None or self._cache[0] != key:
-            self._cache = (key, super().render())
-        return self._cache[1]
-
-
 class LossSpark(Widget):
     """One line: the current run's loss, against the best run's at the same progress."""
 
@@ -159,9 +142,11 @@ class LossSpark(Widget):
         return text
 
 
-class MetricChart(Vertical):
+class MetricChart(PlotPane):
     """Methods called down: `set_points`, `set_cursor`, `set_bar`, `set_losses`,
     `redraw` (after the pane is shown again)."""
+
+    KEY_ID = "chart-key"
 
     can_focus = True  # its pane key (4) focuses it, so the focus shows where you are
 
@@ -176,7 +161,6 @@ class MetricChart(Vertical):
         self.band: float | None = None
         self.losses: list[float] = []
         self.reference: list[float] | None = None
-        self._drawn: tuple | None = None  # what the plot last showed, to skip identical redraws
         self._band_cut = False  # the noise band reaches past the data's range
 
     def compose(self) -> ComposeResult:
@@ -223,19 +207,8 @@ class MetricChart(Vertical):
         if self.is_mounted:
             self.query_one(LossSpark).set(self.losses, self.reference)
 
-    def redraw(self) -> None:
-        if not self.is_mounted:
-            return
-        plot = self.query_one(CachedPlot)
-        width, height = plot.size
-        key = (tuple(self.points), self.cursor, self.bar, self.band, width, height)
-        if key == self._drawn:
-            return
-        self._drawn = key
-        self._draw(plot, width, height)
-        plot.generation += 1
-        plot.refresh()
-        self.query_one("#chart-key", Static).update(self._key())
+    def shown(self) -> tuple:
+        return (tuple(self.points), self.cursor, self.bar, self.band)
 
     def _draw(self, plot: CachedPlot, width: int, height: int) -> None:
         plt = plot.plt
