@@ -290,7 +290,7 @@ class MetricChart(PlotPane):
             key.append("bar ")
             if self.band:
                 key.append("┈", style=BAND_COLOR)
-                key.append(f"±{self.band:.4g}" + (" (past the axis) " if self._band_cut else " "))
+                key.append(f"±{self.band:.4g}" + (" off axis " if self._band_cut else " "))
         if len({p.worker for p in self.points}) > 1:
             key.append("colour: worker", style="dim")
         return key
