@@ -8,7 +8,9 @@ trains, cannot read the validation split, and is timed by cockpit's clock.
 
 Hyperparameters are the UPPERCASE constants below, each a plain literal on its own line
 (the offline `tune` agent rewrites them with `ast`). The defaults are sized for a small
-CPU (2 cores, 60 s); on a GPU scale up DEPTH, MODEL_DIM and BATCH_SIZE.
+CPU (2 cores, 60 s); on a GPU scale up DEPTH, MODEL_DIM and BATCH_SIZE. The model's
+structure is chosen the same way: each choice is a literal whose comment names its
+alternatives (`# a | b | c`); the defaults are the model every session's baseline measured.
 """
 
 import contextlib
@@ -48,10 +50,21 @@ FINAL_LR_FRAC = 0.0  # LR at the end of warmdown, as a fraction of the peak
 SEED = 42  # random seed (init and data order); cockpit's re-runs set COCKPIT_SEED
 
 # ---------------------------------------------------------------------------
-# Model: pre-norm GPT with RMSNorm, rotary embeddings, QK-norm, ReLU^2 MLP.
-# Embeddings are TIED (lm head = token embedding): at CPU scale the V x d matrix is a
-# large share of all parameters, and tying halves it and its optimizer cost while
-# giving the rarely seen output rows the input side's gradient too.
+# Structure (the agent chooses among the alternatives each comment names)
+
+ACTIVATION = "relu2"  # MLP nonlinearity: relu2 | gelu | swiglu
+N_KV_HEADS = 4  # key/value heads, fewer = grouped-query attention; divides N_HEADS: 1 | 2 | 4 | 8
+QK_NORM = True  # RMSNorm on queries and keys before attention: True | False
+TIE_EMBEDDINGS = True  # the lm head is the token embedding: True | False
+LOGIT_SOFTCAP = 0  # cap * tanh(logits / cap) on the output, 0 = off: 0 | 15 | 30
+MATRIX_OPTIMIZER = "adamw"  # optimizer of the block matrices: adamw | muon
+
+# ---------------------------------------------------------------------------
+# Model: pre-norm GPT with RMSNorm, rotary embeddings, and the structure chosen above
+# (by default QK-norm, a ReLU^2 MLP, full multi-head attention, no logit cap).
+# Embeddings are TIED by default (lm head = token embedding): at CPU scale the V x d
+# matrix is a large share of all parameters, and tying halves it and its optimizer cost
+# while giving the rarely seen output rows the input side's gradient too.
 
 
 def rms_norm(x):
@@ -65,18 +78,28 @@ def apply_rotary(x, cos, sin):
 
 
 class Attention(nn.Module):
-    def __init__(self, dim, n_heads):
+    def __init__(self, dim, n_heads, n_kv_heads):
         super().__init__()
-        self.n_heads, self.head_dim = n_heads, dim // n_heads
-        self.c_qkv = nn.Linear(dim, 3 * dim, bias=False)
+        assert n_heads % n_kv_heads == 0, "N_KV_HEADS must divide N_HEADS"
+        self.n_heads, self.n_kv_heads, self.head_dim = n_heads, n_kv_heads, dim // n_heads
+        kv_dim = n_kv_heads * self.head_dim  # fewer key/value heads: each serves a group
+        self.c_qkv = nn.Linear(dim, dim + 2 * kv_dim, bias=False)
         self.c_proj = nn.Linear(dim, dim, bias=False)
 
     def forward(self, x, cos, sin):
         B, T, C = x.shape
-        q, k, v = self.c_qkv(x).view(B, T, 3, self.n_heads, self.head_dim).unbind(2)
-        q, k = rms_norm(q), rms_norm(k)  # QK-norm: stable at high learning rates
+        kv_dim = self.n_kv_heads * self.head_dim
+        q, k, v = self.c_qkv(x).split([C, kv_dim, kv_dim], dim=-1)
+        q = q.view(B, T, self.n_heads, self.head_dim)
+        k = k.view(B, T, self.n_kv_heads, self.head_dim)
+        v = v.view(B, T, self.n_kv_heads, self.head_dim)
+        if QK_NORM:
+            q, k = rms_norm(q), rms_norm(k)  # stable at high learning rates
         q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
         q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
+        if self.n_kv_heads < self.n_heads:  # each key/value head serves n_heads / n_kv_heads
+            group = self.n_heads // self.n_kv_heads
+            k, v = k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1)
         y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
         return self.c_proj(y.transpose(1, 2).reshape(B, T, C))
 
@@ -84,17 +107,28 @@ class Attention(nn.Module):
 class MLP(nn.Module):
     def __init__(self, dim, hidden):
         super().__init__()
-        self.c_fc = nn.Linear(dim, hidden, bias=False)
+        if ACTIVATION == "swiglu":  # a gate and a value: 2/3 as wide keeps the parameters
+            hidden = max(8, 8 * round(hidden * 2 / 3 / 8))
+        width = 2 * hidden if ACTIVATION == "swiglu" else hidden
+        self.c_fc = nn.Linear(dim, width, bias=False)
         self.c_proj = nn.Linear(hidden, dim, bias=False)
 
     def forward(self, x):
-        return self.c_proj(F.relu(self.c_fc(x)).square())
+        h = self.c_fc(x)
+        if ACTIVATION == "swiglu":
+            gate, value = h.chunk(2, dim=-1)
+            h = F.silu(gate) * value
+        elif ACTIVATION == "gelu":
+            h = F.gelu(h)
+        else:  # relu2
+            h = F.relu(h).square()
+        return self.c_proj(h)
 
 
 class Block(nn.Module):
     def __init__(self, dim, n_heads, hidden):
         super().__init__()
-        self.attn = Attention(dim, n_heads)
+        self.attn = Attention(dim, n_heads, N_KV_HEADS)
         self.mlp = MLP(dim, hidden)
 
     def forward(self, x, cos, sin):
@@ -112,6 +146,7 @@ class GPT(nn.Module):
         freqs = torch.outer(torch.arange(seq_len).float(), inv_freq)
         self.register_buffer("cos", freqs.cos()[None, :, None, :], persistent=False)
         self.register_buffer("sin", freqs.sin()[None, :, None, :], persistent=False)
+        self.lm_head = None if TIE_EMBEDDINGS else nn.Linear(dim, vocab_size, bias=False)
         self.init_weights()
 
     def init_weights(self):
@@ -121,6 +156,8 @@ class GPT(nn.Module):
                 nn.init.normal_(lin.weight, std=lin.in_features ** -0.5)
             nn.init.zeros_(block.attn.c_proj.weight)  # each block starts as identity
             nn.init.zeros_(block.mlp.c_proj.weight)
+        if self.lm_head is not None:
+            nn.init.zeros_(self.lm_head.weight)  # uniform predictions at the start
 
     def forward(self, idx, targets=None, reduction="mean"):
         T = idx.size(1)
@@ -128,7 +165,10 @@ class GPT(nn.Module):
         x = rms_norm(self.wte(idx))
         for block in self.blocks:
             x = block(x, cos, sin)
-        logits = F.linear(rms_norm(x), self.wte.weight)  # tied lm head
+        head = self.wte.weight if self.lm_head is None else self.lm_head.weight
+        logits = F.linear(rms_norm(x), head)
+        if LOGIT_SOFTCAP > 0:  # bounded logits: no runaway confidence early in training
+            logits = LOGIT_SOFTCAP * torch.tanh(logits / LOGIT_SOFTCAP)
         if targets is None:
             return logits
         return F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.reshape(-1), reduction=reduction)
@@ -197,6 +237,45 @@ def lr_multiplier(progress):
 
 
 # ---------------------------------------------------------------------------
+# Muon (MATRIX_OPTIMIZER = "muon"): momentum, then each matrix's update replaced by the
+# nearest semi-orthogonal matrix, so every direction of the update moves at the same rate.
+
+
+def orthogonalize(g, steps=5):
+    """U V^T of g's SVD, approximately: a quintic Newton-Schulz iteration whose coefficients
+    push every singular value towards 1 fast (to about 0.7..1.2, which is enough)."""
+    a, b, c = 3.4445, -4.7750, 2.0315
+    x = g / (g.norm() + 1e-7)  # singular values at most 1: inside the iteration's range
+    wide = x.size(0) <= x.size(1)
+    x = x if wide else x.T  # iterate on the smaller Gram matrix
+    for _ in range(steps):
+        gram = x @ x.T
+        x = a * x + (b * gram + c * gram @ gram) @ x
+    return x if wide else x.T
+
+
+class Muon(torch.optim.Optimizer):
+    """Nesterov momentum, orthogonalized. The update is scaled to AdamW's typical RMS (0.2,
+    as in Moonlight), so LEARNING_RATE and WEIGHT_DECAY mean the same for both optimizers."""
+
+    def __init__(self, params, momentum=0.95):
+        super().__init__(params, {"momentum": momentum})
+
+    @torch.no_grad()
+    def step(self):
+        for group in self.param_groups:
+            lr, beta = group["lr"], group["momentum"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                buf = self.state[p].setdefault("momentum", torch.zeros_like(p))
+                buf.lerp_(p.grad, 1 - beta)
+                update = orthogonalize(p.grad.lerp(buf, beta))  # Nesterov: a look ahead
+                p.mul_(1 - lr * group["weight_decay"])
+                p.add_(update, alpha=-lr * 0.2 * max(p.shape) ** 0.5)
+
+
+# ---------------------------------------------------------------------------
 # Setup
 
 seed = int(os.environ.get("COCKPIT_SEED", SEED))  # re-runs measure seeds, not only noise
@@ -221,21 +300,25 @@ raw_model = model
 num_params = sum(p.numel() for p in model.parameters())
 # FLOPs per token: 6 per matmul weight (forward + backward; the tied head is a matmul,
 # the embedding lookup is not, so with tying this is 6 * num_params) + attention scores.
-flops_per_token = 6 * num_params + 12 * DEPTH * MODEL_DIM * MAX_SEQ_LEN
+lookup_params = 0 if TIE_EMBEDDINGS else model.wte.weight.numel()
+flops_per_token = 6 * (num_params - lookup_params) + 12 * DEPTH * MODEL_DIM * MAX_SEQ_LEN
 peak, peak_source = peak_flops(device)
 
 matrices = [p for p in model.blocks.parameters() if p.dim() >= 2]
 others = [p for p in model.blocks.parameters() if p.dim() < 2]
-groups = [
-    {"params": matrices, "lr": LEARNING_RATE, "weight_decay": WEIGHT_DECAY},
-    {"params": [model.wte.weight], "lr": EMBEDDING_LR, "weight_decay": 0.0},
-]
+embeddings = [model.wte.weight] + ([] if model.lm_head is None else [model.lm_head.weight])
+matrix_group = {"params": matrices, "lr": LEARNING_RATE, "weight_decay": WEIGHT_DECAY}
+groups = [{"params": embeddings, "lr": EMBEDDING_LR, "weight_decay": 0.0}]
 if others:
     groups.append({"params": others, "lr": LEARNING_RATE, "weight_decay": 0.0})
-for g in groups:
+if MATRIX_OPTIMIZER == "muon":  # AdamW keeps the embeddings and the vectors
+    optimizers = [Muon([matrix_group]), torch.optim.AdamW(
+        groups, betas=(ADAM_BETA1, ADAM_BETA2), eps=1e-8, fused=device.type == "cuda")]
+else:
+    optimizers = [torch.optim.AdamW([matrix_group, *groups], betas=(ADAM_BETA1, ADAM_BETA2),
+                                    eps=1e-8, fused=device.type == "cuda")]
+for g in (g for opt in optimizers for g in opt.param_groups):
     g["initial_lr"] = g["lr"]
-optimizer = torch.optim.AdamW(groups, betas=(ADAM_BETA1, ADAM_BETA2), eps=1e-8,
-                              fused=device.type == "cuda")
 
 if device.type == "cuda":
     model = torch.compile(model)  # on CPU compilation costs startup without gains
@@ -248,6 +331,8 @@ print(f"dtype: {dtype_name}")
 print(f"data_fingerprint: {data_fingerprint(tokenizer.data_dir)}")
 print(f"vocab_size: {vocab_size:,} | seq_len: {MAX_SEQ_LEN} | tokens/step: {tokens_per_step:,}")
 print(f"params: {num_params:,} | depth: {DEPTH} | dim: {MODEL_DIM} | heads: {N_HEADS}")
+print(f"structure: {ACTIVATION} | kv_heads: {N_KV_HEADS} | qk_norm: {QK_NORM} | "
+      f"tied: {TIE_EMBEDDINGS} | softcap: {LOGIT_SOFTCAP} | matrices: {MATRIX_OPTIMIZER}")
 print(f"flops_per_token: {flops_per_token:.4e} | peak_flops: {peak:.4e} ({peak_source})")
 print(f"time_budget: {TIME_BUDGET}s | seed: {seed}")
 sys.stdout.flush()
@@ -272,12 +357,14 @@ while True:
         x, y = next(train_loader)  # prefetch the next batch while the GPU works
     progress = min(training_time / TIME_BUDGET, 1.0)
     lrm = lr_multiplier(progress)
-    for g in optimizer.param_groups:
-        g["lr"] = g["initial_lr"] * lrm
+    for opt in optimizers:
+        for g in opt.param_groups:
+            g["lr"] = g["initial_lr"] * lrm
     if GRAD_CLIP > 0:
         torch.nn.utils.clip_grad_norm_(model.parameters(), GRAD_CLIP)
-    optimizer.step()
-    optimizer.zero_grad(set_to_none=True)
+    for opt in optimizers:
+        opt.step()
+    model.zero_grad(set_to_none=True)
 
     loss_f = loss.item()  # synchronizes
     if not math.isfinite(loss_f) or loss_f > 100:

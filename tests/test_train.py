@@ -86,7 +86,7 @@ def test_missing_data_is_one_line(tmp_path):
 
 def test_constants_are_tunable_literals():
     """The offline tuner rewrites `NAME = literal` with ast: every top-level UPPERCASE
-    constant must be one int/float literal on its own line with a comment."""
+    constant must be one int/float/bool/str literal on its own line with a comment."""
     src = (REPO_ROOT / "train.py").read_text()
     lines = src.splitlines()
     names = []
@@ -97,7 +97,7 @@ def test_constants_are_tunable_literals():
             if name.isupper():
                 names.append(name)
                 assert (isinstance(node.value, ast.Constant)
-                        and type(node.value.value) in (int, float)), name
+                        and type(node.value.value) in (int, float, bool, str)), name
                 assert node.lineno == node.end_lineno
                 assert re.fullmatch(rf"{name} = \S+  # .+",
                                     lines[node.lineno - 1]), lines[node.lineno - 1]

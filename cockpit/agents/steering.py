@@ -1,4 +1,4 @@
-"""What the human's words say about the constants of the editable file.
+"""What the human's words say about the constants (and structural choices) of the editable file.
 
 Steering notes and the reasons typed for rejected proposals are read the same way: each
 clause names levers (a constant by its name, or in words: "the learning rate", "batch
@@ -23,7 +23,13 @@ LEVER_WORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("batch(?: sizes?)?|batches", ("BATCH",)),
     ("depth|layers?|deeper|shallower", ("DEPTH", "LAYER", "LAYERS")),
     ("width|wider|narrower|dim(?:ension)?s?|embedding size|hidden size", ("DIM", "WIDTH", "EMBD")),
+    ("kv heads?|key/value heads?|grouped-query(?: attention)?|gqa", ("KV",)),
     ("heads?", ("HEAD", "HEADS")),
+    ("activations?|nonlinearit(?:y|ies)", ("ACTIVATION",)),
+    ("optimi[sz]ers?|muon", ("OPTIMIZER",)),
+    ("soft-?caps?|logit caps?", ("SOFTCAP",)),
+    ("qk[- ]?norms?", ("QK",)),
+    ("tied|tying|untied|weight tying", ("TIE",)),
     ("warm-?ups?", ("WARMUP",)),
     ("warm-?downs?|cool-?downs?", ("WARMDOWN",)),
     ("weight decay|decay", ("DECAY",)),

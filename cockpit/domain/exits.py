@@ -4,8 +4,8 @@
     1    `status` found no session, or `doctor`/`confirm`/`notify --test` found something
     2    a user mistake (one line on stderr), or a command the session refused
     3    a headless session paused with no one to resume it (the cost limit, the model
-         provider down, three proposals in a row refused, a full disk): `cockpit run`
-         resumes it
+         provider down, three proposals in a row refused, a full disk, the agent out of
+         moves): `cockpit run` resumes it
     4    the research could not go on (the baseline crashed, ten crashes in a row, the data
          changed under the session, the disk too full for cockpit's own records)
     130  stopped with Ctrl-C

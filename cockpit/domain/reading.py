@@ -81,8 +81,7 @@ def _meaning_problem(kind: str, record: dict[str, Any]) -> str:
             return f"a {kind} event whose {name} is {record[name]}"
     params = record.get("params")
     if kind == "proposal" and isinstance(params, dict) and not all(
-            isinstance(v, (int, float, str)) and not isinstance(v, bool)
-            for v in params.values()):
+            isinstance(v, (int, float, str)) for v in params.values()):  # bools: choices
         return "a proposal event whose params are not constants"
     if kind == "result":
         status = record["status"]

@@ -50,6 +50,10 @@ class Watcher:
                 f"{event.get('reason', '')}\n"
                 + ("`cockpit resume` spends past the limit" if event.get("kind") == "cost"
                    else "`cockpit resume` (or p in the cockpit) goes on"))))
+        elif kind == "paused" and event.get("kind") == "exhausted":  # the agent has no move
+            notes.append(self._note("stalled", "stalled: the agent has no move left", (
+                f"{event.get('reason', '')}\n`cockpit steer` or program.md, then "
+                "`cockpit resume` (or p in the cockpit)")))
         elif kind == "session_end":
             notes.append(self._note("ended", f"session ended: {event.get('why', '')}",
                                     self.figures()))

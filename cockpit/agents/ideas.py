@@ -1,0 +1,251 @@
+"""The tune agent's candidate moves, phase by phase, each with the reason it is worth a run.
+
+Every phase is built afresh from the current best, so a move measured on an earlier best is
+a new configuration once the best has moved; the ledger decides what may still run.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from itertools import combinations
+from typing import Any
+
+from cockpit.agents.base import AgentContext
+from cockpit.agents.ledger import Ledger, Outcome
+from cockpit.agents.moves import Constant, Step
+from cockpit.agents.steering import Steering
+
+FACTORS = (2.0, math.sqrt(2.0), 2 ** 0.25)  # coarse first, then finer around the best
+FINEST = 2 ** 0.125  # once everything coarser is measured around a best that stays put
+# Constants worth trying first, by a word in their name: what usually matters most in a
+# fixed time budget (optimizer step size, then the model's size against the tokens it can
+# see in the budget, then how many steps fit, then the schedule).
+PRIORITY_WORDS = ("LR", "LEARNING_RATE", "DEPTH", "LAYER", "DIM", "EMBD", "WIDTH", "BATCH",
+                  "WARMUP", "WARMDOWN", "HEAD", "DECAY", "BETA", "MLP", "RATIO")
+CHOICE_RANK = 1.5  # structural choices: right after the learning rates
+PAIRED_FIRST = 4  # near-misses whose pairs (6) come before each is tried alone again
+TRIPLED = 6  # the strongest near-misses whose triples are tried
+WITH_STRUCTURE = 4  # the best numeric moves tried together with each structural choice
+
+
+@dataclass(frozen=True)
+class Candidate:
+    steps: tuple[Step, ...]  # one step, or several for a combination
+    why: str
+
+
+@dataclass
+class Known:
+    """What every phase reads."""
+
+    ctx: AgentContext
+    tunable: dict[str, Constant]  # numbers and choices the agent may move
+    ledger: Ledger
+    steering: Steering
+
+    def numbers(self) -> list[str]:
+        return [n for n in self.order() if not self.tunable[n].is_choice]
+
+    def order(self) -> list[str]:
+        """Constants whose moves helped in earlier sessions first (the larger gain first),
+        then near-misses there, then untried ones by priority, then ones that only hurt."""
+        def rank(name: str) -> tuple[int, float, float]:
+            seen = [o for o in self.ledger.prior if o.name == name]
+            helped = [o.gain or 0.0 for o in seen if o.helped]
+            near = [o.gain or 0.0 for o in seen if o.near_miss]
+            group = 0 if helped else 1 if near else 3 if seen else 2
+            return group, -max(helped or near or [0.0]), self.priority(name)
+        return sorted(self.tunable, key=rank)
+
+    def priority(self, name: str) -> float:
+        if self.tunable[name].is_choice:
+            return CHOICE_RANK
+        for rank, word in enumerate(PRIORITY_WORDS):
+            if word in name.split("_") or name.startswith(word) or name.endswith(word):
+                return rank
+        return len(PRIORITY_WORDS)
+
+    def directions(self, name: str) -> list[int]:
+        """Which way first: as the human said, else as an earlier session found best."""
+        gains = [o for o in self.ledger.prior if o.name == name and (o.helped or o.near_miss)]
+        default = max(gains, key=lambda o: o.gain or 0.0).direction if gains else +1
+        first = self.steering.first_direction(name, default) or default
+        return [first, -first]
+
+    def alternatives(self, name: str) -> list[Any]:
+        const = self.tunable[name]
+        return [a for a in const.alternatives if a != const.value]
+
+    def standing(self, keep: Callable[[Outcome], bool]) -> list[Outcome]:
+        """This session's latest outcome of each move that `keep` accepts, on a constant
+        still at the value it moved from, the largest gain first."""
+        latest: dict[tuple[str, Any], Outcome] = {}
+        for o in self.ledger.outcomes:
+            const = self.tunable.get(o.name)
+            if const is not None and const.value == o.old and keep(o):
+                latest[o.key] = o
+        return sorted(latest.values(), key=lambda o: -(o.gain or 0.0))
+
+
+def as_step(o: Outcome) -> Step:
+    return Step(o.name, o.direction, o.factor, o.new if o.direction == 0 else None)
+
+
+def momentum(k: Known) -> list[Candidate]:
+    kept = [o for o in k.ledger.outcomes if o.helped and o.direction and o.name in k.tunable]
+    if not kept:
+        return []
+    last = kept[-1]
+    return [Candidate((as_step(last),), f"the last step this way {last.effect(k.ctx.metric)}, "
+                      "so the optimum likely lies further on")]
+
+
+def first_pass(k: Known) -> list[Candidate]:
+    """Every number both ways at the coarse step, every alternative of every choice."""
+    out = []
+    for name in k.order():
+        if k.tunable[name].is_choice:
+            steps = [Step(name, 0, 0.0, alt) for alt in k.alternatives(name)]
+        else:
+            steps = [Step(name, d, FACTORS[0]) for d in k.directions(name)]
+        for s in steps:
+            known = (s.key in k.ledger.refused or s.key in k.ledger.learned) \
+                and name not in k.steering.again
+            if s.key in k.ledger.tried or known:
+                continue
+            other = [o for o in k.ledger.outcomes
+                     if s.direction and o.name == name and o.direction == -s.direction]
+            why = (f"the step the other way {other[-1].effect(k.ctx.metric)}" if other
+                   else why_choice(name, s.to, k.ctx.time_budget) if not s.direction
+                   else why_explore(name, s.direction, k.ctx.time_budget))
+            why += k.ledger.earlier_words(s.key, k.ctx.metric)
+            out.append(Candidate((s,), f"{why} (first pass over every constant)"))
+    return out
+
+
+def _combined(group: tuple[Outcome, ...], metric: str, what: str) -> Candidate:
+    words = " and ".join(f"{o.name} {o.effect(metric)}" for o in group)
+    return Candidate(tuple(as_step(o) for o in group),
+                     f"{what} together: {words}; together they may clear the noise")
+
+
+def _ranked_groups(among: list[Outcome], size: int,
+                   keep: Callable[..., bool] = lambda *g: True) -> list[tuple[Outcome, ...]]:
+    groups = [g for g in combinations(among, size)
+              if len({o.name for o in g}) == size and keep(*g)]
+    return sorted(groups, key=lambda g: -sum(o.gain or 0.0 for o in g))
+
+
+def near_misses(k: Known) -> list[Candidate]:
+    """Near-misses still on their starting value: pairs of the strongest first (their
+    gains may add up beyond the noise), then each alone on a best that has moved since,
+    then the other pairs (n near-misses make n(n-1)/2 pairs: all of them first would
+    hold back the singles for dozens of runs)."""
+    near = k.standing(lambda o: o.near_miss)
+    top = near[:PAIRED_FIRST]
+    metric = k.ctx.metric
+    singles = [Candidate((as_step(o),), f"this step {o.effect(metric)} on an earlier best; on "
+                         "the current best it may clear the noise") for o in near]
+    rest = _ranked_groups(near, 2, lambda a, b: a not in top or b not in top)
+    return [*(_combined(g, metric, "two near-misses") for g in _ranked_groups(top, 2)),
+            *singles, *(_combined(g, metric, "two near-misses") for g in rest)]
+
+
+def finer(k: Known, factors: tuple[float, ...]) -> list[Candidate]:
+    """Smaller steps around the best value, both ways."""
+    out = []
+    for factor in factors:
+        for name in k.numbers():
+            for direction in k.directions(name):
+                why = (f"a finer step (x{factor:.2f}) around the best value, between the "
+                       "coarser ones") + k.ledger.earlier_words((name, direction), k.ctx.metric)
+                out.append(Candidate((Step(name, direction, factor),), why))
+    return out
+
+
+def again(k: Known) -> list[Candidate]:
+    """The coarse steps and every alternative again: new configurations once the best has
+    moved since they were measured."""
+    out = []
+    for name in k.order():
+        steps = ([Step(name, 0, 0.0, a) for a in k.alternatives(name)]
+                 if k.tunable[name].is_choice
+                 else [Step(name, d, FACTORS[0]) for d in k.directions(name)])
+        out += [Candidate((s,), "measured on an earlier best; the best has moved since"
+                          + k.ledger.earlier_words(s.key, k.ctx.metric)) for s in steps]
+    return out
+
+
+def triples(k: Known) -> list[Candidate]:
+    near = k.standing(lambda o: o.near_miss)[:TRIPLED]
+    return [_combined(g, k.ctx.metric, "three near-misses") for g in _ranked_groups(near, 3)]
+
+
+def structure_with_numbers(k: Known) -> list[Candidate]:
+    """Each structural alternative together with the best numeric moves (a new structure
+    moves the best learning rate, width ...): the ones that helped or nearly did, else the
+    learning rates' coarse steps."""
+    best = [as_step(o) for o in k.standing(lambda o: o.direction != 0 and (o.gain or 0) > 0)]
+    if not best:
+        best = [Step(n, d, FACTORS[0]) for n in k.numbers()
+                if k.priority(n) < 2 for d in (+1, -1)]
+    out = []
+    for name in k.order():
+        if not k.tunable[name].is_choice:
+            continue
+        for alt in k.alternatives(name):
+            for s in best[:WITH_STRUCTURE]:
+                out.append(Candidate((Step(name, 0, 0.0, alt), s), (
+                    f"{why_choice(name, alt, k.ctx.time_budget)}; a new structure moves the "
+                    f"best {s.name}, so both at once")))
+    return out
+
+
+def measured_pairs(k: Known) -> list[Candidate]:
+    """Any two measured moves together, the largest sum of gains first: the last resort."""
+    measured = k.standing(lambda o: o.gain is not None)
+    return [_combined(g, k.ctx.metric, "two measured moves")
+            for g in _ranked_groups(measured, 2)]
+
+
+def why_explore(name: str, direction: int, budget: int) -> str:
+    up = direction > 0
+    words = set(name.split("_"))
+    if words & {"LR"} or "LEARNING_RATE" in name:
+        return ("a higher learning rate may converge faster within the fixed "
+                f"{budget}s budget" if up else "a lower learning rate may train more stably")
+    if "BATCH" in words:
+        return ("larger batches give smoother gradients and better hardware use" if up
+                else f"smaller batches give more optimizer steps within {budget}s")
+    if words & {"DIM", "EMBD", "WIDTH", "DEPTH", "LAYER", "LAYERS", "HEAD", "HEADS", "MLP"}:
+        return ("a larger model learns more per token" if up else
+                f"a smaller model processes more tokens in {budget}s")
+    if words & {"WARMUP", "WARMDOWN"}:
+        return "the schedule's shape matters when the budget is short"
+    if "DECAY" in words:
+        return ("more regularisation may generalise better" if up
+                else "less regularisation may fit faster")
+    return "not tuned yet in this session"
+
+
+def why_choice(name: str, to: Any, budget: int) -> str:
+    """Why a structural alternative may be better, in words."""
+    words = set(name.split("_"))
+    if "OPTIMIZER" in words:
+        return (f"{to} may train the matrices faster per step" if to != "adamw"
+                else "AdamW may suit this model better")
+    if "ACTIVATION" in words:
+        return f"the {to} nonlinearity may learn more per step"
+    if "KV" in words:
+        return f"{to} key/value heads change attention's cost and capacity within {budget}s"
+    if "SOFTCAP" in words:
+        return ("capped logits may keep early training from overconfidence" if to
+                else "uncapped logits may fit faster")
+    if "TIE" in words:
+        return ("a tied head halves the embedding's cost" if to
+                else "an untied lm head gives the output its own parameters")
+    if "NORM" in words:
+        return ("the norm may allow higher learning rates" if to
+                else "without the norm each step costs less")
+    return f"the alternative {to!r} the file names is untried on this best"

@@ -1,0 +1,266 @@
+"""Moves that change the model: train.py's structural choices really train and pass
+evaluate.py; the tune agent proposes them on the real train.py; and a session whose agent
+has no move left pauses for a human (a `stalled` notification) instead of ending."""
+from __future__ import annotations
+
+import ast
+import math
+import os
+import signal
+import subprocess
+import sys
+import threading
+
+import pytest
+from conftest import REPO_ROOT
+from support import make_workspace, read_journal, run_session, wait_for
+from test_notify import Receiver
+
+from cockpit.agents import AgentContext
+from cockpit.agents.moves import literal_text, read_choices, read_literals, rewrite_constant
+from cockpit.agents.tune import TuneAgent
+from cockpit.domain.exits import EXIT_PAUSED
+from cockpit.domain.state import Experiment
+from cockpit.notify.notifier import attach
+from cockpit.runners.outcome import parse_summary
+from cockpit.session.coordinator import Coordinator
+from cockpit.session.server import serve_session
+from cockpit.workspace.config import Config, NotifyConfig
+
+TRAIN = (REPO_ROOT / "train.py").read_text()
+TINY = {"DEPTH": 1, "MODEL_DIM": 32, "BATCH_SIZE": 2}
+# Every alternative of every choice but the defaults, in two runs (N_KV_HEADS = 8 cannot
+# divide the 4 heads; LOGIT_SOFTCAP 30 is the code of 15).
+STRUCTURES = {
+    "gelu-gqa1-noqknorm-softcap": {"ACTIVATION": "gelu", "N_KV_HEADS": 1, "QK_NORM": False,
+                                   "LOGIT_SOFTCAP": 15},
+    "swiglu-gqa2-untied-muon": {"ACTIVATION": "swiglu", "N_KV_HEADS": 2,
+                                "TIE_EMBEDDINGS": False, "MATRIX_OPTIMIZER": "muon"},
+}
+
+
+def configured(source: str, settings: dict) -> str:
+    for name, value in settings.items():
+        const = read_literals(source)[name]
+        source = rewrite_constant(source, const, literal_text(const, value))
+    return source
+
+
+def test_the_defaults_are_the_model_every_baseline_measured():
+    choices = {n: c.value for n, c in read_choices(TRAIN).items()}
+    assert choices == {"ACTIVATION": "relu2", "N_KV_HEADS": 4, "QK_NORM": True,
+                       "TIE_EMBEDDINGS": True, "LOGIT_SOFTCAP": 0, "MATRIX_OPTIMIZER": "adamw"}
+    assert read_literals(TRAIN)["N_HEADS"].value == choices["N_KV_HEADS"]  # no grouping
+    assert read_choices(TRAIN)["N_KV_HEADS"].divides == "N_HEADS"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("structure", list(STRUCTURES))
+def test_each_structure_trains_and_its_artifact_passes_evaluate(structure, small_data_dir,
+                                                                 tmp_path):
+    script = tmp_path / "train.py"
+    script.write_text(configured(TRAIN, {**TINY, **STRUCTURES[structure]}))
+    artifact = tmp_path / "model.pt2"
+    env = dict(os.environ, COCKPIT_DATA_DIR=str(small_data_dir), COCKPIT_TIME_BUDGET="2",
+               COCKPIT_ARTIFACT=str(artifact), PYTHONPATH=str(REPO_ROOT))
+    trained = subprocess.run([sys.executable, str(script)], env=env, cwd=REPO_ROOT,
+                             capture_output=True, timeout=180)
+    out = trained.stdout.decode()
+    assert trained.returncode == 0, out[-1500:] + trained.stderr.decode()[-1500:]
+    summary = parse_summary(out)
+    assert isinstance(summary.get("num_steps"), float) and summary["num_steps"] >= 3
+    words = STRUCTURES[structure]
+    header = next(line for line in out.splitlines() if line.startswith("structure: "))
+    assert f"{words['ACTIVATION']} | kv_heads: {words['N_KV_HEADS']}" in header
+    measured = subprocess.run([sys.executable, str(REPO_ROOT / "evaluate.py"), str(artifact)],
+                              env=env, cwd=REPO_ROOT, capture_output=True, text=True,
+                              timeout=180)
+    assert measured.returncode == 0, measured.stdout[-1500:] + measured.stderr[-1500:]
+    val_bpb = parse_summary(measured.stdout)["val_bpb"]
+    assert isinstance(val_bpb, float) and 0 < val_bpb < 10
+
+
+def propose_all(source: str, count: int, notes: tuple[str, ...] = ()) -> list:
+    """`count` proposals of the tune agent on `source`, each discarded as slightly worse."""
+    agent, proposals = TuneAgent(), []
+    history = [Experiment(n=1, description="baseline", status="keep", metric=1.0)]
+    for n in range(2, count + 2):
+        p = agent.propose(AgentContext(program="", source=source, history=history,
+                                       notes=list(notes)))
+        proposals.append(p)
+        history.append(Experiment(n=n, description=p.description, params=p.params,
+                                  move=p.move, status="discard", metric=1.01, delta_best=0.01))
+    return proposals
+
+
+def test_the_tune_agent_proposes_every_structural_alternative_of_train_py():
+    proposals = propose_all(TRAIN, 16)
+    moved = {(p.move["name"], p.move["new"]) for p in proposals if p.move["direction"] == 0}
+    assert moved == {("ACTIVATION", "gelu"), ("ACTIVATION", "swiglu"), ("N_KV_HEADS", 1),
+                     ("N_KV_HEADS", 2), ("QK_NORM", False), ("TIE_EMBEDDINGS", False),
+                     ("LOGIT_SOFTCAP", 15), ("LOGIT_SOFTCAP", 30),
+                     ("MATRIX_OPTIMIZER", "muon")}
+    muon = next(p for p in proposals if p.move["name"] == "MATRIX_OPTIMIZER")
+    changed = [(a, b) for a, b in zip(TRAIN.splitlines(), muon.source.splitlines()) if a != b]
+    assert changed == [('MATRIX_OPTIMIZER = "adamw"  # optimizer of the block matrices: adamw '
+                        '| muon', 'MATRIX_OPTIMIZER = "muon"  # optimizer of the block '
+                        'matrices: adamw | muon')]
+    assert muon.description == 'MATRIX_OPTIMIZER "adamw" -> "muon"'
+    assert muon.hypothesis.startswith('Setting MATRIX_OPTIMIZER from "adamw" to "muon": ')
+    assert muon.params["MATRIX_OPTIMIZER"] == "muon" and muon.params["QK_NORM"] is True
+    for p in proposals:
+        ast.parse(p.source)
+
+
+def test_a_head_count_move_keeps_the_key_value_heads_a_divisor():
+    proposals = propose_all(TRAIN, 40)
+    fewer = next(p for p in proposals if p.move["name"] == "N_HEADS"
+                 and p.move["direction"] == -1)
+    assert fewer.params["N_HEADS"] == 2 and fewer.params["N_KV_HEADS"] == 2  # follows it
+    assert "N_KV_HEADS = 2  #" in fewer.source and "N_HEADS = 2  #" in fewer.source
+    assert fewer.move["follows"] == {"N_KV_HEADS": 4}  # where it started, for the ledger
+    assert all(p.params["N_HEADS"] % p.params["N_KV_HEADS"] == 0 for p in proposals)
+    # The move started from the best (4 heads, 4 key/value heads), not from (4, 2): once it
+    # ran, grouped-query attention on 4 heads is still to be tried.
+    agent = TuneAgent()
+    history = [Experiment(n=1, description="baseline", status="keep", metric=1.0),
+               Experiment(n=2, description=fewer.description, params=fewer.params,
+                          move=fewer.move, status="discard", metric=1.01, delta_best=0.01)]
+    kv_heads = []
+    for n in (3, 4):
+        grouped = agent.propose(AgentContext(program="", source=TRAIN, history=history,
+                                             notes=["try N_KV_HEADS"]))
+        assert grouped.move["name"] == "N_KV_HEADS" and grouped.params["N_HEADS"] == 4
+        kv_heads.append(grouped.params["N_KV_HEADS"])
+        history.append(Experiment(n=n, description=grouped.description, params=grouped.params,
+                                  move=grouped.move, status="discard", metric=1.01))
+    assert kv_heads == [1, 2]
+    assert ("N_KV_HEADS", 8) not in {(p.move["name"], p.move.get("new")) for p in proposals}
+
+
+def test_a_note_steers_structural_choices_by_name_and_in_words():
+    assert propose_all(TRAIN, 1, ("try muon",))[0].move["name"] == "MATRIX_OPTIMIZER"
+    assert propose_all(TRAIN, 1, ("QK_NORM",))[0].move["name"] == "QK_NORM"
+    left = propose_all(TRAIN, 40, ("leave the activation alone",))
+    assert all("ACTIVATION" not in p.move["name"] for p in left)
+
+
+# -- no idle night ---------------------------------------------------------------------
+# One lever that can only go up, and up is worse: the agent has one move, then none.
+SHORT = '''\
+DEPTH = 1  # layers
+SEED = 42
+print("data_fingerprint: short001", flush=True)
+print("---")
+print(f"val_bpb:          {1.0 + 0.1 * (DEPTH - 1):.6f}")
+print("training_seconds: 0.1")
+print("peak_vram_mb:     1.0")
+'''
+
+
+def short_config(urls=()) -> Config:
+    config = Config()
+    config.judge.baseline_runs = 1
+    config.judge.min_delta = 0.0
+    config.notify = NotifyConfig(urls=list(urls), min_interval=0.0, summary_at="", retries=1,
+                                 backoff=0.05)
+    return config
+
+
+@pytest.mark.slow
+def test_an_exhausted_agent_pauses_the_session_and_says_it_stalled(tmp_path):
+    receiver = Receiver("200")
+    try:
+        ws = make_workspace(tmp_path / "ws", train=SHORT)
+        config = short_config([receiver.url()])
+        coordinator = Coordinator(ws, config, "t", agent=TuneAgent())
+        handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            ending = serve_session(coordinator, None, background=False, companions=[
+                lambda since: attach(ws, config.notify, "t", since)])
+        finally:
+            for s, handler in handlers.items():
+                signal.signal(s, handler)
+        wait_for(lambda: any("stalled" in t for t in receiver.titles()), what="the message")
+    finally:
+        receiver.close()
+    # headless, no one to resume it: a paused session's exit, as for any other pause
+    assert ending.code == EXIT_PAUSED
+    paused = [e for e in read_journal(ws, "t") if e["event"] == "paused"]
+    assert [p["kind"] for p in paused] == ["exhausted"]
+    assert paused[0]["reason"].startswith("the tune agent has tried every move it knows")
+    assert paused[0]["reason"].endswith(": steer it with a note (n) or edit program.md, "
+                                        "then resume (p)")
+    assert len(coordinator.state.ran) == 2  # the baseline and DEPTH 1 -> 2
+    post = next(p for p in receiver.posts if "stalled" in p["title"])
+    assert "tried every move it knows" in post["message"] and "cockpit steer" in post["message"]
+
+
+@pytest.mark.slow
+def test_an_exhausted_agent_waits_for_a_human_and_never_ends_the_session(tmp_path):
+    ws = make_workspace(tmp_path / "ws", train=SHORT)
+    coordinator = Coordinator(ws, short_config(), "t", agent=TuneAgent(),
+                              wait_when_paused=True)
+    thread = threading.Thread(target=coordinator.run, args=(50,), daemon=True)
+    thread.start()
+    wait_for(lambda: coordinator.live()["paused"], what="the pause")
+    assert "tried every move it knows" in coordinator.live()["pause_reason"]
+    thread.join(2.0)
+    assert thread.is_alive() and coordinator.ending is None  # it waits: not ended
+    assert coordinator.command("resume")["ok"]  # nothing new: it pauses again, still alive
+    wait_for(lambda: [e["kind"] for e in coordinator.events if e.get("event") == "paused"]
+             == ["exhausted", "exhausted"], what="the second pause")
+    assert thread.is_alive() and coordinator.ending is None
+    assert coordinator.command("stop")["ok"]
+    thread.join(30)
+    assert not thread.is_alive()
+
+
+# -- never idle while moves remain -------------------------------------------------------
+# A train.py whose val_bpb is a fixed function of its numbers and structural literals; the
+# hidden optimum (1.0) needs every lever moved, structure included.
+SHIM = '''\
+import math
+LEARNING_RATE = 0.01  # step size
+EMBEDDING_LR = 0.01  # embedding step size
+DEPTH = 4  # layers
+MODEL_DIM = 128  # width
+WEIGHT_DECAY = 0.1  # decay
+WARMDOWN_RATIO = 0.4  # schedule
+ACTIVATION = "relu2"  # MLP nonlinearity: relu2 | gelu | swiglu
+QK_NORM = True  # True | False
+MATRIX_OPTIMIZER = "adamw"  # adamw | muon
+SEED = 42
+print("data_fingerprint: shim0001", flush=True)
+val = (1.0 + OPTIMUM_DISTANCE)
+print("---")
+print(f"val_bpb:          {val:.6f}")
+print("training_seconds: 0.1")
+print("peak_vram_mb:     1.0")
+'''
+DISTANCE = (
+    "0.02 * math.log2(LEARNING_RATE / 0.013) ** 2 + 0.01 * math.log2(EMBEDDING_LR / 0.03) ** 2"
+    " + 0.015 * math.log2(DEPTH / 2) ** 2 + 0.01 * math.log2(MODEL_DIM / 192) ** 2"
+    " + 0.005 * math.log2(WEIGHT_DECAY / 0.05) ** 2 + 0.04 * (WARMDOWN_RATIO - 0.6) ** 2"
+    ' + {"relu2": 0.02, "gelu": 0.03, "swiglu": 0.0}[ACTIVATION] + (0.0 if QK_NORM else 0.01)'
+    ' + {"adamw": 0.03, "muon": 0.0}[MATRIX_OPTIMIZER]')
+EXPERIMENTS = 200
+
+
+@pytest.mark.slow
+def test_two_hundred_experiments_never_run_out_of_moves_and_close_in_on_the_optimum(tmp_path):
+    ws = make_workspace(tmp_path / "ws", train=SHIM.replace("OPTIMUM_DISTANCE", DISTANCE))
+    coordinator, ending = run_session(ws, EXPERIMENTS, agent=TuneAgent(),
+                                      config=short_config())
+    assert ending.why == f"ran {EXPERIMENTS} experiments as asked" and ending.code == 0
+    assert not [e for e in coordinator.events if e.get("event") == "paused"]
+    assert len(coordinator.state.ran) == EXPERIMENTS
+    best = coordinator.state.best
+    gap = best.metric - 1.0
+    print(f"\nthe best after {EXPERIMENTS} experiments: {best.metric:.6f} (gap {gap:.6f} to "
+          f"the optimum 1.0); {best.params}")
+    assert best.params["MATRIX_OPTIMIZER"] == "muon" and best.params["ACTIVATION"] == "swiglu"
+    assert gap < 0.002, gap
+    assert math.isclose(coordinator.state.baseline.metric, 1.0 + 0.02 * math.log2(
+        0.01 / 0.013) ** 2 + 0.01 * math.log2(1 / 3) ** 2 + 0.015 + 0.01 * math.log2(
+        128 / 192) ** 2 + 0.005 + 0.04 * 0.04 + 0.02 + 0.03, abs_tol=1e-6)
