@@ -215,7 +215,7 @@ def test_what_a_researcher_needs_is_on_screen(tmp_path, term):
                      timeout=60, what="a judged experiment")
         # the cursor follows the newest row: once #3 is on screen it is on #3, and Down
         # lands on the judged #2 (a Down before #3's row arrives would land on the baseline)
-        t.wait_for_line("│ 3 ", timeout=60)
+        t.wait_for_line("┃ 3 ", timeout=60)  # the focused pane's heavy border
         t.keys("Down")
         screen = t.wait_for("vs the best", timeout=10)
         t.resize(80, 24)

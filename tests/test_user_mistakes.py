@@ -107,6 +107,7 @@ BAD_VALUES = {
                "stalled_hours": [-1, float("nan")], "approval_minutes": [-1],
                "summary_at": ["8am", 8], "min_interval": [-1], "retries": [-1, 1000],
                "backoff": [-1]},
+    "research": {"plateau": [-1, "x", 1.5, True, 10**9]},
     "tracking": {"tensorboard": ["yes", 1], "wandb": ["true"], "wandb_project": ["", 1],
                  "wandb_mode": ["cloud", True], "mlflow": [1], "mlflow_uri": [5]},
     "serve": {"host": ["", 1], "port": [-1, 70000, "80"]},

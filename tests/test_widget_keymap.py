@@ -30,7 +30,7 @@ ACTION_IDS = {"approve", "reject", "edit_proposal", "toggle_auto_approve", "paus
               "mark", "compare", "replay", "next_worker", "help", "quit", "pane_timeline",
               "pane_change", "pane_log", "pane_chart", "pane_program", "toggle_theme",
               "resume_session", "messages", "sort", "filter", "filter_text", "curves",
-              "settings"}
+              "settings", "branch"}
 
 
 class KeysScreen(Screen):

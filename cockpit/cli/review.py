@@ -40,7 +40,11 @@ def add_commands(sub) -> None:
                         "the workspace)")
     final = sub.add_parser("finalize", help="the kept changes as a clean branch, one commit "
                            "each (the session branch is left as it is)")
-    final.add_argument("--branch", help="default: autoresearch/<tag>-final")
+    final.add_argument("--branch", help="default: autoresearch/<tag>-final (line K: "
+                       "autoresearch/<tag>-K-final)")
+    final.add_argument("--line", type=int, default=0, metavar="K",
+                       help="the line of the search tree to finalize (default 0, the "
+                       "session's own)")
     for parser in (noise, confirm, report, final):
         parser.add_argument("--tag", help="the session (default: the latest)")
 
@@ -221,9 +225,11 @@ def cmd_report(args, workspace, config, tag) -> int:
 def cmd_finalize(args, workspace, config, tag) -> int:
     events = _events(workspace, tag)
     state = SessionState.from_events(events)
-    branch = args.branch or f"autoresearch/{tag}-final"
+    line = args.line
+    branch = args.branch or f"autoresearch/{tag}{f'-{line}' if line else ''}-final"
     noise = SessionFacts.from_events(events).noise
-    made = finalize(History(workspace), state, branch, noise.spread if noise else None)
+    made = finalize(History(workspace), state, branch, noise.spread if noise else None, line)
     print(f"branch {branch}: {len(made)} commit{'s' * (len(made) != 1)} on "
-          f"{short(state.base)}, one per kept change (session branch {state.branch} unchanged)")
+          f"{short(state.base)}, one per kept change" + (f" of line {line}" if line else "")
+          + f" (session branch {state.branch} unchanged)")
     return EXIT_OK

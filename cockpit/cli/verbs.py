@@ -1,5 +1,5 @@
 """The CLI verbs that talk to a running session: status, pause, resume, stop, steer, notes,
-approve, reject. Each exits 0 when the session took the command, and says in one line why
+approve, reject, branch. Each exits 0 when the session took the command, and says in one line why
 not otherwise (exit 2); `status` exits 1 when no session runs."""
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from cockpit.domain.errors import CockpitError
 from cockpit.domain.exits import EXIT_FOUND, EXIT_OK
 from cockpit.domain.measured import floor_kind, measured_label, runs_label
 
-VERBS = ("status", "pause", "resume", "stop", "steer", "notes", "approve", "reject")
+VERBS = ("status", "pause", "resume", "stop", "steer", "notes", "approve", "reject", "branch")
 
 
 class Refused(CockpitError):
@@ -37,6 +37,9 @@ def add_verbs(sub) -> None:
     reject = sub.add_parser("reject", help="reject a proposal that awaits approval")
     reject.add_argument("n", nargs="?", type=int, help="its number (default: the only one)")
     reject.add_argument("--reason", default="", help="why (the agent reads it)")
+    branch = sub.add_parser("branch", help="a new line of research from experiment N: its "
+                            "next proposals build on N's commit (autoresearch/<tag>-K)")
+    branch.add_argument("n", type=int, help="the experiment to build on (kept or discarded)")
 
 
 def run_verb(args) -> int:
@@ -69,6 +72,8 @@ def _ask(workspace, args) -> dict:
         return {"ok": True, "message": "\n".join(lines) if lines else "no steering notes"}
     if verb == "stop":
         return request(workspace, "stop", now=args.now)
+    if verb == "branch":
+        return request(workspace, "branch", n=args.n)
     if verb in ("approve", "reject"):
         n = args.n if args.n is not None else _the_only_one(workspace, verb)
         if verb == "approve":
@@ -133,6 +138,9 @@ def describe_status(live: dict, status: dict) -> str:
     kind = floor_kind(status.get("seeds"))
     if kind and status["noise"] is not None:
         noise += f" from {kind}"
+    if len(status.get("lines") or []) > 1:
+        lines.append("lines: " + "; ".join(_line_words(line, metric)
+                                           for line in status["lines"]))
     lines.append(f"{status['experiments']} experiments, {status['kept']} kept, "
                  f"{status['crashed']} crashed; {noise}")
     if status.get("measuring"):
@@ -141,6 +149,19 @@ def describe_status(live: dict, status: dict) -> str:
                  f"auto-approve {'on' if live['auto_approve'] else 'off'}; "
                  f"cost ${live['cost_usd']:.4f}")
     return "\n".join(lines)
+
+
+def _line_words(line: dict, metric: str) -> str:
+    """`1 (autoresearch/t-1, from #4, best #9 1.012345)`, and `left` for one the session
+    left on a plateau."""
+    words = [line["branch"]]
+    if line.get("from_n") is not None:
+        words.append(f"from #{line['from_n']}")
+    if line.get("best") is not None:
+        words.append(f"best #{line['best_n']} {metric} {line['best']:.6f}")
+    if not line.get("open", True):
+        words.append("left")
+    return f"{line['line']} ({', '.join(words)})"
 
 
 def _clock(seconds: float) -> str:

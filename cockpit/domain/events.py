@@ -132,6 +132,20 @@ class Proposed(Event):
     usage: dict[str, Any] = field(default_factory=dict)
     base: str = ""
     made: str = ""  # a commit the human made on the session's branch, run as it is
+    line: int = 0  # the line of the search tree it builds on (journals before lines: 0)
+
+
+@_kind("branch")
+@dataclass(frozen=True)
+class Branched(Event):
+    """A new line of the search tree, from experiment `from_n`'s commit, on its own branch
+    (autoresearch/<tag>-<line>); a line number the session has already reopens that line."""
+
+    line: int
+    from_n: int
+    commit: str
+    why: str = ""  # "human", or "plateau: ..." when the session branched on its own
+    left: int | None = None  # the line the session left on a plateau (no new proposals)
 
 
 @_kind("commit")

@@ -46,6 +46,7 @@ class Ticket:
     approved: bool = False
     edited: bool = False  # the human changed it before approving
     made: str = ""  # its commit, already made: one the human committed on the session branch
+    line: int = 0  # the line of the search tree it builds on (base: that line's best)
     since: float = field(default_factory=time.monotonic)
 
     @property

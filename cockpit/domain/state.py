@@ -16,6 +16,7 @@ from typing import Any
 from cockpit.domain.diffs import edited_description
 from cockpit.domain.events import NOT_THE_IDEAS_FAULT, legacy_cause
 from cockpit.domain.judge import KeepPolicy, NoiseFloor
+from cockpit.domain.lines import Line, Tree
 from cockpit.domain.metric import Metric
 
 
@@ -64,6 +65,7 @@ class Experiment:
     made: str = ""  # a commit the human made on the session's branch, run as it is
     cause: str = ""  # why a run has no result of its own (events.CAUSES), else ""
     measured: str = ""  # "cockpit" (its evaluator measured it), "train.py" (as printed)
+    line: int = 0  # the line of the search tree it builds on (see domain.lines)
 
     @property
     def finished(self) -> bool:
@@ -148,8 +150,8 @@ class SessionState:
     events: int = 0  # how many were folded
     max_k: int = 0  # the highest re-run number so far
     legacy_measures: int = 0  # re-runs journaled without a number (older journals)
+    tree: Tree = field(default_factory=Tree)  # the lines research goes on along
     _by_n: dict[int, Experiment] = field(default_factory=dict, repr=False)
-    _best: Experiment | None = field(default=None, repr=False)
     _baseline: Experiment | None = field(default=None, repr=False)
     _first_measured: Experiment | None = field(default=None, repr=False)
 
@@ -193,9 +195,10 @@ class SessionState:
                          source_sha=e.get("source_sha", ""), repair_of=e.get("repair_of"),
                          worker=e.get("worker", 0), base=e.get("base", ""),
                          source_blob=e.get("source_blob", ""), edited=e.get("edited", False),
-                         made=e.get("made", ""))
+                         made=e.get("made", ""), line=e.get("line", 0))
         self._by_n[exp.n] = exp
         self.experiments.append(exp)
+        self.tree.proposed(exp)
 
     def _edited(self, e: dict[str, Any]) -> None:
         """The human's version replaces the agent's change, before it ran: its diff, its
@@ -241,8 +244,7 @@ class SessionState:
                 self._baseline = exp
             if self.fingerprint is None and e.get("data_fingerprint"):
                 self.fingerprint = e["data_fingerprint"]
-        if exp.status == "keep":
-            self._best = exp
+        self.tree.judged(exp)
 
     def _measure(self, e: dict[str, Any]) -> None:
         measure = Measure(e.get("k"), e["commit"], e.get("purpose", ""), e.get("metric"),
@@ -298,6 +300,12 @@ class SessionState:
     def _session_end(self, e: dict[str, Any]) -> None:
         self.ended = e.get("why") or "ended"
 
+    def _branch(self, e: dict[str, Any]) -> None:
+        origin = self.get(e["from_n"])
+        if origin is None or origin.metric is None or origin.commit != e["commit"]:
+            return  # a line must start on a measured commit of this session
+        self.tree.branched(e["line"], origin, e.get("why", ""), e.get("left"))
+
     # -- what the state says ------------------------------------------------------------------
     @property
     def finished(self) -> list[Experiment]:
@@ -329,10 +337,20 @@ class SessionState:
 
     @property
     def best(self) -> Experiment | None:
-        """The session's best: its last kept experiment, the commit its branch stands on. A
-        keep beat the best before it by the keep policy (which honours the metric's
-        direction), so the judge, the chart, the report and the prompt all mean this one."""
-        return self._best
+        """The session's best: its last kept experiment, the commit its branch stands on
+        (with several lines, the best of their kept bests). A keep beat the best before it
+        by the keep policy (which honours the metric's direction), so the judge, the chart,
+        the report and the prompt all mean this one."""
+        return self.tree.session_best(self)
+
+    @property
+    def lines(self) -> dict[int, Line]:
+        return self.tree.lines
+
+    def line_best(self, k: int) -> Experiment | None:
+        """What a result on line k is judged against: the line's last keep, or its origin
+        until its first keep."""
+        return self.tree.line(k).best
 
     @property
     def next_n(self) -> int:
@@ -408,7 +426,7 @@ _FOLDS: dict[str, Callable[[SessionState, dict[str, Any]], None]] = {
     "flagged": SessionState._flagged, "second_look": SessionState._second_look,
     "note": SessionState._note, "note_dropped": SessionState._note_dropped,
     "attempt": SessionState._attempt, "workers": SessionState._workers,
-    "session_end": SessionState._session_end,
+    "session_end": SessionState._session_end, "branch": SessionState._branch,
     "abandoned": lambda state, e: state.abandoned.add(e["n"]),
     "row": lambda state, e: state.rows.add(e["n"]),
     "program": lambda state, e: setattr(state, "program_sha", e["sha"]),

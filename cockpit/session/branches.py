@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from cockpit.domain.lines import line_branch
 from cockpit.domain.proposals import Proposal, Ticket
 from cockpit.domain.state import SessionState
 from cockpit.workspace.history import (
@@ -40,9 +41,9 @@ class Branches:
         self.session = History.branch_for(tag)
         self.at: dict[str, str] = {}  # each session branch: where cockpit left it
 
-    def worker(self, worker: int, workers: int) -> str:
-        """The branch a worker's experiments sit on: the session's own with one worker."""
-        return self.session if workers == 1 else f"{self.session}-gpu{worker}"
+    def worker(self, worker: int, workers: int, line: int = 0) -> str:
+        """The branch a worker's experiments sit on: their line's own with one worker."""
+        return line_branch(self.session, line) if workers == 1 else f"{self.session}-gpu{worker}"
 
     def taken(self) -> list[str]:
         """The session's branches that exist already (a fresh session must find none)."""
@@ -61,26 +62,28 @@ class Branches:
             self.history.set_branch(name, sha)
         self.at[name] = sha
 
-    def settle(self, state: SessionState, best: str) -> list[tuple[str, str]]:
-        """At a resume: each session branch goes back to the best (a run cut short left one
-        on its commit); the (branch, commit) pairs that hold a commit the session never made
-        are returned for taking up, left where they are."""
+    def settle(self, state: SessionState, best: str, lines: dict[str, str]
+               ) -> list[tuple[str, str]]:
+        """At a resume: each line's branch goes back to the line's best (`lines`: branch ->
+        commit; one a kill left unmade is made), a worker's to the best (a run cut short
+        left one on its commit); the (branch, commit) pairs that hold a commit the session
+        never made are returned for taking up, left where they are."""
         ours = {e.commit for e in state.experiments if e.commit} | {state.base}
         foreign = []
-        for name in self.taken():
+        for name in dict.fromkeys([*self.taken(), *lines]):
+            target = lines.get(name, best)
             head = self.history.branch_commit(name)
-            assert head is not None  # taken() found the branch: it stands on a commit
-            if head not in ours and head != best:
+            if head is not None and head not in ours and head != target:
                 foreign.append((name, head))
                 continue
-            if head != best:
-                self.history.set_branch(name, best)
-            self.at[name] = best
+            if head != target:
+                self.history.set_branch(name, target)
+            self.at[name] = target
         return foreign
 
-    def yours(self, branch: str, head: str, best: str, ticket_n: int) -> Yours:
-        """A commit of the human's on `branch`: kept under its ref; taken up when it builds
-        on `best` and changes only the editable file."""
+    def yours(self, branch: str, head: str, best: str, ticket_n: int, line: int = 0) -> Yours:
+        """A commit of the human's on `branch` (of `line`): kept under its ref; taken up
+        when it builds on `best` (its line's) and changes only the editable file."""
         self.history.set_ref(f"{REF_PREFIX}{self.tag}/yours/{head}", head)
         subject = self.history.subject(head)
         named = (f"{branch} has {short(head)} (\"{subject}\"), a commit session {self.tag} "
@@ -97,4 +100,4 @@ class Branches:
         proposal = Proposal(f"your commit {short(head)}: {subject}",
                             f"a change you committed on {branch}", source)
         return Yours(Ticket(n=ticket_n, base=best, proposal=proposal, made=head,
-                            approved=True))
+                            approved=True, line=line))

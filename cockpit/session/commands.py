@@ -109,6 +109,13 @@ class Notified:
     error: str = ""
 
 
+@command("branch")
+class Branch:
+    """A new line of the search tree from experiment n (see session.tree)."""
+
+    n: int
+
+
 @command("measure")
 class Measure:
     commits: list[str]
@@ -177,7 +184,12 @@ def _status(s: Coordinator, cmd: Status) -> dict[str, Any]:
         "noise": floor.std if floor else None, "noise_runs": floor.runs if floor else 0,
         "budget": s.config.experiment.time_budget, "events": len(s.events),
         "best_measured": best.measured if best else "", "measuring": state.measuring,
-        "seeds": state.seeds}}
+        "seeds": state.seeds, "lines": [
+            {"line": k, "branch": s.lines.branch_of(k), "open": line.open,
+             "from_n": line.origin.n if line.origin else None,
+             "best_n": line.best.n if line.best else None,
+             "best": state.mean_of(line.best) if line.best else None}
+            for k, line in state.lines.items()]}}
 
 
 def _pause(s: Coordinator, cmd: Pause) -> str:
@@ -315,6 +327,10 @@ def _notified(s: Coordinator, cmd: Notified) -> str:
     return "noted"
 
 
+def _branch(s: Coordinator, cmd: Branch) -> str:
+    return s.lines.asked(cmd.n)
+
+
 def _measure(s: Coordinator, cmd: Measure) -> str:
     for commit in cmd.commits:
         for _ in range(cmd.runs):
@@ -350,4 +366,5 @@ HANDLERS: dict[type, Callable[..., Any]] = {
     Status: _status, Pause: _pause, Resume: _resume, Stop: _stop, StopRun: _stop_run,
     Steer: _steer, DropNote: _drop_note, Approve: _approve, Reject: _reject,
     AutoApprove: _auto_approve, Hold: _hold, Notified: _notified, Measure: _measure,
+    Branch: _branch,
 }

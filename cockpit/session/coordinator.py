@@ -44,6 +44,7 @@ from cockpit.session.recorder import Observer, Recorder
 from cockpit.session.scheduler import Measurement, Scheduler, Slot
 from cockpit.session.stopper import Stopper
 from cockpit.session.tamper import TamperGuard
+from cockpit.session.tree import Lines
 from cockpit.workspace.config import Config
 from cockpit.workspace.history import History
 from cockpit.workspace.journal import Journal
@@ -100,6 +101,7 @@ class Coordinator:
         self.scheduler = Scheduler(budget=float(config.experiment.time_budget))
         self.judge = Judge(self.recorder.state, config)
         self.stopper = Stopper(config.early_stop, workspace)
+        self.lines = Lines(self)  # the search tree: which line the next proposal builds on
         # commands, refused clients, proposals, and the pool's Started and Finished
         self.inbox: queue.Queue[Any] = queue.Queue()
         self.held: list[Finished] = []  # results waiting for their bar
@@ -310,7 +312,9 @@ class Coordinator:
                                                  getattr(self.agent, "slow", False),
                                                  getattr(self.agent, "concurrency", 1))
         for _ in range(wanted):
-            ticket = Ticket(n=self.scheduler.take_n(), base=self.best_commit())
+            line = self.lines.next_line()
+            ticket = Ticket(n=self.scheduler.take_n(), base=self.lines.best_commit(line),
+                            line=line)
             self.scheduler.proposing[ticket.n] = ticket
             self.recorder.emit({"type": "transient", "kind": "proposing", "n": ticket.n})
             self.proposer.ask(ticket, self.inbox)
@@ -324,7 +328,7 @@ class Coordinator:
             self.offer(ticket, received, self.history.file_at(ticket.base, self.editable))
             return
         self.scheduler.recycle_n(ticket.n)
-        self.outcomes.proposal_failed(received)
+        self.outcomes.proposal_failed(received, ticket.line)
 
     def offer(self, ticket: Ticket, proposal: Proposal, base_source: str,
               baseline: bool = False) -> None:
@@ -391,8 +395,9 @@ class Coordinator:
             self.scheduler.run_time.add(finished.result.seconds)
             self.recorder.emit({"type": "transient", "kind": "judging", "n": job.n})
             crashed = bool(self.read(finished).cause)
-            waits = (self.state.best is not None and self.bar_pending()) \
-                or (self.state.best is None and not self._is_baseline(job.n))
+            line = self.lines.line_of(job.n)
+            waits = (self.state.line_best(line) is not None and self.bar_pending(line)) \
+                or (self.state.line_best(line) is None and not self._is_baseline(job.n))
             if waits and not crashed:
                 self.held.append(finished)  # its bar is still being measured
             else:
@@ -411,13 +416,20 @@ class Coordinator:
         return read_run(finished, self.config, self.state.fingerprint, self.stop_cause
                         if self.stop_cause != "human" else "", self.launcher.measuring.trust)
 
-    def bar_pending(self) -> bool:
-        best = self.state.best
+    def bar_pending(self, line: int = 0) -> bool:
+        best = self.state.line_best(line)
         return self.scheduler.bar_pending(best.commit if best is not None else None)
 
     def judge_held(self) -> None:
-        while self.held and not self.bar_pending():
-            self.outcomes.judge(self.held.pop(0))
+        """Judge the held results whose line's bar is in, in the order they came (a
+        judgement may queue re-runs that hold the rest again)."""
+        while True:
+            ready = next((f for f in self.held
+                          if not self.bar_pending(self.lines.line_of(f.job.n))), None)
+            if ready is None:
+                return
+            self.held.remove(ready)
+            self.outcomes.judge(ready)
 
     def _is_baseline(self, n: int) -> bool:
         exp = self.state.get(n)

@@ -155,14 +155,16 @@ class Judge:
                 "seconds": round(result.seconds, 1), "reason": early.why, "verdict": early.why,
                 "early_stop": early.to_dict(), "sandboxed": bool(job.sandbox)})
         state, value = self.state, outcome.value
-        best, baseline = state.best, state.baseline
+        exp = state.get(job.n)
+        # judged against its line's best (line 0 is the session's own: its last keep)
+        best, baseline = state.line_best(exp.line if exp else 0), state.baseline
         runs = [value, *state.second_values(job.commit)] if value is not None else []
         verdict: Verdict | None = None
         if outcome.cause:
             status = "crash"
         elif best is None:
             status = "keep"  # the baseline: the first measurement is the best so far
-        elif (exp := state.get(job.n)) is not None and seed_only(exp.diff):
+        elif exp is not None and seed_only(exp.diff):
             status = "discard"  # a seed moves the result by noise: never a gain
         else:
             verdict = self.policy.decide(sum(runs) / len(runs), state.mean_of(best),

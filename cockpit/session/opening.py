@@ -62,7 +62,8 @@ def open_session(s: Coordinator, preflight: bool = True) -> None:
     s.scheduler.next_n, s.scheduler.next_k = s.state.next_n, s.state.next_k
     branch = History.branch_for(s.tag)
     checked_out = history.current_branch() or ""
-    if checked_out == branch or checked_out.startswith(f"{branch}-gpu"):
+    if checked_out == branch or checked_out.startswith(f"{branch}-gpu") \
+            or checked_out in s.lines.targets():
         raise SessionError(f"your checkout is on {checked_out}, a branch of session {s.tag}: "
                            "check out another branch there (experiments run in cockpit's "
                            "own worktrees)")
@@ -118,11 +119,11 @@ def _parts(s: Coordinator, history: History) -> None:
     s.branches = Branches(history, s.tag, s.editable)
     s.outcomes = Outcomes(s)
 
-    def agent_tree() -> Path:
-        return s.trees.checkout("agent", s.best_commit())
+    def agent_tree(best: str) -> Path:  # the best of the line it proposes for
+        return s.trees.checkout("agent", best)
 
     s.proposer = Proposer(s.agent, s.config, s.workspace, s.recorder, s.dir / "agent",
-                          history.file_at, agent_tree)
+                          history.file_at, agent_tree, s.lines.best_commit)
     s.opened = True
 
 
@@ -145,12 +146,13 @@ def _resume(s: Coordinator, branch: str) -> None:
         raise SessionError(f"session {s.tag}'s best, {short(best)}, is not a commit of this "
                            "repository (its journal was edited, or its history rewritten): "
                            "start a new --tag")
-    for name, head in s.branches.settle(s.state, best):
+    lines = s.lines.targets()
+    for name, head in s.branches.settle(s.state, best, lines):
         why = s.outcomes.take_up(name, head)
         if why:
             raise SessionError(why)
-        s.history.set_branch(name, best)
-        s.branches.at[name] = best
+        s.history.set_branch(name, lines.get(name, best))
+        s.branches.at[name] = lines.get(name, best)
     for n in reconcile_results(s.workspace / RESULTS_NAME, s.state,
                                s.state.rows if s.state.rows else None):
         s.recorder.record("row", n=n)

@@ -12,6 +12,7 @@ import sys
 import traceback
 from typing import TYPE_CHECKING, Any
 
+from cockpit.agents.base import AgentExhausted
 from cockpit.domain import events
 from cockpit.domain.diffs import unified_diff
 from cockpit.domain.errors import CockpitError
@@ -59,10 +60,13 @@ class Outcomes:
                           params=proposal.params, move=proposal.move,
                           source_sha=sha(proposal.source), source_blob=blob,
                           repair_of=proposal.repair_of, attempts=proposal.attempts,
-                          usage=proposal.usage, base=ticket.base, made=ticket.made)
+                          usage=proposal.usage, base=ticket.base, made=ticket.made,
+                          line=ticket.line)
 
-    def proposal_failed(self, error: Exception) -> None:
+    def proposal_failed(self, error: Exception, line: int = 0) -> None:
         s = self.s
+        if isinstance(error, AgentExhausted) and s.lines.ran_dry(line):
+            return  # another line, or a new one, goes on: no idle night
         failure = s.proposer.failure(error)
         if failure.planted is not None:
             s.recorder.record("tampered", **s.guard.put_config_back(failure.planted, []))
@@ -87,7 +91,9 @@ class Outcomes:
         """A commit of the human's on a session branch: offered as an experiment, or why it
         cannot be ("" when it is)."""
         s = self.s
-        yours = s.branches.yours(branch, head, s.best_commit(), s.scheduler.next_n)
+        line = s.lines.line_of_branch(branch)
+        yours = s.branches.yours(branch, head, s.lines.best_commit(line), s.scheduler.next_n,
+                                 line)
         if yours.ticket is None:
             return yours.refused
         s.scheduler.take_n()
@@ -105,9 +111,10 @@ class Outcomes:
     def commit_of(self, ticket: Ticket, worker: int) -> str:
         """The commit an experiment runs: its change on the best (carried onto a best that
         moved since it was made, when it still applies), the base for the baseline, or the
-        human's own commit. The worker's branch is moved onto it, and it is kept."""
+        human's own commit. The worker's branch is moved onto it, and it is kept. The best
+        is its line's."""
         s = self.s
-        best, proposal = s.best_commit(), ticket.proposal
+        best, proposal = s.lines.best_commit(ticket.line), ticket.proposal
         if ticket.is_baseline and ticket.base == s.state.base:
             commit = ticket.base
         elif ticket.made:  # the human's own commit: run as it is, kept as it is
@@ -124,7 +131,7 @@ class Outcomes:
                                   clean=carried is not None)
             commit = s.history.commit_file(base, s.editable, source, self.message_of(ticket))
         s.history.keep_ref(s.tag, ticket.n, commit)
-        self.move(s.branches.worker(worker, len(s.slots) or 1), commit)
+        self.move(s.branches.worker(worker, len(s.slots) or 1, ticket.line), commit)
         s.recorder.record("commit", n=ticket.n, commit=commit)
         return commit
 
@@ -153,7 +160,8 @@ class Outcomes:
         self.record_result(judgement.result)
 
     def record_result(self, result: dict[str, Any]) -> None:
-        """Journal a result, then what follows: the noise of the baseline, the branches."""
+        """Journal a result, then what follows: the noise of the baseline, the branches
+        (its line's), a new line when its line has plateaued."""
         s = self.s
         s.recorder.record("result", **result)
         exp = s.state.get(result["n"])
@@ -162,10 +170,12 @@ class Outcomes:
             self.record_noise(s.state.baseline.commit if s.state.baseline else None)
         if exp.status == "keep":
             assert exp.commit is not None  # a keep has its commit
-            self.move(s.branches.session, exp.commit)
+            self.move(s.lines.branch_of(exp.line), exp.commit)
         else:
-            self.move(s.branches.worker(exp.worker, len(s.slots) or 1), s.best_commit())
+            self.move(s.branches.worker(exp.worker, len(s.slots) or 1, exp.line),
+                      s.lines.best_commit(exp.line))
         self.followed(exp)
+        s.lines.after_result(exp)
 
     def followed(self, exp: Experiment) -> None:
         """A judged experiment: its row, experiments.md, what follows from it."""
@@ -239,6 +249,9 @@ class Outcomes:
             return
         for commit, purpose in owed_reruns(s.state, runs, s.config.judge.keep_reruns):
             s.scheduler.queue(commit, purpose)
+        for k in s.state.lines:  # each line's bar, as honest as the session's
+            for commit, purpose in s.lines.owed(k):
+                s.scheduler.queue(commit, purpose)
         if s.state.noise is None and runs > 1:
             self.record_noise(s.state.baseline.commit)
 

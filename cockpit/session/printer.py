@@ -64,7 +64,9 @@ class HeadlessPrinter:
 
     def _described(self, n: int | None) -> str:
         exp = self.state.get(n)
-        return exp.description if exp is not None else ""
+        if exp is None:
+            return ""
+        return (f"[line {exp.line}] " if exp.line else "") + exp.description
 
     def say(self, text: str) -> None:
         text = printable(text)  # words of a run or an agent: nothing that steers a terminal
@@ -168,6 +170,12 @@ class HeadlessPrinter:
             self.say(f"   why: {exp.hypothesis}")
         if not self.live:
             self.say(f"   log: {e['log']}")
+
+    def _on_branch(self, e: dict[str, Any]) -> None:
+        why = e.get("why") or "human"
+        left = f"; line {e['left']} rests" if e.get("left") is not None else ""
+        self.say(f"line {e['line']} from #{e['from_n']} [{short(e.get('commit'))}] "
+                 f"({'by the human' if why == 'human' else why}){left}")
 
     def _on_rebase(self, e: dict[str, Any]) -> None:
         how = "carried onto" if e.get("clean") else \

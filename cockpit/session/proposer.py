@@ -75,14 +75,16 @@ def sha(text: str) -> str:
 class Proposer:
     def __init__(self, agent: Any, config: Config, workspace: Path, recorder: Recorder,
                  scratch: Path, file_at: Callable[[str, str], str],
-                 agent_tree: Callable[[], Path]) -> None:
+                 agent_tree: Callable[[str], Path],
+                 line_best: Callable[[int], str] | None = None) -> None:
         self.agent = agent  # duck-typed (see cockpit.agents): repair, slow ... are optional
         self.config = config
         self.workspace = workspace
         self.recorder = recorder
         self.scratch = scratch  # where an agent may write (prompts, its command's logs)
         self.file_at = file_at  # (commit, path) -> the file's text
-        self.agent_tree = agent_tree  # a worktree for a command agent, at the best
+        self.agent_tree = agent_tree  # a worktree for a command agent, at a commit (the best)
+        self.line_best = line_best  # a line of the search tree -> the commit of its best
         self.to_repair: list[Experiment] = []
         self.failed_streak = 0
         self._machine: str | None = None
@@ -104,8 +106,10 @@ class Proposer:
         if crashed is not None:
             assert crashed.commit is not None  # it crashed running its commit
             base = crashed.commit
+            if self.line_best is not None:  # a fix goes on the line of what it fixes
+                ticket.line, ticket.base = crashed.line, self.line_best(crashed.line)
         source = self.file_at(base, self.editable)
-        ctx = self._context(ticket.n, source)
+        ctx = self._context(ticket.n, source, ticket.base)
 
         def work() -> None:
             start = time.monotonic()
@@ -146,8 +150,9 @@ class Proposer:
                                     f"({', '.join(error.keys)})")
             failure.planted = error
             return failure
-        if isinstance(error, AgentExhausted):
-            return Failure(stop=str(error))
+        if isinstance(error, AgentExhausted):  # no idle night: it waits for a human's word
+            return Failure(pause=(f"{error}: steer it with a note (n) or edit program.md, "
+                                  "then resume (p)", "exhausted"))
         if isinstance(error, AgentError):
             return Failure(end=(f"{self.agent.name} agent: {error}", EXIT_USER))
         if isinstance(error, AgentUnavailable):
@@ -182,7 +187,7 @@ class Proposer:
         proposal.repair_of = root
         return proposal
 
-    def _context(self, n: int, source: str) -> AgentContext:
+    def _context(self, n: int, source: str, best: str) -> AgentContext:
         program_path = self.workspace / PROGRAM_NAME  # re-read: edits steer the next idea
         program = program_path.read_text(encoding="utf-8") if program_path.exists() else ""
         if sha(program) != self.state.program_sha:
@@ -200,7 +205,7 @@ class Proposer:
             time_budget=self.config.experiment.time_budget,
             notes=list(self.state.notes.values()), editable=self.editable,
             hardware=self._machine, scratch=self.scratch, n=n, prior=self._prior_sessions(),
-            workspace=self.agent_tree() if getattr(self.agent, "needs_worktree", False)
+            workspace=self.agent_tree(best) if getattr(self.agent, "needs_worktree", False)
             else None,
             record=record)
 

@@ -53,7 +53,7 @@ def plan_resume(state: SessionState, history: History) -> Plan:
         proposal = Proposal(exp.description, exp.hypothesis, source, params=exp.params,
                             move=exp.move, repair_of=exp.repair_of)
         plan.offered.append(Ticket(n=exp.n, base=exp.base, proposal=proposal, diff=exp.diff,
-                                   made=exp.made, edited=exp.edited))
+                                   made=exp.made, edited=exp.edited, line=exp.line))
     return plan
 
 

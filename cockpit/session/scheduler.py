@@ -15,6 +15,8 @@ from cockpit.domain.proposals import Durations, Ticket, proposals_needed
 from cockpit.runners.pool import Job
 
 HOLD_SECONDS = 600.0  # a client's hold on auto-approve (a dialog open) lapses after this
+BRANCH_RERUN = "branch"  # a re-run of a line's origin (see session.tree)
+BAR_RERUNS = ("keep", BRANCH_RERUN)  # re-runs of a best: results against it wait for them
 
 
 @dataclass
@@ -157,8 +159,8 @@ class Scheduler:
 
     def bar_pending(self, best_commit: str | None) -> bool:
         """Nothing to judge against yet: no best, or the noise runs or the re-runs of the
-        best are queued or running."""
+        best (a keep's, a line origin's) are queued or running."""
         if best_commit is None:
             return True
-        return any(m.purpose == "noise" or (m.purpose == "keep" and m.commit == best_commit)
+        return any(m.purpose == "noise" or (m.purpose in BAR_RERUNS and m.commit == best_commit)
                    for m in self.queued_or_running())

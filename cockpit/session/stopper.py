@@ -56,16 +56,19 @@ class Stopper:
             return []
         self._checked = now
         running = [(w, n) for w, n in running if n not in self.decided]
-        best = state.best
-        if not running or best is None:
+        if not running or state.best is None:
             return []
         stopper = self._calibrated(state)
         if stopper is None:
             return []
-        best_curves = [self._curve_of(log) for log, commit in state.runs_with_logs()
-                       if commit == best.commit]
         stops = []
         for worker, n in running:
+            exp = state.get(n)
+            best = state.line_best(exp.line if exp is not None else 0)  # its line's best
+            if best is None:
+                continue
+            best_curves = [self._curve_of(log) for log, commit in state.runs_with_logs()
+                           if commit == best.commit]
             with self._lock:
                 live = self.live.get(n) or Curve()
                 current = Curve(list(live.points), live.broken)  # a copy: its thread adds

@@ -112,8 +112,9 @@ class TamperGuard:
         after = self.history.branch_refs()
         own = f"refs/heads/{own_branch}"
 
-        def humans(ref: str) -> bool:
-            return ref != own and not ref.startswith(f"{own}-gpu")
+        def humans(ref: str) -> bool:  # not the session's: its lines', its workers'
+            return ref != own and not ref.startswith(f"{own}-gpu") \
+                and not ref.removeprefix(f"{own}-").isdigit()
 
         created = sorted(r for r in after if r not in before and humans(r))
         deleted = sorted(r for r in before if r not in after and humans(r))

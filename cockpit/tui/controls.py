@@ -1,6 +1,7 @@
 """The keys that act on the session: approve, reject, edit a proposal, pause, stop a run,
-steer, drop a note, resume a session that died, quit. Each sends a command that names what
-it acts on (approve #7, stop #12); the session's answer comes back as a notice.
+steer, drop a note, branch from an experiment, resume a session that died, quit. Each sends
+a command that names what it acts on (approve #7, stop #12); the session's answer comes back
+as a notice.
 
 A mixin of CockpitApp: it reads the app's view of the session (`view`, `approval`,
 `attached`) and sends through its link. The type checker reads it as the App it mixes into.
@@ -23,6 +24,7 @@ from cockpit.tui.screens.confirm import ConfirmScreen, Question
 from cockpit.tui.screens.notes import NotesScreen
 from cockpit.tui.screens.proposal_editor import ProposalEditor
 from cockpit.tui.screens.steer import NoteScreen
+from cockpit.tui.widgets.timeline import Timeline
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
 
     from cockpit.client.store import SessionStore
     from cockpit.tui.link import SessionLink
+    from cockpit.tui.screens.main import MainScreen
     from cockpit.tui.view import SessionView
 
     _App = App[str]  # what the app exits with: "quit", "detach" or "stop"
@@ -42,13 +45,14 @@ else:
 LINE_ARG_EDITORS = {"vi", "vim", "nvim", "nano", "emacs", "emacsclient", "micro"}
 # the actions that need a live session (dimmed without one)
 SESSION_ACTIONS = {"approve", "reject", "edit_proposal", "toggle_auto_approve", "pause_resume",
-                   "stop_run", "steer", "notes"}
+                   "stop_run", "steer", "notes", "branch"}
 
 
 class SessionControls(_App):
     view: SessionView
     link: SessionLink
     store: SessionStore
+    main: MainScreen
     approval: int | None
     gone: str
     resume_session: Callable[[], object] | None  # its result is not used
@@ -134,6 +138,14 @@ class SessionControls(_App):
 
         self.push_screen(NoteScreen("A steering note for the next proposals",
                                     "e.g. try a larger LEARNING_RATE"), noted)
+
+    def action_branch(self) -> None:
+        """A new line of research from the selected row (the session says if it cannot)."""
+        n = self.main.query_one(Timeline).selected_n
+        if n is None:
+            self.notify("select an experiment to branch from")
+            return
+        self.link.send("branch", n=n)
 
     def action_resume_session(self) -> None:
         if self.resume_session is None:

@@ -63,6 +63,8 @@ ACTIONS: tuple[Action, ...] = (
     Action("stop_run", "s", "stop_run", "stop",
            "Stop the run in flight now (asks first; the loop pauses)", narrow=True),
     Action("steer", "n", "steer", "steer", "Add a steering note for the next proposals"),
+    Action("branch", "b", "branch", "branch",
+           "Branch: a new line of research from the selected experiment", footer=False),
     Action("resume_session", "R", "resume_session", "resume",
            "Start the session again after it died (nothing recorded is lost)"),
     Action("notes", "N", "notes", "notes", "The steering notes: read them, drop one",

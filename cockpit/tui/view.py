@@ -276,7 +276,7 @@ def experiment_row(e: Experiment, live: str = "running",
                status=e.status, memory_gb=e.memory_gb or 0.0, description=e.description,
                worker=e.worker, live_status=live, confidence=e.confidence, reason=e.reason,
                stopped_at=(e.early_stop or {}).get("progress"),
-               reported=e.measured == REPORTED_BY_TRAIN)
+               reported=e.measured == REPORTED_BY_TRAIN, line=e.line)
 
 
 def describe(e: Experiment, metric: str, awaiting: bool = False, stopped: bool = False) -> str:

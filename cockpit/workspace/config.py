@@ -139,6 +139,13 @@ class JudgeConfig:
 
 
 @dataclass
+class ResearchConfig:
+    plateau: int = setting(12, "experiments on a line without a keep before the session "
+                           "branches (from the line's strongest near-miss, or an earlier "
+                           "best left too soon); 0 = never", low=0, high=100_000)
+
+
+@dataclass
 class EarlyStopConfig:
     enabled: bool | str = setting("auto", '"auto": once the noise floor is measured; true; '
                                   "false", kind=AUTO_OR_BOOL)
@@ -224,6 +231,7 @@ class Config:
     metric: MetricConfig = field(default_factory=MetricConfig)
     agent: AgentConfig = field(default_factory=AgentConfig)
     judge: JudgeConfig = field(default_factory=JudgeConfig)
+    research: ResearchConfig = field(default_factory=ResearchConfig)
     early_stop: EarlyStopConfig = field(default_factory=EarlyStopConfig)
     sandbox: SandboxConfig = field(default_factory=SandboxConfig)
     runner: RunnerConfig = field(default_factory=RunnerConfig)
@@ -245,6 +253,7 @@ class Config:
 # The sections in the template's order, with a comment of their own where they have one.
 SECTIONS = [("experiment", ExperimentConfig, ""), ("metric", MetricConfig, ""),
             ("agent", AgentConfig, ""), ("judge", JudgeConfig, ""),
+            ("research", ResearchConfig, ""),
             ("early_stop", EarlyStopConfig, ""), ("sandbox", SandboxConfig, ""),
             ("runner", RunnerConfig, ""), ("notify", NotifyConfig, ""),
             ("tracking", TrackingConfig, ""), ("serve", ServeConfig, ""),

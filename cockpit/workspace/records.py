@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from cockpit.domain.errors import CockpitError
+from cockpit.domain.lines import line_branch
 from cockpit.domain.measured import floor_kind, measured_label
 from cockpit.domain.state import Experiment, SessionState
 from cockpit.workspace.history import short
@@ -59,11 +60,16 @@ def tsv_row(exp: Experiment) -> str:
     metric = exp.metric if exp.status != "crash" and exp.metric is not None else 0.0
     memory = exp.memory_gb if exp.status != "crash" else 0.0
     assert exp.status in ("keep", "discard", "crash"), exp.status  # rejected ideas never ran
-    description = " ".join(exp.description.split())  # no tabs or newlines inside a cell
+    description = line_prefix(exp) + " ".join(exp.description.split())  # one line, no tabs
     if exp.early_stop:  # no metric was measured: say why the cell reads 0
         description += f" (stopped early at {exp.early_stop['progress']:.0f}%)"
     commit = short(exp.commit or "0" * 7)
     return f"{commit}\t{metric:.6f}\t{memory:.1f}\t{exp.status}\t{description}\n"
+
+
+def line_prefix(exp: Experiment) -> str:
+    """`[line 2] ` before what an experiment off the session's own line says."""
+    return f"[line {exp.line}] " if exp.line else ""
 
 
 def append_result(path: Path, metric: str, exp: Experiment) -> None:
@@ -141,16 +147,20 @@ def render_experiments_md(state: SessionState) -> str:
         kind = floor_kind(state.seeds)
         out.append(f"Results are {state.measuring}" + (f"; the noise floor: {kind}" if kind
                                                        else "") + ".\n")
+    out.append(lines_summary(state))
     out.append(f"\n| # | commit | {metric} | vs best | vs baseline | status | description |")
     out.append("\n|---|---|---|---|---|---|---|\n")
     for e in done:
         out.append(
             f"| {e.n} | {short(e.commit or '')} | {_fmt(e.metric)} "
             f"| {_fmt(e.delta_best, signed=True)} | {_fmt(e.delta_baseline, signed=True)} "
-            f"| {e.status} | {_cell(e.description)} |\n"
+            f"| {e.status} | {_cell(line_prefix(e) + e.description)} |\n"
         )
     for e in done:
-        out.append(f"\n## {e.n}. {e.description}\n\n")
+        out.append(f"\n## {e.n}. {line_prefix(e)}{e.description}\n\n")
+        if e.line:
+            out.append(f"- **Line:** {e.line} ({line_branch(state.branch, e.line)}), judged "
+                       "against the line's best\n")
         out.append(f"- **Hypothesis:** {e.hypothesis or '-'}\n")
         if e.edited:  # the change below is the human's, not the one the agent proposed
             out.append(f"- **Edited by the human** before it ran; the agent proposed: "
@@ -166,6 +176,23 @@ def render_experiments_md(state: SessionState) -> str:
             out.append(f"- **To confirm:** {e.flagged}\n")
         if e.diff:
             out.append(f"\n```diff\n{e.diff.rstrip()}\n```\n")
+    return "".join(out)
+
+
+def lines_summary(state: SessionState) -> str:
+    """The search tree's lines, one a row ("" while the session has one line)."""
+    if len(state.lines) < 2:
+        return ""
+    out = ["\n| line | branch | from | best | " + state.metric + " | state |\n",
+           "|---|---|---|---|---|---|\n"]
+    for k, line in state.lines.items():
+        best = line.best
+        origin = f"#{line.origin.n}" if line.origin else "the start"
+        why = f" ({_cell(line.why)})" if line.why and line.why != "human" else ""
+        out.append(f"| {k} | {line_branch(state.branch, k)} | {origin}{why} "
+                   f"| {f'#{best.n}' if best else '-'} "
+                   f"| {_fmt(state.mean_of(best)) if best and best.metric is not None else '-'} "
+                   f"| {'open' if line.open else 'left'} |\n")
     return "".join(out)
 
 

@@ -10,7 +10,13 @@ from cockpit.domain.measured import floor_kind
 from cockpit.domain.state import Experiment, SessionState
 from cockpit.workspace.history import short
 from cockpit.workspace.paths import PLOT_NAME, REPORT_NAME
-from cockpit.workspace.records import OWN_MARK, OWN_PNG, refuse_if_not_ours
+from cockpit.workspace.records import (
+    OWN_MARK,
+    OWN_PNG,
+    line_prefix,
+    lines_summary,
+    refuse_if_not_ours,
+)
 
 LEGACY_REPORT = "# Report: autoresearch/"
 
@@ -119,7 +125,7 @@ def render_markdown(facts: SessionFacts) -> str:
         out.append(f"- **Baseline:** {metric} {base.metric:.6f} (#{base.n}, "
                    f"{short(base.commit)})\n")
         out.append(f"- **Best:** {metric} {best.metric:.6f} (#{best.n}, {short(best.commit)}: "
-                   f"{best.description})\n")
+                   f"{line_prefix(best)}{best.description})\n")
         out.append(f"- **Total gain:** {gain:+.6f} ({pct:+.2f}%)\n")
     if state.measuring:
         kind = floor_kind(state.seeds)
@@ -137,11 +143,14 @@ def render_markdown(facts: SessionFacts) -> str:
                f"({time.strftime('%Y-%m-%d %H:%M', time.localtime(facts.started))} to "
                f"{time.strftime('%H:%M', time.localtime(facts.ended))})\n")
     out.append(f"- **Cost:** ${facts.cost_usd:.4f} of model calls\n")
+    if len(state.lines) > 1:
+        out.append("\n## Lines\n" + lines_summary(state))
     out.append("\n## Kept changes, by gain\n\n| rank | # | commit | change | gain | confidence |\n"
                "|---|---|---|---|---|---|\n")
     for rank, e in enumerate(kept, 1):
         conf = f"{e.confidence:.1f}x noise" if e.confidence is not None else "-"
-        out.append(f"| {rank} | {e.n} | {short(e.commit)} | {_cell(e.description)} | "
+        out.append(f"| {rank} | {e.n} | {short(e.commit)} | "
+                   f"{_cell(line_prefix(e) + e.description)} | "
                    f"{state.judged_by.gain_of(e.delta_best or 0.0):+.6f}"
                    f" | {conf} |\n")
     if not kept:

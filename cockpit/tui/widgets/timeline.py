@@ -56,6 +56,7 @@ class Row:
     runs: int = 1  # the runs its value is the mean of (its commit's, as the judge scores it)
     gain: float | None = None  # its improvement over the best before it (> 0: better)
     seconds: float = 0.0  # how long its run took
+    line: int = 0  # the line of the search tree it builds on (0: the session's own)
 
     @property
     def verdict(self) -> str:
@@ -117,11 +118,15 @@ class Row:
             return Text(self.commit[:7])
         if key == "mem":
             return Text("" if not self.memory_gb else f"{self.memory_gb:.1f}")
-        return Text(" ".join(self.description.split()))
+        description = Text(" ".join(self.description.split()))
+        if self.line:  # a row off the session's own line says which: └2
+            description = Text.assemble((f"└{self.line} ", "bold cyan"), description)
+        return description
 
     def matches(self, needle: str) -> bool:
         """Whether `needle` (lower case) is in the row's n, description, status or verdict."""
-        haystack = f"#{self.n} {self.description} {self.status or self.live_status} " \
+        haystack = f"#{self.n} {'└' + str(self.line) + ' ' if self.line else ''}" \
+                   f"{self.description} {self.status or self.live_status} " \
                    f"{self.verdict} {self.commit[:7]}"
         return needle in haystack.lower()
 
