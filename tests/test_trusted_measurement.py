@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from support import FAKE_TRAIN, ScriptedAgent, cockpit, make_workspace, run_session
 
-from cockpit.domain import clock, events
+from cockpit.domain import causes, clock
 from cockpit.domain.measured import MEASURED_BY_COCKPIT, REPORTED_BY_TRAIN
 from cockpit.runners.sandbox import available
 from cockpit.workspace.config import Config
@@ -93,21 +93,21 @@ def test_training_code_that_cheats_is_a_crash_and_honest_code_is_measured(tmp_pa
     assert measured is not None and 0.0 < measured < 20.0
 
     for exp in (fake, patched):
-        assert (exp.status, exp.cause) == ("crash", events.MISREPORTED), exp.reason
+        assert (exp.status, exp.cause) == ("crash", causes.MISREPORTED), exp.reason
         assert "printed val_bpb 0.001000, cockpit measured" in exp.reason
-    assert (budget.status, budget.cause) == ("crash", events.OVER_BUDGET), budget.reason
+    assert (budget.status, budget.cause) == ("crash", causes.OVER_BUDGET), budget.reason
     assert "trained past its budget" in budget.reason and "on a 2 s budget" in budget.reason
     assert budget.seconds < 2 + clock.ALLOWANCE_FACTOR * baseline.seconds + 10
     if SANDBOXED:  # without a sandbox nothing hides the split from the run (README)
         assert val.status == "crash", (val.status, val.metric, val.reason)
         assert "validation split" in val.reason, val.reason
-    assert (causal.status, causal.cause) == ("crash", events.NOT_MEASURED), causal.reason
+    assert (causal.status, causal.cause) == ("crash", causes.NOT_MEASURED), causal.reason
     assert "causality probe failed" in causal.reason
     assert leaves.status in ("keep", "discard") and leaves.metric is not None
     assert loads.status == "crash" and "stash.pt" in loads.reason, loads.reason
-    assert (none.status, none.cause) == ("crash", events.NO_ARTIFACT)
+    assert (none.status, none.cause) == ("crash", causes.NO_ARTIFACT)
     assert "hand_over(model)" in none.reason
-    assert (seed.status, seed.cause) == ("discard", events.SEED_CHANGE), seed.verdict
+    assert (seed.status, seed.cause) == ("discard", causes.SEED_CHANGE), seed.verdict
     assert honest.status in ("keep", "discard") and honest.cause == ""
     assert honest.measured == MEASURED_BY_COCKPIT
     cheats = [fake, patched, budget, causal, loads, none, seed] + ([val] if SANDBOXED else [])

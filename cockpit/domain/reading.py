@@ -12,7 +12,8 @@ import types
 import typing
 from typing import Any
 
-from cockpit.domain.events import CAUSES, KINDS, STATUSES, Event
+from cockpit.domain.causes import CAUSES, STATUSES
+from cockpit.domain.events import KINDS, Event
 
 _NUMBER = (int, float)
 MAX_TIME = 1e11  # seconds since 1970: an event's time lies before the year 5000

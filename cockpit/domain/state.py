@@ -13,8 +13,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from cockpit.domain.causes import NOT_THE_IDEAS_FAULT, legacy_cause
 from cockpit.domain.diffs import edited_description
-from cockpit.domain.events import NOT_THE_IDEAS_FAULT, legacy_cause
 from cockpit.domain.judge import KeepPolicy, NoiseFloor
 from cockpit.domain.lines import Line, Tree
 from cockpit.domain.metric import Metric
@@ -63,7 +63,7 @@ class Experiment:
     second_look: str = ""  # measured once, close to its bar: why it runs once more
     first_run: float | None = None  # a second look's first run, shown until it is judged
     made: str = ""  # a commit the human made on the session's branch, run as it is
-    cause: str = ""  # why a run has no result of its own (events.CAUSES), else ""
+    cause: str = ""  # why a run has no result of its own (causes.CAUSES), else ""
     measured: str = ""  # "cockpit" (its evaluator measured it), "train.py" (as printed)
     line: int = 0  # the line of the search tree it builds on (see domain.lines)
 

@@ -5,7 +5,7 @@ import socket
 import time
 from datetime import datetime
 
-from cockpit.domain.events import NOT_THE_IDEAS_FAULT, legacy_cause
+from cockpit.domain.causes import NOT_THE_IDEAS_FAULT, legacy_cause
 from cockpit.domain.judge import gain_of
 from cockpit.domain.state import SessionState
 from cockpit.domain.stats import pace

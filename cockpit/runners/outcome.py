@@ -5,7 +5,7 @@ import math
 import re
 import signal
 
-from cockpit.domain import events
+from cockpit.domain import causes
 from cockpit.domain.text import printable
 from cockpit.runners.sandbox import HIDDEN_IN_HOME
 
@@ -117,35 +117,35 @@ def crash_cause(result, text: str, summary: dict, metric: str, hard_timeout: int
     it ended cleanly). Never raises."""
     if result.error:
         if result.error.startswith(WORKER_LOST):
-            return events.WORKER_LOST, result.error
-        return (events.CANNOT_START if result.error.startswith("cannot start")
-                else events.CRASHED), result.error
+            return causes.WORKER_LOST, result.error
+        return (causes.CANNOT_START if result.error.startswith("cannot start")
+                else causes.CRASHED), result.error
     if getattr(result, "holder_killed", False):
-        return events.HOLDER_KILLED, ("the run killed the process that holds it (the reaper; "
+        return causes.HOLDER_KILLED, ("the run killed the process that holds it (the reaper; "
                                       "the sandbox is off): what it started may run on; turn "
                                       "the sandbox on")
     if getattr(result, "disk_full", ""):
-        return events.DISK_FULL, (f"the run filled the disk ({result.disk_full}): killed, its "
+        return causes.DISK_FULL, (f"the run filled the disk ({result.disk_full}): killed, its "
                                   "files removed")
     if result.stopped:
-        return events.STOPPED, "stopped by the human"
+        return causes.STOPPED, "stopped by the human"
     if result.timed_out:
-        return events.TIMED_OUT, f"timed out: killed after the {hard_timeout}s hard limit"
+        return causes.TIMED_OUT, f"timed out: killed after the {hard_timeout}s hard limit"
     refused = (sandbox_refusal(text, offline=getattr(result, "offline", False))
                if getattr(result, "sandboxed", False) else "")
     if result.returncode != 0:
         code = result.returncode
         killed = code is not None and code < 0
         how = f"killed by {signal_name(-code)}" if killed else f"exit code {code}"
-        return (events.SANDBOX if refused else events.CRASHED,
+        return (causes.SANDBOX if refused else causes.CRASHED,
                 f"{how}: {refused or failure_reason(text)}")
     if metric == "":  # its result is measured elsewhere: a clean exit is all it owes
         return "", ""
     if not summary:
-        return events.NO_RESULT, ("finished without a summary block (no `---` followed by "
+        return causes.NO_RESULT, ("finished without a summary block (no `---` followed by "
                                   "key: value lines)" + (f"; {refused}" if refused else ""))
     if metric_value(summary, metric) is None:
-        return events.NO_RESULT, f"{metric} is {summary.get(metric, 'missing')!s} in the summary"
+        return causes.NO_RESULT, f"{metric} is {summary.get(metric, 'missing')!s} in the summary"
     return "", ""
 
 

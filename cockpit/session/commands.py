@@ -295,14 +295,14 @@ def _edit(s: Coordinator, ticket: Ticket, source: str) -> None:
 
 
 def _reject(s: Coordinator, cmd: Reject) -> str:
-    from cockpit.domain import events
+    from cockpit.domain import causes
 
     ticket = _awaiting(s, cmd.n)
     del s.scheduler.awaiting[ticket.n]
     s.recorder.record("result", n=ticket.n, status="rejected", metric=None,
-                      cause=events.REJECTED,
+                      cause=causes.REJECTED,
                       reason=f"rejected by the human: {cmd.reason.strip() or 'no reason given'}")
-    s.render_experiments()
+    s.outcomes.render_experiments()
     return f"#{ticket.n} rejected"
 
 

@@ -396,13 +396,13 @@ class Coordinator:
             self.recorder.emit({"type": "transient", "kind": "judging", "n": job.n})
             crashed = bool(self.read(finished).cause)
             line = self.lines.line_of(job.n)
-            waits = (self.state.line_best(line) is not None and self.bar_pending(line)) \
+            waits = (self.state.line_best(line) is not None and self.lines.bar_pending(line)) \
                 or (self.state.line_best(line) is None and not self._is_baseline(job.n))
             if waits and not crashed:
                 self.held.append(finished)  # its bar is still being measured
             else:
                 self.outcomes.judge(finished)
-        self.judge_held()
+        self.lines.judge_held()
         if full:  # until a human has made room (a headless session ends, exit 3)
             self.outcomes.pause_for_disk(f"a run filled the disk ({full}); its files were "
                                          "removed")
@@ -415,21 +415,6 @@ class Coordinator:
     def read(self, finished: Finished) -> Outcome:
         return read_run(finished, self.config, self.state.fingerprint, self.stop_cause
                         if self.stop_cause != "human" else "", self.launcher.measuring.trust)
-
-    def bar_pending(self, line: int = 0) -> bool:
-        best = self.state.line_best(line)
-        return self.scheduler.bar_pending(best.commit if best is not None else None)
-
-    def judge_held(self) -> None:
-        """Judge the held results whose line's bar is in, in the order they came (a
-        judgement may queue re-runs that hold the rest again)."""
-        while True:
-            ready = next((f for f in self.held
-                          if not self.bar_pending(self.lines.line_of(f.job.n))), None)
-            if ready is None:
-                return
-            self.held.remove(ready)
-            self.outcomes.judge(ready)
 
     def _is_baseline(self, n: int) -> bool:
         exp = self.state.get(n)
@@ -486,8 +471,5 @@ class Coordinator:
         self.publish_live()
 
     # -- helpers ---------------------------------------------------------------------------
-    def render_experiments(self) -> None:
-        self.outcomes.render_experiments()
-
     def _rel(self, path: Path) -> str:
         return str(path.relative_to(self.workspace))

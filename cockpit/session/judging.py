@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, cast
 
-from cockpit.domain import events
+from cockpit.domain import causes
 from cockpit.domain.clock import over_budget
 from cockpit.domain.diffs import lines_delta, seed_only
 from cockpit.domain.earlystop import StopDecision
@@ -37,7 +37,7 @@ class Outcome:
 
     summary: dict[str, Any]
     value: float | None
-    cause: str = ""  # events.CAUSES; "" when it measured its metric
+    cause: str = ""  # causes.CAUSES; "" when it measured its metric
     reason: str = ""
     text: str = ""  # its log's head and tail (its fingerprint, its last words)
     measured: str = ""  # measured.MEASURED_BY_COCKPIT or REPORTED_BY_TRAIN (with a value)
@@ -58,10 +58,10 @@ def read_run(finished: Finished, config: Config, fingerprint: str | None,
     measuring = job.evaluation is not None and (result.handed_over or trust == "measured")
     cause, reason = crash_cause(result, text, summary, "" if measuring else metric.name,
                                 config.experiment.hard_timeout)
-    if cause == events.STOPPED and stop_cause:
-        cause, reason = events.SESSION_ENDED, f"ended with the session: {stop_cause}"
-    if cause == events.TIMED_OUT and job.allowance is not None:
-        cause, reason = events.OVER_BUDGET, over_budget(
+    if cause == causes.STOPPED and stop_cause:
+        cause, reason = causes.SESSION_ENDED, f"ended with the session: {stop_cause}"
+    if cause == causes.TIMED_OUT and job.allowance is not None:
+        cause, reason = causes.OVER_BUDGET, over_budget(
             result.seconds, config.experiment.time_budget, job.allowance)
     value, measured = None, ""
     if not cause and measuring:
@@ -70,10 +70,10 @@ def read_run(finished: Finished, config: Config, fingerprint: str | None,
     elif not cause:
         value, measured = metric_value(summary, metric.name), REPORTED_BY_TRAIN
     if not cause and metric.implausible(value):
-        cause, reason, value = events.IMPLAUSIBLE, metric.implausible(value), None
+        cause, reason, value = causes.IMPLAUSIBLE, metric.implausible(value), None
     printed = find_value(read_head(job.log_path), "data_fingerprint")
     if not cause and printed and fingerprint and printed != fingerprint:
-        cause, value = events.OTHER_DATA, None
+        cause, value = causes.OTHER_DATA, None
         reason = (f"the run read other data (fingerprint {printed}; the session's is "
                   f"{fingerprint})")
     if value is not None:
@@ -89,28 +89,28 @@ def _measured(job: Job, result: RunResult, summary: dict[str, Any], name: str,
     """(value, cause, reason) of a run the evaluator measures."""
     assert job.evaluation is not None  # only a measured run is read here
     if not result.handed_over:
-        return None, events.NO_ARTIFACT, measuring.NO_ARTIFACT
+        return None, causes.NO_ARTIFACT, measuring.NO_ARTIFACT
     evaluated = result.evaluation
     log = job.evaluation.log_path
     said = read_tail(log) if log.exists() else ""
     if evaluated is None:
-        return None, events.NOT_MEASURED, "its artifact was not measured (stopped first)"
+        return None, causes.NOT_MEASURED, "its artifact was not measured (stopped first)"
     if evaluated.error:
-        return None, events.NOT_MEASURED, f"the evaluator could not start: {evaluated.error}"
+        return None, causes.NOT_MEASURED, f"the evaluator could not start: {evaluated.error}"
     if evaluated.timed_out:
-        return None, events.NOT_MEASURED, (f"the evaluation took over {job.evaluation.timeout:.0f}"
+        return None, causes.NOT_MEASURED, (f"the evaluation took over {job.evaluation.timeout:.0f}"
                                            " s: stopped")
     refusal = next((ln[len("error:"):].strip() for ln in reversed(said.splitlines())
                     if ln.startswith("error:")), "")
     if evaluated.returncode != 0 or refusal:
-        return None, events.NOT_MEASURED, f"not measured: {refusal or failure_reason(said)}"
+        return None, causes.NOT_MEASURED, f"not measured: {refusal or failure_reason(said)}"
     value = metric_value(parse_summary(said), name)
     if value is None:
-        return None, events.NOT_MEASURED, f"the evaluator printed no {name}"
+        return None, causes.NOT_MEASURED, f"the evaluator printed no {name}"
     summary.update({k: v for k, v in parse_summary(said).items() if k != name})
     printed = metric_value(summary, name)
     if printed is not None and measuring.disagrees(printed, value):
-        return None, events.MISREPORTED, measuring.misreported(name, printed, value)
+        return None, causes.MISREPORTED, measuring.misreported(name, printed, value)
     return value, "", ""
 
 
@@ -151,7 +151,7 @@ class Judge:
             return Judgement({
                 "n": job.n, "commit": job.commit, "status": "discard", "metric": None,
                 "worker": job.worker,
-                "cause": events.EARLY_STOP, "memory_gb": 0.0, "summary": {},
+                "cause": causes.EARLY_STOP, "memory_gb": 0.0, "summary": {},
                 "seconds": round(result.seconds, 1), "reason": early.why, "verdict": early.why,
                 "early_stop": early.to_dict(), "sandboxed": bool(job.sandbox)})
         state, value = self.state, outcome.value
@@ -196,7 +196,7 @@ class Judge:
             "measured": outcome.measured,
         }
         if status == "discard" and verdict is None and not outcome.cause:
-            record.update(cause=events.SEED_CHANGE, verdict=(
+            record.update(cause=causes.SEED_CHANGE, verdict=(
                 "a seed change: only the seed differs, and a seed moves the result by noise, "
                 "never by an idea (never kept)"))
         if verdict is not None and may_look and job.n not in state.looks \
@@ -246,6 +246,6 @@ class Judge:
 def interrupted(exp: Experiment) -> dict[str, Any]:
     """The result of a run a killed cockpit left behind (recorded at the resume)."""
     return {"n": exp.n, "commit": exp.commit, "status": "crash", "metric": None, "memory_gb": 0.0,
-                "summary": {}, "seconds": 0.0, "cause": events.INTERRUPTED,
+                "summary": {}, "seconds": 0.0, "cause": causes.INTERRUPTED,
                 "reason": "interrupted: cockpit stopped during this experiment",
                 "worker": exp.worker}

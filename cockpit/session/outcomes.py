@@ -13,7 +13,7 @@ import traceback
 from typing import TYPE_CHECKING, Any
 
 from cockpit.agents.base import AgentExhausted
-from cockpit.domain import events
+from cockpit.domain import causes
 from cockpit.domain.diffs import unified_diff
 from cockpit.domain.errors import CockpitError
 from cockpit.domain.exits import EXIT_FAILED
@@ -184,7 +184,7 @@ class Outcomes:
         s.recorder.record("row", n=exp.n)  # written once: from now on the row is the human's
         self.render_experiments()
         if exp.status == "crash" and not exp.the_ideas_fault:
-            if exp.cause == events.WORKER_LOST and exp.is_baseline \
+            if exp.cause == causes.WORKER_LOST and exp.is_baseline \
                     and s.state.baseline is None:
                 self.offer_baseline()  # the machine failed, not the setup
             return  # the idea did not fail: someone stopped it, or its machine went away
@@ -293,14 +293,14 @@ class Outcomes:
         s = self.s
         if measurement is not None:
             s.recorder.record("measure", k=measurement.k, commit=measurement.commit,
-                              purpose=measurement.purpose, metric=None, cause=events.TAMPERED,
+                              purpose=measurement.purpose, metric=None, cause=causes.TAMPERED,
                               reason=reason, worker=job.worker, log=s._rel(job.log_path))
         elif job.kind == "experiment" and (exp := s.state.get(job.n)) is not None \
                 and not exp.finished:
             self.record_result({"n": job.n, "commit": job.commit, "status": "crash",
                                 "metric": None, "memory_gb": 0.0, "summary": {},
                                 "seconds": 0.0, "worker": job.worker,
-                                "cause": events.TAMPERED, "reason": reason})
+                                "cause": causes.TAMPERED, "reason": reason})
 
     # -- the disk, the cost, the data ------------------------------------------------------------
     def pause_for_disk(self, why: str) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from cockpit.domain import events
+from cockpit.domain import causes
 from cockpit.domain.proposals import Proposal, Ticket
 from cockpit.domain.state import SessionState
 from cockpit.runners.processes import kill_leftovers
@@ -47,7 +47,7 @@ def plan_resume(state: SessionState, history: History) -> Plan:
             source = None
         if source is None or not exp.base:
             plan.cancelled.append({"n": exp.n, "status": "rejected", "metric": None,
-                                       "cause": events.CANCELLED,
+                                       "cause": causes.CANCELLED,
                                        "reason": "cancelled: the session stopped before it ran"})
             continue
         proposal = Proposal(exp.description, exp.hypothesis, source, params=exp.params,

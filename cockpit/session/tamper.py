@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cockpit.domain import events
+from cockpit.domain import causes
 from cockpit.runners.disk import MB, DiskFloor
 from cockpit.runners.pool import Job
 from cockpit.workspace.config import Config
@@ -82,13 +82,13 @@ class TamperGuard:
         changed = changed_fixed_files(self.history, job.cwd, job.commit,
                                       list(self.config.experiment.fixed))
         if changed:
-            return Breach(events.BROKE_RULES, f"the run modified {', '.join(changed)} "
+            return Breach(causes.BROKE_RULES, f"the run modified {', '.join(changed)} "
                           "(restored; the evaluation is fixed)",
                           {"files": changed, "by": job.n, "kind": job.kind})
         data = data_changes(self.data, data_snapshot(self.data_dir))
         if data:
             shown = ", ".join(data[:3]) + (f" and {len(data) - 3} more" if len(data) > 3 else "")
-            return Breach(events.BROKE_RULES, f"the run modified the data in {self.data_dir} "
+            return Breach(causes.BROKE_RULES, f"the run modified the data in {self.data_dir} "
                           f"({shown})", {}, ends_session=(
                               f"the data in {self.data_dir} changed during a run ({shown}): no "
                               "later result could be judged on it; prepare the data again "

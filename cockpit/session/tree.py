@@ -84,6 +84,22 @@ class Lines:
         """Every line's branch -> the commit it stands on (its best)."""
         return {self.branch_of(k): self.best_commit(k) for k in self.s.state.lines}
 
+    # -- results held for their line's bar ------------------------------------------------
+    def bar_pending(self, line: int = 0) -> bool:
+        best = self.s.state.line_best(line)
+        return self.s.scheduler.bar_pending(best.commit if best is not None else None)
+
+    def judge_held(self) -> None:
+        """Judge the held results whose line's bar is in, in the order they came (a
+        judgement may queue re-runs that hold the rest again)."""
+        while True:
+            ready = next((f for f in self.s.held
+                          if not self.bar_pending(self.line_of(f.job.n))), None)
+            if ready is None:
+                return
+            self.s.held.remove(ready)
+            self.s.outcomes.judge(ready)
+
     # -- opening a line ---------------------------------------------------------------------
     def asked(self, n: int) -> str:
         """The human's `branch N`: a new line from #N, or a line left on a plateau reopened
