@@ -216,3 +216,27 @@ def test_a_change_of_the_seed_alone_is_told_from_an_idea(old, new, only_the_seed
     from cockpit.domain.diffs import seed_only, unified_diff
 
     assert seed_only(unified_diff(old + "\n", new + "\n", "train.py")) is only_the_seed
+
+
+def test_a_measurement_stopped_by_the_sessions_end_is_not_the_ideas_crash(tmp_path):
+    """A run that trained and handed over, whose evaluation the session's end (or the
+    human) stopped: ended with the session (or stopped), never `not_measured`, which would
+    count against the idea and never be tried again."""
+    from cockpit.runners.evaluation import Evaluation
+    from cockpit.runners.local import RunResult
+    from cockpit.runners.pool import Finished, Job
+    from cockpit.session.judging import read_run
+
+    log = tmp_path / "run.log"
+    log.write_text("step 00099 (100.0%) | loss: 2.5\n")
+    evaluation = Evaluation("python", "evaluate.py", {}, tmp_path / "eval", tmp_path / "a.pt2",
+                            tmp_path / "evaluate.log", 60.0)
+    for stop_cause, expected in (("the session's time is up", causes.SESSION_ENDED),
+                                 ("", causes.STOPPED)):
+        job = Job(n=3, worker=0, commit="c" * 40, command="python train.py", cwd=tmp_path,
+                  log_path=log, timeout=60.0, evaluation=evaluation)
+        killed = RunResult(-15, 4.0, stopped=True)
+        result = RunResult(0, 30.0, handed_over=True, evaluation=killed)
+        outcome = read_run(Finished(job, result), Config(), None, stop_cause, "measured")
+        assert outcome.cause == expected, (stop_cause, outcome)
+        assert outcome.value is None

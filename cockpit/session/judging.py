@@ -58,8 +58,6 @@ def read_run(finished: Finished, config: Config, fingerprint: str | None,
     measuring = job.evaluation is not None and (result.handed_over or trust == "measured")
     cause, reason = crash_cause(result, text, summary, "" if measuring else metric.name,
                                 config.experiment.hard_timeout)
-    if cause == causes.STOPPED and stop_cause:
-        cause, reason = causes.SESSION_ENDED, f"ended with the session: {stop_cause}"
     if cause == causes.TIMED_OUT and job.allowance is not None:
         cause, reason = causes.OVER_BUDGET, over_budget(
             result.seconds, config.experiment.time_budget, job.allowance)
@@ -69,6 +67,8 @@ def read_run(finished: Finished, config: Config, fingerprint: str | None,
         measured = MEASURED_BY_COCKPIT
     elif not cause:
         value, measured = metric_value(summary, metric.name), REPORTED_BY_TRAIN
+    if cause == causes.STOPPED and stop_cause:  # in training or in its measurement
+        cause, reason = causes.SESSION_ENDED, f"ended with the session: {stop_cause}"
     if not cause and metric.implausible(value):
         cause, reason, value = causes.IMPLAUSIBLE, metric.implausible(value), None
     printed = find_value(read_head(job.log_path), "data_fingerprint")
@@ -95,6 +95,8 @@ def _measured(job: Job, result: RunResult, summary: dict[str, Any], name: str,
     said = read_tail(log) if log.exists() else ""
     if evaluated is None:
         return None, causes.NOT_MEASURED, "its artifact was not measured (stopped first)"
+    if evaluated.stopped:  # the human, or the session's end: not the idea's fault
+        return None, causes.STOPPED, "stopped while cockpit measured what it handed over"
     if evaluated.error:
         return None, causes.NOT_MEASURED, f"the evaluator could not start: {evaluated.error}"
     if evaluated.timed_out:
