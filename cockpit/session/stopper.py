@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from cockpit.domain.diffs import changes_structure
 from cockpit.domain.earlystop import Curve, EarlyStop, StopDecision
 from cockpit.domain.state import SessionState
 from cockpit.workspace.config import EarlyStopConfig
@@ -72,7 +73,8 @@ class Stopper:
             with self._lock:
                 live = self.live.get(n) or Curve()
                 current = Curve(list(live.points), live.broken)  # a copy: its thread adds
-            decision = stopper.check(best_curves, current)
+            structure = exp is not None and changes_structure(exp.diff)
+            decision = stopper.check(best_curves, current, structure)
             if decision is not None:
                 self.decided[n] = decision
                 stops.append(Stop(worker, n, decision))
