@@ -186,3 +186,17 @@ def test_lessons_give_way_before_the_sessions_history():
     text = build_messages(ctx, rich_history)[1]["content"]
     assert "# Lessons" not in text
     assert text.count("```diff") == without[1]["content"].count("```diff")
+
+
+def test_a_line_of_the_tree_is_told_its_own_best():
+    """On line 2, whose best (#5) is not the session's last keep (#10), the prompt names
+    #5 as the best the file is and the result is judged against."""
+    ctx = context(12)
+    line_best = ctx.history[4]
+    assert line_best.n == 5 and line_best.status == "keep"
+    ctx.best, ctx.line = line_best, 2
+    text = build_messages(ctx, 24000)[1]["content"]
+    assert "you work on line 2" in text
+    assert "The best run (#5)" in text and f"best on line 2 #5 {line_best.metric:.6f}" in text
+    assert "The best run (#10)" not in text
+    assert "The best run (#10)" in build_messages(context(12), 24000)[1]["content"]

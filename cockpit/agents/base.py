@@ -30,6 +30,10 @@ class AgentContext:
     program: str  # program.md, re-read before every proposal
     source: str  # the editable file at the best commit
     history: list[Experiment]  # every experiment of the session so far (in flight included)
+    # What `source` is: the best of the line the proposal builds on (None before a keep),
+    # and that line (0: the session's first; others branched from it: see domain.lines).
+    best: Experiment | None = None
+    line: int = 0
     metric: str = "val_bpb"
     direction: str = "lower"
     time_budget: int = 300

@@ -193,8 +193,11 @@ def _setup(ctx: AgentContext) -> str:
              f"- Metric: {ctx.metric}, {ctx.direction} is better."]
     if ctx.hardware:
         lines.append(f"- Machine: {ctx.hardware}.")
-    best = best_of(ctx.history)
-    if best is not None:
+    best = _best(ctx)
+    if ctx.line:
+        lines.append(f"- The research is a tree of lines; you work on line {ctx.line}: its best "
+                     "is the file below, and your result is judged against it.")
+    if best is not None and best.metric is not None:
         facts = [f"{ctx.metric} {best.metric:.6f}"]
         if best.memory_gb:
             facts.append(f"peak memory {best.memory_gb:.1f} GB")
@@ -204,6 +207,12 @@ def _setup(ctx: AgentContext) -> str:
                 facts.append(f"{key} {best.summary[key]}")
         lines.append(f"- The best run (#{best.n}): " + ", ".join(facts) + ".")
     return "\n".join(lines)
+
+
+def _best(ctx: AgentContext) -> Experiment | None:
+    """The best the proposal builds on: its line's (a context made without one: the last
+    keep)."""
+    return ctx.best if ctx.best is not None else best_of(ctx.history)
 
 
 def _notes(ctx: AgentContext) -> str:
@@ -225,7 +234,7 @@ def _history(ctx: AgentContext, level: Level, repair: RepairTask | None) -> str:
     if not done:
         return "\n\n".join(p for p in ("# History\n\nNo experiments yet.", pending, rejected)
                            if p)
-    best, base = best_of(done), next((e for e in done if e.metric is not None), None)
+    best, base = _best(ctx), next((e for e in done if e.metric is not None), None)
     counts = {s: sum(e.status == s for e in finished)
               for s in ("keep", "discard", "crash", "rejected")}
     stopped = sum(e.early_stop is not None for e in done)
@@ -237,8 +246,9 @@ def _history(ctx: AgentContext, level: Level, repair: RepairTask | None) -> str:
     facts = []
     if base is not None:
         facts.append(f"baseline #{base.n} {ctx.metric} {base.metric:.6f}")
-    if best is not None:
-        facts.append(f"best #{best.n} {best.metric:.6f} ({best.description})")
+    if best is not None and best.metric is not None:
+        on = f" on line {ctx.line}" if ctx.line else ""
+        facts.append(f"best{on} #{best.n} {best.metric:.6f} ({best.description})")
     lines = [header, "", "; ".join(facts) + ".", "",
              f"   # status   {ctx.metric:>9}    vs best  description"]
     recent_from = len(done) - level.recent_rows

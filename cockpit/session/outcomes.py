@@ -70,15 +70,13 @@ class Outcomes:
         failure = s.proposer.failure(error)
         if failure.planted is not None:
             s.recorder.record("tampered", **s.guard.put_config_back(failure.planted, []))
-        if failure.stop:
-            s.control.stopping = s.control.stopping or failure.stop
         if failure.end is not None:
             why, code = failure.end
             s.end(why, code, stop_runs=False)
         if failure.failed:
             s.recorder.record("proposal_failed", reason=failure.failed)
-        if failure.pause is not None:
-            s.pause(*failure.pause)
+        if failure.pause is not None and not s.control.paused:
+            s.pause(*failure.pause)  # once: another worker's proposal may fail the same way
 
     def offer_baseline(self) -> None:
         s = self.s

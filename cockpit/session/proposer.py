@@ -62,7 +62,6 @@ class Failure:
     """What a failed proposal means for the session."""
 
     end: tuple[str, int] | None = None  # why and the exit code: the session ends
-    stop: str = ""  # the session stops after the runs in flight (the agent has nothing new)
     pause: tuple[str, str] | None = None  # why and its kind: the session pauses
     failed: str = ""  # a refused proposal, journaled (`proposal_failed`)
     planted: ConfigTampered | None = None  # the agent planted keys in .git/config
@@ -109,7 +108,7 @@ class Proposer:
             if self.line_best is not None:  # a fix goes on the line of what it fixes
                 ticket.line, ticket.base = crashed.line, self.line_best(crashed.line)
         source = self.file_at(base, self.editable)
-        ctx = self._context(ticket.n, source, ticket.base)
+        ctx = self._context(ticket.n, source, ticket.base, ticket.line)
 
         def work() -> None:
             start = time.monotonic()
@@ -187,7 +186,7 @@ class Proposer:
         proposal.repair_of = root
         return proposal
 
-    def _context(self, n: int, source: str, best: str) -> AgentContext:
+    def _context(self, n: int, source: str, best: str, line: int) -> AgentContext:
         program_path = self.workspace / PROGRAM_NAME  # re-read: edits steer the next idea
         program = program_path.read_text(encoding="utf-8") if program_path.exists() else ""
         if sha(program) != self.state.program_sha:
@@ -201,6 +200,7 @@ class Proposer:
             self._machine = describe_machine()
         return AgentContext(
             program=program, source=source, history=list(self.state.experiments),
+            best=self.state.line_best(line), line=line,
             metric=self.state.metric, direction=self.state.direction,
             time_budget=self.config.experiment.time_budget,
             notes=list(self.state.notes.values()), editable=self.editable,
