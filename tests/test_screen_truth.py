@@ -113,22 +113,32 @@ def test_keys_never_type_into_program_md_outside_its_edit_mode(tmp_path, size, k
         await pilot.press(*keys)
         editor = app.main.query_one(ProgramEditor)
         assert app.focused is editor.text_area  # the pane has focus ...
+        assert "save" not in offered(app)  # nothing to save: the footer offers no save
         await pilot.press("1", "a", "3", "x", "ctrl+s")
         await pilot.pause(0.2)
         assert editor.text_area.text == before and program.read_text() == before
         assert not editor.editing and "EDITING" not in str(editor.border_title)
         await pilot.press("E")  # ... edit mode must be asked for, and shows
         assert editor.editing and "EDITING" in str(editor.border_title)
-        assert editor.has_class("-editing")
+        assert editor.has_class("-editing") and "save" in offered(app)
         await pilot.press("ctrl+home", *"Hi ", "ctrl+s")
         await pilot.pause(0.2)
         assert program.read_text() == "Hi " + before
         await pilot.press("escape")
         assert not editor.editing and "EDITING" not in str(editor.border_title)
+        assert "save" not in offered(app)  # saved, left: nothing to save again
         await pilot.press("a")  # the cockpit's key again (nothing awaits: harmless)
         assert program.read_text() == "Hi " + before == editor.text_area.text
+        await pilot.press("E", "end", "!", "escape", "5")  # typing left unsaved: a save is
+        assert app.focused is editor.text_area and "save" in offered(app)  # offered
 
     run(app, scenario, size=size)
+
+
+def offered(app) -> set[str]:
+    """The actions the footer offers now (shown and enabled)."""
+    return {b.binding.action for b in app.screen.active_bindings.values()
+            if b.enabled and b.binding.show}
 
 
 # -- messages: a line of their own, and a history ----------------------------------------------

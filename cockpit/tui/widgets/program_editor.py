@@ -135,10 +135,18 @@ class ProgramEditor(Vertical):
         self.editing = False
         self._show_mode()
         if self.modified:
-            self.notify(f"{self.path.name} has unsaved changes: E edits again, ctrl+s saves",
+            self.notify(f"{self.path.name} has unsaved changes: E edits again, then ctrl+s saves",
                         severity="warning")
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Save only where there is something to save: while editing, or unsaved typing
+        left behind (the footer offers it then, and only then)."""
+        if action == "save":
+            return self.editing or self.conflict or self.modified
+        return True
+
     def _show_mode(self) -> None:
+        self.refresh_bindings()
         self.text_area.read_only = not self.editing
         self.set_class(self.editing, "-editing")
         self.border_title = (f"✎ EDITING {self.path.name} · escape leaves · ctrl+s saves"
@@ -161,6 +169,7 @@ class ProgramEditor(Vertical):
         self.path.write_bytes(text.encode("utf-8"))
         self.disk_text = text
         self._hide_conflict()
+        self.refresh_bindings()
         self.post_message(self.Saved(self.path))
 
     def action_load_disk(self) -> None:
