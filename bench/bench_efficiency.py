@@ -247,7 +247,7 @@ def main() -> None:
             best = statistics.fmean(runs[commit])
             print(f"val_bpb after {label}: {best:.4f} (mean of {len(runs[commit])} runs) vs "
                   f"baseline {base:.4f} ({len(base_runs)} runs): "
-                  f"{100 * (best - base) / base:+.1f}%" + ("  (target -15%)" if minutes ==
+                  f"{100 * (best - base) / base:+.1f}%" + ("  (target -16%)" if minutes ==
                                                             args.minutes else ""))
     own, older = unconfirmed_share(on_events)
     print(f"keeps not confirmed (t < 2 against their bar, the final pooled floor): "

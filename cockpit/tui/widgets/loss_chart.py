@@ -80,15 +80,7 @@ class LossChart(PlotPane):
             return None
         return even_axis(min(levels), max(levels), max(2, height - 3))
 
-    def _draw(self, plot: CachedPlot, width: int, height: int) -> None:
-        plt = plot.plt
-        plt.clear_data()
-        plt.clear_figure()
-        axis = self.y_axis(height)
-        if axis is None:
-            return
-        plt.ylim(axis.low, axis.high)
-        plt.yticks(list(axis.ticks), list(axis.labels))
+    def _draw(self, plt, axis: YAxis, width: int) -> None:
         plt.xlim(0, 100)
         xticks: list[float] = [*integer_ticks(0, 100, max(1, (width - 8) // 8))]
         plt.xticks(xticks, [f"{x:.0f}%" for x in xticks])

@@ -210,15 +210,7 @@ class MetricChart(PlotPane):
     def shown(self) -> tuple:
         return (tuple(self.points), self.cursor, self.bar, self.band)
 
-    def _draw(self, plot: CachedPlot, width: int, height: int) -> None:
-        plt = plot.plt
-        plt.clear_data()
-        plt.clear_figure()
-        axis = self.y_axis(height)
-        if axis is None:
-            return  # nothing measured yet: no made-up axis (the key says so)
-        plt.ylim(axis.low, axis.high)
-        plt.yticks(list(axis.ticks), list(axis.labels))
+    def _draw(self, plt, axis: YAxis, width: int) -> None:
         first, last = min(p.n for p in self.points), max(p.n for p in self.points)
         digits = len(str(last))
         # whole numbers, as the floats plotext's types ask for

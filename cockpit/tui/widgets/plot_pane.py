@@ -7,6 +7,8 @@ from textual.containers import Vertical
 from textual.widgets import Static
 from textual_plotext import PlotextPlot
 
+from cockpit.tui.widgets.chart_axis import YAxis
+
 
 class CachedPlot(PlotextPlot):
     """A PlotextPlot that builds its picture once per change, not on every repaint."""
@@ -26,7 +28,8 @@ class CachedPlot(PlotextPlot):
 
 class PlotPane(Vertical):
     """Subclasses compose one CachedPlot and a Static with id KEY_ID, and say what the
-    plot shows (`shown`), how to draw it (`_draw`) and its key (`_key`)."""
+    plot shows (`shown`), its y axis (`y_axis`), how to draw the rest (`_draw`) and its key
+    (`_key`)."""
 
     KEY_ID = ""
 
@@ -37,7 +40,12 @@ class PlotPane(Vertical):
     def shown(self) -> tuple:
         raise NotImplementedError
 
-    def _draw(self, plot: CachedPlot, width: int, height: int) -> None:
+    def y_axis(self, height: int) -> YAxis | None:
+        """The y axis for the data shown; None when there is nothing to draw."""
+        raise NotImplementedError
+
+    def _draw(self, plt, axis: YAxis, width: int) -> None:
+        """The x axis and the data, on a cleared figure whose y axis is set."""
         raise NotImplementedError
 
     def _key(self) -> Text:
@@ -52,7 +60,14 @@ class PlotPane(Vertical):
         if key == self._drawn:
             return
         self._drawn = key
-        self._draw(plot, width, height)
+        plt = plot.plt
+        plt.clear_data()
+        plt.clear_figure()
+        axis = self.y_axis(height)
+        if axis is not None:  # else nothing to show: no made-up axis (the key says so)
+            plt.ylim(axis.low, axis.high)
+            plt.yticks(list(axis.ticks), list(axis.labels))
+            self._draw(plt, axis, width)
         plot.generation += 1
         plot.refresh()
         self.query_one(f"#{self.KEY_ID}", Static).update(self._key())
