@@ -91,11 +91,11 @@ def per_hour(events: list[dict]) -> float:
 
 
 def best_at(events: list[dict], seconds: float) -> str | None:
-    """The commit that was the best `seconds` into the session."""
+    """The commit that was the session's best `seconds` into it (with a tree, the best of
+    its lines: not the last keep, which may be a worse line's)."""
     start = min(e["time"] for e in events)
-    kept = [e["commit"] for e in events if e["event"] == "result" and e["status"] == "keep"
-            and e["time"] - start <= seconds and e.get("metric") is not None]
-    return kept[-1] if kept else None
+    best = SessionState.from_events([e for e in events if e["time"] - start <= seconds]).best
+    return best.commit if best is not None and best.metric is not None else None
 
 
 def confirmed(ws: Path) -> tuple[float, float, float | None]:

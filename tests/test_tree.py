@@ -581,3 +581,30 @@ def test_replay_and_every_reader_walk_a_tree(two_lines):
             assert f"#{last}" in str(screen.query_one("#diff-header").render())
 
     asyncio.run(main())
+
+
+def test_an_origin_its_re_runs_carried_past_its_bar_counts_for_the_session_best():
+    """A near-miss that opened a line: once its re-runs and its base's make its gain clear
+    the bar of 2 vs 2 runs (lower than the bar of 1 vs 1 it missed), it stands as the
+    session's best; one that still falls short, or a single run, does not."""
+    from cockpit.domain.lines import Line, Tree, stands
+    from cockpit.domain.state import Experiment, SessionState
+
+    state = SessionState(config={"judge": {"min_delta": "auto", "noise_multiple": 2.0}})
+    state.noise = {"std": 0.007}  # measured: the floor is pooled from the commits run twice
+    state.measured = {"a" * 40: [1.00, 1.01], "b" * 40: [0.96, 0.97], "c" * 40: [0.96],
+                      "d" * 40: [0.995, 1.005], "n" * 40: [0.5, 0.51]}
+    base = Experiment(n=1, commit="a" * 40, status="keep", metric=1.00, base="a" * 40)
+    carried = Experiment(n=2, commit="b" * 40, status="discard", metric=0.96, base="a" * 40)
+    single = Experiment(n=3, commit="c" * 40, status="discard", metric=0.96, base="a" * 40)
+    short = Experiment(n=4, commit="d" * 40, status="discard", metric=0.995, base="a" * 40)
+    floor = state.floor()
+    assert floor is not None
+    assert state.keep_policy().threshold(floor, 2, 2) < 0.04  # #2's gain on 2 vs 2 runs
+    assert stands(base, state) and stands(carried, state)
+    assert not stands(single, state) and not stands(short, state)
+    state.tree = Tree({0: Line(0, best=base), 1: Line(1, origin=carried, best=carried),
+                       2: Line(2, origin=short, best=short)})
+    assert state.best is carried
+    state.measured["b" * 40] = [0.96, 1.01]  # its re-run fell back: it no longer stands
+    assert state.best is base

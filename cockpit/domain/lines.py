@@ -6,7 +6,8 @@ branch N`, `b` on a timeline row), or the session's own when a line plateaus (no
 `[research] plateau` experiments): from the line's strongest near-miss, else from an earlier
 best whose line was left too soon. Each line has its own best (its last keep; its origin
 until its first), and a result is judged against its line's best. The session's best is the
-best of the lines' kept bests. A line the session left on a plateau gets no new proposals
+best of the lines' standing bests: keeps, and origins whose re-runs carried them past the
+bar they missed by a little. A line the session left on a plateau gets no new proposals
 until a `branch` to its best reopens it; nothing of it is lost.
 
 The fold (domain.state) keeps a Tree; this module knows no journal format.
@@ -82,17 +83,33 @@ class Tree:
             self.lines[left].open = False
 
     def session_best(self, score: SessionState) -> Experiment | None:
-        """The best of the lines' kept bests (one line: its last keep), by the mean of
+        """The best of the lines' standing bests (one line: its last keep), by the mean of
         each one's runs; a tie goes to the lower line."""
         if len(self.lines) == 1:
             return self.lines[0].best
         kept = [line.best for line in self.lines.values()
-                if line.best is not None and line.best.status == "keep"]
+                if line.best is not None and stands(line.best, score)]
         best: Experiment | None = None
         for exp in kept:
             if best is None or score.judged_by.better(score.mean_of(exp), score.mean_of(best)):
                 best = exp
         return best
+
+
+def stands(exp: Experiment, score: SessionState) -> bool:
+    """Whether a line's best counts for the session's: a keep, or a line's origin (a
+    near-miss) that its re-runs made one: the mean of its runs beats the mean of the base
+    it was judged on by the keep bar, the bar a keep's re-runs meet. (A chain of lines from
+    near-misses otherwise walks downhill in steps each within the noise, and the session's
+    best never moves.)"""
+    if exp.status == "keep":
+        return True
+    runs, base = score.values_of(exp.commit), score.values_of(exp.base)
+    if len(runs) < 2 or not base or exp.base == exp.commit:
+        return False
+    verdict = score.keep_policy().decide(sum(runs) / len(runs), sum(base) / len(base),
+                                         score.floor(), best_runs=len(base), runs=len(runs))
+    return verdict.status == "keep" and verdict.gain > 0
 
 
 def plateau_origin(state: SessionState, k: int, plateau: int,
