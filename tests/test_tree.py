@@ -608,3 +608,24 @@ def test_an_origin_its_re_runs_carried_past_its_bar_counts_for_the_session_best(
     assert state.best is carried
     state.measured["b" * 40] = [0.96, 1.01]  # its re-run fell back: it no longer stands
     assert state.best is base
+
+
+def test_a_keep_on_a_line_left_on_a_plateau_reopens_it():
+    """A proposal made for line 0 before it was left is judged there and kept: line 0 was
+    not on a plateau after all, and goes on beside the new line."""
+    from cockpit.domain.lines import Tree
+    from cockpit.domain.state import Experiment
+
+    tree = Tree()
+    base = Experiment(n=1, commit="a" * 40, status="keep", metric=1.0, line=0)
+    near = Experiment(n=2, commit="b" * 40, status="discard", metric=0.99, line=0)
+    late = Experiment(n=3, commit="c" * 40, line=0)
+    for exp in (base, near, late):
+        tree.proposed(exp)
+    tree.judged(base)
+    tree.judged(near)
+    tree.branched(1, near, "plateau: line 0 kept nothing", left=0)
+    assert tree.open_lines() == [1]
+    late.status, late.metric = "keep", 0.9
+    tree.judged(late)
+    assert tree.open_lines() == [0, 1] and tree.line(0).best is late

@@ -8,7 +8,8 @@ best whose line was left too soon. Each line has its own best (its last keep; it
 until its first), and a result is judged against its line's best. The session's best is the
 best of the lines' standing bests: keeps, and origins whose re-runs carried them past the
 bar they missed by a little. A line the session left on a plateau gets no new proposals
-until a `branch` to its best reopens it; nothing of it is lost.
+until a `branch` to its best reopens it, or a keep on it (of a proposal made before it was
+left) shows it was not on a plateau after all; nothing of it is lost.
 
 The fold (domain.state) keeps a Tree; this module knows no journal format.
 """
@@ -67,7 +68,9 @@ class Tree:
     def judged(self, exp: Experiment) -> None:
         line = self.line(exp.line)
         if exp.status == "keep":
-            line.best, line.since_keep = exp, 0
+            # a keep ends a plateau: a line left on one (a proposal made before it was left
+            # may still be judged on it) goes on
+            line.best, line.since_keep, line.open = exp, 0, True
         elif exp.status == "discard" or exp.the_ideas_fault:
             line.since_keep += 1
 
