@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from cockpit.domain.judge import NoiseFloor
     from cockpit.domain.metric import Metric
     from cockpit.domain.state import Experiment, SessionState
 
@@ -90,8 +91,10 @@ class Tree:
         each one's runs; a tie goes to the lower line."""
         if len(self.lines) == 1:
             return self.lines[0].best
-        kept = [line.best for line in self.lines.values()
-                if line.best is not None and stands(line.best, score)]
+        bests = [line.best for line in self.lines.values() if line.best is not None]
+        # the floor once (it pools every commit's runs), and only for an origin to weigh
+        floor = score.floor() if any(b.status != "keep" for b in bests) else None
+        kept = [exp for exp in bests if stands(exp, score, floor)]
         best: Experiment | None = None
         for exp in kept:
             if best is None or score.judged_by.better(score.mean_of(exp), score.mean_of(best)):
@@ -99,7 +102,7 @@ class Tree:
         return best
 
 
-def stands(exp: Experiment, score: SessionState) -> bool:
+def stands(exp: Experiment, score: SessionState, floor: NoiseFloor | None = None) -> bool:
     """Whether a line's best counts for the session's: a keep, or a line's origin (a
     near-miss) that its re-runs made one: the mean of its runs beats the mean of the base
     it was judged on by the keep bar, the bar a keep's re-runs meet. (A chain of lines from
@@ -111,7 +114,8 @@ def stands(exp: Experiment, score: SessionState) -> bool:
     if len(runs) < 2 or not base or exp.base == exp.commit:
         return False
     verdict = score.keep_policy().decide(sum(runs) / len(runs), sum(base) / len(base),
-                                         score.floor(), best_runs=len(base), runs=len(runs))
+                                         floor or score.floor(), best_runs=len(base),
+                                         runs=len(runs))
     return verdict.status == "keep" and verdict.gain > 0
 
 
