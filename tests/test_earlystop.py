@@ -7,12 +7,10 @@ import random
 
 import pytest
 
-from cockpit.domain.diffs import changes_structure
 from cockpit.domain.earlystop import (
     DEFAULT_MARGIN,
     LAST_STOP,
     MAX_POINTS,
-    STRUCTURE_MIN_PROGRESS,
     SUSTAIN,
     SUSTAIN_STEP,
     Curve,
@@ -266,35 +264,3 @@ def test_a_live_curve_keeps_its_shape_in_bounded_points():
     assert live.end == pytest.approx(100.0, abs=0.1)
     for progress in (30.0, 60.0, 99.0):
         assert live.loss_at(progress) == pytest.approx(Curve(full).loss_at(progress), rel=2e-3)
-
-
-def test_a_change_of_structure_is_judged_from_the_warmdown():
-    """A run behind from the start: a step of a number is stopped past min_progress; a
-    change of structure (which may start slower) only from STRUCTURE_MIN_PROGRESS on."""
-    stop, best = calibrated()
-    behind = curve(9, offset=0.5)
-    points = behind.points
-    numeric = live(stop, best, points)
-    assert numeric is not None and numeric.progress < STRUCTURE_MIN_PROGRESS
-    current = Curve()
-    first = None
-    for p, loss in points:
-        current.add(p, loss)
-        first = stop.check(best, current, structure=True)
-        if first is not None:
-            break
-    assert first is not None and STRUCTURE_MIN_PROGRESS <= first.progress < LAST_STOP
-
-
-@pytest.mark.parametrize("diff, structure", [
-    ("-LEARNING_RATE = 1e-2  # peak\n+LEARNING_RATE = 2e-2  # peak\n", False),
-    ("-BATCH = 2**14  # tokens\n+BATCH = 2**15  # tokens\n", False),
-    ("-DEPTH = 4  # blocks\n+DEPTH = 2  # blocks\n", False),
-    ('-ACTIVATION = "relu2"  # relu2 | gelu\n+ACTIVATION = "gelu"  # relu2 | gelu\n', True),
-    ("-QK_NORM = True  # True | False\n+QK_NORM = False  # True | False\n", True),
-    ("-LOGIT_SOFTCAP = 0  # off: 0 | 15 | 30\n+LOGIT_SOFTCAP = 15  # off: 0 | 15 | 30\n", True),
-    ("+    x = torch.relu(x)\n", True),
-    ("--- a/train.py\n+++ b/train.py\n@@ -1 +1 @@\n-SEED = 1\n+SEED = 2\n \n", False),
-])
-def test_which_changes_are_structure(diff, structure):
-    assert changes_structure(diff) is structure

@@ -138,6 +138,46 @@ def test_a_head_count_move_keeps_the_key_value_heads_a_divisor():
     assert ("N_KV_HEADS", 8) not in {(p.move["name"], p.move.get("new")) for p in proposals}
 
 
+def test_the_optimizer_is_the_first_choice_tried():
+    choices = [p.move["name"] for p in propose_all(TRAIN, 16) if p.move["direction"] == 0]
+    assert choices[0] == "MATRIX_OPTIMIZER"
+
+
+def test_a_kept_change_of_structure_tries_the_other_choices_again_on_it():
+    """gelu, untied and swiglu measured on AdamW; muon kept: they are new configurations
+    on muon, and come before the rest of the first pass, the closest to a gain first."""
+    agent = TuneAgent()
+    history = [Experiment(n=1, description="baseline", status="keep", metric=1.0)]
+    on_adamw = {("ACTIVATION", "gelu"): 0.004, ("TIE_EMBEDDINGS", False): -0.002,
+                ("ACTIVATION", "swiglu"): -0.05}
+    for n, ((name, new), gain) in enumerate(on_adamw.items(), start=2):
+        old = read_literals(TRAIN)[name].value
+        params = {**{k: c.value for k, c in read_literals(TRAIN).items()}, name: new}
+        history.append(Experiment(n=n, description=f"{name} -> {new}", params=params,
+                                  move={"name": name, "direction": 0, "old": old, "new": new},
+                                  status="discard", metric=1.0 - gain, delta_best=-gain))
+    muon = configured(TRAIN, {"MATRIX_OPTIMIZER": "muon"})
+    params = {k: c.value for k, c in read_literals(muon).items()}
+    history.append(Experiment(n=5, description="muon", params=params, status="keep",
+                              metric=0.95, delta_best=-0.05,
+                              move={"name": "MATRIX_OPTIMIZER", "direction": 0,
+                                    "old": "adamw", "new": "muon"}))
+    again = []
+    for n in range(6, 9):
+        p = agent.propose(AgentContext(program="", source=muon, history=history, n=n))
+        again.append((p.move["name"], p.move["new"]))
+        assert p.params["MATRIX_OPTIMIZER"] == "muon"
+        history.append(Experiment(n=n, description=p.description, params=p.params,
+                                  move=p.move, status="discard", metric=0.96, delta_best=0.01))
+    assert again == [("ACTIVATION", "gelu"), ("TIE_EMBEDDINGS", False), ("ACTIVATION", "swiglu")]
+    assert "the structure has changed since (MATRIX_OPTIMIZER 'adamw' -> 'muon')" in \
+        agent.propose(AgentContext(program="", source=muon, history=history[:6],
+                                   n=6)).hypothesis
+    # measured on muon now: the first pass goes on
+    nxt = agent.propose(AgentContext(program="", source=muon, history=history, n=9))
+    assert (nxt.move["name"], nxt.move.get("new")) not in set(again)
+
+
 def test_a_note_steers_structural_choices_by_name_and_in_words():
     assert propose_all(TRAIN, 1, ("try muon",))[0].move["name"] == "MATRIX_OPTIMIZER"
     assert propose_all(TRAIN, 1, ("QK_NORM",))[0].move["name"] == "QK_NORM"

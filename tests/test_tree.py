@@ -485,23 +485,24 @@ def test_a_kill_mid_tree_loses_nothing(detached):
     # the lines came back from the journal: line 1's branch on its best (#5 was cut short)
     assert repo.commit("autoresearch/d-1").hexsha == three
     assert "line 1" in (ws / "experiments.md").read_text()
-    again = cockpit("run", "--headless", "--experiments", "1", cwd=ws,
+    again = cockpit("run", "--headless", "--experiments", "3", cwd=ws,
                     env={"COCKPIT_SLOW": "0.2"}, timeout=180)
     assert again.returncode == 0, again.stdout + again.stderr
     events = read_journal(ws, "d")
     results = {e["n"]: e for e in events if e["event"] == "result"}
     assert results[5]["status"] == "crash" and results[5]["cause"] == "interrupted"
     lines = {e["n"]: e["line"] for e in events if e["event"] == "proposal"}
-    assert lines[6] == 0 and lines[7] == 1  # both lines go on, round-robin, resumed or not
-    assert repo.commit(results[7]["commit"]).parents[0].hexsha == three
-    assert results[7]["status"] == "keep" and results[7]["bar"] == pytest.approx(1.049589,
+    # both lines go on, resumed or not; line 0 leads (#2 beats #3), so it has 3 turns to line 1's 1
+    assert [lines[n] for n in range(6, 10)] == [0, 0, 0, 1]
+    assert repo.commit(results[9]["commit"]).parents[0].hexsha == three
+    assert results[9]["status"] == "keep" and results[9]["bar"] == pytest.approx(1.049589,
                                                                                  abs=1e-5)
-    assert repo.commit("autoresearch/d-1").hexsha == results[7]["commit"]
+    assert repo.commit("autoresearch/d-1").hexsha == results[9]["commit"]
     assert repo.commit("autoresearch/d").hexsha == results[2]["commit"]
     rows = results_rows(ws)
-    assert [r[0] for r in rows] == [results[n]["commit"][:7] for n in (1, 2, 3, 5, 6, 7)]
-    assert rows[3][4].startswith("[line 1] ") and rows[5][4].startswith("[line 1] ")
-    assert all(repo.commit(f"refs/cockpit/d/{n}") for n in (1, 2, 3, 5, 6, 7))
+    assert [r[0] for r in rows] == [results[n]["commit"][:7] for n in (1, 2, 3, 5, 6, 7, 8, 9)]
+    assert rows[3][4].startswith("[line 1] ") and rows[7][4].startswith("[line 1] ")
+    assert all(repo.commit(f"refs/cockpit/d/{n}") for n in (1, 2, 3, 5, 6, 7, 8, 9))
 
 
 @pytest.mark.slow

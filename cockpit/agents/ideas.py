@@ -24,6 +24,9 @@ FINEST = 2 ** 0.125  # once everything coarser is measured around a best that st
 PRIORITY_WORDS = ("LR", "LEARNING_RATE", "DEPTH", "LAYER", "DIM", "EMBD", "WIDTH", "BATCH",
                   "WARMUP", "WARMDOWN", "HEAD", "DECAY", "BETA", "MLP", "RATIO")
 CHOICE_RANK = 1.5  # structural choices: right after the learning rates
+# Among the choices, by a word in their name: the optimizer usually moves a fixed-budget
+# result most, then the nonlinearity and the head's parameters; the rest in file order.
+CHOICE_WORDS = ("OPTIMIZER", "ACTIVATION", "TIE", "NORM")
 PAIRED_FIRST = 4  # near-misses whose pairs (6) come before each is tried alone again
 TRIPLED = 6  # the strongest near-misses whose triples are tried
 WITH_STRUCTURE = 4  # the best numeric moves tried together with each structural choice
@@ -60,7 +63,9 @@ class Known:
 
     def priority(self, name: str) -> float:
         if self.tunable[name].is_choice:
-            return CHOICE_RANK
+            words = name.split("_")
+            rank = next((i for i, w in enumerate(CHOICE_WORDS) if w in words), len(CHOICE_WORDS))
+            return CHOICE_RANK + rank / 100
         for rank, word in enumerate(PRIORITY_WORDS):
             if word in name.split("_") or name.startswith(word) or name.endswith(word):
                 return rank
@@ -99,6 +104,40 @@ def momentum(k: Known) -> list[Candidate]:
     last = kept[-1]
     return [Candidate((as_step(last),), f"the last step this way {last.effect(k.ctx.metric)}, "
                       "so the optimum likely lies further on")]
+
+
+def structure(k: Known, config: dict[str, Any], leave: str = "") -> dict[str, Any]:
+    """The structural choices of a configuration (but `leave`): what a choice's effect
+    depends on. A divisor that follows another constant (N_KV_HEADS) is not one."""
+    return {n: config.get(n) for n, c in k.tunable.items()
+            if c.is_choice and not c.divides and n != leave}
+
+
+def restructured(k: Known) -> list[Candidate]:
+    """Every alternative of a choice measured only on another structure, once a change of
+    structure is kept (a new optimizer or nonlinearity changes which other choices help:
+    the ceiling measured gelu and untied embeddings better on muon, worse on AdamW).
+    They are few, so all of them come right away; the closest to a gain first."""
+    current = {n: c.value for n, c in k.tunable.items()}
+    seen: dict[tuple[str, Any], list[Outcome]] = {}
+    for o in k.ledger.outcomes:
+        if o.direction == 0 and o.name in k.tunable and o.new != current[o.name]:
+            seen.setdefault(o.key, []).append(o)
+    out = []
+    for outcomes in seen.values():
+        now = structure(k, current, leave=outcomes[0].name)
+        if any(structure(k, o.start, leave=o.name) == now for o in outcomes):
+            continue  # measured on this structure already
+        last = outcomes[-1]
+        changed = ", ".join(f"{n} {last.start.get(n)!r} -> {v!r}" for n, v in now.items()
+                            if last.start.get(n) != v)
+        out.append((last, Candidate((as_step(last),), (
+            f"on another structure it {last.effect(k.ctx.metric)}; the structure has changed "
+            f"since ({changed}), and with it what this choice does"))))
+    rank = {"keep": 0, "discard": 1, "crash": 2}
+    out.sort(key=lambda pair: (pair[0].stopped_early, rank.get(pair[0].status, 2),
+                               -(pair[0].gain or 0.0)))
+    return [candidate for _, candidate in out]
 
 
 def first_pass(k: Known) -> list[Candidate]:

@@ -3,7 +3,7 @@ measured by an earlier session, and the measured effect of every single move."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from cockpit.agents.base import AgentContext
@@ -33,6 +33,7 @@ class Outcome:
     confidence: float | None  # the gain in units of the noise
     stopped_early: bool
     session: str
+    start: dict[str, Any] = field(default_factory=dict)  # the configuration it moved from
 
     @property
     def key(self) -> tuple[str, Any]:
@@ -91,7 +92,7 @@ def _outcome(e: Experiment, direction: str) -> Outcome | None:
     stopped = e.early_stop is not None
     return Outcome(move["name"], move["direction"], move.get("factor", 2.0), move["old"],
                    move["new"], e.status, None if stopped else gain_of(e.delta_best, direction),
-                   None if stopped else e.confidence, stopped, e.session)
+                   None if stopped else e.confidence, stopped, e.session, start_of(e) or {})
 
 
 def moves_of(e: Experiment) -> list[dict[str, Any]]:
@@ -100,6 +101,18 @@ def moves_of(e: Experiment) -> list[dict[str, Any]]:
         return []
     moves = e.move.get("combine") or [e.move]
     return [m for m in moves if _is_move(m)] if isinstance(moves, list) else []
+
+
+def start_of(e: Experiment) -> dict[str, Any] | None:
+    """The configuration a move started from (the best when it was proposed)."""
+    moves = moves_of(e)
+    if not (e.params and moves):
+        return None
+    start = dict(e.params, **{m["name"]: m["old"] for m in moves})
+    follows = (e.move or {}).get("follows")  # divisors that followed the move
+    if isinstance(follows, dict):
+        start.update((k, v) for k, v in follows.items() if k in start)
+    return start
 
 
 class Ledger:
@@ -155,15 +168,8 @@ class Ledger:
 
     @staticmethod
     def _starts(e: Experiment) -> list[tuple[Any, ...]]:
-        """The configuration a move started from (the best when it was proposed)."""
-        moves = moves_of(e)
-        if not (e.params and moves):
-            return []
-        start = dict(e.params, **{m["name"]: m["old"] for m in moves})
-        follows = (e.move or {}).get("follows")  # divisors that followed the move
-        if isinstance(follows, dict):
-            start.update((k, v) for k, v in follows.items() if k in start)
-        return [config_key(start)]
+        start = start_of(e)
+        return [] if start is None else [config_key(start)]
 
     def blocked(self, params: dict[str, Any], moved: list[str], steering: Steering) -> bool:
         """Whether a configuration must not be proposed: it ran in this session, or it was

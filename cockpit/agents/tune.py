@@ -9,17 +9,19 @@ human's words. In this order (see `ideas`):
   1. momentum: the last kept step worked, so push the same number the same way once
      more, right away (a step too far costs one run, often stopped early; waiting for the
      first pass to end would leave the most promising lever alone for a dozen runs);
-  2. first pass: every number in both directions and every alternative of every choice;
+  2. a new structure: once a change of structure is kept (an optimizer, a nonlinearity),
+     every alternative of the other choices measured only on the old one, again;
+  3. first pass: every number in both directions and every alternative of every choice;
      moves that helped in earlier sessions first (in the direction that helped), then the
      ones that usually matter most in a fixed time budget (learning rates, then the
-     structure, then model shape); a move an earlier session measured without a keep is
-     already known and skipped;
-  3. near-misses (better than the best, within the noise): two of the strongest together
+     structure, the optimizer first, then model shape); a move an earlier session measured
+     without a keep is already known and skipped;
+  4. near-misses (better than the best, within the noise): two of the strongest together
      on top of the best, then each alone again on a best that has moved since it was
      measured, then the other pairs;
-  4. refinement: smaller steps around the best value, both ways; then the coarse steps and
+  5. refinement: smaller steps around the best value, both ways; then the coarse steps and
      every alternative again around a best that has moved since they were measured;
-  5. before giving up: finer steps still, three near-misses together, each structural
+  6. before giving up: finer steps still, three near-misses together, each structural
      alternative together with the best numeric moves, then any two measured moves together.
 Only when every one of these has run around the current best does it raise AgentExhausted
 (the session then pauses for a human's note). Back-off is the first pass's second
@@ -86,10 +88,10 @@ class TuneAgent:
     def _ranked(k: Known) -> list[Candidate]:
         """Every candidate, best first: the phases in order, the levers the human asked for
         ahead of the rest, the ones to leave alone gone."""
-        candidates = [*ideas.momentum(k), *ideas.first_pass(k), *ideas.near_misses(k),
-                      *ideas.finer(k, FACTORS[1:]), *ideas.again(k), *ideas.finer(k, (FINEST,)),
-                      *ideas.triples(k), *ideas.structure_with_numbers(k),
-                      *ideas.measured_pairs(k)]
+        candidates = [*ideas.momentum(k), *ideas.restructured(k), *ideas.first_pass(k),
+                      *ideas.near_misses(k), *ideas.finer(k, FACTORS[1:]), *ideas.again(k),
+                      *ideas.finer(k, (FINEST,)), *ideas.triples(k),
+                      *ideas.structure_with_numbers(k), *ideas.measured_pairs(k)]
         candidates = [c for c in candidates if all(k.steering.allows(s.name) for s in c.steps)]
         asked = {name: rank for rank, name in enumerate(k.steering.prefer)}
         return sorted(candidates, key=lambda c: min(asked.get(s.name, len(asked))

@@ -9,8 +9,6 @@ DESCRIPTION_CHARS = 120  # a description made from a diff is cut to this length
 EDITED_MARK = "(edited by the human)"  # ends the description of a change a human edited
 # A top-level assignment (`EMBEDDING_LR = 2e-2  # why`): its name and its value's text.
 ASSIGNMENT = re.compile(r"^([A-Za-z_]\w*)\s*=(?!=)\s*([^#]*?)\s*(#.*)?$")
-# A number, or arithmetic of numbers (`1e-2`, `2**14`, `4 * 64`): a value the tune agent steps.
-NUMBER = re.compile(r"^[-+*/().\s\d_eE]+$")
 HUNK = re.compile(r"^@@ -\d+(?:,\d+)? \+(\d+)(?:,\d+)? @@")
 
 # A line that only sets a seed to a number: an assignment or a seeding call.
@@ -124,16 +122,3 @@ def settings_changed(diff: str) -> dict[str, tuple[str, str]]:
     before, after = _assignments(removed), _assignments(added)
     return {name: (before.get(name, ""), value) for name, value in after.items()
             if before.get(name) != value}
-
-
-def changes_structure(diff: str) -> bool:
-    """Whether a diff changes the model's structure, not only its numbers: a changed line
-    that is not a top-level numeric constant (code, a string, a flag), or one whose comment
-    names its alternatives (`LOGIT_SOFTCAP = 15  # ... 0 | 15 | 30`: a choice, not a step)."""
-    removed, added = _changed_lines(diff)
-    for line in removed + added:
-        match = ASSIGNMENT.match(line)
-        if line.strip() and (match is None or not NUMBER.match(match.group(2))
-                             or "|" in (match.group(3) or "")):
-            return True
-    return False

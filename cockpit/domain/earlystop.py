@@ -64,12 +64,6 @@ PERCENT = itemgetter(0)  # of a curve's (percent, loss) point
 SUSTAIN = 5.0  # percent of progress a run must have stayed that far behind, trailing
 # Between the checks of that stretch: a bound on the work, however many lines a run prints.
 SUSTAIN_STEP = 0.5
-# A change of structure (an activation, an optimizer, new code: see diffs.changes_structure)
-# can start slower and still end ahead: a 30-minute session stopped gelu, swiglu and untied
-# embeddings at 26% of their budgets, where the ceiling's screen measured gelu and untied
-# embeddings better at the end. Such a run is judged from train.py's warmdown on, where
-# curves cross; a step of a number is judged from min_progress.
-STRUCTURE_MIN_PROGRESS = 60.0
 # Past this share of the budget a run ends (training and evaluation) sooner than a stop
 # saves much, and its measured metric tells the agent more than "stopped": let it finish.
 LAST_STOP = 90.0
@@ -258,16 +252,13 @@ class EarlyStop:
             return math.inf
         return self.margin * small_sample_factor(self.pairs, SMALL_SAMPLE_LEVEL)
 
-    def check(self, best_curves: list[Curve], current: Curve,
-              structure: bool = False) -> StopDecision | None:
-        """A StopDecision when `current` is between min_progress (STRUCTURE_MIN_PROGRESS
-        at least for a change of `structure`) and LAST_STOP and has been behind the mean of
-        the best's curves by more than `needed` spreads at every SUSTAIN_STEP over the
-        trailing `sustain` percent of progress; else None."""
-        start = max(self.min_progress, STRUCTURE_MIN_PROGRESS) if structure else self.min_progress
-        if not self.calibrated or current.broken or current.end < start:
+    def check(self, best_curves: list[Curve], current: Curve) -> StopDecision | None:
+        """A StopDecision when `current` is between min_progress and LAST_STOP and has been
+        behind the mean of the best's curves by more than `needed` spreads at every
+        SUSTAIN_STEP over the trailing `sustain` percent of progress; else None."""
+        if not self.calibrated or current.broken or current.end < self.min_progress:
             return None
-        if current.end > max(LAST_STOP, start):
+        if current.end > max(LAST_STOP, self.min_progress):
             return None
         decision = self._behind_at(current.end, best_curves, current)
         if decision is None:

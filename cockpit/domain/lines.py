@@ -119,6 +119,18 @@ def stands(exp: Experiment, score: SessionState, floor: NoiseFloor | None = None
     return verdict.status == "keep" and verdict.gain > 0
 
 
+def leading(state: SessionState, lines: list[int]) -> int | None:
+    """The line among `lines` whose best measures best (by the mean of its runs; the lower
+    line on a tie); None when none has a measured best."""
+    lead: tuple[int, float] | None = None
+    for k in lines:
+        best = state.tree.line(k).best
+        value = state.mean_of(best) if best is not None and best.metric is not None else None
+        if value is not None and (lead is None or state.judged_by.better(value, lead[1])):
+            lead = (k, value)
+    return lead[0] if lead is not None else None
+
+
 def plateau_origin(state: SessionState, k: int, plateau: int,
                    dry: bool = False) -> tuple[Experiment, str] | None:
     """Where the session branches when line k has plateaued (None: it has not, or there is

@@ -10,7 +10,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from cockpit.domain.diffs import changes_structure
 from cockpit.domain.earlystop import Curve, EarlyStop, StopDecision
 from cockpit.domain.state import SessionState
 from cockpit.workspace.config import EarlyStopConfig
@@ -73,8 +72,7 @@ class Stopper:
             with self._lock:
                 live = self.live.get(n) or Curve()
                 current = Curve(list(live.points), live.broken)  # a copy: its thread adds
-            structure = exp is not None and changes_structure(exp.diff)
-            decision = stopper.check(best_curves, current, structure)
+            decision = stopper.check(best_curves, current)
             if decision is not None:
                 self.decided[n] = decision
                 stops.append(Stop(worker, n, decision))
