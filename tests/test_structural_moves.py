@@ -178,6 +178,39 @@ def test_a_kept_change_of_structure_tries_the_other_choices_again_on_it():
     assert (nxt.move["name"], nxt.move.get("new")) not in set(again)
 
 
+def test_a_structural_near_miss_is_measured_again_once_the_best_moves():
+    """muon just short of the bar on LEARNING_RATE 5e-3; DEPTH 4 -> 2 kept: after the step
+    further, muon again on it, before the first pass goes on; measured there, it is not
+    proposed a third time."""
+    agent = TuneAgent()
+    base = {k: c.value for k, c in read_literals(TRAIN).items()}
+    lower = {**base, "LEARNING_RATE": 5e-3}
+
+    def ran(n, params, move, status, delta):
+        return Experiment(n=n, description=move["name"], params=params, move=move,
+                          status=status, metric=1.0 + delta, delta_best=delta)
+
+    history = [Experiment(n=1, description="baseline", status="keep", metric=1.0),
+               ran(2, lower, {"name": "LEARNING_RATE", "direction": -1, "factor": 2.0,
+                              "old": 1e-2, "new": 5e-3}, "keep", -0.02),
+               ran(3, {**lower, "MATRIX_OPTIMIZER": "muon"},
+                   {"name": "MATRIX_OPTIMIZER", "direction": 0, "old": "adamw",
+                    "new": "muon"}, "discard", -0.003),
+               ran(4, {**lower, "DEPTH": 2}, {"name": "DEPTH", "direction": -1,
+                                              "factor": 2.0, "old": 4, "new": 2},
+                   "keep", -0.03)]
+    source = configured(TRAIN, {"LEARNING_RATE": 5e-3, "DEPTH": 2})
+    further = agent.propose(AgentContext(program="", source=source, history=history, n=5))
+    assert further.params["DEPTH"] == 1  # momentum first
+    history.append(ran(5, further.params, further.move, "discard", 0.01))
+    again = agent.propose(AgentContext(program="", source=source, history=history, n=6))
+    assert again.move["name"] == "MATRIX_OPTIMIZER" and again.params["DEPTH"] == 2
+    assert "on an earlier best it gained only 0.0030, within the noise" in again.hypothesis
+    history.append(ran(6, again.params, again.move, "discard", -0.002))
+    nxt = agent.propose(AgentContext(program="", source=source, history=history, n=7))
+    assert nxt.move["name"] != "MATRIX_OPTIMIZER"
+
+
 def test_a_note_steers_structural_choices_by_name_and_in_words():
     assert propose_all(TRAIN, 1, ("try muon",))[0].move["name"] == "MATRIX_OPTIMIZER"
     assert propose_all(TRAIN, 1, ("QK_NORM",))[0].move["name"] == "QK_NORM"

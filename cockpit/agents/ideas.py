@@ -22,7 +22,7 @@ FINEST = 2 ** 0.125  # once everything coarser is measured around a best that st
 # fixed time budget (optimizer step size, then the model's size against the tokens it can
 # see in the budget, then how many steps fit, then the schedule).
 PRIORITY_WORDS = ("LR", "LEARNING_RATE", "DEPTH", "LAYER", "DIM", "EMBD", "WIDTH", "BATCH",
-                  "WARMUP", "WARMDOWN", "HEAD", "DECAY", "BETA", "MLP", "RATIO")
+                  "ACCUM", "WARMUP", "WARMDOWN", "HEAD", "DECAY", "BETA", "MLP", "RATIO")
 CHOICE_RANK = 1.5  # structural choices: right after the learning rates
 # Among the choices, by a word in their name: the optimizer usually moves a fixed-budget
 # result most, then the nonlinearity and the head's parameters; the rest in file order.
@@ -114,10 +114,13 @@ def structure(k: Known, config: dict[str, Any], leave: str = "") -> dict[str, An
 
 
 def restructured(k: Known) -> list[Candidate]:
-    """Every alternative of a choice measured only on another structure, once a change of
-    structure is kept (a new optimizer or nonlinearity changes which other choices help:
-    the ceiling measured gelu and untied embeddings better on muon, worse on AdamW).
-    They are few, so all of them come right away; the closest to a gain first."""
+    """Choices worth measuring again right away, on the current best: every alternative
+    measured only on another structure, once a change of structure is kept (a new
+    optimizer or nonlinearity changes which other choices help: the ceiling measured gelu
+    and untied embeddings better on muon, worse on AdamW), and every near-miss among the
+    choices once the best has moved at all (a 60-minute session measured muon just short
+    of the bar on a lower learning rate, and never again). They are few, so all of them
+    come before the rest; the closest to a gain first."""
     current = {n: c.value for n, c in k.tunable.items()}
     seen: dict[tuple[str, Any], list[Outcome]] = {}
     for o in k.ledger.outcomes:
@@ -125,19 +128,30 @@ def restructured(k: Known) -> list[Candidate]:
             seen.setdefault(o.key, []).append(o)
     out = []
     for outcomes in seen.values():
-        now = structure(k, current, leave=outcomes[0].name)
-        if any(structure(k, o.start, leave=o.name) == now for o in outcomes):
-            continue  # measured on this structure already
-        last = outcomes[-1]
-        changed = ", ".join(f"{n} {last.start.get(n)!r} -> {v!r}" for n, v in now.items()
-                            if last.start.get(n) != v)
-        out.append((last, Candidate((as_step(last),), (
-            f"on another structure it {last.effect(k.ctx.metric)}; the structure has changed "
-            f"since ({changed}), and with it what this choice does"))))
+        name, last = outcomes[0].name, outcomes[-1]
+        if any(_others(k, o.start, name) == _others(k, current, name) for o in outcomes):
+            continue  # measured on this very best already
+        now = structure(k, current, leave=name)
+        moved = ", ".join(f"{n} {last.start.get(n)!r} -> {v!r}" for n, v in now.items()
+                          if last.start.get(n) != v)
+        if moved and not any(structure(k, o.start, leave=name) == now for o in outcomes):
+            why = (f"on another structure it {last.effect(k.ctx.metric)}; the structure has "
+                   f"changed since ({moved}), and with it what this choice does")
+        elif last.near_miss:
+            why = (f"on an earlier best it {last.effect(k.ctx.metric)}; the best has moved "
+                   "since, and a change of structure often adds to what moved it")
+        else:
+            continue
+        out.append((last, Candidate((as_step(last),), why)))
     rank = {"keep": 0, "discard": 1, "crash": 2}
     out.sort(key=lambda pair: (pair[0].stopped_early, rank.get(pair[0].status, 2),
                                -(pair[0].gain or 0.0)))
     return [candidate for _, candidate in out]
+
+
+def _others(k: Known, config: dict[str, Any], leave: str) -> dict[str, Any]:
+    """The configuration's movable literals but `leave`."""
+    return {n: config.get(n) for n in k.tunable if n != leave}
 
 
 def first_pass(k: Known) -> list[Candidate]:
@@ -254,7 +268,7 @@ def why_explore(name: str, direction: int, budget: int) -> str:
     if words & {"LR"} or "LEARNING_RATE" in name:
         return ("a higher learning rate may converge faster within the fixed "
                 f"{budget}s budget" if up else "a lower learning rate may train more stably")
-    if "BATCH" in words:
+    if words & {"BATCH", "ACCUM"}:
         return ("larger batches give smoother gradients and better hardware use" if up
                 else f"smaller batches give more optimizer steps within {budget}s")
     if words & {"DIM", "EMBD", "WIDTH", "DEPTH", "LAYER", "LAYERS", "HEAD", "HEADS", "MLP"}:

@@ -9,8 +9,9 @@ human's words. In this order (see `ideas`):
   1. momentum: the last kept step worked, so push the same number the same way once
      more, right away (a step too far costs one run, often stopped early; waiting for the
      first pass to end would leave the most promising lever alone for a dozen runs);
-  2. a new structure: once a change of structure is kept (an optimizer, a nonlinearity),
-     every alternative of the other choices measured only on the old one, again;
+  2. choices again: once a change of structure is kept (an optimizer, a nonlinearity),
+     every alternative of the other choices measured only on the old one; once the best
+     has moved at all, every choice that was a near-miss on an earlier best;
   3. first pass: every number in both directions and every alternative of every choice;
      moves that helped in earlier sessions first (in the direction that helped), then the
      ones that usually matter most in a fixed time budget (learning rates, then the
