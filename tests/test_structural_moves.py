@@ -206,9 +206,18 @@ def test_a_structural_near_miss_is_measured_again_once_the_best_moves():
     again = agent.propose(AgentContext(program="", source=source, history=history, n=6))
     assert again.move["name"] == "MATRIX_OPTIMIZER" and again.params["DEPTH"] == 2
     assert "on an earlier best it gained only 0.0030, within the noise" in again.hypothesis
-    history.append(ran(6, again.params, again.move, "discard", -0.002))
+    history.append(ran(6, again.params, again.move, "discard", 0.02))
+    history[-1].confidence = -2.0  # clearly behind now
     nxt = agent.propose(AgentContext(program="", source=source, history=history, n=7))
     assert nxt.move["name"] != "MATRIX_OPTIMIZER"
+    # level with the best (0.3 noise stds behind) comes back too; clearly behind does not
+    history[2].delta_best, history[2].confidence = 0.003, -0.3
+    level = agent.propose(AgentContext(program="", source=source, history=history[:5], n=6))
+    assert level.move["name"] == "MATRIX_OPTIMIZER"
+    assert "on an earlier best it made val_bpb worse by 0.0030" in level.hypothesis
+    history[2].confidence = -1.5
+    behind = agent.propose(AgentContext(program="", source=source, history=history[:5], n=6))
+    assert behind.move["name"] != "MATRIX_OPTIMIZER"
 
 
 def test_a_note_steers_structural_choices_by_name_and_in_words():

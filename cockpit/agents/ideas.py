@@ -29,6 +29,10 @@ CHOICE_RANK = 1.5  # structural choices: right after the learning rates
 CHOICE_WORDS = ("OPTIMIZER", "ACTIVATION", "TIE", "NORM")
 PAIRED_FIRST = 4  # near-misses whose pairs (6) come before each is tried alone again
 TRIPLED = 6  # the strongest near-misses whose triples are tried
+# A choice measured at most this many noise stds behind its best is level with it, and
+# measured again once the best moves: a 60-minute session measured muon 0.3 stds behind on
+# a lower learning rate, and never again.
+LEVEL = -1.0
 WITH_STRUCTURE = 4  # the best numeric moves tried together with each structural choice
 
 
@@ -117,9 +121,9 @@ def restructured(k: Known) -> list[Candidate]:
     """Choices worth measuring again right away, on the current best: every alternative
     measured only on another structure, once a change of structure is kept (a new
     optimizer or nonlinearity changes which other choices help: the ceiling measured gelu
-    and untied embeddings better on muon, worse on AdamW), and every near-miss among the
-    choices once the best has moved at all (a 60-minute session measured muon just short
-    of the bar on a lower learning rate, and never again). They are few, so all of them
+    and untied embeddings better on muon, worse on AdamW), and every choice that was a
+    near-miss or level with the best (see LEVEL) once the best has moved at all. They are
+    few, so all of them
     come before the rest; the closest to a gain first."""
     current = {n: c.value for n, c in k.tunable.items()}
     seen: dict[tuple[str, Any], list[Outcome]] = {}
@@ -137,7 +141,7 @@ def restructured(k: Known) -> list[Candidate]:
         if moved and not any(structure(k, o.start, leave=name) == now for o in outcomes):
             why = (f"on another structure it {last.effect(k.ctx.metric)}; the structure has "
                    f"changed since ({moved}), and with it what this choice does")
-        elif last.near_miss:
+        elif last.near_miss or level(last):
             why = (f"on an earlier best it {last.effect(k.ctx.metric)}; the best has moved "
                    "since, and a change of structure often adds to what moved it")
         else:
@@ -147,6 +151,13 @@ def restructured(k: Known) -> list[Candidate]:
     out.sort(key=lambda pair: (pair[0].stopped_early, rank.get(pair[0].status, 2),
                                -(pair[0].gain or 0.0)))
     return [candidate for _, candidate in out]
+
+
+def level(o: Outcome) -> bool:
+    """A finished run no further behind its best than LEVEL noise: within the noise both
+    ways, so a moved best may tip it."""
+    return (o.status == "discard" and not o.stopped_early and o.confidence is not None
+            and o.confidence > LEVEL)
 
 
 def _others(k: Known, config: dict[str, Any], leave: str) -> dict[str, Any]:
