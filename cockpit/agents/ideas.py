@@ -123,8 +123,7 @@ def restructured(k: Known) -> list[Candidate]:
     optimizer or nonlinearity changes which other choices help: the ceiling measured gelu
     and untied embeddings better on muon, worse on AdamW), and every choice that was a
     near-miss or level with the best (see LEVEL) once the best has moved at all. They are
-    few, so all of them
-    come before the rest; the closest to a gain first."""
+    few, so all of them come before the rest; the closest to a gain first."""
     current = {n: c.value for n, c in k.tunable.items()}
     seen: dict[tuple[str, Any], list[Outcome]] = {}
     for o in k.ledger.outcomes:
