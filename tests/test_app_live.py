@@ -270,7 +270,10 @@ def test_quit_and_stop(tmp_path):
 
     async def scenario(pilot):
         await wait_for(pilot, lambda: in_flight(app), what="the run")
-        await pilot.press("q", "s")
+        app.main.query_one("#program-text").focus()  # a read-only editor lets q through
+        await pilot.press("q")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("s")
         await pilot.pause(0.1)
 
     run(scenario, app)

@@ -145,17 +145,22 @@ def test_the_optimizer_is_the_first_choice_tried():
 
 def test_a_kept_change_of_structure_tries_the_other_choices_again_on_it():
     """gelu, untied and swiglu measured on AdamW; muon kept: they are new configurations
-    on muon, and come before the rest of the first pass, the closest to a gain first."""
+    on muon, and come before the rest of the first pass, the closest to a gain first;
+    N_KV_HEADS 1, clearly behind on AdamW, and QK_NORM off, stopped early, wait."""
     agent = TuneAgent()
     history = [Experiment(n=1, description="baseline", status="keep", metric=1.0)]
-    on_adamw = {("ACTIVATION", "gelu"): 0.004, ("TIE_EMBEDDINGS", False): -0.002,
-                ("ACTIVATION", "swiglu"): -0.05}
-    for n, ((name, new), gain) in enumerate(on_adamw.items(), start=2):
+    on_adamw = {("ACTIVATION", "gelu"): (0.004, 0.8), ("TIE_EMBEDDINGS", False): (-0.002, -0.4),
+                ("N_KV_HEADS", 1): (-0.02, -4.0), ("QK_NORM", False): (None, None),
+                ("ACTIVATION", "swiglu"): (-0.05, None)}
+    for n, ((name, new), (gain, confidence)) in enumerate(on_adamw.items(), start=2):
         old = read_literals(TRAIN)[name].value
         params = {**{k: c.value for k, c in read_literals(TRAIN).items()}, name: new}
         history.append(Experiment(n=n, description=f"{name} -> {new}", params=params,
                                   move={"name": name, "direction": 0, "old": old, "new": new},
-                                  status="discard", metric=1.0 - gain, delta_best=-gain))
+                                  status="discard", metric=1.0 - (gain or -0.1),
+                                  delta_best=None if gain is None else -gain,
+                                  confidence=confidence,
+                                  early_stop=None if gain is not None else {"at": 0.25}))
     muon = configured(TRAIN, {"MATRIX_OPTIMIZER": "muon"})
     params = {k: c.value for k, c in read_literals(muon).items()}
     history.append(Experiment(n=5, description="muon", params=params, status="keep",
@@ -163,19 +168,21 @@ def test_a_kept_change_of_structure_tries_the_other_choices_again_on_it():
                               move={"name": "MATRIX_OPTIMIZER", "direction": 0,
                                     "old": "adamw", "new": "muon"}))
     again = []
-    for n in range(6, 9):
+    for n in range(8, 11):
         p = agent.propose(AgentContext(program="", source=muon, history=history, n=n))
         again.append((p.move["name"], p.move["new"]))
         assert p.params["MATRIX_OPTIMIZER"] == "muon"
         history.append(Experiment(n=n, description=p.description, params=p.params,
                                   move=p.move, status="discard", metric=0.96, delta_best=0.01))
+    # swiglu finished before the noise was known: not clearly behind
     assert again == [("ACTIVATION", "gelu"), ("TIE_EMBEDDINGS", False), ("ACTIVATION", "swiglu")]
     assert "the structure has changed since (MATRIX_OPTIMIZER 'adamw' -> 'muon')" in \
-        agent.propose(AgentContext(program="", source=muon, history=history[:6],
-                                   n=6)).hypothesis
-    # measured on muon now: the first pass goes on
-    nxt = agent.propose(AgentContext(program="", source=muon, history=history, n=9))
-    assert (nxt.move["name"], nxt.move.get("new")) not in set(again)
+        agent.propose(AgentContext(program="", source=muon, history=history[:8],
+                                   n=8)).hypothesis
+    # measured on muon now: the first pass goes on, and the two behind are not first in it
+    nxt = agent.propose(AgentContext(program="", source=muon, history=history, n=11))
+    assert (nxt.move["name"], nxt.move.get("new")) not in {*again, ("N_KV_HEADS", 1),
+                                                             ("QK_NORM", False)}
 
 
 def test_a_structural_near_miss_is_measured_again_once_the_best_moves():
@@ -218,6 +225,73 @@ def test_a_structural_near_miss_is_measured_again_once_the_best_moves():
     history[2].confidence = -1.5
     behind = agent.propose(AgentContext(program="", source=source, history=history[:5], n=6))
     assert behind.move["name"] != "MATRIX_OPTIMIZER"
+
+
+def choice_run(n, params, name, old, new, delta, confidence, status="discard"):
+    return Experiment(n=n, description=name, params={**params, name: new}, status=status,
+                      move={"name": name, "direction": 0, "old": old, "new": new},
+                      metric=1.0 + delta, delta_best=delta, confidence=confidence)
+
+
+def test_one_choice_is_measured_again_per_best_that_moved_by_numbers():
+    """Three choices level on the baseline; DEPTH 4 -> 2 kept, the step further missed:
+    the closest of the three comes back on the new best, the other two wait for the next
+    best instead of holding the first pass back."""
+    agent = TuneAgent()
+    base = {k: c.value for k, c in read_literals(TRAIN).items()}
+    history = [Experiment(n=1, description="baseline", status="keep", metric=1.0),
+               choice_run(2, base, "TIE_EMBEDDINGS", True, False, 0.001, -0.2),
+               choice_run(3, base, "QK_NORM", True, False, -0.002, 0.4),
+               choice_run(4, base, "ACTIVATION", "relu2", "gelu", 0.003, -0.6),
+               Experiment(n=5, description="DEPTH", params={**base, "DEPTH": 2},
+                          status="keep", metric=0.97, delta_best=-0.03, confidence=5.0,
+                          move={"name": "DEPTH", "direction": -1, "factor": 2.0, "old": 4,
+                                "new": 2}),
+               Experiment(n=6, description="DEPTH", params={**base, "DEPTH": 1},
+                          status="discard", metric=0.98, delta_best=0.01, confidence=-3.0,
+                          move={"name": "DEPTH", "direction": -1, "factor": 2.0, "old": 2,
+                                "new": 1})]
+    source = configured(TRAIN, {"DEPTH": 2})
+    again = agent.propose(AgentContext(program="", source=source, history=history, n=7))
+    assert (again.move["name"], again.params["DEPTH"]) == ("QK_NORM", 2)
+    assert "on an earlier best it gained only 0.0020" in again.hypothesis
+    history.append(Experiment(n=7, description="QK_NORM", params=again.params,
+                              move=again.move, status="discard", metric=0.975,
+                              delta_best=0.005, confidence=-0.5))
+    nxt = agent.propose(AgentContext(program="", source=source, history=history, n=8))
+    assert nxt.move["name"] not in ("TIE_EMBEDDINGS", "ACTIVATION")
+    assert "first pass" in nxt.hypothesis
+
+
+def test_an_optimizer_level_on_a_tuned_learning_rate_is_tried_on_the_rate_before():
+    """LEARNING_RATE 1e-2 -> 5e-3 kept on AdamW; muon level on 5e-3: muon with 1e-2 next,
+    once; an optimizer clearly behind is not."""
+    agent = TuneAgent()
+    base = {k: c.value for k, c in read_literals(TRAIN).items()}
+    lower = {**base, "LEARNING_RATE": 5e-3}
+    history = [Experiment(n=1, description="baseline", status="keep", metric=1.0),
+               Experiment(n=2, description="LR", params=lower, status="keep", metric=0.97,
+                          delta_best=-0.03, confidence=5.0,
+                          move={"name": "LEARNING_RATE", "direction": -1, "factor": 2.0,
+                                "old": 1e-2, "new": 5e-3}),
+               Experiment(n=3, description="LR", params={**base, "LEARNING_RATE": 2.5e-3},
+                          status="discard", metric=0.98, delta_best=0.01, confidence=-3.0,
+                          move={"name": "LEARNING_RATE", "direction": -1, "factor": 2.0,
+                                "old": 5e-3, "new": 2.5e-3}),
+               choice_run(4, lower, "MATRIX_OPTIMIZER", "adamw", "muon", 0.001, -0.3)]
+    source = configured(TRAIN, {"LEARNING_RATE": 5e-3})
+    paired = agent.propose(AgentContext(program="", source=source, history=history, n=5))
+    assert paired.params["MATRIX_OPTIMIZER"] == "muon" and paired.params["LEARNING_RATE"] == 1e-2
+    assert paired.description == 'MATRIX_OPTIMIZER "adamw" -> "muon", LEARNING_RATE 5e-3 -> 1e-2'
+    assert "was tuned to 'adamw'" in paired.hypothesis
+    history.append(Experiment(n=5, description=paired.description, params=paired.params,
+                              move=paired.move, status="discard", metric=0.975,
+                              delta_best=0.005, confidence=-0.5))
+    nxt = agent.propose(AgentContext(program="", source=source, history=history, n=6))
+    assert nxt.params["MATRIX_OPTIMIZER"] == "adamw"
+    history[3].confidence = -2.5
+    behind = agent.propose(AgentContext(program="", source=source, history=history[:4], n=5))
+    assert behind.params["MATRIX_OPTIMIZER"] == "adamw"
 
 
 def test_a_note_steers_structural_choices_by_name_and_in_words():

@@ -118,38 +118,85 @@ def structure(k: Known, config: dict[str, Any], leave: str = "") -> dict[str, An
 
 
 def restructured(k: Known) -> list[Candidate]:
-    """Choices worth measuring again right away, on the current best: every alternative
-    measured only on another structure, once a change of structure is kept (a new
-    optimizer or nonlinearity changes which other choices help: the ceiling measured gelu
-    and untied embeddings better on muon, worse on AdamW), and every choice that was a
-    near-miss or level with the best (see LEVEL) once the best has moved at all. They are
-    few, so all of them come before the rest; the closest to a gain first."""
+    """Choices worth measuring again right away, on the current best, when they came out
+    level with their best or better (see `close`): every such alternative measured only on
+    another structure, once a change of structure is kept (a new optimizer or nonlinearity
+    changes which other choices help: the ceiling measured gelu and untied embeddings better
+    on muon, worse on AdamW), and one such choice measured on an earlier best of this
+    structure, once the best has moved by numbers. A choice clearly behind stays for the
+    later passes: measured again on every new structure, they took a quarter of a
+    60-minute session's runs and none came out ahead. The closest to a gain first."""
     current = {n: c.value for n, c in k.tunable.items()}
     seen: dict[tuple[str, Any], list[Outcome]] = {}
     for o in k.ledger.outcomes:
         if o.direction == 0 and o.name in k.tunable and o.new != current[o.name]:
             seen.setdefault(o.key, []).append(o)
-    out = []
+    moved_structure, moved_numbers = [], []
     for outcomes in seen.values():
         name, last = outcomes[0].name, outcomes[-1]
         if any(_others(k, o.start, name) == _others(k, current, name) for o in outcomes):
             continue  # measured on this very best already
+        if not close(last):
+            continue
         now = structure(k, current, leave=name)
         moved = ", ".join(f"{n} {last.start.get(n)!r} -> {v!r}" for n, v in now.items()
                           if last.start.get(n) != v)
         if moved and not any(structure(k, o.start, leave=name) == now for o in outcomes):
-            why = (f"on another structure it {last.effect(k.ctx.metric)}; the structure has "
-                   f"changed since ({moved}), and with it what this choice does")
-        elif last.near_miss or level(last):
-            why = (f"on an earlier best it {last.effect(k.ctx.metric)}; the best has moved "
-                   "since, and a change of structure often adds to what moved it")
+            moved_structure.append((last, Candidate((as_step(last),), (
+                f"on another structure it {last.effect(k.ctx.metric)}; the structure has "
+                f"changed since ({moved}), and with it what this choice does"))))
         else:
+            moved_numbers.append((last, Candidate((as_step(last),), (
+                f"on an earlier best it {last.effect(k.ctx.metric)}; the best has moved "
+                "since, and a change of structure often adds to what moved it"))))
+    one = [] if _retried_here(k, current) else _closest(moved_numbers)[:1]
+    return _closest(moved_structure) + one
+
+
+def retuned(k: Known) -> list[Candidate]:
+    """An optimizer level with the best or better on it, with the learning rate it had
+    before the last kept learning-rate step: that step was tuned to the old optimizer (two
+    60-minute sessions kept LEARNING_RATE 1e-2 -> 5e-3 on AdamW, then measured muon level
+    on 5e-3; the ceiling measured muon ahead on 1e-2). One run per optimizer and best."""
+    current = {n: c.value for n, c in k.tunable.items()}
+    rates = _last_kept_steps(k, current, lambda n: k.priority(n) < 2)[-1:]
+    out = []
+    for o in k.ledger.outcomes:
+        if (o.direction == 0 and "OPTIMIZER" in o.name.split("_") and close(o)
+                and o.new != current.get(o.name)
+                and _others(k, o.start, o.name) == _others(k, current, o.name)):
+            out += [Candidate((as_step(o), Step(r.name, -r.direction, r.factor)), (
+                f"on this best {o.name} {o.new!r} {o.effect(k.ctx.metric)}; the last kept "
+                f"step of {r.name} ({r.old:g} -> {r.new:g}) was tuned to {o.old!r}, so "
+                f"{o.new!r} with {r.name} back at {r.old:g}")) for r in rates]
+    return out
+
+
+def _last_kept_steps(k: Known, current: dict[str, Any],
+                     which: Callable[[str], bool]) -> list[Outcome]:
+    """The kept steps that brought the numbers `which` accepts to their current values,
+    the latest last."""
+    return [o for o in k.ledger.outcomes if o.helped and o.direction and o.name in current
+            and which(o.name) and current[o.name] == o.new]
+
+
+def _retried_here(k: Known, current: dict[str, Any]) -> bool:
+    """Whether a choice measured on an earlier best was measured again on this one."""
+    first: dict[tuple[str, Any], Outcome] = {}
+    for o in k.ledger.outcomes:
+        if o.direction != 0:
             continue
-        out.append((last, Candidate((as_step(last),), why)))
+        earlier = first.setdefault(o.key, o)
+        if earlier is not o and _others(k, o.start, o.name) == _others(k, current, o.name):
+            return True
+    return False
+
+
+def _closest(pairs: list[tuple[Outcome, Candidate]]) -> list[Candidate]:
     rank = {"keep": 0, "discard": 1, "crash": 2}
-    out.sort(key=lambda pair: (pair[0].stopped_early, rank.get(pair[0].status, 2),
-                               -(pair[0].gain or 0.0)))
-    return [candidate for _, candidate in out]
+    pairs = sorted(pairs, key=lambda pair: (pair[0].stopped_early, rank.get(pair[0].status, 2),
+                                            -(pair[0].gain or 0.0)))
+    return [candidate for _, candidate in pairs]
 
 
 def level(o: Outcome) -> bool:
@@ -157,6 +204,13 @@ def level(o: Outcome) -> bool:
     ways, so a moved best may tip it."""
     return (o.status == "discard" and not o.stopped_early and o.confidence is not None
             and o.confidence > LEVEL)
+
+
+def close(o: Outcome) -> bool:
+    """A near-miss, level with its best, or finished before the noise was known: not
+    clearly behind."""
+    unknown = o.status == "discard" and not o.stopped_early and o.confidence is None
+    return o.near_miss or level(o) or unknown
 
 
 def _others(k: Known, config: dict[str, Any], leave: str) -> dict[str, Any]:

@@ -9,9 +9,11 @@ human's words. In this order (see `ideas`):
   1. momentum: the last kept step worked, so push the same number the same way once
      more, right away (a step too far costs one run, often stopped early; waiting for the
      first pass to end would leave the most promising lever alone for a dozen runs);
-  2. choices again: once a change of structure is kept (an optimizer, a nonlinearity),
-     every alternative of the other choices measured only on the old one; once the best
-     has moved at all, every choice that was a near-miss on an earlier best;
+  2. choices again, those that came out level with their best or better: once a change
+     of structure is kept (an optimizer, a nonlinearity), every alternative of the other
+     choices measured only on the old one; once the best has moved by numbers, the
+     closest one measured on an earlier best; and an optimizer level on this best, with
+     the learning rate it had before the last kept learning-rate step;
   3. first pass: every number in both directions and every alternative of every choice;
      moves that helped in earlier sessions first (in the direction that helped), then the
      ones that usually matter most in a fixed time budget (learning rates, then the
@@ -89,8 +91,9 @@ class TuneAgent:
     def _ranked(k: Known) -> list[Candidate]:
         """Every candidate, best first: the phases in order, the levers the human asked for
         ahead of the rest, the ones to leave alone gone."""
-        candidates = [*ideas.momentum(k), *ideas.restructured(k), *ideas.first_pass(k),
-                      *ideas.near_misses(k), *ideas.finer(k, FACTORS[1:]), *ideas.again(k),
+        candidates = [*ideas.momentum(k), *ideas.restructured(k), *ideas.retuned(k),
+                      *ideas.first_pass(k), *ideas.near_misses(k),
+                      *ideas.finer(k, FACTORS[1:]), *ideas.again(k),
                       *ideas.finer(k, (FINEST,)), *ideas.triples(k),
                       *ideas.structure_with_numbers(k), *ideas.measured_pairs(k)]
         candidates = [c for c in candidates if all(k.steering.allows(s.name) for s in c.steps)]
