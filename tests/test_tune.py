@@ -171,6 +171,29 @@ def test_momentum_goes_on_while_it_keeps_and_stops_at_the_first_miss():
     assert after.move["name"] != "LEARNING_RATE" and after.move["factor"] == 2.0
 
 
+def test_momentum_stopped_early_once_is_not_taken_again_on_another_line():
+    """LEARNING_RATE up kept, the step further stopped early; on a line from a near-miss
+    of WEIGHT_DECAY the same step is no momentum (it came out level before: it would be)."""
+    agent = TuneAgent()
+    up = agent.propose(ctx([baseline()]))
+    history = [baseline(), experiment(2, up, "keep", -0.05)]
+    further = agent.propose(ctx(history, source=up.source))
+    assert "further on" in further.hypothesis
+    history.append(experiment(3, further, "discard", None, early_stop={"at": 0.25}))
+    decay = up.source.replace("WEIGHT_DECAY = 0.1", "WEIGHT_DECAY = 0.05")
+    history.append(Experiment(n=4, description="WEIGHT_DECAY 0.1 -> 0.05",
+                              params={**up.params, "WEIGHT_DECAY": 0.05}, status="discard",
+                              metric=0.95, delta_best=-0.001, confidence=0.3,
+                              move={"name": "WEIGHT_DECAY", "direction": -1, "factor": 2.0,
+                                    "old": 0.1, "new": 0.05}))
+    on_line = agent.propose(ctx(history, source=decay))
+    assert "further on" not in on_line.hypothesis
+    history[2].early_stop, history[2].delta_best, history[2].confidence = None, 0.001, -0.2
+    history[2].metric = 0.951
+    level = agent.propose(ctx(history, source=decay))
+    assert "further on" in level.hypothesis and level.params["WEIGHT_DECAY"] == 0.05
+
+
 def test_depth_is_reached_early():
     names = [p.move["name"] for p in all_discarded(TuneAgent(), [baseline()])[:6]]
     assert "DEPTH" in names[:4] and names[:2] == ["LEARNING_RATE", "LEARNING_RATE"]
