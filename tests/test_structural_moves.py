@@ -261,6 +261,24 @@ def test_one_choice_is_measured_again_per_best_that_moved_by_numbers():
     nxt = agent.propose(AgentContext(program="", source=source, history=history, n=8))
     assert nxt.move["name"] not in ("TIE_EMBEDDINGS", "ACTIVATION")
     assert "first pass" in nxt.hypothesis
+    # the next best moved by numbers brings the next closest
+    history.append(Experiment(n=8, description="WEIGHT_DECAY", status="keep", metric=0.95,
+                              params={**base, "DEPTH": 2, "WEIGHT_DECAY": 0.2},
+                              delta_best=-0.02, confidence=4.0,
+                              move={"name": "WEIGHT_DECAY", "direction": 1, "factor": 2.0,
+                                    "old": 0.1, "new": 0.2}))
+    history.append(Experiment(n=9, description="WEIGHT_DECAY", status="discard", metric=0.96,
+                              params={**base, "DEPTH": 2, "WEIGHT_DECAY": 0.4},
+                              delta_best=0.01, confidence=-3.0,
+                              move={"name": "WEIGHT_DECAY", "direction": 1, "factor": 2.0,
+                                    "old": 0.2, "new": 0.4}))
+    source = configured(source, {"WEIGHT_DECAY": 0.2})
+    following = agent.propose(AgentContext(program="", source=source, history=history, n=10))
+    assert following.move["name"] == "TIE_EMBEDDINGS"
+    # one the human asked to leave alone gives its turn to the next
+    steered = agent.propose(AgentContext(program="", source=source, history=history, n=10,
+                                         notes=["leave TIE_EMBEDDINGS alone"]))
+    assert steered.move["name"] == "ACTIVATION"
 
 
 def test_an_optimizer_level_on_a_tuned_learning_rate_is_tried_on_the_rate_before():
@@ -292,6 +310,34 @@ def test_an_optimizer_level_on_a_tuned_learning_rate_is_tried_on_the_rate_before
     history[3].confidence = -2.5
     behind = agent.propose(AgentContext(program="", source=source, history=history[:4], n=5))
     assert behind.params["MATRIX_OPTIMIZER"] == "adamw"
+
+
+def test_a_learning_rate_tuned_on_another_optimizer_is_not_undone_for_this_one():
+    """LEARNING_RATE 5e-3 kept on AdamW, then muon, then DEPTH 2: AdamW level on that best
+    is no reason to go back to 1e-2 (the step was tuned to AdamW, not to muon)."""
+    agent = TuneAgent()
+    base = {k: c.value for k, c in read_literals(TRAIN).items()}
+    lower = {**base, "LEARNING_RATE": 5e-3}
+    muon = {**lower, "MATRIX_OPTIMIZER": "muon"}
+
+    def depth(n, old, new, status, delta, confidence):
+        return Experiment(n=n, description="DEPTH", params={**muon, "DEPTH": new},
+                          status=status, metric=1.0 + delta, delta_best=delta,
+                          confidence=confidence, move={"name": "DEPTH", "direction": -1,
+                                                       "factor": 2.0, "old": old, "new": new})
+
+    history = [Experiment(n=1, description="baseline", status="keep", metric=1.0),
+               Experiment(n=2, description="LR", params=lower, status="keep", metric=0.97,
+                          delta_best=-0.03, confidence=5.0,
+                          move={"name": "LEARNING_RATE", "direction": -1, "factor": 2.0,
+                                "old": 1e-2, "new": 5e-3}),
+               choice_run(3, lower, "MATRIX_OPTIMIZER", "adamw", "muon", -0.03, 5.0, "keep"),
+               depth(4, 4, 2, "keep", -0.03, 5.0), depth(5, 2, 1, "discard", 0.03, -3.0),
+               choice_run(6, {**muon, "DEPTH": 2}, "MATRIX_OPTIMIZER", "muon", "adamw", 0.001,
+                          -0.3)]
+    source = configured(TRAIN, {"LEARNING_RATE": 5e-3, "MATRIX_OPTIMIZER": "muon", "DEPTH": 2})
+    nxt = agent.propose(AgentContext(program="", source=source, history=history, n=7))
+    assert "first pass" in nxt.hypothesis and nxt.params["MATRIX_OPTIMIZER"] == "muon"
 
 
 def test_a_note_steers_structural_choices_by_name_and_in_words():

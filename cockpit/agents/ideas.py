@@ -13,7 +13,7 @@ from typing import Any
 
 from cockpit.agents.base import AgentContext
 from cockpit.agents.ledger import Ledger, Outcome
-from cockpit.agents.moves import Constant, Step
+from cockpit.agents.moves import Constant, Step, read_literals
 from cockpit.agents.steering import Steering
 
 FACTORS = (2.0, math.sqrt(2.0), 2 ** 0.25)  # coarse first, then finer around the best
@@ -25,15 +25,15 @@ PRIORITY_WORDS = ("LR", "LEARNING_RATE", "DEPTH", "LAYER", "DIM", "EMBD", "WIDTH
                   "ACCUM", "WARMUP", "WARMDOWN", "HEAD", "DECAY", "BETA", "MLP", "RATIO")
 # Structural choices: after the learning rates and the depth (every 60-minute session kept
 # DEPTH 4 -> 2 -> 1; tried after nine choices, it landed in the second quarter of the hour).
-CHOICE_RANK = 2.5
+CHOICE_RANK = 3.5
 # Among the choices, by a word in their name: the optimizer usually moves a fixed-budget
 # result most, then the nonlinearity and the head's parameters; the rest in file order.
 CHOICE_WORDS = ("OPTIMIZER", "ACTIVATION", "TIE", "NORM")
 PAIRED_FIRST = 4  # near-misses whose pairs (6) come before each is tried alone again
 TRIPLED = 6  # the strongest near-misses whose triples are tried
-# A choice measured at most this many noise stds behind its best is level with it, and
-# measured again once the best moves: a 60-minute session measured muon 0.3 stds behind on
-# a lower learning rate, and never again.
+# A choice measured less than this many noise stds behind its best is level with it, and
+# may be measured again on a later best (see restructured): a 60-minute session measured
+# muon 0.3 stds behind on a lower learning rate, and never again.
 LEVEL = -1.0
 WITH_STRUCTURE = 4  # the best numeric moves tried together with each structural choice
 
@@ -104,9 +104,9 @@ def as_step(o: Outcome) -> Step:
 
 
 def momentum(k: Known) -> list[Candidate]:
-    """The last kept step once more, from the current best; again on a later best only
-    while the steps after it came out level or better (a step clearly behind or stopped
-    early once stays so on a new line that differs in another number)."""
+    """The last kept step once more, from the current best; on a later best again only
+    while that step, each time it was taken since, came out level or better (one clearly
+    behind or stopped early stays so on a new line that differs in another number)."""
     outcomes = k.ledger.outcomes
     kept = [i for i, o in enumerate(outcomes) if o.helped and o.direction and o.name in k.tunable]
     if not kept:
@@ -157,22 +157,24 @@ def restructured(k: Known) -> list[Candidate]:
             moved_numbers.append((last, Candidate((as_step(last),), (
                 f"on an earlier best it {last.effect(k.ctx.metric)}; the best has moved "
                 "since, and a change of structure often adds to what moved it"))))
-    one = [] if _retried_here(k, current) else _closest(moved_numbers)[:1]
-    return _closest(moved_structure) + one
+    runnable = [c for c in _closest(moved_numbers) if _runnable(k, c.steps[0])]
+    return _closest(moved_structure) + ([] if _retried_here(k, current) else runnable[:1])
 
 
 def retuned(k: Known) -> list[Candidate]:
-    """An optimizer level with the best or better on it, with the learning rate it had
-    before the last kept learning-rate step: that step was tuned to the old optimizer (two
+    """An optimizer level with the best or better on it, with each learning rate as it was
+    before its last kept step on the current optimizer: that step was tuned to it (two
     60-minute sessions kept LEARNING_RATE 1e-2 -> 5e-3 on AdamW, then measured muon level
-    on 5e-3; the ceiling measured muon ahead on 1e-2). One run per optimizer and best."""
+    on 5e-3; the ceiling measured muon ahead on 1e-2). One run per optimizer, rate and
+    best, the latest kept rate first."""
     current = {n: c.value for n, c in k.tunable.items()}
-    rates = _last_kept_steps(k, current, lambda n: k.priority(n) < 2)[-1:]
+    kept = _last_kept_steps(k, current, _learning_rate)[::-1]
     out = []
     for o in k.ledger.outcomes:
         if (o.direction == 0 and "OPTIMIZER" in o.name.split("_") and close(o)
                 and o.new != current.get(o.name)
                 and _others(k, o.start, o.name) == _others(k, current, o.name)):
+            rates = [r for r in kept if r.start.get(o.name) == o.old]
             out += [Candidate((as_step(o), Step(r.name, -r.direction, r.factor)), (
                 f"on this best {o.name} {o.new!r} {o.effect(k.ctx.metric)}; the last kept "
                 f"step of {r.name} ({r.old:g} -> {r.new:g}) was tuned to {o.old!r}, so "
@@ -183,9 +185,21 @@ def retuned(k: Known) -> list[Candidate]:
 def _last_kept_steps(k: Known, current: dict[str, Any],
                      which: Callable[[str], bool]) -> list[Outcome]:
     """The kept steps that brought the numbers `which` accepts to their current values,
-    the latest last."""
+    the latest last (a number kept twice: both steps)."""
     return [o for o in k.ledger.outcomes if o.helped and o.direction and o.name in current
             and which(o.name) and current[o.name] == o.new]
+
+
+def _learning_rate(name: str) -> bool:
+    return name.endswith("LR") or "LEARNING_RATE" in name
+
+
+def _runnable(k: Known, s: Step) -> bool:
+    """Whether a choice's step may run on the current best: allowed by the human's words,
+    and its configuration not run, rejected or measured before."""
+    params = {n: c.value for n, c in read_literals(k.ctx.source).items()}
+    return k.steering.allows(s.name) and not k.ledger.blocked({**params, s.name: s.to},
+                                                              [s.name], k.steering)
 
 
 def _retried_here(k: Known, current: dict[str, Any]) -> bool:
@@ -215,10 +229,10 @@ def level(o: Outcome) -> bool:
 
 
 def close(o: Outcome) -> bool:
-    """A near-miss, level with its best, or finished before the noise was known: not
-    clearly behind."""
+    """Kept, a near-miss, level with its best, or finished before the noise was known:
+    not clearly behind."""
     unknown = o.status == "discard" and not o.stopped_early and o.confidence is None
-    return o.near_miss or level(o) or unknown
+    return o.helped or o.near_miss or level(o) or unknown
 
 
 def _others(k: Known, config: dict[str, Any], leave: str) -> dict[str, Any]:
