@@ -527,7 +527,7 @@ def test_stopping_during_the_baseline_is_a_stop_not_a_broken_setup(tmp_path):
     threading.Timer(1.5, coordinator.interrupt).start()
     ending = coordinator.run(3)
     assert ending.why.startswith("stopped") and ending.code == 0
-    assert results_rows(ws)[0][3] == "crash"
+    assert results_rows(ws)[0][3:] == ["crash", "baseline (stopped by the human)"]
     assert coordinator.state.experiments[0].reason == "stopped by the human"
 
 

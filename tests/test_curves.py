@@ -251,7 +251,7 @@ def test_a_run_stopped_early_has_its_own_mark_and_legend_not_a_discards():
     points = [Point(1, 1.30, "keep"), Point(2, 1.31, "discard"), Point(3, None, "discard"),
               Point(4, None, "crash"), Point(5, 1.28, "keep")]
     lines, key = chart_lines(points)
-    assert "◇stopped" in key and "○discard" in key and "xcrash" in key
+    assert "◇ stopped" in key and "○ discard" in key and "x crash" in key
     text = "\n".join(lines)
     assert text.count("◇") == 1 and text.count("○") == 1  # #3 is not drawn as a discard
     top = next(line for line in lines if "◇" in line)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cockpit.domain.causes import NOT_THE_IDEAS_FAULT
 from cockpit.domain.errors import CockpitError
 from cockpit.domain.lines import line_branch
 from cockpit.domain.measured import floor_kind, measured_label
@@ -63,6 +64,8 @@ def tsv_row(exp: Experiment) -> str:
     description = line_prefix(exp) + " ".join(exp.description.split())  # one line, no tabs
     if exp.early_stop:  # no metric was measured: say why the cell reads 0
         description += f" (stopped early at {exp.early_stop['progress']:.0f}%)"
+    elif exp.status == "crash" and exp.cause in NOT_THE_IDEAS_FAULT and exp.reason:
+        description += f" ({exp.reason})"  # the reference's column says crash; not the idea's
     commit = short(exp.commit or "0" * 7)
     return f"{commit}\t{metric:.6f}\t{memory:.1f}\t{exp.status}\t{description}\n"
 

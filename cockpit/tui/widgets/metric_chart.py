@@ -273,16 +273,16 @@ class MetricChart(PlotPane):
         for kind, (color, marker) in MARKS.items():
             if kind in kinds:
                 key.append(marker, style=color)
-                key.append(f"{kind} ")
+                key.append(f" {kind}  ")  # the marker apart: "x crash", never "xcrash"
         if any(p.status == "keep" for p in self.points):
             key.append("⣀", style=BEST_COLOR)
-            key.append("best ")
+            key.append(" best  ")
         if self.bar is not None:
             key.append("─", style=BAR_COLOR)
-            key.append("bar ")
+            key.append(" bar  ")
             if self.band:
                 key.append("┈", style=BAND_COLOR)
-                key.append(f"±{self.band:.4g}" + (" off axis " if self._band_cut else " "))
+                key.append(f" ±{self.band:.4g}" + (" off axis  " if self._band_cut else "  "))
         if len({p.worker for p in self.points}) > 1:
             key.append("colour: worker", style="dim")
         return key
