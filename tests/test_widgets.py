@@ -268,7 +268,7 @@ def test_panes_stay_usable_at_80x24(tmp_path):
         await pilot.press("4")
         await pilot.pause(0.2)
         chart = app.main.query_one(MetricChart)
-        assert chart.region.height >= 18 and "●keep" in screen_text(app)
+        assert chart.region.height >= 18 and "● keep" in screen_text(app)
 
     run(app, scenario, size=(80, 24))
 
@@ -561,7 +561,7 @@ def test_a_chart_with_nothing_measured_draws_no_made_up_axis():
         drawn = "\n".join(region_text(app, plot.region))
         assert "x" not in drawn and "1.0" not in drawn and "┤" not in drawn
         assert str(chart.query_one("#chart-key").render()).startswith(
-            "no val_bpb measured yet: xcrash")
+            "no val_bpb measured yet: x crash")
         chart.set_points([Point(1, None, "crash"), Point(2, 1.5, "keep")])
         await pilot.pause()
         assert "┤" in "\n".join(region_text(app, plot.region))
