@@ -531,6 +531,17 @@ def test_stopping_during_the_baseline_is_a_stop_not_a_broken_setup(tmp_path):
     assert coordinator.state.experiments[0].reason == "stopped by the human"
 
 
+def test_a_row_says_why_a_run_has_no_result_and_stays_one_row_of_five_columns():
+    from cockpit.domain.causes import SESSION_ENDED
+    from cockpit.domain.state import Experiment
+    from cockpit.workspace.records import tsv_row
+    exp = Experiment(n=3, description="DEPTH 4 -> 2", status="crash", commit="a" * 40,
+                     cause=SESSION_ENDED, reason="ended with the session:\tkilled\nat 3%")
+    row = tsv_row(exp)
+    assert row.count("\n") == 1 and row.rstrip("\n").split("\t")[3:] == [
+        "crash", "DEPTH 4 -> 2 (ended with the session: killed at 3%)"]
+
+
 @pytest.mark.slow
 def test_two_workers_run_at_once_and_share_the_best(tmp_path):
     pinned = FAKE_TRAIN.replace(

@@ -65,7 +65,7 @@ def tsv_row(exp: Experiment) -> str:
     if exp.early_stop:  # no metric was measured: say why the cell reads 0
         description += f" (stopped early at {exp.early_stop['progress']:.0f}%)"
     elif exp.status == "crash" and exp.cause in NOT_THE_IDEAS_FAULT and exp.reason:
-        description += f" ({exp.reason})"  # the reference's column says crash; not the idea's
+        description += f" ({' '.join(exp.reason.split())})"  # crash in the reference's words
     commit = short(exp.commit or "0" * 7)
     return f"{commit}\t{metric:.6f}\t{memory:.1f}\t{exp.status}\t{description}\n"
 
