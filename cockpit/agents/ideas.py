@@ -53,6 +53,10 @@ class Known:
     ledger: Ledger
     steering: Steering
 
+    def current(self) -> dict[str, Any]:
+        """The movable literals' values in the best this proposal builds on."""
+        return {n: c.value for n, c in self.tunable.items()}
+
     def numbers(self) -> list[str]:
         return [n for n in self.order() if not self.tunable[n].is_choice]
 
@@ -134,7 +138,7 @@ def restructured(k: Known) -> list[Candidate]:
     structure, once the best has moved by numbers. A choice clearly behind stays for the
     later passes: measured again on every new structure, they took a quarter of a
     60-minute session's runs and none came out ahead. The closest to a gain first."""
-    current = {n: c.value for n, c in k.tunable.items()}
+    current = k.current()
     seen: dict[tuple[str, Any], list[Outcome]] = {}
     for o in k.ledger.outcomes:
         if o.direction == 0 and o.name in k.tunable and o.new != current[o.name]:
@@ -167,7 +171,7 @@ def retuned(k: Known) -> list[Candidate]:
     60-minute sessions kept LEARNING_RATE 1e-2 -> 5e-3 on AdamW, then measured muon level
     on 5e-3; the ceiling measured muon ahead on 1e-2). One run per optimizer, rate and
     best, the latest kept rate first."""
-    current = {n: c.value for n, c in k.tunable.items()}
+    current = k.current()
     kept = _last_kept_steps(k, current, _learning_rate)[::-1]
     out = []
     for o in k.ledger.outcomes:
