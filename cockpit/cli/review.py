@@ -133,10 +133,13 @@ def _measure_in_session(workspace: Path, plan: list[tuple[str, int, str]]) -> di
             for event in message["events"]:
                 if event["event"] == "measure" and (event.get("commit"), event.get("purpose")) \
                         in wanted:
-                    seen.append(event)
                     value = event.get("metric")
                     print(f"  {short(event['commit'])} {event['purpose']}: "
-                          + (f"{value:.6f}" if value is not None else f"crash {event['reason']}"))
+                          + (f"{value:.6f}" if value is not None else f"crash {event['reason']}")
+                          + (f" (left out: {event['disturbed']}; measured again)"
+                             if event.get("disturbed") else ""))
+                    if not event.get("disturbed"):  # its place is taken by another run
+                        seen.append(event)
         return _values_since(seen, plan)
     finally:
         feed.close()
@@ -147,7 +150,7 @@ def _values_since(events: list[dict], plan) -> dict:
     values: dict[str, list[float]] = {c: [] for c in commits}
     for e in events:
         if e.get("event") == "measure" and e.get("commit") in commits \
-                and e.get("metric") is not None:
+                and e.get("metric") is not None and not e.get("disturbed"):
             values[e["commit"]].append(e["metric"])
     return values
 

@@ -193,6 +193,9 @@ class Result(Event):
     ended: float = 0.0
     early_stop: dict[str, Any] | None = None
     measured: str = ""  # "cockpit" or "train.py" (MEASURED_BY_COCKPIT, REPORTED_BY_TRAIN)
+    disturbed: str = ""  # its run's value is the busy machine's, left out of the bars: why
+    stalled: float | None = None  # share of its run's time tasks waited for a CPU
+    others: float | None = None  # cores other processes used meanwhile
 
 
 @_kind("second_look")
@@ -220,6 +223,9 @@ class Measured(Event):
     ended: float = 0.0
     measured: str = ""  # "cockpit" or "train.py"
     seed: int | None = None  # the COCKPIT_SEED it ran at (None: train.py's own)
+    disturbed: str = ""  # its value is the busy machine's: left out, and run again: why
+    stalled: float | None = None  # share of its time tasks waited for a CPU
+    others: float | None = None  # cores other processes used meanwhile
 
 
 @_kind("noise")

@@ -17,6 +17,7 @@ from cockpit.domain.causes import NOT_THE_IDEAS_FAULT, legacy_cause
 from cockpit.domain.diffs import edited_description
 from cockpit.domain.judge import KeepPolicy, NoiseFloor
 from cockpit.domain.lines import Line, Tree
+from cockpit.domain.measured import disturbed
 from cockpit.domain.metric import Metric
 
 
@@ -66,6 +67,7 @@ class Experiment:
     cause: str = ""  # why a run has no result of its own (causes.CAUSES), else ""
     measured: str = ""  # "cockpit" (its evaluator measured it), "train.py" (as printed)
     line: int = 0  # the line of the search tree it builds on (see domain.lines)
+    disturbed: str = ""  # its run's value is the busy machine's (left out of the bars): why
 
     @property
     def finished(self) -> bool:
@@ -100,13 +102,14 @@ class Measure:
     log: str | None = None
     worker: int = 0
     seconds: float = 0.0
+    disturbed: str = ""  # its value is the busy machine's (left out of the bars): why
 
 
 # Fields of these events that describe their experiment.
 RUN_FIELDS = ("commit", "log", "pid", "run_id", "worker", "status", "metric", "memory_gb",
               "reason", "summary", "seconds", "delta_best", "delta_baseline", "confidence",
               "verdict", "early_stop", "threshold", "bar", "bar_runs", "runs",
-              "data_fingerprint", "cause", "measured")
+              "data_fingerprint", "cause", "measured", "disturbed")
 
 
 @dataclass
@@ -124,6 +127,7 @@ class SessionState:
     # commit -> every value measured of it: its experiments' results and its re-runs
     measured: dict[str, list[float]] = field(default_factory=dict)
     noise: dict[str, Any] | None = None  # the latest noise measurement (its event)
+    busy_streak: int = 0  # the last runs with a reading, in a row, on a busy machine
     noise_rounds: dict[str, int] = field(default_factory=dict)  # commit -> noise re-runs in
     noise_recorded: set[tuple[str, int]] = field(default_factory=set)  # (commit, at)
     notes: dict[int, str] = field(default_factory=dict)  # steering notes still in force
@@ -233,9 +237,10 @@ class SessionState:
 
     def _result(self, exp: Experiment, e: dict[str, Any]) -> None:
         exp.cause = e.get("cause") or legacy_cause(exp.status, exp.reason)
+        self._read_busy(e)
         self.finished_at[exp.n] = float(e.get("time") or 0.0)
         if exp.metric is not None:
-            if exp.commit:
+            if exp.commit and not exp.disturbed:
                 self.measured.setdefault(exp.commit, []).append(exp.metric)
                 self.run_seconds.setdefault(exp.commit, []).append(exp.seconds)
             if self._first_measured is None:
@@ -249,9 +254,10 @@ class SessionState:
     def _measure(self, e: dict[str, Any]) -> None:
         measure = Measure(e.get("k"), e["commit"], e.get("purpose", ""), e.get("metric"),
                           e.get("cause", ""), e.get("reason", ""), e.get("log"),
-                          e.get("worker", 0), e.get("seconds", 0.0))
+                          e.get("worker", 0), e.get("seconds", 0.0), e.get("disturbed", ""))
         self.measures.append(measure)
-        if measure.metric is not None:
+        self._read_busy(e)
+        if measure.metric is not None and not measure.disturbed:
             self.measured.setdefault(measure.commit, []).append(measure.metric)
             self.run_seconds.setdefault(measure.commit, []).append(measure.seconds)
         if measure.purpose == "noise":
@@ -259,6 +265,10 @@ class SessionState:
         if measure.k is None:
             self.legacy_measures += 1
         self.max_k = max(self.max_k, measure.k or 0)
+
+    def _read_busy(self, e: dict[str, Any]) -> None:
+        if e.get("stalled") is not None:  # a run the machine's counters say something of
+            self.busy_streak = self.busy_streak + 1 if self.busy(e) else 0
 
     def _measure_start(self, e: dict[str, Any]) -> None:
         self.max_k = max(self.max_k, e["k"])
@@ -404,7 +414,18 @@ class SessionState:
     def second_values(self, commit: str) -> list[float]:
         """The second-look runs of a commit that measured something."""
         return [m.metric for m in self.measures if m.purpose == "second-look"
-                and m.commit == commit and m.metric is not None]
+                and m.commit == commit and m.metric is not None and not m.disturbed]
+
+    def busy(self, run: dict[str, Any]) -> bool:
+        """Whether a run's event says the machine was busy with other work while it
+        trained, by the session's [judge] disturbed (left out or not)."""
+        share = (self.config.get("judge") or {}).get("disturbed", 0.0)
+        return bool(disturbed(run.get("stalled"), run.get("others"), share))
+
+    def disturbed_runs(self, commit: str) -> int:
+        """How many runs of a commit were left out as the busy machine's."""
+        return (sum(1 for m in self.measures if m.commit == commit and m.disturbed)
+                + sum(1 for e in self.experiments if e.commit == commit and e.disturbed))
 
     def runs_with_logs(self) -> list[tuple[str, str]]:
         """(log, commit) of every finished run that measured its commit."""

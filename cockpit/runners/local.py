@@ -30,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from cockpit.runners import contention
 from cockpit.runners.disk import DiskFloor
 from cockpit.runners.environment import training_env
 from cockpit.runners.logfile import CappedLog
@@ -91,6 +92,9 @@ class RunResult:
     holder_killed: bool = False  # without a sandbox: something killed the run's reaper
     handed_over: bool = False  # it left its artifact where cockpit said
     evaluation: RunResult | None = None  # the evaluator's run on that artifact, if any
+    # how busy the machine was with other work meanwhile (runners.contention; None: unknown)
+    stalled: float | None = None  # share of its time some task waited for a CPU
+    others: float | None = None  # cores other processes used on average
 
     @property
     def clean(self) -> bool:
@@ -108,6 +112,7 @@ class LocalRunner:
         self._proc: subprocess.Popen | None = None
         self._stop_requested = False
         self._held = False  # the run's first process is the reaper
+        self._sampling, self._tree_cpu = False, 0.0  # see run()
 
     def run(
         self,
@@ -130,12 +135,15 @@ class LocalRunner:
         log keeps at most about `log_limit` bytes (its start and its end); a run that
         leaves less room than `disk` asks on a disk it writes to is killed at once."""
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        start = time.monotonic()
+        start, before = time.monotonic(), contention.read()
         run_id = run_id or new_run_id()
         marked = dict(env if env is not None else training_env(), **{MARKER: run_id})
         self._stop_requested = False
         self._disk, self._disk_full = disk, ""
         self._forced = False  # the reaper did not end when told: its group was killed
+        # a sandbox reaps its processes where the kernel's accounting does not reach us:
+        # their CPU is sampled while they live (runners.contention)
+        self._sampling, self._tree_cpu = sandbox is not None and before is not None, 0.0
         timed_out = False
         with open(log_path, "w+b", buffering=0) as file:  # unbuffered: a full disk fails a
             log = CappedLog(file, log_limit)                # write the pump catches, not close
@@ -179,17 +187,21 @@ class LocalRunner:
                     self._kill(proc, run_id)
                 pump.close()
                 proc.stdout.close()
-                returncode = proc.wait()
+                returncode, run_cpu = _reap(proc)
+        seconds = time.monotonic() - start
+        busy = contention.Contention.between(before, contention.read(), seconds, run_cpu,
+                                             self._tree_cpu)
         # the reaper ends by exiting (128 + a signal); killed by a signal, someone killed it
         # (the run, with the user's rights): its tree may have gone to init
         escaped = self._held and returncode < 0 and not self._forced
         if sandbox is not None or self._held:
             returncode = _unwrapped(returncode)
         return RunResult(
-            returncode, time.monotonic() - start, timed_out=timed_out,
+            returncode, seconds, timed_out=timed_out,
             stopped=self._stop_requested, run_id=run_id, sandboxed=sandbox is not None,
             offline=sandbox is not None and not sandbox.network, disk_full=self._disk_full,
             log_dropped=log.dropped, holder_killed=escaped,
+            stalled=busy.stalled if busy else None, others=busy.others if busy else None,
         )
 
     def stop(self) -> None:
@@ -207,13 +219,16 @@ class LocalRunner:
         timed_out = False
         term_at: float | None = None
         killed = False
-        disk_checked = 0.0
+        disk_checked = sampled = 0.0
         exit_fd = _exit_fd(proc.pid)
         try:
             if exit_fd is not None:
                 pump.selector.register(exit_fd, selectors.EVENT_READ, "exit")
             while not _exited(proc):
                 now = time.monotonic()
+                if self._sampling and now - sampled >= TICK:
+                    sampled = now
+                    self._tree_cpu = max(self._tree_cpu, contention.tree_cpu(proc.pid))
                 if self._disk is not None and not killed and (
                         now - disk_checked >= DISK_CHECK or pump.write_error is not None):
                     disk_checked = now
@@ -325,6 +340,17 @@ def _exited(proc: subprocess.Popen) -> bool:
         return os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
     except ChildProcessError:  # already reaped
         return True
+
+
+def _reap(proc: subprocess.Popen) -> tuple[int, float]:
+    """Wait for the run's first process: (its exit code, the CPU seconds its tree used, as
+    the kernel counts every descendant that was reaped, which a sandbox or the reaper does)."""
+    try:
+        _, status, usage = os.wait4(proc.pid, 0)
+    except ChildProcessError:  # reaped already (nothing counted its CPU)
+        return proc.wait(), 0.0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return proc.returncode, usage.ru_utime + usage.ru_stime
 
 
 def _clamp(timeout: float) -> float:

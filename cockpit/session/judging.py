@@ -15,7 +15,13 @@ from cockpit.domain.clock import over_budget
 from cockpit.domain.diffs import lines_delta, seed_only
 from cockpit.domain.earlystop import StopDecision
 from cockpit.domain.judge import KeepPolicy, Noise, NoiseFloor, Verdict
-from cockpit.domain.measured import MEASURED_BY_COCKPIT, REPORTED_BY_TRAIN
+from cockpit.domain.measured import (
+    BUSY_STREAK,
+    MEASURED_BY_COCKPIT,
+    REDRAWS,
+    REPORTED_BY_TRAIN,
+    disturbed,
+)
 from cockpit.domain.state import Experiment, SessionState
 from cockpit.runners.local import RunResult
 from cockpit.runners.outcome import (
@@ -160,14 +166,30 @@ class Judge:
         exp = state.get(job.n)
         # judged against its line's best (line 0 is the session's own: its last keep)
         best, baseline = state.line_best(exp.line if exp else 0), state.baseline
-        runs = [value, *state.second_values(job.commit)] if value is not None else []
+        looked = job.n in state.looks
+        second = state.second_values(job.commit)
+        busy = self.disturbed(result, job.commit) if value is not None else ""
+        if busy and looked and not second:
+            busy = ""  # its re-run measured nothing: judged on this run after all
+        if busy and looked:  # judged on its re-runs alone: they are its value
+            runs = second
+            busy += f"; it measured {value:.6f}, and is judged on its re-run"
+            value = sum(runs) / len(runs)
+        else:
+            runs = [value, *second] if value is not None else []
+        seeded = exp is not None and seed_only(exp.diff)
+        # a run the busy machine slowed runs again, and is judged on that (the baseline's
+        # place in the noise floor is taken by one more noise run instead)
+        redraw = bool(busy) and best is not None and not looked and may_look and not seeded
         verdict: Verdict | None = None
         if outcome.cause:
             status = "crash"
         elif best is None:
             status = "keep"  # the baseline: the first measurement is the best so far
-        elif exp is not None and seed_only(exp.diff):
+        elif seeded:
             status = "discard"  # a seed moves the result by noise: never a gain
+        elif redraw:
+            status = "discard"  # the record of its first run, shown while it runs again
         else:
             verdict = self.policy.decide(sum(runs) / len(runs), state.mean_of(best),
                                          state.floor(), lines_delta(exp.diff if exp else ""),
@@ -181,7 +203,8 @@ class Judge:
             assert baseline.metric is not None  # the baseline is a run that measured
             delta_baseline = value - baseline.metric
         record = {
-            "n": job.n, "commit": job.commit, "status": status, "metric": value,
+            "n": job.n, "commit": job.commit, "status": status,
+            "metric": value,
             "worker": job.worker,
             "cause": outcome.cause, "confidence": verdict.confidence if verdict else None,
             "verdict": verdict.why if verdict else "",
@@ -195,19 +218,32 @@ class Judge:
             "delta_baseline": delta_baseline,
             "data_fingerprint": find_value(outcome.text, "data_fingerprint"),
             "sandboxed": bool(job.sandbox), "ended": round(finished.ended, 3),
-            "measured": outcome.measured,
+            "measured": outcome.measured, "disturbed": busy,
+            "stalled": result.stalled, "others": result.others,
         }
-        if status == "discard" and verdict is None and not outcome.cause:
+        if seeded and status == "discard" and verdict is None and not outcome.cause:
             record.update(cause=causes.SEED_CHANGE, verdict=(
                 "a seed change: only the seed differs, and a seed moves the result by noise, "
                 "never by an idea (never kept)"))
-        if verdict is not None and may_look and job.n not in state.looks \
+        if redraw:
+            return Judgement(record, second_look=f"{busy}: measured again, and judged on that")
+        if verdict is not None and may_look and not looked \
                 and self.policy.second_look_due(verdict, self.config.judge.second_look):
             share = verdict.gain / verdict.threshold
             return Judgement(record, second_look=(
                 f"a near-miss at {share:.0%} of the bar ({verdict.gain:.6f} of "
                 f"{verdict.threshold:.6f}): one more run, then judged on the mean of both"))
         return Judgement(record)
+
+    def disturbed(self, result: RunResult, commit: str) -> str:
+        """Why a run's value is the busy machine's and is measured again ("": it counts):
+        while its commit has had fewer than REDRAWS such runs, and the runs before it were
+        not all busy (BUSY_STREAK of them: the machine stays busy, and runs count as they
+        are rather than each running three times)."""
+        why = disturbed(result.stalled, result.others, self.config.judge.disturbed)
+        if self.state.disturbed_runs(commit) >= REDRAWS or self.state.busy_streak >= BUSY_STREAK:
+            return ""  # the machine stays busy: what it measures is what there is
+        return why
 
     def noise_due(self, commit: str | None, measuring: bool) -> dict[str, Any] | None:
         """The noise of a commit to record, once its noise runs are all in (`measuring`:

@@ -164,6 +164,9 @@ class Outcomes:
         s.recorder.record("result", **result)
         exp = s.state.get(result["n"])
         assert exp is not None  # just folded in; the session is open
+        if exp.is_baseline and exp.disturbed and exp.commit and s.state.noise is None \
+                and s.config.judge.baseline_runs > 1:
+            s.scheduler.queue(exp.commit, "noise")  # in its place in the noise floor
         if exp.is_baseline:
             self.record_noise(s.state.baseline.commit if s.state.baseline else None)
         if exp.status == "keep":
@@ -208,14 +211,19 @@ class Outcomes:
 
     def measured(self, m: Measurement, finished: Finished) -> None:
         s = self.s
-        outcome = s.read(finished)
+        outcome, result = s.read(finished), finished.result
+        busy = s.judge.disturbed(result, m.commit) if outcome.value is not None else ""
         s.recorder.record("measure", k=m.k, commit=m.commit, purpose=m.purpose,
                           metric=outcome.value, cause=outcome.cause, reason=outcome.reason,
-                          seconds=round(finished.result.seconds, 1),
+                          seconds=round(result.seconds, 1),
                           worker=finished.job.worker, log=s._rel(finished.job.log_path),
                           ended=round(finished.ended, 3), measured=outcome.measured,
                           seed=int(finished.job.env[SEED_VARIABLE])
-                          if SEED_VARIABLE in finished.job.env else None)
+                          if SEED_VARIABLE in finished.job.env else None,
+                          disturbed=busy, stalled=result.stalled, others=result.others)
+        if busy:  # measured again; what waits for this run waits for that one
+            s.scheduler.queue(m.commit, m.purpose)
+            return
         if m.purpose == "noise":
             self.record_noise(m.commit)
         if m.purpose == "second-look" and m.commit in s.second_looks:

@@ -20,6 +20,8 @@ from cockpit.workspace.history import short
 
 REDRAW_SECONDS = 0.25
 
+BUSY_COUNTED = "  (the machine stays busy with other work: counted as it is)"
+
 
 class HeadlessPrinter:
     """The coordinator's observer that prints. `state` gives the session's own fold of the
@@ -199,7 +201,9 @@ class HeadlessPrinter:
         if exp.runs > 1 and exp.delta_best is not None and exp.bar is not None:
             delta = f" (mean of {exp.runs} runs {exp.bar + exp.delta_best:.6f}){delta}"
         self.say(f"{who}#{exp.n} {self.metric} {exp.metric:.6f}{delta}  {exp.status}  "
-                 f"({exp.seconds:.0f} s)" + (f": {exp.verdict}" if exp.verdict else ""))
+                 f"({exp.seconds:.0f} s)" + (f": {exp.verdict}" if exp.verdict else "")
+                 + (f" ({exp.disturbed})" if exp.disturbed
+                    else BUSY_COUNTED if self.state.busy(e) else ""))
 
     def _on_second_look(self, e: dict[str, Any]) -> None:
         result = e.get("result") or {}
@@ -219,8 +223,11 @@ class HeadlessPrinter:
     def _on_measure(self, e: dict[str, Any]) -> None:
         self._running.pop(e.get("worker", 0), None)
         value = e.get("metric")
-        self.say(f"{self._who(e.get('worker'))}   {self.metric} {value:.6f}" if value is not None
-                 else f"{self._who(e.get('worker'))}   crash  {e.get('reason')}")
+        left_out = (f"  left out, and measured again: {e['disturbed']}" if e.get("disturbed")
+                    else BUSY_COUNTED if self.state.busy(e) else "")
+        who = self._who(e.get("worker"))
+        self.say(f"{who}   {self.metric} {value:.6f}{left_out}" if value is not None
+                 else f"{who}   crash  {e.get('reason')}")
 
     def _on_noise(self, e: dict[str, Any]) -> None:
         self.say(f"noise floor: std {e['std']:.6f}, MAD {e['mad']:.6f} over "

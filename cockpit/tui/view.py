@@ -299,4 +299,5 @@ def describe(e: Experiment, metric: str, awaiting: bool = False, stopped: bool =
         return f"{e.status}: {e.reason or e.verdict or f'no {metric} measured'}"
     delta = "" if e.delta_best is None else f" ({e.delta_best:+.6f} vs best)"
     how = measured_label(e.measured)
-    return f"{e.status}: {metric} {e.metric:.6f}{delta}" + (f", {how}" if how else "")
+    return (f"{e.status}: {metric} {e.metric:.6f}{delta}" + (f", {how}" if how else "")
+            + (f"; {e.disturbed}" if e.disturbed else ""))

@@ -132,6 +132,10 @@ class JudgeConfig:
     keep_reruns: int = setting(1, "re-runs of each kept commit", low=0, high=100)
     second_look: float = setting(0.5, "a near-miss this close to its bar runs once more; 0 = "
                                  "never", low=0, high=1)
+    disturbed: float = setting(0.03, "a run during which tasks waited for a CPU this share of "
+                               "its time, while work not cockpit's used the CPUs, is run again "
+                               "and left out of the noise floor and the bars (Linux); 0 = never",
+                               low=0, high=1)
     trust: str = setting("auto", '"measured": only results cockpit measured; "reported": '
                          "train.py's printed value when it hands over no model; \"auto\": "
                          "measured when the workspace has its evaluator",

@@ -137,6 +137,11 @@ def render_markdown(facts: SessionFacts) -> str:
                    f"{len(n.values)} runs of the same commit\n")
     else:
         out.append("- **Noise floor:** not measured (gains are not checked against noise)\n")
+    left_out = (sum(1 for m in state.measures if m.disturbed)
+                + sum(1 for e in state.experiments if e.disturbed))
+    if left_out:
+        out.append(f"- **Left out:** {left_out} run{'s' if left_out > 1 else ''} the busy "
+                   "machine slowed (other work waited for its CPUs), each run again\n")
     train_s = sum(e.seconds for e in ran)
     out.append(f"- **Time:** {train_s / 3600:.2f} h in runs, "
                f"{(facts.ended - facts.started) / 3600:.2f} h of session "
