@@ -12,9 +12,10 @@ import time
 from pathlib import Path
 
 import pytest
-from support import ScriptedAgent, live_journal, make_workspace, read_journal, run_session
+from support import ScriptedAgent, live_journal, read_journal, run_session
 from test_sandbox import ISOLATION, policy_for
 from test_second_look import config, results, scripted
+from test_second_look import workspace as scripted_workspace
 
 from cockpit.domain.measured import OTHERS_MIN, disturbed
 from cockpit.runners import contention
@@ -72,13 +73,8 @@ def wait(ws: Path, match, timeout: float = 120.0) -> None:
 
 
 def workspace(tmp_path: Path, baseline: str, *ideas: tuple[str, int]):
-    values = tmp_path / "values"
-    values.mkdir(parents=True)
-    (values / "0.txt").write_text(baseline)
-    for text, idea in ideas:
-        (values / f"{idea}.txt").write_text(text)
-    ws = make_workspace(tmp_path / "ws", train=burning(values))
-    return ws, [burning(values, idea) for _, idea in ideas]
+    """A workspace whose runs keep a CPU busy, then print the scripted values."""
+    return scripted_workspace(tmp_path, *ideas, baseline=baseline, script=burning)
 
 
 # -- the decision -------------------------------------------------------------------------

@@ -46,15 +46,17 @@ def scripted(values_dir: Path, idea: int = 0) -> str:
         "IDEA = 0", f"IDEA = {idea}")
 
 
-def workspace(tmp_path, *ideas: tuple[str, int], baseline: str = BASELINE):
-    """A workspace whose runs print the scripted values, and the ideas' sources."""
+def workspace(tmp_path, *ideas: tuple[str, int], baseline: str = BASELINE, script=None):
+    """A workspace whose runs print the scripted values, and the ideas' sources (`script`
+    writes a run's train.py, `scripted` unless said)."""
+    script = script or scripted
     values = tmp_path / "values"
     values.mkdir(parents=True)
     (values / "0.txt").write_text(baseline)
     for text, idea in ideas:
         (values / f"{idea}.txt").write_text(text)
-    ws = make_workspace(tmp_path / "ws", train=scripted(values))
-    return ws, [scripted(values, idea) for _, idea in ideas]
+    ws = make_workspace(tmp_path / "ws", train=script(values))
+    return ws, [script(values, idea) for _, idea in ideas]
 
 
 def config() -> Config:
