@@ -20,6 +20,7 @@ from test_second_look import workspace as scripted_workspace
 from cockpit.domain.measured import OTHERS_MIN, disturbed
 from cockpit.runners import contention
 from cockpit.runners.local import LocalRunner
+from cockpit.tui.view import describe
 
 needs_pressure = pytest.mark.skipif(contention.read() is None,
                                     reason="no pressure stall information here")
@@ -215,6 +216,7 @@ def test_an_experiment_the_busy_machine_slowed_is_judged_on_its_re_run(tmp_path)
     assert judged["metric"] == 0.96 and judged["delta_best"] == pytest.approx(-0.04)
     assert "it measured 1.100000, and is judged on its re-run" in judged["disturbed"]
     state = coordinator.state
+    assert "and is judged on its re-run" in describe(state.get(2), "val_bpb")  # the diff view
     assert 1.10 not in state.values_of(state.get(2).commit)  # nor in the bar it sets
     assert state.values_of(state.get(2).commit) == [0.96, 0.96]
 
