@@ -170,6 +170,9 @@ def test_a_noise_run_the_busy_machine_slowed_is_left_out_and_run_again(tmp_path)
     state = coordinator.state
     assert state.values_of(state.baseline.commit) == [1.00, 1.01, 0.99, 1.00]
     assert state.get(2).status == "keep"
+    # nor do its curves calibrate early stop
+    assert measures[1]["log"] not in [log for log, _ in state.runs_with_logs()]
+    assert measures[0]["log"] in [log for log, _ in state.runs_with_logs()]
 
 
 @needs_pressure

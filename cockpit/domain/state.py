@@ -428,10 +428,12 @@ class SessionState:
                 + sum(1 for e in self.experiments if e.commit == commit and e.disturbed))
 
     def runs_with_logs(self) -> list[tuple[str, str]]:
-        """(log, commit) of every finished run that measured its commit."""
+        """(log, commit) of every finished run that measured its commit, but those the busy
+        machine slowed: their curves are the machine's (early stop calibrates on these)."""
         runs = [(e.log, e.commit) for e in self.experiments
-                if e.log and e.commit and e.metric is not None]
-        runs += [(m.log, m.commit) for m in self.measures if m.metric is not None and m.log]
+                if e.log and e.commit and e.metric is not None and not e.disturbed]
+        runs += [(m.log, m.commit) for m in self.measures
+                 if m.metric is not None and m.log and not m.disturbed]
         return runs
 
 
