@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -26,7 +25,8 @@ needs_pressure = pytest.mark.skipif(contention.read() is None,
                                     reason="no pressure stall information here")
 BURN = 2.0  # seconds each scripted run keeps one CPU busy (what a hog takes from)
 BURNING = f"import time\n_t = time.time()\nwhile time.time() - _t < {BURN}: pass\n"
-HOGS = (os.cpu_count() or 1) + 1  # more busy processes than CPUs: the run must wait
+# twice as many busy processes as CPUs, and one more: the run gets less than half a core
+HOGS = 2 * (os.cpu_count() or 1) + 1
 
 
 def burning(values: Path, idea: int = 0) -> str:
@@ -34,43 +34,54 @@ def burning(values: Path, idea: int = 0) -> str:
 
 
 class Hogs:
-    """Busy processes outside the run, started while the run the test names trains."""
+    """Busy processes outside the run, started while the run the test names trains; none
+    outlives the test, whatever it asserts."""
 
     def __init__(self) -> None:
         self.procs: list[subprocess.Popen] = []
+        self.done = threading.Event()  # the test ended
+        self.lock = threading.Lock()
 
     def start(self) -> None:
-        self.procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
-                      for _ in range(HOGS)]
+        with self.lock:
+            if not self.done.is_set():
+                self.procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
+                              for _ in range(HOGS)]
 
     def stop(self) -> None:
-        for proc in self.procs:
-            proc.kill()
-            proc.wait()
-        self.procs = []
+        with self.lock:
+            for proc in self.procs:
+                proc.kill()
+                proc.wait()
+            self.procs = []
 
-    def during(self, ws: Path, started, ended) -> threading.Thread:
+    def during(self, ws: Path, started, ended) -> None:
         """From the journal event `started` matches until the one `ended` matches."""
         def watch() -> None:
             try:
-                wait(ws, started)
-                self.start()
-                wait(ws, ended)
+                if wait(ws, started, self.done):
+                    self.start()
+                    wait(ws, ended, self.done)
             finally:
                 self.stop()
-        thread = threading.Thread(target=watch, daemon=True)
-        thread.start()
-        return thread
+        threading.Thread(target=watch, daemon=True).start()
 
 
-def wait(ws: Path, match, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        journal = ws / ".cockpit" / "t" / "journal.jsonl"
+@pytest.fixture
+def hogs():
+    busy = Hogs()
+    yield busy
+    busy.done.set()
+    busy.stop()
+
+
+def wait(ws: Path, match, done: threading.Event) -> bool:
+    """Whether the journal showed the event before the test ended."""
+    journal = ws / ".cockpit" / "t" / "journal.jsonl"
+    while not done.wait(0.02):
         if journal.exists() and any(match(e) for e in live_journal(ws, "t")):
-            return
-        time.sleep(0.02)
-    raise AssertionError("the journal never showed the event")
+            return True
+    return False
 
 
 def workspace(tmp_path: Path, baseline: str, *ideas: tuple[str, int]):
@@ -94,7 +105,7 @@ def test_a_run_is_disturbed_only_when_it_waited_for_cpus_that_others_used():
 @pytest.mark.parametrize("sandboxed", [
     False, pytest.param(True, marks=pytest.mark.skipif(not ISOLATION, reason="no sandbox"))],
     ids=["reaper", "sandbox"])
-def test_the_runner_measures_others_work_and_not_the_runs_own(tmp_path, sandboxed):
+def test_the_runner_measures_others_work_and_not_the_runs_own(tmp_path, sandboxed, hogs):
     work, home = tmp_path / "work", tmp_path / "home"
     work.mkdir()
     home.mkdir()
@@ -110,7 +121,6 @@ def test_the_runner_measures_others_work_and_not_the_runs_own(tmp_path, sandboxe
     assert quiet.returncode == 0 and quiet.stalled is not None and quiet.others is not None
     assert not disturbed(quiet.stalled, quiet.others, 0.03), (quiet.stalled, quiet.others)
 
-    hogs = Hogs()
     hogs.start()
     try:
         busy = run(BURNING)
@@ -152,11 +162,10 @@ def measured(k: int):
 
 
 @needs_pressure
-def test_a_noise_run_the_busy_machine_slowed_is_left_out_and_run_again(tmp_path):
+def test_a_noise_run_the_busy_machine_slowed_is_left_out_and_run_again(tmp_path, hogs):
     ws, sources = workspace(tmp_path, NOISE, GAIN)
-    hogs = Hogs().during(ws, noise_run(2), measured(2))
+    hogs.during(ws, noise_run(2), measured(2))
     coordinator, ending = run_session(ws, 2, agent=ScriptedAgent(*sources), config=config())
-    hogs.join(10)
     assert ending.code == 0, ending.why
     events = read_journal(ws, "t")
     measures = [e for e in events if e["event"] == "measure"]
@@ -177,13 +186,12 @@ def test_a_noise_run_the_busy_machine_slowed_is_left_out_and_run_again(tmp_path)
 
 @needs_pressure
 @pytest.mark.slow
-def test_with_the_setting_at_zero_the_outlier_counts_and_the_gain_is_lost(tmp_path):
+def test_with_the_setting_at_zero_the_outlier_counts_and_the_gain_is_lost(tmp_path, hogs):
     ws, sources = workspace(tmp_path, NOISE, GAIN)
     settings = config()
     settings.judge.disturbed = 0.0
-    hogs = Hogs().during(ws, noise_run(2), measured(2))
+    hogs.during(ws, noise_run(2), measured(2))
     coordinator, ending = run_session(ws, 2, agent=ScriptedAgent(*sources), config=settings)
-    hogs.join(10)
     assert ending.code == 0, ending.why
     assert not any(e.get("disturbed") for e in read_journal(ws, "t"))
     assert coordinator.state.get(2).status == "discard"
@@ -204,11 +212,10 @@ def result(n: int):
 
 
 @needs_pressure
-def test_an_experiment_the_busy_machine_slowed_is_judged_on_its_re_run(tmp_path):
+def test_an_experiment_the_busy_machine_slowed_is_judged_on_its_re_run(tmp_path, hogs):
     ws, sources = workspace(tmp_path, "1.00 1.01 0.99 1.00", SLOWED)
-    hogs = Hogs().during(ws, experiment_run(2), result(2))
+    hogs.during(ws, experiment_run(2), result(2))
     coordinator, ending = run_session(ws, 2, agent=ScriptedAgent(*sources), config=config())
-    hogs.join(10)
     assert ending.code == 0, ending.why
     events = read_journal(ws, "t")
     look = next(e for e in events if e["event"] == "second_look")
@@ -227,11 +234,10 @@ def test_an_experiment_the_busy_machine_slowed_is_judged_on_its_re_run(tmp_path)
 # -- how far it goes ------------------------------------------------------------------------
 @needs_pressure
 @pytest.mark.slow
-def test_a_commit_is_run_again_at_most_twice_then_its_runs_count(tmp_path):
+def test_a_commit_is_run_again_at_most_twice_then_its_runs_count(tmp_path, hogs):
     ws, _ = workspace(tmp_path, "1.00 1.01 0.99 1.00 1.02 0.98")
-    hogs = Hogs().during(ws, experiment_run(1), measured(5))  # busy for every baseline run
+    hogs.during(ws, experiment_run(1), measured(5))  # busy for every baseline run
     _coordinator, ending = run_session(ws, 1, config=config())
-    hogs.join(10)
     assert ending.code == 0, ending.why
     events = read_journal(ws, "t")
     assert results(ws)[1]["disturbed"]

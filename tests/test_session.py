@@ -213,6 +213,8 @@ def test_a_killed_session_takes_its_runs_processes_with_it(tmp_path, sandbox):
         leader = wait_for(lambda: [e["pid"] for e in events_of(ws, "g", "run_pid")
                                    if e["n"] == 3], what="run #3")[0]
         wait_for(lambda: sleeping("313"), what="the marked child")
+        # cockpit, frozen, cannot see its holder die and end the run's group itself
+        proc.send_signal(signal.SIGSTOP)
         os.kill(leader, signal.SIGKILL)
         proc.send_signal(signal.SIGKILL)
         proc.wait()

@@ -15,21 +15,24 @@ Two readings over the run's wall time, neither of which the run prints:
 Both are needed: a run that starts more threads than there are cores stalls itself, and
 other work on idle cores takes nothing from it. No reading (None) where Linux does not say
 (macOS, a kernel without pressure stall information), and none for a run too short for the
-counters (their ticks and a process's start dominate) or one that hardly used a CPU (it
-sleeps or waits on its own I/O: busy CPUs do not slow it).
+counters (their ticks and a process's start dominate) or one that hardly asked for a CPU (it
+sleeps or waits on its own I/O: busy CPUs do not slow it). Asked is used plus waited for
+(each task's run-queue delay, /proc/<pid>/task/<tid>/schedstat): a run the other work starved
+used little CPU, and is the one that most needs the reading.
 """
 from __future__ import annotations
 
 import os
 import resource
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 PRESSURE = Path("/proc/pressure/cpu")
 STAT = Path("/proc/stat")
 TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 MIN_SECONDS = 1.5  # shorter runs get no reading
-MIN_CORES = 0.5  # a run that used less CPU than this on average gets no reading
+MIN_CORES = 0.5  # a run that asked for less CPU than this on average gets no reading
 
 
 @dataclass(frozen=True)
@@ -56,24 +59,56 @@ def read() -> Reading | None:
                    own.ru_utime + own.ru_stime + reaped.ru_utime + reaped.ru_stime)
 
 
-def tree_cpu(pid: int) -> float:
-    """CPU seconds a process and its descendants used so far: the live ones' own and what
-    each reaped from its children. A sandbox's processes are reaped inside it, where the
-    kernel's accounting does not reach cockpit, so its run is sampled while it lives."""
-    total, todo, seen = 0, [pid], set()
-    while todo:
-        p = todo.pop()
-        if p in seen:
-            continue
-        seen.add(p)
-        try:
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-            total += sum(int(v) for v in fields[11:15])  # utime stime cutime cstime
-            for task in Path(f"/proc/{p}/task").iterdir():
-                todo += [int(c) for c in (task / "children").read_text().split()]
+@dataclass
+class Tree:
+    """What a run's process tree has used, sampled while it lives. A sandbox's processes are
+    reaped inside it, where the kernel's accounting does not reach cockpit, and a task's wait
+    for a CPU is counted nowhere once it ends, so both are sampled."""
+
+    cpu_s: float = 0.0  # CPU seconds: the live processes' own and what they reaped
+    waits: dict[int, int] = field(default_factory=dict)  # task id -> ns it waited for a CPU
+    rate: float = 0.0  # cores it used between the last two samples
+    at: float = 0.0  # when it was last sampled (monotonic seconds)
+
+    @property
+    def waited_s(self) -> float:
+        return sum(self.waits.values()) / 1e9
+
+    def ended(self) -> None:
+        """It ended: what it used after the last sample, at the rate of the last interval
+        (a sandbox's tree is gone with its last process, and nothing else counts it)."""
+        if self.at:
+            self.cpu_s += self.rate * (time.monotonic() - self.at)
+            self.at = 0.0
+
+    def sample(self, pid: int) -> None:
+        now, before = time.monotonic(), self.cpu_s
+        total, todo, seen = 0, [pid], set()
+        while todo:
+            p = todo.pop()
+            if p in seen:
+                continue
+            seen.add(p)
+            try:
+                fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+                total += sum(int(v) for v in fields[11:15])  # utime stime cutime cstime
+                for task in Path(f"/proc/{p}/task").iterdir():
+                    todo += [int(c) for c in (task / "children").read_text().split()]
+                    self._waited(task)
+            except (OSError, IndexError, ValueError):
+                continue  # it ended meanwhile: its parent's cutime has it
+        self.cpu_s = max(self.cpu_s, total / TICKS)
+        if self.at:
+            self.rate = (self.cpu_s - before) / max(now - self.at, 1e-3)
+        self.at = now
+
+    def _waited(self, task: Path) -> None:
+        try:  # on the CPU, waiting on a run queue (ns), time slices; absent on some kernels
+            delay = int((task / "schedstat").read_text().split()[1])
         except (OSError, IndexError, ValueError):
-            continue  # it ended meanwhile: its parent's cutime has it
-    return total / TICKS
+            return
+        tid = int(task.name)
+        self.waits[tid] = max(self.waits.get(tid, 0), delay)
 
 
 @dataclass(frozen=True)
@@ -83,13 +118,15 @@ class Contention:
 
     @classmethod
     def between(cls, start: Reading | None, end: Reading | None, seconds: float,
-                reaped_s: float, sampled_s: float = 0.0) -> Contention | None:
+                reaped_s: float, tree: Tree | None = None) -> Contention | None:
         """Over a run of `seconds` whose tree used `reaped_s` CPU seconds as the kernel
-        gave them to cockpit when it was reaped, and `sampled_s` as sampled while it lived
-        (a sandbox's: the kernel gives cockpit none of it)."""
+        gave them to cockpit when it was reaped, and `tree` as sampled while it lived (a
+        sandbox's CPU: the kernel gives cockpit none of it)."""
+        tree = tree or Tree()
+        sampled_s = tree.cpu_s
         run_s = max(reaped_s, sampled_s)
         if start is None or end is None or seconds < MIN_SECONDS \
-                or run_s / seconds < MIN_CORES:
+                or (run_s + tree.waited_s) / seconds < MIN_CORES:
             return None
         stalled = (end.stalled_us - start.stalled_us) / 1e6 / seconds
         unreaped = max(0.0, sampled_s - reaped_s)

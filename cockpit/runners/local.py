@@ -112,7 +112,8 @@ class LocalRunner:
         self._proc: subprocess.Popen | None = None
         self._stop_requested = False
         self._held = False  # the run's first process is the reaper
-        self._sampling, self._tree_cpu, self._started = False, 0.0, 0.0  # see run()
+        self._tree: contention.Tree | None = None  # see run()
+        self._started = 0.0
 
     def run(
         self,
@@ -141,9 +142,8 @@ class LocalRunner:
         self._stop_requested = False
         self._disk, self._disk_full = disk, ""
         self._forced = False  # the reaper did not end when told: its group was killed
-        # a sandbox reaps its processes where the kernel's accounting does not reach us:
-        # their CPU is sampled while they live (runners.contention)
-        self._sampling, self._tree_cpu = sandbox is not None and before is not None, 0.0
+        # what the run's tree uses and waits for is sampled while it lives (runners.contention)
+        self._tree = contention.Tree() if before is not None else None
         self._started = start
         timed_out = False
         with open(log_path, "w+b", buffering=0) as file:  # unbuffered: a full disk fails a
@@ -178,6 +178,8 @@ class LocalRunner:
                 if on_start is not None:
                     on_start(proc.pid)
                 timed_out = self._watch(proc, pump, run_id, start + _clamp(timeout))
+                if sandbox is not None and self._tree is not None:
+                    self._tree.ended()
                 if self._disk is not None and not self._disk_full:  # it ended on a full disk
                     self._disk_full = self._disk.short()
                 self._kill(proc, run_id)
@@ -191,7 +193,7 @@ class LocalRunner:
                 returncode, run_cpu = _reap(proc)
         seconds = time.monotonic() - start
         busy = contention.Contention.between(before, contention.read(), seconds, run_cpu,
-                                             self._tree_cpu)
+                                             self._tree)
         # the reaper ends by exiting (128 + a signal); killed by a signal, someone killed it
         # (the run, with the user's rights): its tree may have gone to init
         escaped = self._held and returncode < 0 and not self._forced
@@ -228,9 +230,10 @@ class LocalRunner:
             while not _exited(proc):
                 now = time.monotonic()
                 # often enough that what the last sample misses is ~1% of the run's CPU
-                if self._sampling and now - sampled >= max(TICK, (now - self._started) / 100):
+                tree, every = self._tree, max(TICK, (now - self._started) / 100)
+                if tree is not None and now - sampled >= every:
                     sampled = now
-                    self._tree_cpu = max(self._tree_cpu, contention.tree_cpu(proc.pid))
+                    tree.sample(proc.pid)
                 if self._disk is not None and not killed and (
                         now - disk_checked >= DISK_CHECK or pump.write_error is not None):
                     disk_checked = now
