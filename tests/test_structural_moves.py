@@ -281,6 +281,69 @@ def test_one_choice_is_measured_again_per_best_that_moved_by_numbers():
     assert steered.move["name"] == "ACTIVATION"
 
 
+def test_every_choice_comes_back_once_on_a_model_a_quarter_the_size():
+    """QK_NORM off level, untied clearly behind and gelu stopped early on DEPTH 4; DEPTH 2
+    kept (half the size): only the level one comes back there. DEPTH 1 kept (a quarter):
+    all three come back on it, the closest first; measured there, none comes back again."""
+    agent = TuneAgent()
+    base = {k: c.value for k, c in read_literals(TRAIN).items()}
+
+    def depth(n, old, new, delta):
+        return Experiment(n=n, description="DEPTH", params={**base, "DEPTH": new},
+                          status="keep", metric=1.0 + delta, delta_best=delta, confidence=5.0,
+                          move={"name": "DEPTH", "direction": -1, "factor": 2.0, "old": old,
+                                "new": new})
+
+    gelu = choice_run(4, base, "ACTIVATION", "relu2", "gelu", 0.05, None)
+    gelu.early_stop = {"at": 0.25}
+    history = [Experiment(n=1, description="baseline", status="keep", metric=1.0),
+               choice_run(2, base, "QK_NORM", True, False, 0.001, -0.2),
+               choice_run(3, base, "TIE_EMBEDDINGS", True, False, 0.02, -4.0), gelu,
+               depth(5, 4, 2, -0.03)]
+
+    half = history[:5]  # DEPTH 2 kept, and the step further behind
+    stepped = Experiment(n=6, description="DEPTH", params={**base, "DEPTH": 1},
+                         status="discard", metric=0.98, delta_best=0.01, confidence=-3.0,
+                         move={"name": "DEPTH", "direction": -1, "factor": 2.0, "old": 2,
+                               "new": 1})
+    again = agent.propose(AgentContext(program="", source=configured(TRAIN, {"DEPTH": 2}),
+                                       history=[*half, stepped], n=7))
+    assert (again.move["name"], again.move["new"], again.params["DEPTH"]) == \
+        ("QK_NORM", False, 2)
+    assert "the model has become" not in again.hypothesis
+
+    history = [*half, depth(6, 2, 1, -0.06)]
+    quarter = configured(TRAIN, {"DEPTH": 1})
+    back = []
+    for n in range(7, 10):
+        p = agent.propose(AgentContext(program="", source=quarter, history=history, n=n))
+        back.append((p.move["name"], p.move["new"], p.params["DEPTH"]))
+        if n == 8:
+            assert "on another model it made val_bpb worse by 0.0200" in p.hypothesis
+            assert "the model has become 1/4 the size since (DEPTH 4 -> 1)" in p.hypothesis
+        history.append(Experiment(n=n, description=p.description, params=p.params,
+                                  move=p.move, status="discard", metric=0.95, delta_best=0.01,
+                                  confidence=-0.5))
+    assert back == [("QK_NORM", False, 1), ("TIE_EMBEDDINGS", False, 1),
+                    ("ACTIVATION", "gelu", 1)]
+    nxt = agent.propose(AgentContext(program="", source=quarter, history=history, n=10))
+    assert (nxt.move["name"], nxt.move.get("new")) not in {b[:2] for b in back}
+
+
+def test_a_model_four_times_as_wide_is_another_model_too():
+    from cockpit.agents.ideas import Known, model_size, resized
+    from cockpit.agents.ledger import Ledger
+    from cockpit.agents.steering import read_steering
+    ctx = AgentContext(program="", source=TRAIN, history=[], n=2)
+    tunable = read_literals(TRAIN)
+    k = Known(ctx, tunable, Ledger(ctx), read_steering([], [], list(tunable)))
+    base = k.current()
+    assert model_size(k, {**base, "MODEL_DIM": 256}) == 4 * model_size(k, base)
+    assert resized(k, base, {**base, "MODEL_DIM": 256}) == "4x the size"
+    assert resized(k, base, {**base, "DEPTH": 2}) == ""  # half: the same model to a choice
+    assert resized(k, base, {**base, "N_HEADS": 16, "MLP_RATIO": 16}) == ""
+
+
 def test_an_optimizer_level_on_a_tuned_learning_rate_is_tried_on_the_rate_before():
     """LEARNING_RATE 1e-2 -> 5e-3 kept on AdamW; muon level on 5e-3: muon with 1e-2 next,
     once; an optimizer clearly behind is not."""

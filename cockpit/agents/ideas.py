@@ -36,6 +36,14 @@ TRIPLED = 6  # the strongest near-misses whose triples are tried
 # muon 0.3 stds behind on a lower learning rate, and never again.
 LEVEL = -1.0
 WITH_STRUCTURE = 4  # the best numeric moves tried together with each structural choice
+# The model's size, roughly layers x width^2, from the constants named so: a word of the
+# name and its power (a head's width is not the model's).
+SIZE_WORDS = {"DEPTH": 1, "LAYER": 1, "LAYERS": 1, "DIM": 2, "EMBD": 2, "WIDTH": 2,
+              "ASPECT": 2}
+# A model this many times smaller or larger is another model to a choice, and every choice
+# measured on the other one comes back once, the ones clearly behind too: a 60-minute
+# session measured untied embeddings clearly behind on DEPTH 4, level on 2, ahead on 1.
+RESIZED = 4.0
 
 
 @dataclass(frozen=True)
@@ -129,6 +137,36 @@ def structure(k: Known, config: dict[str, Any], leave: str = "") -> dict[str, An
             if c.is_choice and not c.divides and n != leave}
 
 
+def sized(k: Known) -> dict[str, int]:
+    """The numbers that set the model's size, each with its power in it (see SIZE_WORDS)."""
+    out = {}
+    for name, const in k.tunable.items():
+        words = name.split("_")
+        power = max(SIZE_WORDS.get(w, 0) for w in words)
+        if power and not const.is_choice and not {"HEAD", "HEADS"} & set(words):
+            out[name] = power
+    return out
+
+
+def model_size(k: Known, config: dict[str, Any]) -> float:
+    """The model's size in a configuration, roughly; 1.0 with no such numbers."""
+    size = 1.0
+    for name, power in sized(k).items():
+        value = config.get(name)
+        if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+            size *= float(value) ** power
+    return size
+
+
+def resized(k: Known, config: dict[str, Any], current: dict[str, Any]) -> str:
+    """How the current model's size differs from `config`'s, in words, when by RESIZED
+    or more ("" otherwise)."""
+    ratio = model_size(k, current) / model_size(k, config)
+    if 1 / RESIZED < ratio < RESIZED:
+        return ""
+    return f"{ratio:.3g}x the size" if ratio > 1 else f"1/{1 / ratio:.3g} the size"
+
+
 def restructured(k: Known) -> list[Candidate]:
     """Choices worth measuring again right away, on the current best, when they came out
     level with their best or better (see `close`): every such alternative measured only on
@@ -137,7 +175,9 @@ def restructured(k: Known) -> list[Candidate]:
     on muon, worse on AdamW), and one such choice measured on an earlier best of this
     structure, once the best has moved by numbers. A choice clearly behind stays for the
     later passes: measured again on every new structure, they took a quarter of a
-    60-minute session's runs and none came out ahead. The closest to a gain first."""
+    60-minute session's runs and none came out ahead. Once the model's size has moved by
+    RESIZED, though, every choice measured only on the other size comes back. The closest
+    to a gain first."""
     current = k.current()
     seen: dict[tuple[str, Any], list[Outcome]] = {}
     for o in k.ledger.outcomes:
@@ -148,12 +188,20 @@ def restructured(k: Known) -> list[Candidate]:
         name, last = outcomes[0].name, outcomes[-1]
         if any(_others(k, o.start, name) == _others(k, current, name) for o in outcomes):
             continue  # measured on this very best already
-        if not close(last):
+        size = "" if any(not resized(k, o.start, current) for o in outcomes) \
+            else resized(k, last.start, current)
+        if not close(last) and not size:
             continue
         now = structure(k, current, leave=name)
         moved = ", ".join(f"{n} {last.start.get(n)!r} -> {v!r}" for n, v in now.items()
                           if last.start.get(n) != v)
-        if moved and not any(structure(k, o.start, leave=name) == now for o in outcomes):
+        if size:
+            grew = ", ".join(f"{n} {last.start.get(n)!r} -> {v!r}" for n, v in current.items()
+                             if n in sized(k) and last.start.get(n) != v)
+            moved_structure.append((last, Candidate((as_step(last),), (
+                f"on another model it {last.effect(k.ctx.metric)}; the model has become "
+                f"{size} since ({grew}), and its size changes which structure suits it"))))
+        elif moved and not any(structure(k, o.start, leave=name) == now for o in outcomes):
             moved_structure.append((last, Candidate((as_step(last),), (
                 f"on another structure it {last.effect(k.ctx.metric)}; the structure has "
                 f"changed since ({moved}), and with it what this choice does"))))
