@@ -282,8 +282,8 @@ def test_r_in_the_cockpit_resumes_a_killed_session_with_auto_approve_on(tmp_path
         sigkill(ws)
         t.wait_for("R resumes it", timeout=30)
         t.keys("R")
-        wait_for(lambda: read_session(ws).alive and read_session(ws).pid != killed,
-                 timeout=60, what="the resumed session")
+        wait_for(lambda: (s := read_session(ws)) is not None and s.alive and s.pid != killed,
+                 timeout=60, what="the resumed session")  # none until it has written its file
         assert auto_approve_now(ws) is True
         assert last_start(ws, "r")["resumed"] and last_start(ws, "r")["auto_approve"] is True
         after = len(read_journal(ws, "r"))

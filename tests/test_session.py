@@ -215,6 +215,7 @@ def test_a_killed_session_takes_its_runs_processes_with_it(tmp_path, sandbox):
         wait_for(lambda: sleeping("313"), what="the marked child")
         # cockpit, frozen, cannot see its holder die and end the run's group itself
         proc.send_signal(signal.SIGSTOP)
+        wait_for(lambda: stopped(proc.pid), timeout=5, what="cockpit to stop")
         os.kill(leader, signal.SIGKILL)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
@@ -228,6 +229,16 @@ def test_a_killed_session_takes_its_runs_processes_with_it(tmp_path, sandbox):
     finally:
         proc.kill()
         subprocess.run(["pkill", "-f", f"sleep 31[34]{token}"])
+
+
+def stopped(pid: int) -> bool:
+    """Whether every thread of a process has stopped (a SIGSTOP reaches each in its time)."""
+    try:
+        states = [(task / "stat").read_text().rsplit(")", 1)[1].split()[0]
+                  for task in Path(f"/proc/{pid}/task").iterdir()]
+    except OSError:  # a thread ended meanwhile
+        return False
+    return all(state in "tT" for state in states)
 
 
 @pytest.mark.slow

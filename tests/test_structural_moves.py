@@ -330,18 +330,31 @@ def test_every_choice_comes_back_once_on_a_model_a_quarter_the_size():
     assert (nxt.move["name"], nxt.move.get("new")) not in {b[:2] for b in back}
 
 
-def test_a_model_four_times_as_wide_is_another_model_too():
-    from cockpit.agents.ideas import Known, model_size, resized
+def sizes(source: str):
+    """`resized` on a train.py's constants, from its own values to `changed` ones."""
+    from cockpit.agents.ideas import Known, resized
     from cockpit.agents.ledger import Ledger
     from cockpit.agents.steering import read_steering
-    ctx = AgentContext(program="", source=TRAIN, history=[], n=2)
-    tunable = read_literals(TRAIN)
+    ctx = AgentContext(program="", source=source, history=[], n=2)
+    tunable = read_literals(source)
     k = Known(ctx, tunable, Ledger(ctx), read_steering([], [], list(tunable)))
-    base = k.current()
-    assert model_size(k, {**base, "MODEL_DIM": 256}) == 4 * model_size(k, base)
-    assert resized(k, base, {**base, "MODEL_DIM": 256}) == "4x the size"
-    assert resized(k, base, {**base, "DEPTH": 2}) == ""  # half: the same model to a choice
-    assert resized(k, base, {**base, "N_HEADS": 16, "MLP_RATIO": 16}) == ""
+    return lambda **changed: resized(k, k.current(), {**k.current(), **changed})
+
+
+def test_a_model_four_times_as_wide_is_another_model_too():
+    resized = sizes(TRAIN)
+    assert resized(MODEL_DIM=256) == "4x the size"
+    assert resized(DEPTH=1) == "1/4 the size"
+    assert resized(DEPTH=2) == ""  # half: the same model to a choice
+    assert resized(N_HEADS=16, MLP_RATIO=16) == ""  # a head's width; a ratio
+    # the reference's train.py: the width is DEPTH x ASPECT_RATIO, so DEPTH 8 -> 4 is 1/8
+    reference = sizes("ASPECT_RATIO = 64\nHEAD_DIM = 128\nDEPTH = 8\nMLP_DIM = 512\n"
+                      "LAYER_SCALE = 0.1\n")
+    assert reference(DEPTH=4) == "1/8 the size"
+    assert reference(HEAD_DIM=512, LAYER_SCALE=0.4) == ""
+    assert reference(MLP_DIM=2048) == "4x the size"  # an MLP's width counts once
+    assert reference(MLP_DIM=1024) == ""
+    assert sizes("LEARNING_RATE = 0.01\n")(LEARNING_RATE=1.0) == ""  # nothing says
 
 
 def test_an_optimizer_level_on_a_tuned_learning_rate_is_tried_on_the_rate_before():

@@ -76,11 +76,14 @@ def test_training_code_that_cheats_is_a_crash_and_honest_code_is_measured(tmp_pa
                                                                           monkeypatch):
     monkeypatch.setattr(clock, "ALLOWANCE_FLOOR", 20.0)  # the test's runs start in seconds
     ws = workspace(tmp_path)
+    settings = config()
+    settings.experiment.timeout = 600  # the clock stops the run past its budget, on a slow
+    # machine too (its allowance is twice the baseline's startup), before the hard limit
     # the seed change first: its diff is against the baseline, the seed line alone
     attacks = [SEED_ONLY, FAKE_NUMBER, PATCHED_EVAL, PAST_BUDGET, READS_VAL, NON_CAUSAL,
                LEAVES_WEIGHTS, LOADS_WEIGHTS, NO_ARTIFACT, HONEST]
     coordinator, ending = run_session(ws, 1 + len(attacks), agent=ScriptedAgent(*attacks),
-                                      config=config())
+                                      config=settings)
     assert ending.code == 0, ending.why
     state = coordinator.state
     assert state.trust == "measured" and state.seeds

@@ -36,10 +36,12 @@ TRIPLED = 6  # the strongest near-misses whose triples are tried
 # muon 0.3 stds behind on a lower learning rate, and never again.
 LEVEL = -1.0
 WITH_STRUCTURE = 4  # the best numeric moves tried together with each structural choice
-# The model's size, roughly layers x width^2, from the constants named so: a word of the
-# name and its power (a head's width is not the model's).
-SIZE_WORDS = {"DEPTH": 1, "LAYER": 1, "LAYERS": 1, "DIM": 2, "EMBD": 2, "WIDTH": 2,
-              "ASPECT": 2}
+# The model's size, roughly layers x width^2, from the whole numbers named so: a word of
+# the name and its power. A head's width is not the model's, an MLP's counts once, and
+# where the width is DEPTH x ASPECT_RATIO (the reference's train.py) the depth thrice.
+SIZE_WORDS = {"DEPTH": 1, "LAYER": 1, "LAYERS": 1, "BLOCKS": 1, "DIM": 2, "EMBD": 2,
+              "EMBED": 2, "WIDTH": 2, "MODEL": 2, "ASPECT": 2}
+LINEAR_WORDS = {"MLP", "FFN", "FF", "HIDDEN"}
 # A model this many times smaller or larger is another model to a choice, and every choice
 # measured on the other one comes back once, the ones clearly behind too: a 60-minute
 # session measured untied embeddings clearly behind on DEPTH 4, level on 2, ahead on 1.
@@ -138,31 +140,32 @@ def structure(k: Known, config: dict[str, Any], leave: str = "") -> dict[str, An
 
 
 def sized(k: Known) -> dict[str, int]:
-    """The numbers that set the model's size, each with its power in it (see SIZE_WORDS)."""
+    """The whole numbers that set the model's size, each with its power in it."""
+    words = {n: set(n.split("_")) for n in k.tunable}
+    aspect = any("ASPECT" in w for w in words.values())
     out = {}
     for name, const in k.tunable.items():
-        words = name.split("_")
-        power = max(SIZE_WORDS.get(w, 0) for w in words)
-        if power and not const.is_choice and not {"HEAD", "HEADS"} & set(words):
-            out[name] = power
+        power = max(SIZE_WORDS.get(w, 0) for w in words[name])
+        if not power or const.is_choice or type(const.value) is not int \
+                or words[name] & {"HEAD", "HEADS"}:
+            continue
+        if words[name] & LINEAR_WORDS:
+            power = 1
+        elif aspect and power == 1:
+            power = 3
+        out[name] = power
     return out
-
-
-def model_size(k: Known, config: dict[str, Any]) -> float:
-    """The model's size in a configuration, roughly; 1.0 with no such numbers."""
-    size = 1.0
-    for name, power in sized(k).items():
-        value = config.get(name)
-        if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
-            size *= float(value) ** power
-    return size
 
 
 def resized(k: Known, config: dict[str, Any], current: dict[str, Any]) -> str:
     """How the current model's size differs from `config`'s, in words, when by RESIZED
-    or more ("" otherwise)."""
-    ratio = model_size(k, current) / model_size(k, config)
-    if 1 / RESIZED < ratio < RESIZED:
+    or more ("" otherwise, or where neither says)."""
+    ratio, known = 1.0, False
+    for name, power in sized(k).items():
+        old, new = config.get(name), current.get(name)
+        if type(old) is int and type(new) is int and old > 0 and new > 0:
+            ratio, known = ratio * (new / old) ** power, True
+    if not known or 1 / RESIZED < ratio < RESIZED:
         return ""
     return f"{ratio:.3g}x the size" if ratio > 1 else f"1/{1 / ratio:.3g} the size"
 
@@ -196,11 +199,13 @@ def restructured(k: Known) -> list[Candidate]:
         moved = ", ".join(f"{n} {last.start.get(n)!r} -> {v!r}" for n, v in now.items()
                           if last.start.get(n) != v)
         if size:
-            grew = ", ".join(f"{n} {last.start.get(n)!r} -> {v!r}" for n, v in current.items()
-                             if n in sized(k) and last.start.get(n) != v)
+            changes = ", ".join(f"{n} {last.start.get(n)!r} -> {v!r}" for n, v in current.items()
+                                if n in sized(k) and last.start.get(n) != v)
+            also = f"; the structure has changed too ({moved})" if moved else ""
             moved_structure.append((last, Candidate((as_step(last),), (
                 f"on another model it {last.effect(k.ctx.metric)}; the model has become "
-                f"{size} since ({grew}), and its size changes which structure suits it"))))
+                f"{size} since ({changes}), and its size changes which structure suits it"
+                + also))))
         elif moved and not any(structure(k, o.start, leave=name) == now for o in outcomes):
             moved_structure.append((last, Candidate((as_step(last),), (
                 f"on another structure it {last.effect(k.ctx.metric)}; the structure has "

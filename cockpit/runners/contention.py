@@ -67,18 +67,22 @@ class Tree:
 
     cpu_s: float = 0.0  # CPU seconds: the live processes' own and what they reaped
     waits: dict[int, int] = field(default_factory=dict)  # task id -> ns it waited for a CPU
+    retired_ns: int = 0  # the waits of tasks whose id a later task took
     rate: float = 0.0  # cores it used between the last two samples
+    started: float = field(default_factory=time.monotonic)
     at: float = 0.0  # when it was last sampled (monotonic seconds)
 
     @property
     def waited_s(self) -> float:
-        return sum(self.waits.values()) / 1e9
+        return (sum(self.waits.values()) + self.retired_ns) / 1e9
 
     def ended(self) -> None:
         """It ended: what it used after the last sample, at the rate of the last interval
-        (a sandbox's tree is gone with its last process, and nothing else counts it)."""
+        but never above its mean (it may end on one thread), as a sandbox's tree is gone
+        with its last process and nothing else counts it."""
         if self.at:
-            self.cpu_s += self.rate * (time.monotonic() - self.at)
+            mean = self.cpu_s / max(self.at - self.started, 1e-3)
+            self.cpu_s += min(self.rate, mean) * (time.monotonic() - self.at)
             self.at = 0.0
 
     def sample(self, pid: int) -> None:
@@ -107,8 +111,10 @@ class Tree:
             delay = int((task / "schedstat").read_text().split()[1])
         except (OSError, IndexError, ValueError):
             return
-        tid = int(task.name)
-        self.waits[tid] = max(self.waits.get(tid, 0), delay)
+        tid, last = int(task.name), self.waits.get(int(task.name), 0)
+        if delay < last:  # a new task with an old one's id: both waited
+            self.retired_ns += last
+        self.waits[tid] = delay
 
 
 @dataclass(frozen=True)

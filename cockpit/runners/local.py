@@ -113,6 +113,7 @@ class LocalRunner:
         self._stop_requested = False
         self._held = False  # the run's first process is the reaper
         self._tree: contention.Tree | None = None  # see run()
+        self._sandboxed = False
         self._started = 0.0
 
     def run(
@@ -144,6 +145,7 @@ class LocalRunner:
         self._forced = False  # the reaper did not end when told: its group was killed
         # what the run's tree uses and waits for is sampled while it lives (runners.contention)
         self._tree = contention.Tree() if before is not None else None
+        self._sandboxed = sandbox is not None
         self._started = start
         timed_out = False
         with open(log_path, "w+b", buffering=0) as file:  # unbuffered: a full disk fails a
@@ -229,8 +231,10 @@ class LocalRunner:
                 pump.selector.register(exit_fd, selectors.EVENT_READ, "exit")
             while not _exited(proc):
                 now = time.monotonic()
-                # often enough that what the last sample misses is ~1% of the run's CPU
-                tree, every = self._tree, max(TICK, (now - self._started) / 100)
+                # a sandbox's CPU: often enough that what the last sample misses is ~1% of
+                # it; waits (all a reaped run needs) add up per task, so 5% will do
+                tree = self._tree
+                every = max(TICK, (now - self._started) / (100 if self._sandboxed else 20))
                 if tree is not None and now - sampled >= every:
                     sampled = now
                     tree.sample(proc.pid)
