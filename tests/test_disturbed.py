@@ -145,6 +145,31 @@ def test_the_runner_measures_others_work_and_not_the_runs_own(tmp_path, sandboxe
     assert not disturbed(own.stalled, own.others, 0.03), (own.stalled, own.others)  # by it
 
 
+# Children of a process that ignores SIGCHLD are reaped by the kernel unwaited: their CPU
+# reaches no one's rusage, and reads as other work. A known gap (README), bounded by
+# REDRAWS; a cgroup per run would close it, and this test then passes.
+SELF_REAPED = ("import signal, subprocess, sys, time\n"
+               "signal.signal(signal.SIGCHLD, signal.SIG_IGN)\n"
+               "_t = time.time()\n"
+               f"while time.time() - _t < {BURN}:\n"
+               "    for _ in range(2):\n"
+               "        subprocess.Popen([sys.executable, '-c', 'import time\\n_s = time.time()"
+               "\\nwhile time.time() - _s < 0.05: pass'])\n"
+               "    time.sleep(0.05)\n")
+
+
+@needs_pressure
+@pytest.mark.xfail(strict=True, reason="children reaped unwaited read as other work")
+def test_children_the_kernel_reaps_unwaited_are_the_runs_own(tmp_path):
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "train.py").write_text(SELF_REAPED)
+    run = LocalRunner().run("python train.py", cwd=work, log_path=tmp_path / "run.log",
+                            timeout=60)
+    assert run.returncode == 0
+    assert not disturbed(run.stalled, run.others, 0.03), (run.stalled, run.others)
+
+
 # -- the session ---------------------------------------------------------------------------
 # The second noise run trains while the machine is busy and measures an outlier: left out,
 # run again, the floor rests on the four undisturbed runs (std 0.0082, a one-run keep needs
