@@ -116,6 +116,16 @@ def seed_only(diff: str) -> bool:
     return bool(changed) and all(SEED_LINE.match(line) for line in changed)
 
 
+def edit_key(diff: str) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+    """What a diff changes, whatever file it changes: the lines it takes out and puts in,
+    sorted, without their indentation or trailing blanks. Two experiments with one key made
+    the same edit (on the same best or on another); None for a diff that changes nothing."""
+    removed, added = _changed_lines(diff)
+    removed = sorted(line.strip() for line in removed if line.strip())
+    added = sorted(line.strip() for line in added if line.strip())
+    return (tuple(removed), tuple(added)) if removed or added else None
+
+
 def settings_changed(diff: str) -> dict[str, tuple[str, str]]:
     """name -> (old, new) of each top-level setting a diff changes (`LR = 0.01` -> `0.02`)."""
     removed, added = _changed_lines(diff)

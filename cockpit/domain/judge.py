@@ -30,6 +30,16 @@ at 0.4 extra runs per such change; a change that does nothing is kept 3.3% of th
 instead of 2.3%, and a one-run bar lowered until it keeps as many of those keeps only 40% of
 the real gains (bench/bench_second_look.py measures all three on this policy).
 
+The same edit on other bests: a near-miss whose edit (the same lines out and in, see
+domain.diffs.edit_key) was measured on other bests before is judged on every measurement of
+it together, each weighted by how many runs it and its bar rest on (the inverse of its
+gain's variance), widened by how much its gains disagree beyond the noise (a random-effects
+mean: a change may help one model more than another). The same bar applies to the pooled
+gain, over the weight it rests on: a change that stays a little ahead through successive
+bests (an optimizer 2 noise stds ahead on three models in turn) is kept once the runs
+already spent say so together. Nothing is pooled when one of its measurements stopped
+early or crashed (behind, with no value), and every measurement counts, behind or ahead.
+
 A near-tie goes to the simpler change. Gains are positive when the result is better,
 whatever the metric's direction.
 """
@@ -37,7 +47,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Any
@@ -170,6 +180,42 @@ def small_sample_factor(dof: int, multiple: float) -> float:
     return t_quantile(NormalDist().cdf(multiple), dof) / multiple
 
 
+@dataclass(frozen=True)
+class Evidence:
+    """One measurement of a change: the mean of its `runs` runs beat the mean of the
+    `bar_runs` runs of the best it was made on by `gain`."""
+
+    gain: float
+    runs: int = 1
+    bar_runs: int = 1
+
+    @property
+    def weight(self) -> float:
+        """1 / the variance of its gain, in units of one run's variance."""
+        return 1.0 / (1.0 / max(1, self.runs) + 1.0 / max(1, self.bar_runs))
+
+
+def pooled(evidence: Sequence[Evidence], std: float) -> tuple[float, float]:
+    """(gain, weight): the mean gain of measurements of one change on different bests, and
+    the weight it rests on (1 / its variance, in units of one run's variance `std`**2).
+
+    A random-effects mean (DerSimonian and Laird): the change may help one model more than
+    another, so the spread of its gains beyond what the runs' noise explains (tau**2) is
+    added to each measurement's variance. Gains that agree pool as if one long measurement;
+    gains that disagree widen the pooled one's noise, and so its bar."""
+    weights = [e.weight for e in evidence]
+    total = sum(weights)
+    mean = sum(e.gain * w for e, w in zip(evidence, weights)) / total
+    spread = 0.0  # tau**2 / std**2
+    if len(evidence) > 1 and std > 0:
+        q = sum(w * (e.gain - mean) ** 2 for e, w in zip(evidence, weights)) / std**2
+        spread = max(0.0, (q - (len(evidence) - 1))
+                     / (total - sum(w * w for w in weights) / total))
+    weights = [1.0 / (1.0 / w + spread) for w in weights]
+    total = sum(weights)
+    return sum(e.gain * w for e, w in zip(evidence, weights)) / total, total
+
+
 @dataclass
 class Verdict:
     status: str  # keep | discard
@@ -198,13 +244,17 @@ class KeepPolicy:
                   runs: int = 1) -> float:
         """The gain a keep needs for the mean of `runs` runs over a bar that is the mean of
         `best_runs` runs."""
+        return self.bar_for(floor, Evidence(0.0, runs, best_runs).weight)
+
+    def bar_for(self, floor: NoiseFloor | Noise | None, weight: float) -> float:
+        """The gain a keep needs for a gain that rests on `weight` (see Evidence.weight)."""
         if self.min_delta != "auto":
             return float(self.min_delta)
         floor = _as_floor(floor)
         if floor is None:
             return 0.0
         return (self.noise_multiple * floor.factor(self.noise_multiple) * floor.std
-                * math.sqrt(1.0 / max(1, runs) + 1.0 / max(1, best_runs)))
+                / math.sqrt(weight))
 
     def decide(self, value: float, best: float, floor: NoiseFloor | Noise | None,
                lines_delta: int = 0, best_runs: int = 1, runs: int = 1) -> Verdict:
@@ -240,6 +290,32 @@ class KeepPolicy:
         return Verdict("discard", gain, threshold, confidence,
                        f"{words}{self._noise_words(floor, confidence, threshold)}")
 
+    def pool(self, now: Evidence, earlier: Sequence[tuple[int, Evidence]],
+             floor: NoiseFloor | Noise | None) -> Verdict | None:
+        """A near-miss's edit judged on every measurement of it: on this best (`now`: its
+        runs, with any earlier ones of the same edit here) and on other bests (`earlier`:
+        (n, evidence)). A keep when their pooled gain clears the bar their weight sets,
+        else None (the near-miss stands). Never with a fixed min_delta (the human's bar),
+        without a floor, or when it is not ahead here."""
+        floor = _as_floor(floor)
+        if self.min_delta != "auto" or floor is None or floor.std <= 0 or now.gain <= 0:
+            return None
+        every = [now, *(e for _, e in earlier)]
+        gain, weight = pooled(every, floor.std)
+        bar = self.bar_for(floor, weight)
+        if gain <= bar:
+            return None
+        confidence = gain / floor.std
+        here = f"{now.gain:+.6f} over {now.runs} run{'s' * (now.runs != 1)} here"
+        if earlier:
+            others = ", ".join(f"#{n} {e.gain:+.6f}" for n, e in earlier)
+            bests = "another best" if len(earlier) == 1 else f"{len(earlier)} other bests"
+            here += f", and the same edit on {bests} ({others})"
+        return Verdict("keep", gain, bar, confidence, (
+            f"a near-miss pooled with its edit's other runs: {here}; together {gain:+.6f} "
+            f"over {sum(e.runs for e in every)} runs beats {bar:.6f}"
+            f"{self._noise_words(floor, confidence, bar)}"))
+
     def second_look_due(self, verdict: Verdict, share: float) -> bool:
         """Whether a one-run near-miss came close enough to its bar (`share` of it) to be
         worth a second run: the mean of two runs meets a lower bar."""
@@ -247,12 +323,14 @@ class KeepPolicy:
 
     def needs_confirm(self, gain: float, threshold_then: float,
                       floor_now: NoiseFloor | Noise | None, best_runs: int = 1,
-                      runs: int = 1) -> bool:
+                      runs: int = 1, weight: float | None = None) -> bool:
         """Whether a keep should be re-checked with `cockpit confirm`: it was judged under an
         older, smaller estimate of the noise (its bar was `threshold_then`), and its `gain`
         does not clear the bar the floor measured since (`floor_now`) sets. A keep whose gain
-        clears the current bar too stands as it is."""
-        now = self.threshold(floor_now, best_runs, runs)
+        clears the current bar too stands as it is. A pooled keep passes its pooled gain
+        and `weight`."""
+        now = (self.bar_for(floor_now, weight) if weight is not None
+               else self.threshold(floor_now, best_runs, runs))
         return now > threshold_then and gain <= now
 
     def _noise_words(self, floor: NoiseFloor | None, confidence: float | None,

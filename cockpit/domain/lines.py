@@ -110,8 +110,8 @@ def stands(exp: Experiment, score: SessionState, floor: NoiseFloor | None = None
     best never moves.)"""
     if exp.status == "keep":
         return True
-    runs, base = score.values_of(exp.commit), score.values_of(exp.base)
-    if len(runs) < 2 or not base or exp.base == exp.commit:
+    runs, base = score.values_of(exp.commit), score.values_of(exp.parent)
+    if len(runs) < 2 or not base or exp.parent == exp.commit:
         return False
     verdict = score.keep_policy().decide(sum(runs) / len(runs), sum(base) / len(base),
                                          floor or score.floor(), best_runs=len(base),
@@ -172,9 +172,9 @@ def _strongest(candidates: list[Experiment], state: SessionState, metric: Metric
 
 
 def _tries(state: SessionState) -> dict[str, int]:
-    """commit -> how many experiments were judged on it as their base."""
+    """commit -> how many experiments ran a change on it (made on it, or carried onto it)."""
     tries: dict[str, int] = {}
     for exp in state.ran:
-        if exp.base and exp.base != exp.commit:  # the baseline runs its base: no try on it
-            tries[exp.base] = tries.get(exp.base, 0) + 1
+        if exp.parent and exp.parent != exp.commit:  # the baseline runs its base: no try on it
+            tries[exp.parent] = tries.get(exp.parent, 0) + 1
     return tries

@@ -68,6 +68,14 @@ class Experiment:
     measured: str = ""  # "cockpit" (its evaluator measured it), "train.py" (as printed)
     line: int = 0  # the line of the search tree it builds on (see domain.lines)
     disturbed: str = ""  # its run's value is the busy machine's (left out of the bars): why
+    pooled: list[int] = field(default_factory=list)  # kept with these measurements of its edit
+    carried: str = ""  # the later best its change was carried onto, when the best moved
+
+    @property
+    def parent(self) -> str:
+        """The commit its run's change sits on: the best it was carried onto, else its
+        base."""
+        return self.carried or self.base
 
     @property
     def finished(self) -> bool:
@@ -109,7 +117,7 @@ class Measure:
 RUN_FIELDS = ("commit", "log", "pid", "run_id", "worker", "status", "metric", "memory_gb",
               "reason", "summary", "seconds", "delta_best", "delta_baseline", "confidence",
               "verdict", "early_stop", "threshold", "bar", "bar_runs", "runs",
-              "data_fingerprint", "cause", "measured", "disturbed")
+              "data_fingerprint", "cause", "measured", "disturbed", "pooled")
 
 
 @dataclass
@@ -203,6 +211,11 @@ class SessionState:
         self._by_n[exp.n] = exp
         self.experiments.append(exp)
         self.tree.proposed(exp)
+
+    def _rebase(self, e: dict[str, Any]) -> None:
+        exp = self.get(e["n"])
+        if exp is not None and e.get("clean"):
+            exp.carried = e["onto"]
 
     def _edited(self, e: dict[str, Any]) -> None:
         """The human's version replaces the agent's change, before it ran: its diff, its
@@ -439,7 +452,7 @@ class SessionState:
 
 _FOLDS: dict[str, Callable[[SessionState, dict[str, Any]], None]] = {
     "session": SessionState._session, "proposal": SessionState._proposal,
-    "edited": SessionState._edited,
+    "edited": SessionState._edited, "rebase": SessionState._rebase,
     "measuring": SessionState._measuring,
     "commit": SessionState._run_event, "run_start": SessionState._run_event,
     "run_pid": SessionState._run_event, "result": SessionState._run_event,

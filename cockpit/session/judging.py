@@ -12,9 +12,9 @@ from typing import Any, cast
 
 from cockpit.domain import causes
 from cockpit.domain.clock import over_budget
-from cockpit.domain.diffs import lines_delta, seed_only
+from cockpit.domain.diffs import edit_key, lines_delta, seed_only
 from cockpit.domain.earlystop import StopDecision
-from cockpit.domain.judge import KeepPolicy, Noise, NoiseFloor, Verdict
+from cockpit.domain.judge import Evidence, KeepPolicy, Noise, NoiseFloor, Verdict, pooled
 from cockpit.domain.measured import (
     BUSY_STREAK,
     MEASURED_BY_COCKPIT,
@@ -169,6 +169,7 @@ class Judge:
         looked = job.n in state.looks
         second = state.second_values(job.commit)
         busy = self.disturbed(result, job.commit) if value is not None else ""
+        together: list[int] = []
         if busy and looked and not second:
             busy = ""  # its re-run measured nothing: judged on this run after all
         if busy and looked:  # judged on its re-runs alone: they are its value
@@ -191,10 +192,15 @@ class Judge:
         elif redraw:
             status = "discard"  # the record of its first run, shown while it runs again
         else:
+            best_runs = len(state.values_of(best.commit))
             verdict = self.policy.decide(sum(runs) / len(runs), state.mean_of(best),
                                          state.floor(), lines_delta(exp.diff if exp else ""),
-                                         best_runs=len(state.values_of(best.commit)),
-                                         runs=len(runs))
+                                         best_runs=best_runs, runs=len(runs))
+            looking = may_look and not looked and self.policy.second_look_due(
+                verdict, self.config.judge.second_look)
+            if verdict.near_miss and not looking and exp is not None \
+                    and exp.parent == best.commit:  # its edit's effect on the best it beat
+                verdict, together = self.together(exp, verdict, runs)
             status = verdict.status
         memory = outcome.summary.get("peak_vram_mb")
         bar = state.mean_of(best) if best is not None and value is not None else None
@@ -221,6 +227,8 @@ class Judge:
             "measured": outcome.measured, "disturbed": busy,
             "stalled": result.stalled, "others": result.others,
         }
+        if together:
+            record["pooled"] = together
         if seeded and status == "discard" and verdict is None and not outcome.cause:
             record.update(cause=causes.SEED_CHANGE, verdict=(
                 "a seed change: only the seed differs, and a seed moves the result by noise, "
@@ -234,6 +242,75 @@ class Judge:
                 f"a near-miss at {share:.0%} of the bar ({verdict.gain:.6f} of "
                 f"{verdict.threshold:.6f}): one more run, then judged on the mean of both"))
         return Judgement(record)
+
+    def together(self, exp: Experiment, verdict: Verdict, runs: list[float]
+                 ) -> tuple[Verdict, list[int]]:
+        """A near-miss judged with the same edit's other measurements: (the pooled keep, the
+        experiments it pooled) when together they clear the bar, else (the near-miss, [])."""
+        found = self.same_edit(exp, runs)
+        if found is None:
+            return verdict, []
+        now, earlier = found
+        if not earlier and now.runs == len(runs):
+            return verdict, []  # measured nowhere else: the near-miss stands
+        pooled_verdict = self.policy.pool(now, earlier, self.state.floor())
+        if pooled_verdict is None:
+            return verdict, []
+        return pooled_verdict, sorted(n for n, _ in earlier) + self.repeats(exp)
+
+    def same_edit(self, exp: Experiment, runs: list[float]
+                  ) -> tuple[Evidence, list[tuple[int, Evidence]]] | None:
+        """exp's edit measured on its best (its `runs`, with those of the same edit made on
+        that best before), and on each other best it was made on: (n, evidence), the mean of
+        the runs against the mean of that best's, as both read today. None when one of them
+        stopped early or crashed (behind, or broken, with no value: nothing pools)."""
+        key, state = edit_key(exp.diff), self.state
+        if key is None:
+            return None
+        values: dict[str, list[float]] = {exp.parent: list(runs)}
+        latest: dict[str, int] = {}
+        for other in self.edits_like(exp, key):
+            if other.early_stop is not None or other.the_ideas_fault:
+                return None
+            values.setdefault(other.parent, []).extend(state.values_of(other.commit))
+            latest[other.parent] = other.n
+        evidence = {}
+        for parent, measured in values.items():
+            bar = state.values_of(parent)
+            if measured and bar:
+                evidence[parent] = Evidence(
+                    self.policy.gain(sum(measured) / len(measured), sum(bar) / len(bar)),
+                    len(measured), len(bar))
+        now = evidence.pop(exp.parent, None)
+        if now is None:
+            return None
+        return now, [(latest[parent], e) for parent, e in evidence.items()]
+
+    def edits_like(self, exp: Experiment, key: object) -> list[Experiment]:
+        """The other finished experiments that made exp's edit (`key`, see edit_key)."""
+        return [other for other in self.state.experiments
+                if other.n != exp.n and other.parent
+                and other.status in ("keep", "discard", "crash")
+                and edit_key(other.diff) == key]
+
+    def repeats(self, exp: Experiment) -> list[int]:
+        """The experiments that made exp's edit on the same best before it."""
+        return sorted(other.n for other in self.edits_like(exp, edit_key(exp.diff))
+                      if other.parent == exp.parent)
+
+    def evidence(self, exp: Experiment) -> tuple[float, float | None] | None:
+        """(gain, weight) a keep rests on: its own runs', or for a pooled keep, every
+        measurement of its edit as they read today (weight None: its own, the bar from its
+        runs). None: no gain."""
+        gain = self.config.metric.to_metric().gain_of(exp.delta_best)
+        if gain is None or not exp.pooled:
+            return None if gain is None else (gain, None)
+        found = self.same_edit(exp, self.state.values_of(exp.commit))
+        if found is None:
+            return gain, None
+        now, earlier = found
+        floor = self.state.floor()
+        return pooled([now, *(e for _, e in earlier)], floor.std if floor is not None else 0.0)
 
     def disturbed(self, result: RunResult, commit: str) -> str:
         """Why a run's value is the busy machine's and is measured again ("": it counts):
@@ -269,11 +346,15 @@ class Judge:
         for exp in self.state.experiments:
             if exp.status != "keep" or exp.flagged or exp.threshold is None or exp.is_baseline:
                 continue
-            gain = self.config.metric.to_metric().gain_of(exp.delta_best)
-            if gain is None or not self.policy.needs_confirm(gain, exp.threshold, floor,
-                                                             max(1, exp.bar_runs), exp.runs):
+            rests = self.evidence(exp)
+            if rests is None:
                 continue
-            now = self.policy.threshold(floor, max(1, exp.bar_runs), exp.runs)
+            gain, weight = rests
+            if not self.policy.needs_confirm(gain, exp.threshold, floor, max(1, exp.bar_runs),
+                                             exp.runs, weight):
+                continue
+            now = (self.policy.bar_for(floor, weight) if weight is not None
+                   else self.policy.threshold(floor, max(1, exp.bar_runs), exp.runs))
             found.append((exp.n, (
                 f"kept with a gain of {gain:.6f} over a bar of {exp.threshold:.6f}; the noise "
                 f"floor measured since ({floor.describe().removeprefix('noise floor: ')}) asks "
