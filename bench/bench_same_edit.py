@@ -1,7 +1,8 @@
 """The same edit on successive bests, measured on the real KeepPolicy by simulation: how
 often a change is kept when each measurement is judged alone vs when a near-miss is judged
 with the same edit's measurements on the bests before, for changes that do nothing and for
-real gains, and how many measurements each took.
+real gains (the same on every best, or one that differs from best to best), and how many
+measurements each took.
 
 Each trial draws, in units of one run's std, a baseline of `--baseline-runs` runs (the
 noise floor) and a change whose true gain is `effect`. It is measured on up to `--bests`
@@ -40,23 +41,45 @@ def measure(policy: KeepPolicy, rng: random.Random, effect: float, floor: NoiseF
     return Evidence(verdict.gain, len(runs), best_runs), verdict.status == "keep", len(runs)
 
 
-def trial(policy: KeepPolicy, rng: random.Random, effect: float, args) -> tuple[bool, bool, int]:
-    """(kept alone, kept pooled, runs): both policies on the same draws."""
+def trial(policy: KeepPolicy, rng: random.Random, effect: float, spread: float, args
+          ) -> tuple[int, int, int]:
+    """(kept alone, kept pooled, runs) on the same draws; a keep is 1 where the change
+    helped the best it was kept on, -1 where it did not (its effect there drawn around
+    `effect` with `spread`: a change may help one model and not another), 0 for none."""
     floor = NoiseFloor.from_groups([[rng.gauss(0, 1) for _ in range(args.baseline_runs)]])
     assert floor is not None
-    earlier: list[tuple[int, Evidence]] = []
-    alone = together = False
-    runs = 0
+    earlier: list[tuple[str, Evidence]] = []
+    alone = together = runs = 0
     for n in range(args.bests):
-        evidence, kept, took = measure(policy, rng, effect, floor, args.best_runs, args.share)
+        here = effect + spread * rng.gauss(0, 1)
+        evidence, kept, took = measure(policy, rng, here, floor, args.best_runs, args.share)
         runs += took
-        alone = alone or kept
         pooled = bool(earlier) and policy.pool(evidence, earlier, floor) is not None
-        together = together or kept or pooled
+        outcome = 1 if here > 0 else -1
+        alone = alone or (outcome if kept else 0)
+        together = together or (outcome if kept or pooled else 0)
         if (alone and together) or evidence.gain < LEVEL * floor.std:
             break
-        earlier.append((n, evidence))
+        earlier.append((f"#{n}", evidence))
     return alone, together, runs
+
+
+def table(policy: KeepPolicy, rows: list[tuple[float, float]], args) -> None:
+    print(f"\n{'true gain':>10} {'spread':>7} {'kept alone':>11} {'pooled':>8} {'ratio':>7} "
+          f"{'where it did not help':>22} {'runs':>6}")
+    for effect, spread in rows:
+        rng = random.Random(args.seed)
+        alone, together, wrong, runs = [0, 0], [0, 0], [0, 0], 0
+        for _ in range(args.trials):
+            a, b, r = trial(policy, rng, effect, spread, args)
+            alone[0], together[0] = alone[0] + (a != 0), together[0] + (b != 0)
+            wrong = [wrong[0] + (a < 0), wrong[1] + (b < 0)]
+            runs += r
+        a, b = alone[0] / args.trials, together[0] / args.trials
+        ratio = f"{b / a:.2f}x" if a else "-"
+        bad = f"{wrong[0] / args.trials:.1%} vs {wrong[1] / args.trials:.1%}"
+        print(f"{effect:>8.1f} σ {spread:>5.1f} σ {a:>11.1%} {b:>8.1%} {ratio:>7} {bad:>22} "
+              f"{runs / args.trials:>6.2f}")
 
 
 def main() -> None:
@@ -72,18 +95,13 @@ def main() -> None:
     policy = KeepPolicy("lower", "auto", 2.0)
     print(f"{args.trials} trials a row; up to {args.bests} bests of {args.best_runs} runs each; "
           f"floor from {args.baseline_runs} runs; second look at {args.share:.0%} of the bar")
-    print(f"\n{'true gain':>10} {'kept alone':>11} {'pooled':>8} {'ratio':>7} {'runs':>6}")
-    for effect in EFFECTS:
-        rng = random.Random(args.seed)
-        alone = together = runs = 0
-        for _ in range(args.trials):
-            a, b, r = trial(policy, rng, effect, args)
-            alone, together, runs = alone + a, together + b, runs + r
-        a, b = alone / args.trials, together / args.trials
-        ratio = f"{b / a:.2f}x" if a else "-"
-        print(f"{effect:>8.1f} σ {a:>11.1%} {b:>8.1%} {ratio:>7} {runs / args.trials:>6.2f}")
-    print("\nkept: on any of the bests; a null gain kept is a false keep. runs: of the change, "
-          "over its bests, until both policies kept it or it fell behind")
+    print("\nthe same gain on every best:")
+    table(policy, [(effect, 0.0) for effect in EFFECTS], args)
+    print("\na gain that differs from best to best (drawn around its mean with the spread):")
+    table(policy, [(0.0, 1.0), (0.0, 2.0), (1.0, 2.0)], args)
+    print("\nkept: on any of the bests; where it did not help: kept on a best whose true gain "
+          "was not positive (alone vs pooled). runs: of the change, over its bests, until both "
+          "policies kept it or it fell behind")
 
 
 if __name__ == "__main__":

@@ -27,10 +27,11 @@ MISREPORTED = "misreported"  # it printed a metric other than the one cockpit me
 SEED_CHANGE = "seed_change"  # only its seed changed: a discard, never a gain
 REJECTED = "rejected"  # the human rejected the proposal
 CANCELLED = "cancelled"  # a proposal the session could not offer again
+ALREADY_IN = "already_in"  # carried onto a later best that already has its change: not run
 CAUSES = (STOPPED, SESSION_ENDED, INTERRUPTED, WORKER_LOST, CRASHED, TIMED_OUT, NO_RESULT,
           IMPLAUSIBLE, OTHER_DATA, BROKE_RULES, TAMPERED, DISK_FULL, SANDBOX, HOLDER_KILLED,
           CANNOT_START, EARLY_STOP, REJECTED, CANCELLED, OVER_BUDGET, NO_ARTIFACT,
-          NOT_MEASURED, MISREPORTED, SEED_CHANGE)
+          NOT_MEASURED, MISREPORTED, SEED_CHANGE, ALREADY_IN)
 # Someone stopped the run, or its machine failed: the idea itself did not fail.
 NOT_THE_IDEAS_FAULT = frozenset({STOPPED, SESSION_ENDED, INTERRUPTED, WORKER_LOST})
 STATUSES = ("keep", "discard", "crash", "rejected")

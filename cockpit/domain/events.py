@@ -196,7 +196,8 @@ class Result(Event):
     disturbed: str = ""  # its run's value is the busy machine's, left out of the bars: why
     stalled: float | None = None  # share of its run's time tasks waited for a CPU
     others: float | None = None  # cores other processes used meanwhile
-    pooled: list[int] = field(default_factory=list)  # kept with these measurements of its edit
+    pooled_with: list[int] = field(default_factory=list)  # a pooled keep: the others' n
+    pooled_gain: float | None = None  # a pooled keep: the gain of every measurement together
 
 
 @_kind("second_look")

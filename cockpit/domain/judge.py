@@ -38,7 +38,8 @@ mean: a change may help one model more than another). The same bar applies to th
 gain, over the weight it rests on: a change that stays a little ahead through successive
 bests (an optimizer 2 noise stds ahead on three models in turn) is kept once the runs
 already spent say so together. Nothing is pooled when one of its measurements stopped
-early or crashed (behind, with no value), and every measurement counts, behind or ahead.
+early or crashed (behind, with no value), and every measurement counts, behind or ahead;
+an edit's first POOLED_MEASUREMENTS measurements pool, later ones stand on their own.
 
 A near-tie goes to the simpler change. Gains are positive when the result is better,
 whatever the metric's direction.
@@ -55,6 +56,10 @@ from typing import Any
 from cockpit.domain.metric import Metric
 
 MAX_EXACT_DOF = 1000  # beyond this the t quantile is the normal one to 4 digits
+# An edit's first this many measurements may be judged pooled, later ones on their own
+# runs: every pooled judgement is one more look at the same change, and looking until the
+# pooled gain happens to cross its bar keeps a change that does nothing (optional stopping).
+POOLED_MEASUREMENTS = 3
 
 
 @dataclass
@@ -290,13 +295,13 @@ class KeepPolicy:
         return Verdict("discard", gain, threshold, confidence,
                        f"{words}{self._noise_words(floor, confidence, threshold)}")
 
-    def pool(self, now: Evidence, earlier: Sequence[tuple[int, Evidence]],
+    def pool(self, now: Evidence, earlier: Sequence[tuple[str, Evidence]],
              floor: NoiseFloor | Noise | None) -> Verdict | None:
         """A near-miss's edit judged on every measurement of it: on this best (`now`: its
         runs, with any earlier ones of the same edit here) and on other bests (`earlier`:
-        (n, evidence)). A keep when their pooled gain clears the bar their weight sets,
-        else None (the near-miss stands). Never with a fixed min_delta (the human's bar),
-        without a floor, or when it is not ahead here."""
+        (which experiments, "#8 #12"; evidence)). A keep when their pooled gain clears the
+        bar their weight sets, else None (the near-miss stands). Never with a fixed
+        min_delta (the human's bar), without a floor, or when it is not ahead here."""
         floor = _as_floor(floor)
         if self.min_delta != "auto" or floor is None or floor.std <= 0 or now.gain <= 0:
             return None
@@ -308,7 +313,7 @@ class KeepPolicy:
         confidence = gain / floor.std
         here = f"{now.gain:+.6f} over {now.runs} run{'s' * (now.runs != 1)} here"
         if earlier:
-            others = ", ".join(f"#{n} {e.gain:+.6f}" for n, e in earlier)
+            others = ", ".join(f"{names} {e.gain:+.6f}" for names, e in earlier)
             bests = "another best" if len(earlier) == 1 else f"{len(earlier)} other bests"
             here += f", and the same edit on {bests} ({others})"
         return Verdict("keep", gain, bar, confidence, (

@@ -104,14 +104,14 @@ class Tree:
 
 def stands(exp: Experiment, score: SessionState, floor: NoiseFloor | None = None) -> bool:
     """Whether a line's best counts for the session's: a keep, or a line's origin (a
-    near-miss) that its re-runs made one: the mean of its runs beats the mean of the base
-    it was judged on by the keep bar, the bar a keep's re-runs meet. (A chain of lines from
-    near-misses otherwise walks downhill in steps each within the noise, and the session's
-    best never moves.)"""
+    near-miss) that its re-runs made one: the mean of its runs beats the mean of the best
+    it was made on (or carried onto) by the keep bar, the bar a keep's re-runs meet. (A
+    chain of lines from near-misses otherwise walks downhill in steps each within the
+    noise, and the session's best never moves.)"""
     if exp.status == "keep":
         return True
-    runs, base = score.values_of(exp.commit), score.values_of(exp.parent)
-    if len(runs) < 2 or not base or exp.parent == exp.commit:
+    runs, base = score.values_of(exp.commit), score.values_of(exp.built_on)
+    if len(runs) < 2 or not base or exp.built_on == exp.commit:
         return False
     verdict = score.keep_policy().decide(sum(runs) / len(runs), sum(base) / len(base),
                                          floor or score.floor(), best_runs=len(base),
@@ -175,6 +175,6 @@ def _tries(state: SessionState) -> dict[str, int]:
     """commit -> how many experiments ran a change on it (made on it, or carried onto it)."""
     tries: dict[str, int] = {}
     for exp in state.ran:
-        if exp.parent and exp.parent != exp.commit:  # the baseline runs its base: no try on it
-            tries[exp.parent] = tries.get(exp.parent, 0) + 1
+        if exp.built_on and exp.built_on != exp.commit:  # the baseline runs its base: no try
+            tries[exp.built_on] = tries.get(exp.built_on, 0) + 1
     return tries

@@ -68,14 +68,16 @@ class Experiment:
     measured: str = ""  # "cockpit" (its evaluator measured it), "train.py" (as printed)
     line: int = 0  # the line of the search tree it builds on (see domain.lines)
     disturbed: str = ""  # its run's value is the busy machine's (left out of the bars): why
-    pooled: list[int] = field(default_factory=list)  # kept with these measurements of its edit
-    carried: str = ""  # the later best its change was carried onto, when the best moved
+    # a near-miss kept on every measurement of its edit: the others' n and the pooled gain
+    pooled_with: list[int] = field(default_factory=list)
+    pooled_gain: float | None = None
+    carried_onto: str = ""  # the later best its change was carried onto, when the best moved
 
     @property
-    def parent(self) -> str:
+    def built_on(self) -> str:
         """The commit its run's change sits on: the best it was carried onto, else its
         base."""
-        return self.carried or self.base
+        return self.carried_onto or self.base
 
     @property
     def finished(self) -> bool:
@@ -117,7 +119,7 @@ class Measure:
 RUN_FIELDS = ("commit", "log", "pid", "run_id", "worker", "status", "metric", "memory_gb",
               "reason", "summary", "seconds", "delta_best", "delta_baseline", "confidence",
               "verdict", "early_stop", "threshold", "bar", "bar_runs", "runs",
-              "data_fingerprint", "cause", "measured", "disturbed", "pooled")
+              "data_fingerprint", "cause", "measured", "disturbed", "pooled_with", "pooled_gain")
 
 
 @dataclass
@@ -214,8 +216,8 @@ class SessionState:
 
     def _rebase(self, e: dict[str, Any]) -> None:
         exp = self.get(e["n"])
-        if exp is not None and e.get("clean"):
-            exp.carried = e["onto"]
+        if exp is not None:  # an unclean carry runs the change on the base it was made on
+            exp.carried_onto = e["onto"] if e.get("clean") else ""
 
     def _edited(self, e: dict[str, Any]) -> None:
         """The human's version replaces the agent's change, before it ran: its diff, its

@@ -344,6 +344,8 @@ class Coordinator:
     def _start_experiment(self, slot: Slot, ticket: Ticket) -> None:
         assert self.pool is not None
         commit = self.outcomes.commit_of(ticket, slot.worker)
+        if commit is None:
+            return  # nothing to run: the slot takes the next start
         slot.ticket = ticket
         self.scheduler.started += 1
         self.launcher.start(self.pool, slot, commit, "experiment", ticket.n, self.output)

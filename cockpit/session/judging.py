@@ -7,6 +7,7 @@ The loop journals them and moves the branches. See domain.judge for the policy i
 """
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -14,7 +15,15 @@ from cockpit.domain import causes
 from cockpit.domain.clock import over_budget
 from cockpit.domain.diffs import edit_key, lines_delta, seed_only
 from cockpit.domain.earlystop import StopDecision
-from cockpit.domain.judge import Evidence, KeepPolicy, Noise, NoiseFloor, Verdict, pooled
+from cockpit.domain.judge import (
+    POOLED_MEASUREMENTS,
+    Evidence,
+    KeepPolicy,
+    Noise,
+    NoiseFloor,
+    Verdict,
+    pooled,
+)
 from cockpit.domain.measured import (
     BUSY_STREAK,
     MEASURED_BY_COCKPIT,
@@ -127,6 +136,15 @@ def broken(reason: str, cause: str) -> Outcome:
     return Outcome({}, None, cause, reason)
 
 
+@dataclass(frozen=True)
+class EditRuns:
+    """Every measurement of one edit, as a near-miss of it is judged on them."""
+
+    here: Evidence  # on the best it is judged against: its runs and earlier ones there
+    elsewhere: list[tuple[str, Evidence]]  # on each other best: ("#8 #12", evidence)
+    others: list[int]  # the other experiments whose runs these are
+
+
 @dataclass
 class Judgement:
     """A finished experiment's result to journal, or a second look it runs first."""
@@ -169,7 +187,7 @@ class Judge:
         looked = job.n in state.looks
         second = state.second_values(job.commit)
         busy = self.disturbed(result, job.commit) if value is not None else ""
-        together: list[int] = []
+        pooled_runs: EditRuns | None = None
         if busy and looked and not second:
             busy = ""  # its re-run measured nothing: judged on this run after all
         if busy and looked:  # judged on its re-runs alone: they are its value
@@ -199,8 +217,8 @@ class Judge:
             looking = may_look and not looked and self.policy.second_look_due(
                 verdict, self.config.judge.second_look)
             if verdict.near_miss and not looking and exp is not None \
-                    and exp.parent == best.commit:  # its edit's effect on the best it beat
-                verdict, together = self.together(exp, verdict, runs)
+                    and exp.built_on == best.commit:  # its edit's effect on the best it beat
+                verdict, pooled_runs = self.pool_near_miss(exp, verdict, runs)
             status = verdict.status
         memory = outcome.summary.get("peak_vram_mb")
         bar = state.mean_of(best) if best is not None and value is not None else None
@@ -227,8 +245,8 @@ class Judge:
             "measured": outcome.measured, "disturbed": busy,
             "stalled": result.stalled, "others": result.others,
         }
-        if together:
-            record["pooled"] = together
+        if pooled_runs is not None and verdict is not None:
+            record.update(pooled_with=pooled_runs.others, pooled_gain=verdict.gain)
         if seeded and status == "discard" and verdict is None and not outcome.cause:
             record.update(cause=causes.SEED_CHANGE, verdict=(
                 "a seed change: only the seed differs, and a seed moves the result by noise, "
@@ -243,74 +261,73 @@ class Judge:
                 f"{verdict.threshold:.6f}): one more run, then judged on the mean of both"))
         return Judgement(record)
 
-    def together(self, exp: Experiment, verdict: Verdict, runs: list[float]
-                 ) -> tuple[Verdict, list[int]]:
-        """A near-miss judged with the same edit's other measurements: (the pooled keep, the
-        experiments it pooled) when together they clear the bar, else (the near-miss, [])."""
+    def pool_near_miss(self, exp: Experiment, verdict: Verdict, runs: list[float]
+                       ) -> tuple[Verdict, EditRuns | None]:
+        """A near-miss judged on every measurement of its edit: (the pooled keep, the runs it
+        pooled) when together they clear the bar, else (the near-miss, None)."""
         found = self.same_edit(exp, runs)
-        if found is None:
-            return verdict, []
-        now, earlier = found
-        if not earlier and now.runs == len(runs):
-            return verdict, []  # measured nowhere else: the near-miss stands
-        pooled_verdict = self.policy.pool(now, earlier, self.state.floor())
-        if pooled_verdict is None:
-            return verdict, []
-        return pooled_verdict, sorted(n for n, _ in earlier) + self.repeats(exp)
+        if found is None or not found.others:
+            return verdict, None  # measured nowhere else: the near-miss stands
+        pooled_verdict = self.policy.pool(found.here, found.elsewhere, self.state.floor())
+        return (verdict, None) if pooled_verdict is None else (pooled_verdict, found)
 
-    def same_edit(self, exp: Experiment, runs: list[float]
-                  ) -> tuple[Evidence, list[tuple[int, Evidence]]] | None:
-        """exp's edit measured on its best (its `runs`, with those of the same edit made on
-        that best before), and on each other best it was made on: (n, evidence), the mean of
-        the runs against the mean of that best's, as both read today. None when one of them
-        stopped early or crashed (behind, or broken, with no value: nothing pools)."""
+    def same_edit(self, exp: Experiment, runs: list[float],
+                  only: Collection[int] | None = None) -> EditRuns | None:
+        """Every measurement of exp's edit (the same lines out and in): on its best, its
+        `runs` with those of the same edit made there before; on each other best, the runs
+        made there; each against that best's runs, as both read today. `only`: those
+        experiments alone (a pooled keep's, read again). None when one of them stopped early
+        or crashed (behind, or broken, with no value), or when the edit was measured
+        POOLED_MEASUREMENTS times before (every pooled judgement is one more look)."""
         key, state = edit_key(exp.diff), self.state
         if key is None:
             return None
-        values: dict[str, list[float]] = {exp.parent: list(runs)}
-        latest: dict[str, int] = {}
-        for other in self.edits_like(exp, key):
-            if other.early_stop is not None or other.the_ideas_fault:
-                return None
-            values.setdefault(other.parent, []).extend(state.values_of(other.commit))
-            latest[other.parent] = other.n
+        others = [o for o in self.edits_like(exp, key) if only is None or o.n in only]
+        if any(o.early_stop is not None or o.the_ideas_fault for o in others):
+            return None
+        others = [o for o in others if state.values_of(o.commit)]
+        if only is None and len(others) >= POOLED_MEASUREMENTS:
+            return None
+        values: dict[str, list[float]] = {exp.built_on: list(runs)}
+        names: dict[str, list[int]] = {exp.built_on: []}
+        for other in others:
+            values.setdefault(other.built_on, []).extend(state.values_of(other.commit))
+            names.setdefault(other.built_on, []).append(other.n)
         evidence = {}
-        for parent, measured in values.items():
-            bar = state.values_of(parent)
+        for on, measured in values.items():
+            bar = state.values_of(on)
             if measured and bar:
-                evidence[parent] = Evidence(
+                evidence[on] = Evidence(
                     self.policy.gain(sum(measured) / len(measured), sum(bar) / len(bar)),
                     len(measured), len(bar))
-        now = evidence.pop(exp.parent, None)
-        if now is None:
+        here = evidence.pop(exp.built_on, None)
+        if here is None:
             return None
-        return now, [(latest[parent], e) for parent, e in evidence.items()]
+        return EditRuns(
+            here, [(" ".join(f"#{n}" for n in names[on]), e) for on, e in evidence.items()],
+            sorted(n for on, ns in names.items() if on == exp.built_on or on in evidence
+                   for n in ns))
 
     def edits_like(self, exp: Experiment, key: object) -> list[Experiment]:
         """The other finished experiments that made exp's edit (`key`, see edit_key)."""
         return [other for other in self.state.experiments
-                if other.n != exp.n and other.parent
+                if other.n != exp.n and other.built_on
                 and other.status in ("keep", "discard", "crash")
                 and edit_key(other.diff) == key]
 
-    def repeats(self, exp: Experiment) -> list[int]:
-        """The experiments that made exp's edit on the same best before it."""
-        return sorted(other.n for other in self.edits_like(exp, edit_key(exp.diff))
-                      if other.parent == exp.parent)
-
-    def evidence(self, exp: Experiment) -> tuple[float, float | None] | None:
-        """(gain, weight) a keep rests on: its own runs', or for a pooled keep, every
-        measurement of its edit as they read today (weight None: its own, the bar from its
-        runs). None: no gain."""
+    def rests_on(self, exp: Experiment) -> tuple[float, float | None] | None:
+        """(gain, weight) a keep rests on: its own runs (weight None: the bar from its runs),
+        or for a pooled keep the runs it pooled, as they read today. None: nothing to read
+        (no gain)."""
         gain = self.config.metric.to_metric().gain_of(exp.delta_best)
-        if gain is None or not exp.pooled:
+        if gain is None or not exp.pooled_with:
             return None if gain is None else (gain, None)
-        found = self.same_edit(exp, self.state.values_of(exp.commit))
+        found = self.same_edit(exp, self.state.values_of(exp.commit), only=exp.pooled_with)
         if found is None:
-            return gain, None
-        now, earlier = found
+            return None
         floor = self.state.floor()
-        return pooled([now, *(e for _, e in earlier)], floor.std if floor is not None else 0.0)
+        return pooled([found.here, *(e for _, e in found.elsewhere)],
+                      floor.std if floor is not None else 0.0)
 
     def disturbed(self, result: RunResult, commit: str) -> str:
         """Why a run's value is the busy machine's and is measured again ("": it counts):
@@ -346,7 +363,7 @@ class Judge:
         for exp in self.state.experiments:
             if exp.status != "keep" or exp.flagged or exp.threshold is None or exp.is_baseline:
                 continue
-            rests = self.evidence(exp)
+            rests = self.rests_on(exp)
             if rests is None:
                 continue
             gain, weight = rests

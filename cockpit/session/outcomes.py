@@ -106,11 +106,13 @@ class Outcomes:
         if why:  # kept under its ref; a human decides (a headless session ends)
             self.s.pause(why, "branch")
 
-    def commit_of(self, ticket: Ticket, worker: int) -> str:
+    def commit_of(self, ticket: Ticket, worker: int) -> str | None:
         """The commit an experiment runs: its change on the best (carried onto a best that
         moved since it was made, when it still applies), the base for the baseline, or the
         human's own commit. The worker's branch is moved onto it, and it is kept. The best
-        is its line's."""
+        is its line's. None, with its result journaled, when the best it was carried onto
+        already has its change (made on an older best while an experiment that made the same
+        change ran): its run would re-run the best."""
         s = self.s
         best, proposal = s.lines.best_commit(ticket.line), ticket.proposal
         if ticket.is_baseline and ticket.base == s.state.base:
@@ -127,6 +129,14 @@ class Outcomes:
                     source, base = carried, best
                 s.recorder.record("rebase", n=ticket.n, onto=base, was=ticket.base,
                                   clean=carried is not None)
+                if carried is not None and carried == s.history.file_at(best, s.editable):
+                    s.recorder.record(
+                        "result", n=ticket.n, status="rejected", metric=None,
+                        cause=causes.ALREADY_IN, reason=(
+                            "not run: the best it was carried onto already has its change "
+                            "(it would re-run the best)"))
+                    self.render_experiments()
+                    return None
             commit = s.history.commit_file(base, s.editable, source, self.message_of(ticket))
         s.history.keep_ref(s.tag, ticket.n, commit)
         self.move(s.branches.worker(worker, len(s.slots) or 1, ticket.line), commit)

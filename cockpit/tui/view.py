@@ -182,9 +182,12 @@ class SessionView:
         if e.status is None or e.status == "rejected":
             return None
         gain = gain_of(e.delta_best, self.state.direction)
+        if e.pooled_with and e.pooled_gain is not None:
+            gain = e.pooled_gain  # what its bar was set for: every run of its edit
         against = (f"the best's mean of {e.bar_runs} runs" if e.bar_runs > 1 else
                    "the best's single run" if e.bar_runs == 1 else "")
-        return VerdictLine(e.status, gain, e.threshold, e.confidence, against, e.runs)
+        return VerdictLine(e.status, gain, e.threshold, e.confidence, against, e.runs,
+                           tuple(e.pooled_with))
 
     def pace(self, now: float | None = None) -> Pace:
         if self.ended or not self.live:  # over (or not attached): its pace when it stopped

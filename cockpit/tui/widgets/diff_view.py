@@ -27,6 +27,7 @@ class VerdictLine:
     confidence: float | None = None  # the gain in units of the noise
     against: str = ""  # what the gain is measured against ("the best's mean of 3 runs")
     runs: int = 1  # the runs of its own the gain rests on (2 after a second look)
+    pooled_with: tuple[int, ...] = ()  # a pooled keep: the gain is of every run of its edit
 
     def render(self) -> Text:
         text = Text()
@@ -41,7 +42,10 @@ class VerdictLine:
             text.append(f"  {self.confidence:+.1f}x the noise", style="dim")
         elif self.gain is not None and self.threshold is None:
             text.append("  no noise floor: any gain keeps", style="dim")
-        if self.against:
+        if self.pooled_with:
+            others = " ".join(f"#{n}" for n in self.pooled_with)
+            text.append(f"  its edit's runs pooled with {others}", style="dim")
+        elif self.against:
             mine = f"the mean of its {self.runs} runs " if self.runs > 1 else ""
             text.append(f"  {mine}vs {self.against.removeprefix('vs ')}", style="dim")
         return text
