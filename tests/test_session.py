@@ -324,3 +324,24 @@ def test_the_wire_checks_the_version_and_bounds_a_frame(detached):
     assert [e["i"] for f in frames for e in f["events"]] == list(
         range(2 * protocol.BACKLOG_CHUNK + 3))
     assert protocol.backlog_frames(3, []) == [{"type": "journal", "start": 3, "events": []}]
+
+
+def test_sigterm_twice_stops_once_and_says_so_once(tmp_path):
+    """A supervisor's SIGTERM often comes twice (to the process and to its group): the
+    session ends its runs in flight once, and the terminal reads one line saying so."""
+    ws = make_workspace(tmp_path / "ws", train=SLOW, extra={
+        "cockpit.toml": "[judge]\nbaseline_runs = 0\n"})
+    proc = subprocess.Popen([sys.executable, "-m", "cockpit", "run", "--headless", "--tag",
+                             "t"], cwd=ws, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, env={**os.environ, "COCKPIT_SLOW": "60"})
+    try:
+        wait_for(lambda: events_of(ws, "t", "run_pid"), what="the baseline's run")
+        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert output.count("stopping: ") == 1, output
+    assert "stopping: ending the runs in flight (Ctrl-C again to quit at once)" in output
+    assert len(events_of(ws, "t", "stopping")) == 1
+    assert "done: stopped" in output

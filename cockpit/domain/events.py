@@ -376,6 +376,7 @@ class Resumed(Event):
 class Stopping(Event):
     now: bool = False
     runs: list[int] | None = None
+    by: str = ""  # "signal": SIGTERM or Ctrl-C (the handler said so on the terminal at once)
 
 
 @_kind("session_end")

@@ -211,7 +211,7 @@ def _stop(s: Coordinator, cmd: Stop) -> str:
     or all, and every re-run: a re-run only serves experiments the session will not run
     any more)."""
     s.control.stopping = "stopped" + (" by the human" if cmd.by != "signal" else "")
-    s.recorder.record("stopping", now=cmd.now, runs=cmd.runs)
+    s.recorder.record("stopping", now=cmd.now, runs=cmd.runs, by=cmd.by)
     jobs = s.scheduler.running_jobs()
     if not cmd.now:
         busy = [f"#{job.n}" for job in jobs if job.kind == "experiment"]

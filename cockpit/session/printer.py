@@ -282,6 +282,8 @@ class HeadlessPrinter:
         self.say(f"a run modified {', '.join(e['files'])}: restored from git")
 
     def _on_stopping(self, e: dict[str, Any]) -> None:
+        if e.get("by") == "signal":
+            return  # the signal's handler said it at once, with how to quit at once
         self.say("stopping: " + ("ending the runs in flight" if e.get("now")
                                  else "after the runs in flight"))
 

@@ -312,10 +312,10 @@ def _install_signals(coordinator: Coordinator, background: bool) -> None:
         count += 1
         if count > 1 and signum == signal.SIGINT:
             raise KeyboardInterrupt
-        if count == 1:
+        if count == 1:  # a second SIGTERM (a group's, a supervisor's) asks nothing new
             print("stopping: ending the runs in flight (Ctrl-C again to quit at once)",
                   file=sys.stderr, flush=True)
-        coordinator.interrupt()
+            coordinator.interrupt()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
