@@ -58,10 +58,12 @@ QK_NORM = True  # RMSNorm on queries and keys before attention: True | False
 TIE_EMBEDDINGS = True  # the lm head is the token embedding: True | False
 LOGIT_SOFTCAP = 0  # cap * tanh(logits / cap) on the output, 0 = off: 0 | 15 | 30
 MATRIX_OPTIMIZER = "adamw"  # optimizer of the block matrices: adamw | muon
+BIGRAM_ROWS = 0  # hashed embedding of each (previous, current) token pair, 0 = off: 0 | 4096 | 16384
+CPU_BF16 = False  # bfloat16 matmuls on CPU, faster with bf16 units (a GPU always uses them): True | False
 
 # ---------------------------------------------------------------------------
 # Model: pre-norm GPT with RMSNorm, rotary embeddings, and the structure chosen above
-# (by default QK-norm, a ReLU^2 MLP, full multi-head attention, no logit cap).
+# (by default QK-norm, a ReLU^2 MLP, full multi-head attention, no logit cap, no bigrams).
 # Embeddings are TIED by default (lm head = token embedding): at CPU scale the V x d
 # matrix is a large share of all parameters, and tying halves it and its optimizer cost
 # while giving the rarely seen output rows the input side's gradient too.
@@ -140,6 +142,9 @@ class GPT(nn.Module):
     def __init__(self, vocab_size, depth, dim, n_heads, hidden, seq_len):
         super().__init__()
         self.wte = nn.Embedding(vocab_size, dim)
+        # Which token follows which, as a lookup: a small model learns it in a few steps
+        # instead of spending its layers on it. Pairs share rows where their hashes collide.
+        self.bigram = nn.Embedding(BIGRAM_ROWS, dim) if BIGRAM_ROWS else None
         self.blocks = nn.ModuleList([Block(dim, n_heads, hidden) for _ in range(depth)])
         head_dim = dim // n_heads
         inv_freq = 1.0 / (10000 ** (torch.arange(0, head_dim, 2).float() / head_dim))
@@ -158,11 +163,17 @@ class GPT(nn.Module):
             nn.init.zeros_(block.mlp.c_proj.weight)
         if self.lm_head is not None:
             nn.init.zeros_(self.lm_head.weight)  # uniform predictions at the start
+        if self.bigram is not None:
+            nn.init.zeros_(self.bigram.weight)  # adds nothing until trained
 
     def forward(self, idx, targets=None, reduction="mean"):
         T = idx.size(1)
         cos, sin = self.cos[:, :T], self.sin[:, :T]
-        x = rms_norm(self.wte(idx))
+        x = self.wte(idx)
+        if self.bigram is not None:  # the first token pairs with token 0
+            prev = F.pad(idx[:, :-1], (1, 0))
+            x = x + self.bigram((prev * 1000003 + idx) % BIGRAM_ROWS)
+        x = rms_norm(x)
         for block in self.blocks:
             x = block(x, cos, sin)
         head = self.wte.weight if self.lm_head is None else self.lm_head.weight
@@ -290,8 +301,8 @@ if device.type == "cuda":
 else:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     torch.set_num_threads(cores or 1)
-    autocast = contextlib.nullcontext()
-    dtype_name = "float32"
+    autocast = torch.amp.autocast("cpu", dtype=torch.bfloat16) if CPU_BF16 else contextlib.nullcontext()
+    dtype_name = "bfloat16 autocast" if CPU_BF16 else "float32"
 
 tokenizer = Tokenizer.from_directory()
 vocab_size = tokenizer.get_vocab_size()
@@ -299,14 +310,14 @@ model = GPT(vocab_size, DEPTH, MODEL_DIM, N_HEADS, MLP_RATIO * MODEL_DIM, MAX_SE
 raw_model = model
 num_params = sum(p.numel() for p in model.parameters())
 # FLOPs per token: 6 per matmul weight (forward + backward; the tied head is a matmul,
-# the embedding lookup is not, so with tying this is 6 * num_params) + attention scores.
-lookup_params = 0 if TIE_EMBEDDINGS else model.wte.weight.numel()
+# the embedding lookups are not, so with tying this is 6 * num_params) + attention scores.
+lookup_params = (0 if TIE_EMBEDDINGS else model.wte.weight.numel()) + BIGRAM_ROWS * MODEL_DIM
 flops_per_token = 6 * (num_params - lookup_params) + 12 * DEPTH * MODEL_DIM * MAX_SEQ_LEN
 peak, peak_source = peak_flops(device)
 
 matrices = [p for p in model.blocks.parameters() if p.dim() >= 2]
 others = [p for p in model.blocks.parameters() if p.dim() < 2]
-embeddings = [model.wte.weight] + ([] if model.lm_head is None else [model.lm_head.weight])
+embeddings = [m.weight for m in (model.wte, model.lm_head, model.bigram) if m is not None]
 matrix_group = {"params": matrices, "lr": LEARNING_RATE, "weight_decay": WEIGHT_DECAY}
 groups = [{"params": embeddings, "lr": EMBEDDING_LR, "weight_decay": 0.0}]
 if others:
@@ -332,7 +343,8 @@ print(f"data_fingerprint: {data_fingerprint(tokenizer.data_dir)}")
 print(f"vocab_size: {vocab_size:,} | seq_len: {MAX_SEQ_LEN} | tokens/step: {tokens_per_step:,}")
 print(f"params: {num_params:,} | depth: {DEPTH} | dim: {MODEL_DIM} | heads: {N_HEADS}")
 print(f"structure: {ACTIVATION} | kv_heads: {N_KV_HEADS} | qk_norm: {QK_NORM} | "
-      f"tied: {TIE_EMBEDDINGS} | softcap: {LOGIT_SOFTCAP} | matrices: {MATRIX_OPTIMIZER}")
+      f"tied: {TIE_EMBEDDINGS} | softcap: {LOGIT_SOFTCAP} | matrices: {MATRIX_OPTIMIZER} | "
+      f"bigram_rows: {BIGRAM_ROWS}")
 print(f"flops_per_token: {flops_per_token:.4e} | peak_flops: {peak:.4e} ({peak_source})")
 print(f"time_budget: {TIME_BUDGET}s | seed: {seed}")
 sys.stdout.flush()

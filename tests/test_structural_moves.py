@@ -32,10 +32,12 @@ TINY = {"DEPTH": 1, "MODEL_DIM": 32, "BATCH_SIZE": 2}
 # Every alternative of every choice but the defaults, in two runs (N_KV_HEADS = 8 cannot
 # divide the 4 heads; LOGIT_SOFTCAP 30 is the code of 15).
 STRUCTURES = {
-    "gelu-gqa1-noqknorm-softcap": {"ACTIVATION": "gelu", "N_KV_HEADS": 1, "QK_NORM": False,
-                                   "LOGIT_SOFTCAP": 15},
-    "swiglu-gqa2-untied-muon": {"ACTIVATION": "swiglu", "N_KV_HEADS": 2,
-                                "TIE_EMBEDDINGS": False, "MATRIX_OPTIMIZER": "muon"},
+    "gelu-gqa1-noqknorm-softcap-bigram": {"ACTIVATION": "gelu", "N_KV_HEADS": 1,
+                                          "QK_NORM": False, "LOGIT_SOFTCAP": 15,
+                                          "BIGRAM_ROWS": 4096},
+    "swiglu-gqa2-untied-muon-bf16": {"ACTIVATION": "swiglu", "N_KV_HEADS": 2,
+                                     "TIE_EMBEDDINGS": False, "MATRIX_OPTIMIZER": "muon",
+                                     "CPU_BF16": True},
 }
 
 
@@ -49,7 +51,8 @@ def configured(source: str, settings: dict) -> str:
 def test_the_defaults_are_the_model_every_baseline_measured():
     choices = {n: c.value for n, c in read_choices(TRAIN).items()}
     assert choices == {"ACTIVATION": "relu2", "N_KV_HEADS": 4, "QK_NORM": True,
-                       "TIE_EMBEDDINGS": True, "LOGIT_SOFTCAP": 0, "MATRIX_OPTIMIZER": "adamw"}
+                       "TIE_EMBEDDINGS": True, "LOGIT_SOFTCAP": 0, "MATRIX_OPTIMIZER": "adamw",
+                       "BIGRAM_ROWS": 0, "CPU_BF16": False}
     assert read_literals(TRAIN)["N_HEADS"].value == choices["N_KV_HEADS"]  # no grouping
     assert read_choices(TRAIN)["N_KV_HEADS"].divides == "N_HEADS"
 
@@ -72,6 +75,9 @@ def test_each_structure_trains_and_its_artifact_passes_evaluate(structure, small
     words = STRUCTURES[structure]
     header = next(line for line in out.splitlines() if line.startswith("structure: "))
     assert f"{words['ACTIVATION']} | kv_heads: {words['N_KV_HEADS']}" in header
+    assert f"bigram_rows: {words.get('BIGRAM_ROWS', 0)}" in header
+    precision = "bfloat16 autocast" if words.get("CPU_BF16") else "float32"
+    assert f"dtype: {precision}\n" in out
     measured = subprocess.run([sys.executable, str(REPO_ROOT / "evaluate.py"), str(artifact)],
                               env=env, cwd=REPO_ROOT, capture_output=True, text=True,
                               timeout=180)
@@ -94,12 +100,13 @@ def propose_all(source: str, count: int, notes: tuple[str, ...] = ()) -> list:
 
 
 def test_the_tune_agent_proposes_every_structural_alternative_of_train_py():
-    proposals = propose_all(TRAIN, 16)
+    proposals = propose_all(TRAIN, 20)
     moved = {(p.move["name"], p.move["new"]) for p in proposals if p.move["direction"] == 0}
     assert moved == {("ACTIVATION", "gelu"), ("ACTIVATION", "swiglu"), ("N_KV_HEADS", 1),
                      ("N_KV_HEADS", 2), ("QK_NORM", False), ("TIE_EMBEDDINGS", False),
                      ("LOGIT_SOFTCAP", 15), ("LOGIT_SOFTCAP", 30),
-                     ("MATRIX_OPTIMIZER", "muon")}
+                     ("MATRIX_OPTIMIZER", "muon"), ("BIGRAM_ROWS", 4096),
+                     ("BIGRAM_ROWS", 16384), ("CPU_BF16", True)}
     muon = next(p for p in proposals if p.move["name"] == "MATRIX_OPTIMIZER")
     changed = [(a, b) for a, b in zip(TRAIN.splitlines(), muon.source.splitlines()) if a != b]
     assert changed == [('MATRIX_OPTIMIZER = "adamw"  # optimizer of the block matrices: adamw '
@@ -138,9 +145,9 @@ def test_a_head_count_move_keeps_the_key_value_heads_a_divisor():
     assert ("N_KV_HEADS", 8) not in {(p.move["name"], p.move.get("new")) for p in proposals}
 
 
-def test_the_optimizer_is_the_first_choice_tried():
-    choices = [p.move["name"] for p in propose_all(TRAIN, 16) if p.move["direction"] == 0]
-    assert choices[0] == "MATRIX_OPTIMIZER"
+def test_cheaper_steps_are_the_first_choice_tried_then_the_bigrams_then_the_optimizer():
+    choices = [p.move["name"] for p in propose_all(TRAIN, 20) if p.move["direction"] == 0]
+    assert choices[:4] == ["CPU_BF16", "BIGRAM_ROWS", "BIGRAM_ROWS", "MATRIX_OPTIMIZER"]
 
 
 def test_a_kept_change_of_structure_tries_the_other_choices_again_on_it():
@@ -419,6 +426,9 @@ def test_a_learning_rate_tuned_on_another_optimizer_is_not_undone_for_this_one()
 def test_a_note_steers_structural_choices_by_name_and_in_words():
     assert propose_all(TRAIN, 1, ("try muon",))[0].move["name"] == "MATRIX_OPTIMIZER"
     assert propose_all(TRAIN, 1, ("QK_NORM",))[0].move["name"] == "QK_NORM"
+    assert propose_all(TRAIN, 1, ("the bigrams",))[0].move["name"] == "BIGRAM_ROWS"
+    plain = propose_all(TRAIN, 40, ("no bf16: this CPU has no bfloat16 units",))
+    assert all("CPU_BF16" not in p.move["name"] for p in plain)
     left = propose_all(TRAIN, 40, ("leave the activation alone",))
     assert all("ACTIVATION" not in p.move["name"] for p in left)
 

@@ -30,6 +30,8 @@ LEVER_WORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("soft-?caps?|logit caps?", ("SOFTCAP",)),
     ("qk[- ]?norms?", ("QK",)),
     ("tied|tying|untied|weight tying", ("TIE",)),
+    ("bigrams?|token pairs?", ("BIGRAM",)),
+    ("bf16|bfloat16|precision|autocast", ("BF16",)),
     ("warm-?ups?", ("WARMUP",)),
     ("warm-?downs?|cool-?downs?", ("WARMDOWN",)),
     ("weight decay|decay", ("DECAY",)),

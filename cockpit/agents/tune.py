@@ -17,8 +17,8 @@ human's words. In this order (see `ideas`):
   3. first pass: every number in both directions and every alternative of every choice;
      moves that helped in earlier sessions first (in the direction that helped), then the
      ones that usually matter most in a fixed time budget (learning rates, the depth,
-     then the structure, the optimizer first, then model shape); a move an earlier
-     session measured without a keep is already known and skipped;
+     then the structure: precision, the bigram lookup, the optimizer; then model shape);
+     a move an earlier session measured without a keep is already known and skipped;
   4. near-misses (better than the best, within the noise): two of the strongest together
      on top of the best, then each alone again on a best that has moved since it was
      measured, then the other pairs;
