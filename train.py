@@ -311,7 +311,8 @@ raw_model = model
 num_params = sum(p.numel() for p in model.parameters())
 # FLOPs per token: 6 per matmul weight (forward + backward; the tied head is a matmul,
 # the embedding lookups are not, so with tying this is 6 * num_params) + attention scores.
-lookup_params = (0 if TIE_EMBEDDINGS else model.wte.weight.numel()) + BIGRAM_ROWS * MODEL_DIM
+lookups = [model.bigram] + ([] if TIE_EMBEDDINGS else [model.wte])
+lookup_params = sum(m.weight.numel() for m in lookups if m is not None)
 flops_per_token = 6 * (num_params - lookup_params) + 12 * DEPTH * MODEL_DIM * MAX_SEQ_LEN
 peak, peak_source = peak_flops(device)
 

@@ -86,6 +86,29 @@ def test_each_structure_trains_and_its_artifact_passes_evaluate(structure, small
     assert isinstance(val_bpb, float) and 0 < val_bpb < 10
 
 
+@pytest.mark.slow
+def test_a_bigram_lookup_edited_to_read_the_next_token_is_refused(small_data_dir, tmp_path):
+    """A buggy or greedy agent pairs each token with the one after it: training loss falls,
+    and the evaluator's causality probe refuses the artifact instead of measuring it."""
+    causal = "prev = F.pad(idx[:, :-1], (1, 0))"
+    assert causal in TRAIN
+    script = tmp_path / "train.py"
+    script.write_text(configured(TRAIN, {**TINY, "BIGRAM_ROWS": 4096}).replace(
+        causal, "prev = F.pad(idx[:, 1:], (0, 1))"))
+    artifact = tmp_path / "model.pt2"
+    env = dict(os.environ, COCKPIT_DATA_DIR=str(small_data_dir), COCKPIT_TIME_BUDGET="2",
+               COCKPIT_ARTIFACT=str(artifact), PYTHONPATH=str(REPO_ROOT))
+    trained = subprocess.run([sys.executable, str(script)], env=env, cwd=REPO_ROOT,
+                             capture_output=True, timeout=180)
+    assert trained.returncode == 0, trained.stderr.decode()[-1500:]
+    measured = subprocess.run([sys.executable, str(REPO_ROOT / "evaluate.py"), str(artifact)],
+                              env=env, cwd=REPO_ROOT, capture_output=True, text=True,
+                              timeout=180)
+    assert measured.returncode == 3, measured.stdout[-1500:] + measured.stderr[-1500:]
+    assert "the causality probe failed" in measured.stdout + measured.stderr
+    assert "val_bpb" not in parse_summary(measured.stdout)
+
+
 def propose_all(source: str, count: int, notes: tuple[str, ...] = ()) -> list:
     """`count` proposals of the tune agent on `source`, each discarded as slightly worse."""
     agent, proposals = TuneAgent(), []
